@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import pino, { type Logger } from 'pino';
 
 /** Structured logs on stderr (stdout stays free for machine-readable command output). */
 export function createLogger(name: string, level = process.env.LOG_LEVEL ?? 'info'): Logger {
