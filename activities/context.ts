@@ -1,0 +1,13 @@
+import type { Config } from '../lib/config.ts';
+import type { Logger } from '../lib/log.ts';
+import type { Database } from '../db/client.ts';
+
+/** What a worker process hands its activities: opened once, shared by every activity call. */
+export interface ActivityContext {
+  config: Config;
+  logger: Logger;
+}
+
+export interface DatabaseContext extends ActivityContext {
+  db: Database;
+}

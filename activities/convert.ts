@@ -1,0 +1,64 @@
+import { stat } from 'node:fs/promises';
+import { Context } from '@temporalio/activity';
+import { convertAll } from '../lib/audio/convert.ts';
+import { resolveFfmpegPath } from '../lib/audio/ffmpeg-path.ts';
+import { stagingFor, type ArchiveRef } from './archive-ref.ts';
+import type { ActivityContext } from './context.ts';
+import { failFastOnBadInput } from './failures.ts';
+import { previousProgress, progressHeartbeat } from './progress.ts';
+
+export function createConvert({ config, logger }: ActivityContext) {
+  return {
+    /**
+     * MP3 → Opus 32 kbps mono 16 kHz, one ffmpeg per core. A clip that fails keeps its reason and
+     * the others go on. A retried attempt keeps the Opus files the previous one finished (each
+     * was written to a temp name and renamed, so an existing file is complete).
+     */
+    async convertClips(ref: ArchiveRef): Promise<{ converted: number; failed: number; resumed: number }> {
+      return failFastOnBadInput(async () => {
+        const started = Date.now();
+        const staging = stagingFor(config, ref);
+        const manifest = await staging.readManifest();
+        const todo = manifest.clips.filter((c) => c.mp3Path && (c.status === 'pending' || c.status === 'converted'));
+        const previous = previousProgress();
+        if (previous) logger.info({ stage: 'convert', ...ref, ...previous }, 'resuming after a previous attempt');
+
+        let resumed = 0;
+        const work: typeof todo = [];
+        for (const clip of todo) {
+          const done = clip.status === 'converted' && clip.opusPath && (await stat(clip.opusPath).catch(() => null));
+          if (done) resumed++;
+          else work.push(clip);
+        }
+        const beat = progressHeartbeat(todo.length);
+        const results = await convertAll(
+          work.map((c) => ({ input: c.mp3Path as string, output: staging.opusPath(c.id) })),
+          {
+            concurrency: config.convertConcurrency,
+            ffmpegPath: resolveFfmpegPath(config.ffmpegPath),
+            signal: Context.current().cancellationSignal,
+            onProgress: (done: number) => beat(resumed + done),
+          },
+        );
+        results.forEach((result, i) => {
+          const clip = work[i];
+          if ('error' in result) {
+            clip.status = 'failed';
+            clip.error = `convert: ${result.error}`;
+          } else {
+            clip.status = 'converted';
+            clip.opusPath = staging.opusPath(clip.id);
+            clip.opusBytes = result.bytes;
+            clip.durationS = result.durationS;
+            clip.sha256 = result.sha256;
+          }
+        });
+        await staging.writeManifest(manifest);
+        const failed = work.filter((c) => c.status === 'failed').length;
+        const converted = todo.length - failed;
+        logger.info({ stage: 'convert', ...ref, converted, failed, resumed, ms: Date.now() - started }, 'convert done');
+        return { converted, failed, resumed };
+      });
+    },
+  };
+}

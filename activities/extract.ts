@@ -1,0 +1,52 @@
+import path from 'node:path';
+import { rm } from 'node:fs/promises';
+import { extractArchive as extractTarXz } from '../lib/archive/extract.ts';
+import { readMetadata } from '../lib/metadata/read.ts';
+import { joinClipsWithMetadata } from '../lib/archive/clip-join.ts';
+import { stagingFor, type ArchiveRef } from './archive-ref.ts';
+import type { ActivityContext } from './context.ts';
+import { failFastOnBadInput } from './failures.ts';
+
+export interface ExtractSummary {
+  clips: number;
+  withoutClip: number;
+  withoutMetadata: number;
+  refused: { entry: string; reason: string }[];
+}
+
+export function createExtract({ config, logger }: ActivityContext) {
+  return {
+    /**
+     * tar.xz → `extracted/`, safely (unsafe entries are refused and reported), then joins the
+     * clips with metadata.parquet into the archive's manifest: one record per video.
+     */
+    async extractArchive(ref: ArchiveRef): Promise<ExtractSummary> {
+      return failFastOnBadInput(async () => {
+        const started = Date.now();
+        const staging = stagingFor(config, ref);
+        // A retry starts from a clean folder: extraction is cheap next to what follows.
+        await rm(staging.extractDir, { recursive: true, force: true });
+        const report = await extractTarXz(staging.archiveFile, staging.extractDir, {
+          maxEntryBytes: config.limits.maxEntryBytes,
+          maxTotalBytes: config.limits.maxArchiveBytes,
+        });
+        const metadata = report.metadataPath ? await readMetadata(report.metadataPath) : [];
+        const clips = joinClipsWithMetadata(
+          ref,
+          report.audioFiles.map((f) => path.resolve(staging.extractDir, f)),
+          metadata,
+          report.files,
+        );
+        await staging.writeManifest({ ...ref, metadataPath: report.metadataPath, refused: report.refused, clips });
+        const summary: ExtractSummary = {
+          clips: clips.length,
+          withoutClip: clips.filter((c) => c.sourceName === null).length,
+          withoutMetadata: clips.filter((c) => !c.hasMetadata).length,
+          refused: report.refused,
+        };
+        logger.info({ stage: 'extract', ...ref, ...summary, refused: summary.refused.length, ms: Date.now() - started }, 'extract done');
+        return summary;
+      });
+    },
+  };
+}

@@ -1,0 +1,24 @@
+import { BadInputError } from '../lib/errors.ts';
+import { parseSource } from '../lib/source/parse.ts';
+import { listLocalArchives, type ArchiveListing } from '../lib/source/local.ts';
+import type { ActivityContext } from './context.ts';
+import { failFastOnBadInput } from './failures.ts';
+
+export function createListArchives({ config }: ActivityContext) {
+  return {
+    /** The date's `YYYY-MM-DD_HH-MM.tar.xz` archives at the source. */
+    async listArchives(input: { date: string; source?: string }): Promise<{ archives: ArchiveListing[] }> {
+      return failFastOnBadInput(async () => {
+        const source = parseSource(input.source ?? config.source);
+        if (source.kind !== 'local') {
+          throw new BadInputError('Globus transfer is not available in this version (it comes in its own issue); use local:<dir>', 'SOURCE');
+        }
+        const archives = await listLocalArchives(source.dir, input.date);
+        if (archives.length === 0) {
+          throw new BadInputError(`no ${input.date}_HH-MM.tar.xz archives found`, source.dir);
+        }
+        return { archives };
+      });
+    },
+  };
+}

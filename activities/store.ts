@@ -1,0 +1,53 @@
+import { readMetadata } from '../lib/metadata/read.ts';
+import type { TranscriptRecord } from '../lib/manifest.ts';
+import { storeArchive as storeArchiveRows } from '../db/queries/store-archive.ts';
+import { stagingFor, type ArchiveRef } from './archive-ref.ts';
+import type { DatabaseContext } from './context.ts';
+import { failFastOnBadInput } from './failures.ts';
+import { readJsonl } from './transcribe.ts';
+
+export function createStore({ config, logger, db }: DatabaseContext) {
+  return {
+    /**
+     * One transaction per archive: every clip of the manifest ends as a row with a status
+     * (`stored`, or `failed` with the stage and reason), with its metadata and transcript.
+     */
+    async storeArchive(ref: ArchiveRef): Promise<{ total: number; stored: number; failed: number }> {
+      return failFastOnBadInput(async () => {
+        const started = Date.now();
+        const staging = stagingFor(config, ref);
+        const manifest = await staging.readManifest();
+        const metadata = manifest.metadataPath ? await readMetadata(manifest.metadataPath) : [];
+        const lines = await readJsonl(staging.transcriptsFile);
+        const transcriptOf = new Map(lines.map((l) => [l.id, l]));
+        const transcripts: TranscriptRecord[] = [];
+
+        for (const clip of manifest.clips) {
+          if (clip.status === 'failed') continue;
+          const line = transcriptOf.get(clip.id);
+          if (!line) {
+            clip.status = 'failed';
+            clip.error = 'transcribe: no transcript produced';
+          } else if ('error' in line) {
+            clip.status = 'failed';
+            clip.error = `transcribe: ${line.error}`;
+          } else {
+            clip.status = 'stored';
+            transcripts.push(line);
+          }
+        }
+        await storeArchiveRows(db, {
+          ...ref,
+          clips: manifest.clips,
+          metadata: new Map(metadata.map((m) => [m.id, m])),
+          transcripts,
+        });
+        await staging.writeManifest(manifest);
+        const failed = manifest.clips.filter((c) => c.status === 'failed').length;
+        const summary = { total: manifest.clips.length, stored: manifest.clips.length - failed, failed };
+        logger.info({ stage: 'store', ...ref, ...summary, ms: Date.now() - started }, 'store done');
+        return summary;
+      });
+    },
+  };
+}

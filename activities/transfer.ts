@@ -1,0 +1,31 @@
+import { Context } from '@temporalio/activity';
+import { BadInputError } from '../lib/errors.ts';
+import { parseSource } from '../lib/source/parse.ts';
+import { stageLocalArchive } from '../lib/source/local.ts';
+import { stagingFor } from './archive-ref.ts';
+import type { ActivityContext } from './context.ts';
+import { failFastOnBadInput } from './failures.ts';
+import { progressHeartbeat } from './progress.ts';
+
+export function createTransfer({ config, logger }: ActivityContext) {
+  return {
+    /** Brings the named archives into staging (`<staging>/<date>/<archive>/archive.tar.xz`). */
+    async transferArchives(input: { date: string; source?: string; archives: string[] }): Promise<{ archives: number; bytes: number }> {
+      return failFastOnBadInput(async () => {
+        const source = parseSource(input.source ?? config.source);
+        if (source.kind !== 'local') throw new BadInputError('Globus transfer is not available in this version', 'SOURCE');
+        const beat = progressHeartbeat(input.archives.length);
+        const started = Date.now();
+        let bytes = 0;
+        for (const [i, archive] of input.archives.entries()) {
+          Context.current().cancellationSignal.throwIfAborted();
+          const staging = stagingFor(config, { date: input.date, archive });
+          bytes += (await stageLocalArchive(source.dir, archive, staging.archiveFile)).bytes;
+          beat(i + 1);
+        }
+        logger.info({ stage: 'transfer', date: input.date, archives: input.archives.length, bytes, ms: Date.now() - started }, 'transfer done');
+        return { archives: input.archives.length, bytes };
+      });
+    },
+  };
+}

@@ -1,0 +1,40 @@
+import { uploadToLocal } from '../lib/storage/local.ts';
+import { parseStorageTarget } from '../lib/storage/target.ts';
+import { BadInputError } from '../lib/errors.ts';
+import { markUploaded } from '../db/queries/mark-uploaded.ts';
+import { stagingFor, type ArchiveRef } from './archive-ref.ts';
+import type { DatabaseContext } from './context.ts';
+import { failFastOnBadInput } from './failures.ts';
+
+export function createUpload({ config, logger, db }: DatabaseContext) {
+  return {
+    /** Copies the stored clips' Opus files to STORAGE_TARGET as `<root>/<YYYY>/<MM>/<DD>/<id>.opus`. */
+    async uploadClips(ref: ArchiveRef): Promise<{ uploaded: number; skipped: boolean }> {
+      return failFastOnBadInput(async () => {
+        if (!config.upload) return { uploaded: 0, skipped: true };
+        const started = Date.now();
+        const staging = stagingFor(config, ref);
+        const manifest = await staging.readManifest();
+        const target = parseStorageTarget(config.storageTarget);
+        if (target.kind !== 'local') {
+          throw new BadInputError('rsync upload is not available in this version (it comes in its own issue); use a local folder', 'STORAGE_TARGET');
+        }
+        const stored = manifest.clips.filter((c) => (c.status === 'stored' || c.status === 'uploaded') && c.opusPath);
+        const uploads = await uploadToLocal(
+          target.path,
+          ref.date,
+          stored.map((c) => ({ id: c.id, path: c.opusPath as string })),
+        );
+        await markUploaded(db, ref.date, ref.archive, uploads.map((u) => ({ id: u.id, storageUri: u.uri })));
+        const uriOf = new Map(uploads.map((u) => [u.id, u.uri]));
+        for (const clip of stored) {
+          clip.status = 'uploaded';
+          clip.storageUri = uriOf.get(clip.id) ?? null;
+        }
+        await staging.writeManifest(manifest);
+        logger.info({ stage: 'upload', ...ref, uploaded: uploads.length, ms: Date.now() - started }, 'upload done');
+        return { uploaded: uploads.length, skipped: false };
+      });
+    },
+  };
+}

@@ -1,0 +1,84 @@
+import { ApplicationFailure, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { CpuActivities, GpuActivities } from '../activities/index.ts';
+import { longActivity, shortActivity } from './retry-policies.ts';
+import { AUDIO_DATE, PIPELINE_STATUS } from './search-attributes.ts';
+import { rootMessage } from './failure-message.ts';
+import { GPU_TASK_QUEUE } from './task-queues.ts';
+import { ARCHIVE_PATTERN, type ArchiveSummary, type ProcessArchiveInput } from './types.ts';
+
+const { recordQueue, cleanupArchive } = proxyActivities<CpuActivities>(shortActivity);
+const { extractArchive, convertClips, storeArchive, uploadClips } = proxyActivities<CpuActivities>(longActivity);
+
+/** The GPU stage runs on its own task queue, polled by the GPU worker (a SLURM job on a cluster). */
+function gpuActivities(taskQueue: string) {
+  return proxyActivities<GpuActivities>({
+    ...longActivity,
+    taskQueue,
+    // A GPU job may wait in SLURM's queue before its worker polls: allow for it.
+    scheduleToStartTimeout: '12h',
+  });
+}
+
+/**
+ * One archive: extract → convert → transcribe → store → upload → cleanup. Every stage reads and
+ * writes the archive's staging folder and returns counts; clips that fail a stage keep their
+ * error and are stored as `failed`, the rest go on.
+ */
+export async function processArchive(input: ProcessArchiveInput): Promise<ArchiveSummary> {
+  const { date, archive } = input;
+  const { transcribeClips } = gpuActivities(input.gpuTaskQueue ?? GPU_TASK_QUEUE);
+  if (!ARCHIVE_PATTERN.test(archive ?? '') || !archive.startsWith(date)) {
+    throw ApplicationFailure.nonRetryable(`archive must be ${date}_HH-MM, got ${JSON.stringify(archive)}`, 'BadInputError');
+  }
+  const { workflowId, runId } = workflowInfo();
+  upsertSearchAttributes([
+    { key: AUDIO_DATE, value: date },
+    { key: PIPELINE_STATUS, value: 'running' },
+  ]);
+  const queue = { date, archive, workflowId, runId };
+  await recordQueue({ ...queue, status: 'running', incrementAttempts: true });
+
+  try {
+    const ref = { date, archive };
+    const extracted = await extractArchive(ref);
+    await recordQueue({ ...queue, status: 'running', filesTotal: extracted.clips });
+    await convertClips(ref);
+    await transcribeClips(ref);
+    const stored = await storeArchive(ref);
+    await uploadClips(ref);
+    await cleanupArchive(ref);
+
+    const clean = stored.failed === 0 && extracted.refused.length === 0;
+    const summary: ArchiveSummary = {
+      archive,
+      status: clean ? 'completed' : 'completed_with_errors',
+      error: clean ? null : describe(stored.failed, extracted.refused),
+      filesTotal: stored.total,
+      filesDone: stored.total - stored.failed,
+      filesFailed: stored.failed,
+      refusedEntries: extracted.refused.length,
+    };
+    upsertSearchAttributes([{ key: PIPELINE_STATUS, value: summary.status }]);
+    await recordQueue({
+      ...queue,
+      status: summary.status,
+      error: summary.error,
+      filesTotal: summary.filesTotal,
+      filesDone: summary.filesDone,
+      filesFailed: summary.filesFailed,
+    });
+    return summary;
+  } catch (err) {
+    upsertSearchAttributes([{ key: PIPELINE_STATUS, value: 'failed' }]);
+    await recordQueue({ ...queue, status: 'failed', error: rootMessage(err) });
+    throw err;
+  }
+}
+
+function describe(failedClips: number, refused: { entry: string; reason: string }[]): string {
+  const parts: string[] = [];
+  if (failedClips) parts.push(`${failedClips} clip(s) failed`);
+  if (refused.length) parts.push(`refused ${refused.length} unsafe entr${refused.length === 1 ? 'y' : 'ies'}: ${refused.map((r) => `${r.entry} (${r.reason})`).join('; ')}`);
+  return parts.join('; ');
+}
+

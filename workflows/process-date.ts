@@ -1,0 +1,135 @@
+import {
+  ApplicationFailure,
+  ParentClosePolicy,
+  defineQuery,
+  executeChild,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { CpuActivities } from '../activities/index.ts';
+import { rootMessage } from './failure-message.ts';
+import { processArchive } from './process-archive.ts';
+import { longActivity, shortActivity } from './retry-policies.ts';
+import { AUDIO_DATE, PIPELINE_STATUS } from './search-attributes.ts';
+import {
+  DATE_PATTERN,
+  archiveWorkflowId,
+  type ArchiveSummary,
+  type DateProgress,
+  type DateSummary,
+  type ProcessDateInput,
+} from './types.ts';
+
+
+const { listArchives, recordQueue } = proxyActivities<CpuActivities>(shortActivity);
+const { transferArchives } = proxyActivities<CpuActivities>(longActivity);
+
+export const progressQuery = defineQuery<DateProgress>('progress');
+
+/**
+ * One date: list its archives, transfer them to staging, then one child workflow per archive,
+ * `archiveConcurrency` at a time. A failed archive fails alone; the date ends
+ * `completed_with_errors`.
+ */
+export async function processDate(input: ProcessDateInput): Promise<DateSummary> {
+  const { date } = input;
+  if (!DATE_PATTERN.test(date ?? '')) {
+    throw ApplicationFailure.nonRetryable(`date must be YYYY-MM-DD, got ${JSON.stringify(date)}`, 'BadInputError');
+  }
+  const info = workflowInfo();
+  const progress: DateProgress = { date, stage: 'listing', archivesTotal: 0, archives: {} };
+  setHandler(progressQuery, () => progress);
+  upsertSearchAttributes([
+    { key: AUDIO_DATE, value: date },
+    { key: PIPELINE_STATUS, value: 'running' },
+  ]);
+  const queueBase = { date, archive: null, workflowId: info.workflowId, runId: info.runId };
+  await recordQueue({ ...queueBase, status: 'running', incrementAttempts: true });
+
+  try {
+    const { archives } = await listArchives({ date, source: input.source });
+    progress.archivesTotal = archives.length;
+    for (const a of archives) progress.archives[a.name] = { archive: a.name, status: 'pending' };
+
+    progress.stage = 'transferring';
+    await transferArchives({ date, source: input.source, archives: archives.map((a) => a.name) });
+
+    progress.stage = 'processing';
+    const names = archives.map((a) => a.name);
+    const results: ArchiveSummary[] = new Array(names.length);
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < names.length) {
+        const i = next++;
+        const archive = names[i];
+        progress.archives[archive] = { archive, status: 'running' };
+        results[i] = await runArchive(date, archive, input.gpuTaskQueue);
+        progress.archives[archive] = results[i];
+      }
+    };
+    const lanes = Math.max(1, Math.min(input.archiveConcurrency ?? 2, names.length || 1));
+    await Promise.all(Array.from({ length: lanes }, lane));
+
+    const summary = summarize(date, results);
+    progress.stage = 'done';
+    upsertSearchAttributes([{ key: PIPELINE_STATUS, value: summary.status }]);
+    await recordQueue({
+      ...queueBase,
+      status: summary.status,
+      error: summary.status === 'completed' ? null : describeFailures(summary),
+      filesTotal: summary.filesTotal,
+      filesDone: summary.filesDone,
+      filesFailed: summary.filesFailed,
+    });
+    return summary;
+  } catch (err) {
+    upsertSearchAttributes([{ key: PIPELINE_STATUS, value: 'failed' }]);
+    await recordQueue({ ...queueBase, status: 'failed', error: rootMessage(err) });
+    throw err;
+  }
+}
+
+/** Runs one archive's child workflow; its failure becomes a failed summary, not the date's failure. */
+async function runArchive(date: string, archive: string, gpuTaskQueue?: string): Promise<ArchiveSummary> {
+  try {
+    return await executeChild(processArchive, {
+      workflowId: archiveWorkflowId(archive),
+      args: [{ date, archive, gpuTaskQueue }],
+      parentClosePolicy: ParentClosePolicy.TERMINATE,
+    });
+  } catch (err) {
+    return {
+      archive,
+      status: 'failed',
+      error: rootMessage(err),
+      filesTotal: 0,
+      filesDone: 0,
+      filesFailed: 0,
+      refusedEntries: 0,
+    };
+  }
+}
+
+function summarize(date: string, archives: ArchiveSummary[]): DateSummary {
+  const sum = (f: (a: ArchiveSummary) => number) => archives.reduce((n, a) => n + f(a), 0);
+  const clean = archives.every((a) => a.status === 'completed');
+  return {
+    date,
+    status: clean ? 'completed' : 'completed_with_errors',
+    archives,
+    filesTotal: sum((a) => a.filesTotal),
+    filesDone: sum((a) => a.filesDone),
+    filesFailed: sum((a) => a.filesFailed),
+  };
+}
+
+function describeFailures(summary: DateSummary): string {
+  const failed = summary.archives.filter((a) => a.status === 'failed').map((a) => a.archive);
+  const parts = [];
+  if (failed.length) parts.push(`${failed.length} archive(s) failed: ${failed.join(', ')}`);
+  if (summary.filesFailed) parts.push(`${summary.filesFailed} clip(s) failed`);
+  return parts.join('; ') || 'some archives had refused entries';
+}
+

@@ -1,0 +1,26 @@
+import type { ActivityOptions } from '@temporalio/workflow';
+
+/**
+ * Transient failures (a busy database, a network blip, a preempted GPU node) are retried with
+ * exponential backoff; BadInputError is non-retryable (see activities/failures.ts) so a corrupt
+ * archive fails fast instead of burning retries.
+ */
+const retry = {
+  initialInterval: '2s',
+  backoffCoefficient: 2,
+  maximumInterval: '2m',
+  maximumAttempts: 5,
+  nonRetryableErrorTypes: ['BadInputError'],
+};
+
+export const shortActivity: ActivityOptions = {
+  startToCloseTimeout: '5m',
+  retry,
+};
+
+/** Long, heartbeating stages: a worker that dies is noticed within the heartbeat timeout. */
+export const longActivity: ActivityOptions = {
+  startToCloseTimeout: '4h',
+  heartbeatTimeout: '2m',
+  retry,
+};
