@@ -1,1 +1,61 @@
-console.log("cli ok", process.argv.slice(2));
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../lib/errors.ts';
+import { createCliContext } from './context.ts';
+import { CliError, EXIT } from './exit-codes.ts';
+import { registerDbCommands } from './commands/db.ts';
+import { registerDemoCommand } from './commands/demo.ts';
+import { registerDevCommand } from './commands/dev.ts';
+import { registerExportCommand } from './commands/export.ts';
+import { registerModelCommands } from './commands/model.ts';
+import { registerRunCommand } from './commands/run.ts';
+import { registerSampleCommand } from './commands/sample.ts';
+import { registerSearchCommand } from './commands/search.ts';
+import { registerStatusCommand } from './commands/status.ts';
+import { registerTranscribeCommand } from './commands/transcribe.ts';
+import { registerWorkerCommand } from './commands/worker.ts';
+
+const ctx = createCliContext();
+const program = new Command('audio-pipeline')
+  .description(
+    'TikTok audio archives → Opus + Whisper transcripts → PostgreSQL full-text search, orchestrated by Temporal.\n' +
+      'Settings come from the environment (DATA_DIR, DATABASE_URL, TEMPORAL_ADDRESS, SOURCE, STORAGE_TARGET,\n' +
+      'WHISPER_MODEL, WHISPER_DEVICE, ...); unset, everything runs embedded under ./data.',
+  )
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+registerDemoCommand(program, ctx);
+registerDevCommand(program, ctx);
+registerRunCommand(program, ctx);
+registerStatusCommand(program, ctx);
+registerExportCommand(program, ctx);
+registerSearchCommand(program, ctx);
+registerTranscribeCommand(program, ctx);
+registerModelCommands(program);
+registerSampleCommand(program);
+registerDbCommands(program, ctx);
+registerWorkerCommand(program, ctx);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  process.exitCode = report(err);
+}
+
+function report(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // --help and --version end here too, with exit code 0.
+    return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  }
+  if (err instanceof CliError) {
+    process.stderr.write(`error: ${err.message}\n`);
+    return err.exitCode;
+  }
+  if (err instanceof ConfigError) {
+    process.stderr.write(`error: ${err.message}\n`);
+    return EXIT.usage;
+  }
+  process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+  if (process.env.LOG_LEVEL === 'debug' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  return EXIT.error;
+}

@@ -1,0 +1,24 @@
+import type { Command } from 'commander';
+import { searchTranscripts } from '../../db/queries/search.ts';
+import type { CliContext } from '../context.ts';
+import { withDatabase } from '../with-database.ts';
+import { parsePositive } from './run.ts';
+
+export function registerSearchCommand(program: Command, ctx: CliContext): void {
+  program
+    .command('search')
+    .description('Full-text search of the transcripts (web-search syntax: words, "a phrase", -not, or).')
+    .argument('<query>', 'what to look for')
+    .option('--limit <n>', 'at most this many hits', (v) => parsePositive(v, '--limit'), 20)
+    .option('--language <xx>', 'only clips detected in this language')
+    .option('--json', 'one JSON object per hit')
+    .action(async (query: string, opts: { limit: number; language?: string; json?: boolean }) => {
+      await withDatabase(ctx, async (db) => {
+        const hits = await searchTranscripts(db, query, { limit: opts.limit, language: opts.language });
+        for (const hit of hits) {
+          process.stdout.write(opts.json ? JSON.stringify(hit) + '\n' : `${hit.id}  ${hit.date}  [${hit.language ?? '?'}]  ${hit.snippet}\n`);
+        }
+        if (!opts.json) process.stderr.write(`${hits.length} hit(s)\n`);
+      });
+    });
+}

@@ -1,0 +1,44 @@
+import type { Command } from 'commander';
+import { NativeConnection } from '@temporalio/worker';
+import { openDatabase } from '../../db/client.ts';
+import { migrate } from '../../db/migrate.ts';
+import { createCpuWorker } from '../../workers/cpu-worker.ts';
+import { createGpuWorker } from '../../workers/gpu-worker.ts';
+import type { CliContext } from '../context.ts';
+import { CliError, EXIT } from '../exit-codes.ts';
+
+export function registerWorkerCommand(program: Command, ctx: CliContext): void {
+  program
+    .command('worker')
+    .description(
+      'Run one worker against TEMPORAL_ADDRESS (default 127.0.0.1:7233) until SIGINT/SIGTERM, then drain and exit.\n' +
+        'cpu: workflows + extract/convert/store/upload (needs the database); gpu: transcription only.',
+    )
+    .requiredOption('--queue <cpu|gpu>', 'which task queue to poll')
+    .action(async (opts: { queue: string }) => {
+      if (opts.queue !== 'cpu' && opts.queue !== 'gpu') throw new CliError(`--queue must be cpu or gpu, got ${JSON.stringify(opts.queue)}`, EXIT.usage);
+      const config = ctx.loadConfig();
+      const logger = ctx.logger();
+      const address = config.temporal.address ?? `127.0.0.1:${config.temporal.port}`;
+      const connection = await NativeConnection.connect({ address });
+      try {
+        if (opts.queue === 'gpu') {
+          const gpu = await createGpuWorker({ config, logger, connection });
+          logger.info({ address, taskQueue: config.temporal.gpuTaskQueue }, 'gpu worker polling');
+          await gpu.worker.run().finally(() => gpu.close());
+        } else {
+          const database = await openDatabase(config);
+          try {
+            await migrate(database.db);
+            const worker = await createCpuWorker({ config, logger, db: database.db, connection });
+            logger.info({ address, taskQueue: config.temporal.taskQueue }, 'cpu worker polling');
+            await worker.run();
+          } finally {
+            await database.close();
+          }
+        }
+      } finally {
+        await connection.close();
+      }
+    });
+}

@@ -1,0 +1,62 @@
+import type { Client } from '@temporalio/client';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { processDate } from '../workflows/index.ts';
+import { progressQuery } from '../workflows/process-date.ts';
+import { CPU_TASK_QUEUE } from '../workflows/task-queues.ts';
+import { dateWorkflowId, type DateProgress, type DateSummary, type ProcessDateInput } from '../workflows/types.ts';
+import { ProgressLine, bar } from './progress-line.ts';
+
+/**
+ * Starts the date's workflow, or attaches to it when it is already running (same workflow id),
+ * shows progress from its `progress` query until it ends, and returns its summary.
+ */
+export async function runDate(
+  client: Client,
+  input: ProcessDateInput,
+  options: { taskQueue?: string; pollMs?: number; out?: NodeJS.WriteStream } = {},
+): Promise<DateSummary> {
+  const handle = await client.workflow.start<typeof processDate>('processDate', {
+    taskQueue: options.taskQueue ?? CPU_TASK_QUEUE,
+    workflowId: dateWorkflowId(input.date),
+    args: [input],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+  });
+  const line = new ProgressLine(options.out);
+  let finished = false;
+  const poll = (async () => {
+    while (!finished) {
+      const progress = await handle.query(progressQuery).catch(() => null);
+      if (progress && !finished) line.update(describeProgress(progress));
+      await new Promise((r) => setTimeout(r, options.pollMs ?? 1000));
+    }
+  })();
+  try {
+    return (await handle.result()) as DateSummary;
+  } catch (err) {
+    if (err instanceof WorkflowFailedError) {
+      throw new Error(`workflow ${handle.workflowId} failed: ${innermost(err)}`);
+    }
+    throw err;
+  } finally {
+    finished = true;
+    await poll;
+    line.done();
+  }
+}
+
+export function describeProgress(p: DateProgress): string {
+  const archives = Object.values(p.archives);
+  const ended = archives.filter((a) => a.status !== 'pending' && a.status !== 'running');
+  const running = archives.filter((a) => a.status === 'running').map((a) => a.archive.slice(11));
+  const files = ended.reduce((n, a) => n + ('filesDone' in a ? a.filesDone : 0), 0);
+  const failed = ended.reduce((n, a) => n + ('filesFailed' in a ? a.filesFailed : 0), 0);
+  const tail = running.length ? ` running ${running.join(' ')}` : '';
+  return `${p.date} ${p.stage.padEnd(12)} archives ${bar(ended.length, p.archivesTotal)}  clips ok ${files} failed ${failed}${tail}`;
+}
+
+function innermost(err: Error): string {
+  let e: unknown = err;
+  while (e instanceof Error && e.cause) e = e.cause;
+  return e instanceof Error ? e.message : String(e);
+}

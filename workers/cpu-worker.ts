@@ -1,0 +1,23 @@
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createCpuActivities } from '../activities/index.ts';
+import type { DatabaseContext } from '../activities/context.ts';
+
+const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+/**
+ * The `audio-pipeline` queue: workflows plus extract/convert/store/upload/cleanup. Conversion
+ * runs one ffmpeg per core inside one activity, so a few concurrent activities are enough.
+ */
+export async function createCpuWorker(
+  ctx: DatabaseContext & { connection: NativeConnection; taskQueue?: string },
+): Promise<Worker> {
+  return Worker.create({
+    connection: ctx.connection,
+    namespace: ctx.config.temporal.namespace,
+    taskQueue: ctx.taskQueue ?? ctx.config.temporal.taskQueue,
+    workflowsPath,
+    activities: createCpuActivities(ctx),
+    maxConcurrentActivityTaskExecutions: 4,
+  });
+}

@@ -1,0 +1,34 @@
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createGpuActivities } from '../activities/index.ts';
+import type { ActivityContext } from '../activities/context.ts';
+import { resolveModelDir } from '../lib/whisper/model-store.ts';
+import { WhisperEngine } from '../lib/whisper/transcribe.ts';
+
+/**
+ * The `audio-pipeline-gpu` queue: transcription only. One activity at a time, because one batch
+ * already fills the device; the model loads on the first task and stays loaded.
+ */
+export async function createGpuWorker(
+  ctx: ActivityContext & { connection: NativeConnection; taskQueue?: string },
+): Promise<{ worker: Worker; close(): Promise<void> }> {
+  const { whisper } = ctx.config;
+  const modelDir = resolveModelDir(whisper.model, whisper.modelCache);
+  let loading: Promise<WhisperEngine> | undefined;
+  const engine = () => {
+    loading ??= WhisperEngine.load({ modelDir, device: whisper.device, threads: whisper.threads, batchSize: whisper.batchSize });
+    return loading;
+  };
+  const worker = await Worker.create({
+    connection: ctx.connection,
+    namespace: ctx.config.temporal.namespace,
+    taskQueue: ctx.taskQueue ?? ctx.config.temporal.gpuTaskQueue,
+    activities: createGpuActivities({ ...ctx, engine, modelName: whisper.model }),
+    maxConcurrentActivityTaskExecutions: 1,
+  });
+  return {
+    worker,
+    async close() {
+      if (loading) await (await loading).close();
+    },
+  };
+}
