@@ -1,0 +1,77 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { computeMelFilters, loadAudio, loadMelFilters, logMelSpectrogram, melWindow, N_FRAMES, N_SAMPLES, padOrTrim, SAMPLE_RATE } from '../../lib/whisper/audio.ts';
+
+const FIX = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'whisper');
+
+interface RefCase {
+  name: string;
+  shape: [number, number];
+  mean: number;
+  indices: number[];
+  values: number[];
+}
+const ref = JSON.parse(readFileSync(path.join(FIX, 'mel_reference.json'), 'utf8')) as { samples: Record<string, number>; cases: RefCase[] };
+const official = loadMelFilters(FIX, 80); // mel_filters_80.bin written by make_reference.py
+
+function maxDiffAt(data: Float32Array, c: RefCase): number {
+  let mx = 0;
+  for (let i = 0; i < c.indices.length; i++) mx = Math.max(mx, Math.abs(data[c.indices[i]] - c.values[i]));
+  return mx;
+}
+
+function mean(data: Float32Array): number {
+  let s = 0;
+  for (const v of data) s += v;
+  return s / data.length;
+}
+
+test('computed Mel filters equal the official ones', () => {
+  const computed = computeMelFilters(80);
+  assert.equal(computed.length, official.length);
+  let mx = 0;
+  for (let i = 0; i < official.length; i++) mx = Math.max(mx, Math.abs(official[i] - computed[i]));
+  assert.ok(mx < 1e-6, `max diff ${mx}`);
+  assert.equal(computeMelFilters(128).length, 128 * 201);
+});
+
+test('loadAudio decodes to 16 kHz mono float PCM', async () => {
+  const jfk = await loadAudio(path.join(FIX, 'jfk.flac'));
+  assert.equal(jfk.length, ref.samples.jfk);
+  assert.ok(Math.abs(jfk.length / SAMPLE_RATE - 11) < 0.1);
+  let peak = 0;
+  for (const v of jfk) peak = Math.max(peak, Math.abs(v));
+  assert.ok(peak > 0.1 && peak < 1.5, `peak ${peak}`);
+});
+
+test('loadAudio: a missing or undecodable file is an error naming the file', async () => {
+  await assert.rejects(loadAudio('/nonexistent/dir/clip.mp3'), /\/nonexistent\/dir\/clip\.mp3/);
+  const notAudio = fileURLToPath(import.meta.url); // this test file
+  await assert.rejects(loadAudio(notAudio), (err: Error) => err.message.includes(notAudio) && /cannot decode/.test(err.message));
+});
+
+for (const c of ref.cases) {
+  test(`log-Mel spectrogram matches openai-whisper: ${c.name}`, async () => {
+    const pcm = await loadAudio(path.join(FIX, c.name.startsWith('jfk') ? 'jfk.flac' : 'espeak_fox.wav'));
+    const mel = c.name.endsWith('_window') ? logMelSpectrogram(padOrTrim(pcm), official) : logMelSpectrogram(pcm, official, N_SAMPLES);
+    assert.deepEqual([mel.nMels, mel.nFrames], c.shape);
+    const diff = maxDiffAt(mel.data, c);
+    assert.ok(diff < 1e-4, `max abs diff ${diff}`);
+    assert.ok(Math.abs(mean(mel.data) - c.mean) < 1e-5, `mean ${mean(mel.data)} vs ${c.mean}`);
+  });
+}
+
+test('melWindow slices a whole-clip spectrogram like pad_or_trim(mel[:, seek:seek+size])', () => {
+  const nFrames = 4100;
+  const data = new Float32Array(80 * nFrames).map((_, i) => i % 997);
+  const mel = { data, nMels: 80, nFrames };
+  const w = melWindow(mel, 1000, 2500);
+  assert.equal(w.length, 80 * N_FRAMES);
+  assert.equal(w[0], data[1000]);
+  assert.equal(w[5 * N_FRAMES + 2499], data[5 * nFrames + 1000 + 2499]);
+  assert.equal(w[5 * N_FRAMES + 2500], 0);
+  assert.equal(w[79 * N_FRAMES + 2999], 0);
+});
