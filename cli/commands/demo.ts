@@ -4,7 +4,6 @@ import type { Command } from 'commander';
 import { generateDay } from '../../test/fixtures/generate.ts';
 import { fetchModel, resolveModelDir } from '../../lib/whisper/model-store.ts';
 import type { CliContext } from '../context.ts';
-import { EXIT } from '../exit-codes.ts';
 import { runCommand, parsePositive } from './run.ts';
 
 export function registerDemoCommand(program: Command, ctx: CliContext): void {
@@ -42,6 +41,6 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
           `  audio-pipeline dev                         # Temporal Web UI on http://127.0.0.1:${config.temporal.uiPort}`,
         ].join('\n') + '\n',
       );
-      process.exitCode = code === EXIT.completedWithErrors ? EXIT.completedWithErrors : code;
+      process.exitCode = code;
     });
 }
