@@ -1,0 +1,112 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { BadInputError, errorMessage } from '../errors.ts';
+import { oggOpusDurationS } from './ogg-duration.ts';
+import { checkInputFile, ffmpegFileArg, runFfmpeg } from './run-ffmpeg.ts';
+
+/** DESIGN.md §1 convert stage: MP3 → Opus 32 kbps, mono, 16 kHz, no metadata, in Ogg. */
+export interface ConvertOptions {
+  ffmpegPath: string;
+  signal?: AbortSignal;
+}
+
+export interface ConvertResult {
+  bytes: number;
+  /** Duration of the Opus output, from its Ogg granule positions. */
+  durationS: number;
+  /** sha256 of the Opus file, hex. */
+  sha256: string;
+}
+
+/**
+ * Converts one clip, writing `output` atomically (temp name in the same folder, then rename).
+ * An empty, missing or undecodable input throws BadInputError with ffmpeg's reason; an input
+ * that decodes to no audio at all does too.
+ */
+export async function convertToOpus(input: string, output: string, options: ConvertOptions): Promise<ConvertResult> {
+  await checkInputFile(input);
+  await mkdir(path.dirname(output), { recursive: true });
+  const tmp = `${output}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await runFfmpeg(
+      options.ffmpegPath,
+      // -f ogg because the temp name has no extension to guess the container from.
+      ['-nostdin', '-hide_banner', '-v', 'error', '-y', '-i', ffmpegFileArg(input), '-vn', '-map_metadata', '-1',
+        '-c:a', 'libopus', '-b:a', '32k', '-ac', '1', '-ar', '16000', '-f', 'ogg', ffmpegFileArg(tmp)],
+      input,
+      { signal: options.signal },
+    );
+    const { size } = await stat(tmp);
+    const durationS = await oggOpusDurationS(tmp);
+    if (durationS === null || durationS <= 0) throw new BadInputError('no audio could be decoded', input);
+    const sha256 = await sha256File(tmp);
+    await rename(tmp, output);
+    return { bytes: size, durationS: Math.round(durationS * 1000) / 1000, sha256 };
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+export interface ConvertItem {
+  input: string;
+  output: string;
+}
+
+export type ConvertOutcome =
+  | (ConvertResult & ConvertItem)
+  | (ConvertItem & {
+      error: string;
+      /** true: the clip itself is bad (will never convert); false: a machine problem worth a retry. */
+      badInput: boolean;
+    });
+
+export interface ConvertAllOptions extends ConvertOptions {
+  /** ffmpeg processes at once; one per core by default. */
+  concurrency?: number;
+  /** After each clip: clips finished so far (successes and failures), the total, the failures. */
+  onProgress?: (done: number, total: number, failed: number) => void;
+}
+
+/**
+ * Converts many clips with a pool of `concurrency` ffmpeg processes. Returns one outcome per
+ * item, in input order; a failing clip never stops the others. If `signal` aborts, running
+ * conversions are killed, no new one starts, and the call rejects with the signal's reason.
+ */
+export async function convertAll(items: ConvertItem[], options: ConvertAllOptions): Promise<ConvertOutcome[]> {
+  const { signal, onProgress } = options;
+  const concurrency = Math.max(1, Math.min(options.concurrency ?? os.availableParallelism(), items.length));
+  const outcomes: ConvertOutcome[] = new Array(items.length);
+  let next = 0;
+  let done = 0;
+  let failed = 0;
+
+  const worker = async () => {
+    while (next < items.length && !signal?.aborted) {
+      const index = next++;
+      const item = items[index];
+      try {
+        const result = await convertToOpus(item.input, item.output, options);
+        outcomes[index] = { ...item, ...result };
+      } catch (err) {
+        if (signal?.aborted) return;
+        failed++;
+        outcomes[index] = { ...item, error: errorMessage(err), badInput: err instanceof BadInputError };
+      }
+      done++;
+      onProgress?.(done, items.length, failed);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  signal?.throwIfAborted();
+  return outcomes;
+}

@@ -1,0 +1,74 @@
+import { randomBytes } from 'node:crypto';
+import { copyFile, mkdir, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { sha256File } from '../audio/convert.ts';
+import { BadInputError } from '../errors.ts';
+
+export interface UploadFile {
+  id: string;
+  /** The Opus file to store. */
+  path: string;
+  /** Its sha256 when already known (from convert): saves hashing it again. */
+  sha256?: string | null;
+}
+
+export interface UploadedFile {
+  id: string;
+  /** `file://` URL of the stored copy. */
+  uri: string;
+  bytes: number;
+  /** true when an identical copy (same size and sha256) was already there. */
+  skipped: boolean;
+}
+
+const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+
+/** `<root>/<YYYY>/<MM>/<DD>/<id>.opus` (the layout rsync targets use too). */
+export function storagePath(root: string, date: string, id: string): string {
+  const m = DATE.exec(date);
+  if (!m || Number.isNaN(Date.parse(`${date}T00:00:00Z`))) throw new BadInputError(`not a date (YYYY-MM-DD): ${JSON.stringify(date)}`);
+  // The id becomes a file name: anything but a plain token (a path, `..`) is refused.
+  if (!SAFE_ID.test(id)) throw new BadInputError(`unsafe clip id for a file name: ${JSON.stringify(id)}`);
+  return path.join(root, m[1], m[2], m[3], `${id}.opus`);
+}
+
+/**
+ * Copies Opus files into the local storage root, each to a temp name then renamed into place.
+ * Idempotent: a destination that already has the source's size and sha256 is left untouched.
+ */
+export async function uploadToLocal(root: string, date: string, files: UploadFile[]): Promise<UploadedFile[]> {
+  const absRoot = path.resolve(root);
+  const results: UploadedFile[] = [];
+  for (const file of files) {
+    const dest = storagePath(absRoot, date, file.id);
+    let source;
+    try {
+      source = await stat(file.path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new BadInputError('no such file to upload', file.path);
+      throw err;
+    }
+    const existing = await stat(dest).catch(() => null);
+    const uri = pathToFileURL(dest).href;
+    if (existing?.isFile() && existing.size === source.size) {
+      const want = file.sha256 ?? (await sha256File(file.path));
+      if ((await sha256File(dest)) === want) {
+        results.push({ id: file.id, uri, bytes: source.size, skipped: true });
+        continue;
+      }
+    }
+    await mkdir(path.dirname(dest), { recursive: true });
+    const tmp = `${dest}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    try {
+      await copyFile(file.path, tmp);
+      await rename(tmp, dest);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    results.push({ id: file.id, uri, bytes: source.size, skipped: false });
+  }
+  return results;
+}
