@@ -1,0 +1,76 @@
+/**
+ * Full-text search over transcripts in any language.
+ *
+ * transcripts.tsv holds each text twice: stemmed with its language's configuration
+ * (audio_pipeline_ts_config(language)) and unstemmed ('simple'). A query is matched against a
+ * row with the same two configurations: the row's language (so "running" finds "runs" in an
+ * English transcript and "Häuser" finds "Haus" in a German one) OR simple (so an exact word is
+ * found in a language PostgreSQL has no stemmer for). Because that tsquery differs per row it
+ * cannot drive the GIN index, so a first condition ORs the query as parsed by every
+ * configuration (audio_pipeline_any_language_tsquery, migration 0000): one index scan, then
+ * the exact per-row check.
+ */
+import { sql } from 'drizzle-orm';
+import type { Db } from './database.ts';
+
+export interface SearchOptions {
+  limit?: number;
+  offset?: number;
+  /** Only transcripts whose detected language is this code ('en', 'de', …). */
+  language?: string;
+  /** Only clips of this date (YYYY-MM-DD). */
+  date?: string;
+  /** Marks around matched words in `snippet`; default « and ». */
+  highlight?: { start: string; stop: string };
+}
+
+export interface SearchHit {
+  id: string;
+  date: string;
+  archive: string;
+  language: string | null;
+  /** Excerpt with the matched words marked (ts_headline). */
+  snippet: string;
+  rank: number;
+}
+
+/** ts_headline options are one string of key=value pairs; keep marks from breaking it. */
+const headlineMark = (mark: string) => `"${mark.replace(/["\\,]/g, '')}"`;
+
+export async function searchTranscripts(
+  db: Db,
+  query: string,
+  options: SearchOptions = {},
+): Promise<SearchHit[]> {
+  const text = query.trim();
+  if (!text) return [];
+  const limit = Math.max(1, Math.min(options.limit ?? 20, 1000));
+  const offset = Math.max(0, options.offset ?? 0);
+  const { start, stop } = options.highlight ?? { start: '«', stop: '»' };
+  const headlineOptions = `StartSel=${headlineMark(start)}, StopSel=${headlineMark(stop)}, MaxFragments=2, MaxWords=25, MinWords=8, FragmentDelimiter=" … "`;
+  const result = await db.execute<{
+    id: string;
+    date: string;
+    archive: string;
+    language: string | null;
+    snippet: string;
+    rank: number;
+  }>(sql`
+    SELECT f.id, f.date::text AS date, f.archive, t.language,
+           ts_headline(audio_pipeline_ts_config(t.language), t.text, rq.q, ${headlineOptions}) AS snippet,
+           ts_rank(t.tsv, rq.q)::float8 AS rank
+    FROM transcripts AS t
+    JOIN audio_files AS f ON f.id = t.id
+    CROSS JOIN LATERAL (
+      SELECT websearch_to_tsquery(audio_pipeline_ts_config(t.language), ${text})
+          || websearch_to_tsquery('pg_catalog.simple'::regconfig, ${text}) AS q
+    ) AS rq
+    WHERE t.tsv @@ audio_pipeline_any_language_tsquery(${text})
+      AND t.tsv @@ rq.q
+      ${options.language !== undefined ? sql`AND t.language = ${options.language}` : sql``}
+      ${options.date !== undefined ? sql`AND f.date = ${options.date}` : sql``}
+    ORDER BY rank DESC, f.id
+    LIMIT ${limit} OFFSET ${offset}
+  `);
+  return result.rows.map((r) => ({ ...r, rank: Number(r.rank) }));
+}

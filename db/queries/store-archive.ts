@@ -1,0 +1,89 @@
+/**
+ * The store stage's write (DESIGN.md §1, §4): one archive, one transaction — either all of its
+ * clips, metadata and transcripts land or none do. Re-running with the same input changes no
+ * row (see upsert-unless-unchanged.ts).
+ */
+import { BadInputError } from '../../lib/errors.ts';
+import type { ArchiveRecord, ClipRecord } from '../../lib/manifest.ts';
+import type { ClipMetadata } from '../../lib/metadata/types.ts';
+import { audioFiles, audioMetadata, transcripts } from '../schema.ts';
+import { audioFileRow, audioMetadataRow, transcriptRow } from './clip-rows.ts';
+import type { Db } from './database.ts';
+import { upsertById } from './upsert-unless-unchanged.ts';
+
+export interface StoreArchiveResult {
+  /** Rows the archive has, per table. */
+  clips: number;
+  metadata: number;
+  transcripts: number;
+  failed: number;
+  /** Rows inserted or actually changed by this call (0 everywhere on an identical re-run). */
+  changed: { audioFiles: number; audioMetadata: number; transcripts: number };
+}
+
+/** Last one wins, as a later line of a manifest would. */
+function uniqueById<T extends { id: string }>(items: Iterable<T>): T[] {
+  const byId = new Map<string, T>();
+  for (const item of items) byId.set(item.id, item);
+  return [...byId.values()];
+}
+
+/**
+ * A metadata row whose clip is missing from the manifest still gets a clip row (failed, with
+ * the reason), so that nothing is silently dropped — DESIGN.md §1.
+ */
+function clipsCoveringMetadata(rec: ArchiveRecord): ClipRecord[] {
+  const clips = uniqueById(rec.clips);
+  const known = new Set(clips.map((c) => c.id));
+  for (const [id, meta] of rec.metadata) {
+    if (known.has(id)) continue;
+    clips.push({
+      id,
+      date: rec.date,
+      archive: rec.archive,
+      sourceName: null,
+      status: 'failed',
+      error: `metadata row without a clip in the archive (expected ${meta.audioFile})`,
+      mp3Path: null,
+      mp3Bytes: null,
+      opusPath: null,
+      opusBytes: null,
+      storageUri: null,
+      durationS: null,
+      sha256: null,
+      hasMetadata: true,
+    });
+  }
+  return clips;
+}
+
+export async function storeArchive(db: Db, rec: ArchiveRecord): Promise<StoreArchiveResult> {
+  const clips = clipsCoveringMetadata(rec);
+  const clipIds = new Set(clips.map((c) => c.id));
+  const strayTranscript = rec.transcripts.find((t) => !clipIds.has(t.id));
+  if (strayTranscript) {
+    throw new BadInputError(
+      `transcript for clip ${strayTranscript.id}, which is not in the archive's manifest`,
+      rec.archive,
+    );
+  }
+  const metadata = new Map<string, ClipMetadata>();
+  for (const [id, meta] of rec.metadata) metadata.set(id, { ...meta, id });
+
+  const fileRows = clips.map((clip) => audioFileRow(rec.date, rec.archive, clip, metadata.get(clip.id)));
+  const metadataRows = [...metadata.values()].map(audioMetadataRow);
+  const transcriptRows = uniqueById(rec.transcripts).map(transcriptRow);
+
+  const changed = await db.transaction(async (tx) => ({
+    audioFiles: await upsertById(tx, audioFiles, fileRows),
+    audioMetadata: await upsertById(tx, audioMetadata, metadataRows),
+    transcripts: await upsertById(tx, transcripts, transcriptRows),
+  }));
+  return {
+    clips: fileRows.length,
+    metadata: metadataRows.length,
+    transcripts: transcriptRows.length,
+    failed: fileRows.filter((r) => r.status === 'failed').length,
+    changed,
+  };
+}

@@ -1,0 +1,581 @@
+/**
+ * The database layer against real servers: the embedded PostgreSQL the CLI uses by default AND
+ * Debian's PostgreSQL 15 (the oldest supported). The same suite runs on both.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { sql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import pg from 'pg';
+import type { AppDatabase } from '../../db/client.ts';
+import { migrate } from '../../db/migrate.ts';
+import {
+  countsByStatus,
+  dateStatus,
+  EXPORT_KEYS,
+  exportDate,
+  getPending,
+  markUploaded,
+  searchTranscripts,
+  storeArchive,
+  upsertQueue,
+} from '../../db/queries/index.ts';
+import { rowsPerStatement } from '../../db/queries/upsert-unless-unchanged.ts';
+import * as schema from '../../db/schema.ts';
+import { BadInputError } from '../../lib/errors.ts';
+import type { ArchiveRecord, ClipRecord, TranscriptRecord } from '../../lib/manifest.ts';
+import type { ClipMetadata } from '../../lib/metadata/types.ts';
+import { startEmbeddedTestPostgres, startPostgres15, type TestPostgres } from '../support/postgres.ts';
+
+const DATE = '2024-01-15';
+const ARCHIVE = '2024-01-15_10-20';
+
+function clip(id: string, overrides: Partial<ClipRecord> = {}): ClipRecord {
+  return {
+    id,
+    date: DATE,
+    archive: ARCHIVE,
+    sourceName: `${id}.mp3`,
+    status: 'transcribed',
+    error: null,
+    mp3Path: `/staging/${DATE}/${ARCHIVE}/audio/${id}.mp3`,
+    mp3Bytes: 123_456,
+    opusPath: `/staging/${DATE}/${ARCHIVE}/opus/${id}.opus`,
+    opusBytes: 45_678,
+    storageUri: null,
+    durationS: 12.5,
+    sha256: 'ab'.repeat(32),
+    hasMetadata: true,
+    ...overrides,
+  };
+}
+
+function metadata(id: string, overrides: Partial<ClipMetadata> = {}): ClipMetadata {
+  return {
+    id,
+    audioFile: `${id}.mp3`,
+    createTime: '2024-01-15T10:21:07.000Z',
+    description: 'plain caption #fyp',
+    hashtags: ['fyp'],
+    mentions: [],
+    isAd: false,
+    videoDuration: 13,
+    music: { id: '7000000000000000001', title: 'original sound', authorName: 'someone', original: true },
+    region: 'US',
+    sourceQuery: 'fyp',
+    collectedAt: '2024-01-15T10:25:00.000Z',
+    author: {
+      id: '6800000000000000001',
+      uniqueId: 'someone',
+      nickname: 'Some One',
+      verified: false,
+      followerCount: '1200',
+      followingCount: '30',
+      heartCount: '45000',
+      videoCount: '88',
+    },
+    stats: { playCount: '1000', diggCount: '100', shareCount: '10', commentCount: '5', collectCount: '2' },
+    location: {
+      locationCreated: 'US',
+      poiId: null,
+      poiName: null,
+      poiAddress: null,
+      poiCity: null,
+      poiProvince: null,
+      poiCountry: null,
+    },
+    raw: { id, desc: 'plain caption #fyp', video_duration: 13, future_column: { nested: [1, 'two', null] } },
+    ...overrides,
+  };
+}
+
+function transcript(id: string, language: string | null, text: string): TranscriptRecord {
+  return {
+    id,
+    model: 'whisper-base',
+    language,
+    language_prob: 0.9731,
+    text,
+    no_speech: false,
+    duration_s: 12.5,
+    segments: [{ start: 0, end: 4.2, text, avg_logprob: -0.21, no_speech_prob: 0.01 }],
+    timings: { decode_ms: 812, features_ms: 40 },
+  };
+}
+
+const UNICODE_DESCRIPTION =
+  'Emoji 🎉👩‍👩‍👧‍👦🔥 · RTL: مرحبا بالعالم · עברית · 中文 · combining é · "quotes" \\backslash\\ {braces},commas' +
+  ' and a NUL\u0000here';
+const ODD_HASHTAGS = ['NULL', 'with "quotes"', 'com,ma', '{braces}', 'back\\slash', '🎉', 'مرحبا', ''];
+const BEYOND_2_53 = '9007199254740993'; // 2^53 + 1: a double would round it to ...992
+const INT64_MAX = '9223372036854775807';
+
+/** The archive most tests use: English, German, Swahili ('simple') speech, a failed clip, a clip without metadata. */
+function sampleArchive(): ArchiveRecord {
+  const en = '7318273645512907001';
+  const de = '7318273645512907002';
+  const sw = '7318273645512907003';
+  const failed = '7318273645512907004';
+  const noMeta = '7318273645512907005';
+  const meta = new Map<string, ClipMetadata>([
+    [
+      en,
+      metadata(en, {
+        description: UNICODE_DESCRIPTION,
+        hashtags: ODD_HASHTAGS,
+        author: { ...metadata(en).author, followerCount: BEYOND_2_53, heartCount: INT64_MAX },
+        stats: { ...metadata(en).stats, playCount: BEYOND_2_53 },
+        raw: { id: en, desc: UNICODE_DESCRIPTION, play_count: BEYOND_2_53, brand_new_column: ['x', 'y'] },
+      }),
+    ],
+    [de, metadata(de, { region: 'DE', description: 'Tschüss! ß ä ö ü' })],
+    [sw, metadata(sw, { region: 'KE' })],
+    [failed, metadata(failed)],
+  ]);
+  return {
+    date: DATE,
+    archive: ARCHIVE,
+    clips: [
+      clip(en),
+      clip(de),
+      clip(sw),
+      clip(failed, {
+        status: 'failed',
+        error: 'ffmpeg: Invalid data found when processing input',
+        opusPath: null,
+        opusBytes: null,
+        durationS: null,
+        sha256: null,
+      }),
+      clip(noMeta, { hasMetadata: false }),
+    ],
+    metadata: meta,
+    transcripts: [
+      transcript(en, 'en', 'The dog runs across the park every single morning.'),
+      transcript(de, 'de', 'Die alten Häuser am Fluss wurden letztes Jahr renoviert.'),
+      transcript(sw, 'sw', 'Habari za asubuhi rafiki yangu mpendwa.'),
+      transcript(noMeta, 'en', 'Nobody collected metadata for this talking clip.'),
+    ],
+  };
+}
+
+async function snapshot(db: AppDatabase) {
+  return {
+    files: (await db.execute(sql`SELECT * FROM audio_files ORDER BY id`)).rows,
+    metadata: (await db.execute(sql`SELECT * FROM audio_metadata ORDER BY id`)).rows,
+    transcripts: (await db.execute(sql`SELECT * FROM transcripts ORDER BY id`)).rows,
+  };
+}
+
+const backends: { label: string; start: () => Promise<TestPostgres> }[] = [
+  { label: 'embedded PostgreSQL', start: startEmbeddedTestPostgres },
+  { label: 'PostgreSQL 15', start: startPostgres15 },
+];
+
+for (const backend of backends) {
+  describe(`database on ${backend.label}`, () => {
+    let server: TestPostgres;
+    let pool: pg.Pool;
+    let db: AppDatabase;
+
+    before(async () => {
+      server = await backend.start();
+      pool = new pg.Pool({ connectionString: server.url, max: 4 });
+      db = drizzle({ client: pool, schema }) as AppDatabase;
+    });
+    after(async () => {
+      await pool?.end();
+      await server?.close();
+    });
+
+    test('migrate is idempotent', async () => {
+      await migrate(db);
+      await migrate(db);
+      await Promise.all([migrate(db), migrate(db)]); // concurrent CLI processes
+      const applied = await db.execute<{ n: number }>(
+        sql`SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations`,
+      );
+      assert.equal(applied.rows[0]!.n, 2);
+      const tables = await db.execute<{ t: string }>(sql`
+        SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`);
+      assert.deepEqual(
+        tables.rows.map((r) => r.t),
+        ['audio_files', 'audio_metadata', 'processing_queue', 'transcripts'],
+      );
+    });
+
+    test('text-search configuration follows the language', async () => {
+      const r = await db.execute<{ lang: string | null; cfg: string }>(sql`
+        SELECT lang, audio_pipeline_ts_config(lang)::text AS cfg
+        FROM unnest(ARRAY['en','de','es','fr','it','pt','nl','ru','sv','pt-BR','EN','english','sw','ja', NULL]) AS lang`);
+      const byLang = Object.fromEntries(r.rows.map((x) => [x.lang ?? 'null', x.cfg]));
+      assert.deepEqual(byLang, {
+        en: 'english',
+        de: 'german',
+        es: 'spanish',
+        fr: 'french',
+        it: 'italian',
+        pt: 'portuguese',
+        nl: 'dutch',
+        ru: 'russian',
+        sv: 'swedish',
+        'pt-BR': 'portuguese',
+        EN: 'english',
+        english: 'english',
+        sw: 'simple',
+        ja: 'simple',
+        null: 'simple',
+      });
+    });
+
+    test('storeArchive writes every clip, and a re-run changes nothing', async () => {
+      const rec = sampleArchive();
+      const first = await storeArchive(db, rec);
+      assert.deepEqual(first, {
+        clips: 5,
+        metadata: 4,
+        transcripts: 4,
+        failed: 1,
+        changed: { audioFiles: 5, audioMetadata: 4, transcripts: 4 },
+      });
+      const before = await snapshot(db);
+      const second = await storeArchive(db, sampleArchive());
+      assert.deepEqual(second.changed, { audioFiles: 0, audioMetadata: 0, transcripts: 0 });
+      assert.deepEqual(await snapshot(db), before, 'identical rows, updated_at included');
+      assert.deepEqual(await countsByStatus(db, DATE), {
+        pending: 0,
+        converted: 0,
+        transcribed: 0,
+        stored: 4,
+        uploaded: 0,
+        failed: 1,
+      });
+
+      // A changed transcript changes exactly that row.
+      const edited = sampleArchive();
+      edited.transcripts[0] = {
+        ...edited.transcripts[0]!,
+        text: 'The dog runs across the park every morning.',
+      };
+      const third = await storeArchive(db, edited);
+      assert.deepEqual(third.changed, { audioFiles: 0, audioMetadata: 0, transcripts: 1 });
+      await storeArchive(db, sampleArchive());
+    });
+
+    test('failed clips and clips without metadata are rows with a status', async () => {
+      const rows = await db.execute<{
+        id: string;
+        status: string;
+        error: string | null;
+        has_metadata: boolean;
+        raw: unknown;
+        description: string | null;
+      }>(sql`SELECT id, status, error, has_metadata, raw, description FROM audio_files ORDER BY id`);
+      const byId = Object.fromEntries(rows.rows.map((r) => [r.id, r]));
+      assert.equal(byId['7318273645512907004']!.status, 'failed');
+      assert.match(byId['7318273645512907004']!.error!, /Invalid data/);
+      assert.equal(byId['7318273645512907005']!.has_metadata, false);
+      assert.equal(byId['7318273645512907005']!.raw, null);
+      assert.equal(byId['7318273645512907005']!.description, null);
+      assert.equal(byId['7318273645512907005']!.status, 'stored');
+      const meta = await db.execute(sql`SELECT 1 FROM audio_metadata WHERE id = '7318273645512907005'`);
+      assert.equal(meta.rows.length, 0);
+    });
+
+    test('unicode, emoji, RTL text, odd array elements and int64 beyond 2^53 round-trip', async () => {
+      const [file] = await db
+        .select()
+        .from(schema.audioFiles)
+        .where(sql`id = '7318273645512907001'`);
+      const expected = UNICODE_DESCRIPTION.replace('\u0000', '');
+      assert.equal(file!.description, expected);
+      assert.deepEqual(file!.hashtags, ODD_HASHTAGS);
+      assert.deepEqual(file!.raw, {
+        id: '7318273645512907001',
+        desc: expected,
+        play_count: BEYOND_2_53,
+        brand_new_column: ['x', 'y'],
+      });
+      const [meta] = await db
+        .select()
+        .from(schema.audioMetadata)
+        .where(sql`id = '7318273645512907001'`);
+      assert.equal(meta!.authorFollowerCount, BEYOND_2_53);
+      assert.equal(meta!.authorHeartCount, INT64_MAX);
+      assert.equal(meta!.playCount, BEYOND_2_53);
+      const exact = await db.execute<{ ok: boolean }>(
+        sql`SELECT author_follower_count = 9007199254740993 AND author_follower_count <> 9007199254740992 AS ok FROM audio_metadata WHERE id = '7318273645512907001'`,
+      );
+      assert.equal(exact.rows[0]!.ok, true);
+    });
+
+    test('one transaction per archive: a failing archive leaves no row', async () => {
+      const rec: ArchiveRecord = {
+        date: DATE,
+        archive: '2024-01-15_10-30',
+        clips: [clip('7318273645512907101', { archive: '2024-01-15_10-30' })],
+        metadata: new Map(),
+        transcripts: [{ ...transcript('7318273645512907101', 'en', 'x'), model: null as unknown as string }],
+      };
+      await assert.rejects(storeArchive(db, rec));
+      const rows = await db.execute(sql`SELECT 1 FROM audio_files WHERE archive = '2024-01-15_10-30'`);
+      assert.equal(rows.rows.length, 0);
+      await assert.rejects(
+        storeArchive(db, { ...rec, transcripts: [transcript('7318273645512907999', 'en', 'stray')] }),
+        BadInputError,
+      );
+    });
+
+    test('large archives are chunked under the bind-parameter limit', async () => {
+      const n = rowsPerStatement(schema.audioFiles) * 2 + 17;
+      const archive = '2024-01-16_00-00';
+      const ids = Array.from({ length: n }, (_, i) => `90000000000${String(i).padStart(8, '0')}`);
+      const rec: ArchiveRecord = {
+        date: '2024-01-16',
+        archive,
+        clips: ids.map((id) => clip(id, { date: '2024-01-16', archive })),
+        metadata: new Map(ids.map((id) => [id, metadata(id)])),
+        transcripts: ids.map((id) => transcript(id, 'en', `clip number ${id}`)),
+      };
+      const result = await storeArchive(db, rec);
+      assert.deepEqual(result.changed, { audioFiles: n, audioMetadata: n, transcripts: n });
+      const again = await storeArchive(db, rec);
+      assert.deepEqual(again.changed, { audioFiles: 0, audioMetadata: 0, transcripts: 0 });
+      let exported = 0;
+      for await (const _row of exportDate(db, '2024-01-16', { pageSize: 700 })) exported++;
+      assert.equal(exported, n);
+    });
+
+    test('markUploaded sets status and URI, once', async () => {
+      const uploads = [
+        { id: '7318273645512907001', storageUri: 'file:///storage/2024-01-15/7318273645512907001.opus' },
+        { id: '7318273645512907002', storageUri: 'file:///storage/2024-01-15/7318273645512907002.opus' },
+        { id: '7318273645512907004', storageUri: 'file:///storage/2024-01-15/7318273645512907004.opus' },
+      ];
+      assert.equal(await markUploaded(db, DATE, ARCHIVE, uploads), 3);
+      assert.equal(await markUploaded(db, DATE, ARCHIVE, uploads), 0);
+      assert.equal(await markUploaded(db, DATE, 'another-archive', uploads), 0, 'scoped to its archive');
+      const counts = await countsByStatus(db, DATE);
+      assert.equal(counts.uploaded, 2);
+      assert.equal(counts.failed, 1, 'a failed clip stays failed');
+    });
+
+    test('search finds stems, German words and simple-config words', async () => {
+      const en = await searchTranscripts(db, 'running');
+      assert.deepEqual(
+        en.map((h) => h.id),
+        ['7318273645512907001'],
+        '"running" finds "runs"',
+      );
+      assert.match(en[0]!.snippet, /«runs»/);
+      assert.equal(en[0]!.date, DATE);
+      assert.equal(en[0]!.archive, ARCHIVE);
+      assert.equal(en[0]!.language, 'en');
+      assert.ok(typeof en[0]!.rank === 'number' && en[0]!.rank > 0);
+
+      const de = await searchTranscripts(db, 'Haus');
+      assert.deepEqual(
+        de.map((h) => h.id),
+        ['7318273645512907002'],
+        '"Haus" finds "Häuser" through the German stemmer',
+      );
+      const deExact = await searchTranscripts(db, 'renoviert');
+      assert.deepEqual(
+        deExact.map((h) => h.id),
+        ['7318273645512907002'],
+      );
+
+      const sw = await searchTranscripts(db, 'asubuhi');
+      assert.deepEqual(
+        sw.map((h) => h.id),
+        ['7318273645512907003'],
+      );
+      assert.equal(sw[0]!.language, 'sw');
+
+      assert.deepEqual((await searchTranscripts(db, 'park', { language: 'de' })).length, 0);
+      assert.deepEqual(
+        (await searchTranscripts(db, 'park', { language: 'en' })).map((h) => h.id),
+        ['7318273645512907001'],
+      );
+      assert.deepEqual(await searchTranscripts(db, '   '), []);
+      // An English stop word alone: the English parse is empty, the simple one still matches.
+      assert.ok((await searchTranscripts(db, 'the')).some((h) => h.id === '7318273645512907001'));
+      assert.deepEqual(
+        (await searchTranscripts(db, '"talking clip"')).map((h) => h.id),
+        ['7318273645512907005'],
+      );
+      assert.deepEqual((await searchTranscripts(db, 'dog -park')).length, 0);
+      const marked = await searchTranscripts(db, 'park', { highlight: { start: '<mark>', stop: '</mark>' } });
+      assert.match(marked[0]!.snippet, /<mark>park<\/mark>/);
+    });
+
+    test('search can use the GIN index', async () => {
+      const client = await pool.connect();
+      try {
+        await client.query('SET enable_seqscan = off');
+        const plan = await client.query(
+          `EXPLAIN SELECT id FROM transcripts t WHERE t.tsv @@ audio_pipeline_any_language_tsquery('running')`,
+        );
+        assert.match(plan.rows.map((r) => r['QUERY PLAN']).join('\n'), /transcripts_tsv_idx/);
+      } finally {
+        await client.query('RESET enable_seqscan');
+        client.release();
+      }
+    });
+
+    test('exportDate rows have exactly the documented keys', async () => {
+      const rows = [];
+      for await (const row of exportDate(db, DATE, { pageSize: 2 })) rows.push(row);
+      assert.equal(rows.length, 5);
+      for (const row of rows) {
+        assert.deepEqual(Object.keys(row), [
+          'id',
+          'date',
+          'archive',
+          'status',
+          'error',
+          'language',
+          'language_prob',
+          'text',
+          'no_speech',
+          'duration_s',
+          'opus_path',
+          'storage_uri',
+        ]);
+      }
+      assert.deepEqual([...EXPORT_KEYS], Object.keys(rows[0]!));
+      const en = rows.find((r) => r.id === '7318273645512907001')!;
+      assert.deepEqual(en, {
+        id: '7318273645512907001',
+        date: DATE,
+        archive: ARCHIVE,
+        status: 'uploaded',
+        error: null,
+        language: 'en',
+        language_prob: 0.9731,
+        text: 'The dog runs across the park every single morning.',
+        no_speech: false,
+        duration_s: 12.5,
+        opus_path: `/staging/${DATE}/${ARCHIVE}/opus/7318273645512907001.opus`,
+        storage_uri: 'file:///storage/2024-01-15/7318273645512907001.opus',
+      });
+      const failed = rows.find((r) => r.id === '7318273645512907004')!;
+      assert.equal(failed.status, 'failed');
+      assert.equal(failed.text, null);
+      assert.equal(failed.no_speech, null);
+      assert.deepEqual(
+        rows.map((r) => r.id),
+        [...rows.map((r) => r.id)].sort(),
+      );
+      const nothing = [];
+      for await (const row of exportDate(db, '1999-01-01')) nothing.push(row);
+      assert.equal(nothing.length, 0);
+    });
+
+    test('queue: upserts, attempts, pending dates and the status --json shape', async () => {
+      assert.equal(await dateStatus(db, '2024-02-01'), null);
+      await upsertQueue(db, { date: '2024-02-03', archive: null, status: 'pending' });
+      await upsertQueue(db, { date: '2024-02-01', archive: null, status: 'pending' });
+      await upsertQueue(db, { date: '2024-02-02', archive: '', status: 'completed' });
+      const running = await upsertQueue(db, {
+        date: '2024-02-01',
+        archive: null,
+        status: 'running',
+        workflowId: 'process-date-2024-02-01',
+        runId: 'run-1',
+        incrementAttempts: true,
+      });
+      assert.equal(running.attempts, 1);
+      assert.ok(running.startedAt);
+      await upsertQueue(db, {
+        date: '2024-02-01',
+        archive: '2024-02-01_00-00',
+        status: 'running',
+        filesTotal: 10,
+        filesDone: 3,
+      });
+      await upsertQueue(db, {
+        date: '2024-02-01',
+        archive: '2024-02-01_00-00',
+        status: 'completed_with_errors',
+        filesDone: 9,
+        filesFailed: 1,
+        error: '1 clip failed',
+      });
+      await upsertQueue(db, {
+        date: '2024-02-01',
+        archive: '2024-02-01_00-10',
+        status: 'failed',
+        error: 'corrupt archive',
+        incrementAttempts: true,
+      });
+      const failedDate = await upsertQueue(db, {
+        date: '2024-02-01',
+        archive: null,
+        status: 'failed',
+        error: 'archive 00-10 failed',
+      });
+      assert.equal(failedDate.attempts, 1);
+      assert.equal(failedDate.workflowId, 'process-date-2024-02-01', 'kept when not given');
+      assert.ok(failedDate.finishedAt);
+
+      const status = await dateStatus(db, '2024-02-01');
+      assert.deepEqual(status, {
+        date: '2024-02-01',
+        status: 'failed',
+        archives: [
+          {
+            archive: '2024-02-01_00-00',
+            status: 'completed_with_errors',
+            error: '1 clip failed',
+            files_total: 10,
+            files_done: 9,
+            files_failed: 1,
+          },
+          {
+            archive: '2024-02-01_00-10',
+            status: 'failed',
+            error: 'corrupt archive',
+            files_total: 0,
+            files_done: 0,
+            files_failed: 0,
+          },
+        ],
+      });
+      assert.deepEqual(JSON.parse(JSON.stringify(status)), status, 'plain JSON');
+
+      const pending = await getPending(db, 10);
+      assert.deepEqual(
+        pending.map((p) => [p.date, p.status]),
+        [
+          ['2024-02-01', 'failed'],
+          ['2024-02-03', 'pending'],
+        ],
+      );
+      assert.deepEqual(
+        (await getPending(db, 1)).map((p) => p.date),
+        ['2024-02-01'],
+      );
+      assert.deepEqual(
+        (await getPending(db, 10, { maxAttempts: 1 })).map((p) => p.date),
+        ['2024-02-03'],
+      );
+
+      const retried = await upsertQueue(db, {
+        date: '2024-02-01',
+        archive: null,
+        status: 'running',
+        error: null,
+        incrementAttempts: true,
+      });
+      assert.equal(retried.attempts, 2);
+      assert.equal(retried.lastError, null);
+      assert.equal(retried.finishedAt, null);
+
+      // Archives recorded before the date row: the date's status is derived from them.
+      await upsertQueue(db, { date: '2024-03-01', archive: '2024-03-01_00-00', status: 'completed' });
+      await upsertQueue(db, { date: '2024-03-01', archive: '2024-03-01_00-10', status: 'running' });
+      assert.equal((await dateStatus(db, '2024-03-01'))!.status, 'running');
+    });
+  });
+}
