@@ -3,6 +3,7 @@ import { copyFile, mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { sha256File } from '../audio/convert.ts';
+import { isCalendarDate } from '../archive/dates.ts';
 import { BadInputError } from '../errors.ts';
 
 export interface UploadFile {
@@ -28,7 +29,7 @@ const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 /** `<root>/<YYYY>/<MM>/<DD>/<id>.opus` (the layout rsync targets use too). */
 export function storagePath(root: string, date: string, id: string): string {
   const m = DATE.exec(date);
-  if (!m || Number.isNaN(Date.parse(`${date}T00:00:00Z`))) throw new BadInputError(`not a date (YYYY-MM-DD): ${JSON.stringify(date)}`);
+  if (!m || !isCalendarDate(date)) throw new BadInputError(`not a date (YYYY-MM-DD): ${JSON.stringify(date)}`);
   // The id becomes a file name: anything but a plain token (a path, `..`) is refused.
   if (!SAFE_ID.test(id)) throw new BadInputError(`unsafe clip id for a file name: ${JSON.stringify(id)}`);
   return path.join(root, m[1], m[2], m[3], `${id}.opus`);
