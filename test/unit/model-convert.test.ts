@@ -33,8 +33,26 @@ interface Expected {
 }
 
 const EXPECTED: Record<ModelName, Expected> = {
-  'tiny.en': { dModel: 384, layers: 4, heads: 6, vocab: 51864, eot: 50256, sot: 50257, noTimestamps: 50362, multilingual: false },
-  base: { dModel: 512, layers: 6, heads: 8, vocab: 51865, eot: 50257, sot: 50258, noTimestamps: 50363, multilingual: true },
+  'tiny.en': {
+    dModel: 384,
+    layers: 4,
+    heads: 6,
+    vocab: 51864,
+    eot: 50256,
+    sot: 50257,
+    noTimestamps: 50362,
+    multilingual: false,
+  },
+  base: {
+    dModel: 512,
+    layers: 6,
+    heads: 8,
+    vocab: 51865,
+    eot: 50257,
+    sot: 50258,
+    noTimestamps: 50363,
+    multilingual: true,
+  },
 };
 
 /** sha256 of Whisper's mel_80 filters (openai-whisper whisper/assets/mel_filters.npz) as float32 LE 80x201. */
@@ -46,7 +64,10 @@ function readJson(dir: string, file: string): Record<string, unknown> {
   return JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as Record<string, unknown>;
 }
 
-function metaShape(meta: readonly ort.InferenceSession.ValueMetadata[], name: string): ReadonlyArray<number | string> {
+function metaShape(
+  meta: readonly ort.InferenceSession.ValueMetadata[],
+  name: string,
+): ReadonlyArray<number | string> {
   const m = meta.find((v) => v.name === name);
   assert.ok(m, `no metadata for ${name}`);
   assert.ok(m.isTensor, `${name} is not a tensor`);
@@ -58,7 +79,9 @@ test('resolveModelDir: a missing model names the fetch command', () => {
   try {
     assert.throws(
       () => resolveModelDir('tiny.en', empty),
-      (err: unknown) => err instanceof ModelNotFoundError && err.message.includes('audio-pipeline model fetch --name tiny.en'),
+      (err: unknown) =>
+        err instanceof ModelNotFoundError &&
+        err.message.includes('audio-pipeline model fetch --name tiny.en'),
     );
     assert.throws(() => resolveModelDir(empty, empty), ModelNotFoundError);
     // A directory in the onnx-community layout is used as is.
@@ -192,18 +215,45 @@ for (const name of ['tiny.en', 'base'] as const) {
             }
           }
         }
-        assert.deepEqual([...s.inputNames].sort(), ['input_ids', 'encoder_hidden_states', ...pastNames, 'use_cache_branch'].sort());
+        assert.deepEqual(
+          [...s.inputNames].sort(),
+          ['input_ids', 'encoder_hidden_states', ...pastNames, 'use_cache_branch'].sort(),
+        );
         assert.deepEqual([...s.outputNames].sort(), ['logits', ...presentNames].sort());
         assert.deepEqual(metaShape(s.inputMetadata, 'input_ids'), ['batch_size', 'decoder_sequence_length']);
-        assert.deepEqual(metaShape(s.inputMetadata, 'encoder_hidden_states'), ['batch_size', 1500, exp.dModel]);
-        assert.deepEqual(metaShape(s.inputMetadata, 'past_key_values.0.decoder.key'), ['batch_size', H, 'past_decoder_sequence_length', 64]);
-        assert.deepEqual(metaShape(s.inputMetadata, 'past_key_values.0.encoder.value'), ['batch_size', H, 'encoder_sequence_length_out', 64]);
+        assert.deepEqual(metaShape(s.inputMetadata, 'encoder_hidden_states'), [
+          'batch_size',
+          1500,
+          exp.dModel,
+        ]);
+        assert.deepEqual(metaShape(s.inputMetadata, 'past_key_values.0.decoder.key'), [
+          'batch_size',
+          H,
+          'past_decoder_sequence_length',
+          64,
+        ]);
+        assert.deepEqual(metaShape(s.inputMetadata, 'past_key_values.0.encoder.value'), [
+          'batch_size',
+          H,
+          'encoder_sequence_length_out',
+          64,
+        ]);
         assert.deepEqual(metaShape(s.inputMetadata, 'use_cache_branch'), [1]);
-        assert.deepEqual(metaShape(s.outputMetadata, 'logits'), ['batch_size', 'decoder_sequence_length', exp.vocab]);
+        assert.deepEqual(metaShape(s.outputMetadata, 'logits'), [
+          'batch_size',
+          'decoder_sequence_length',
+          exp.vocab,
+        ]);
 
-        const enc = new ort.Tensor('float32', new Float32Array(1500 * exp.dModel).map((_, i) => Math.sin(i) * 0.5), [1, 1500, exp.dModel]);
+        const enc = new ort.Tensor(
+          'float32',
+          new Float32Array(1500 * exp.dModel).map((_, i) => Math.sin(i) * 0.5),
+          [1, 1500, exp.dModel],
+        );
         const empty = (): ort.Tensor => new ort.Tensor('float32', new Float32Array(0), [1, H, 0, 64]);
-        const prompt = exp.multilingual ? [exp.sot, 50259, 50359, exp.noTimestamps] : [exp.sot, exp.noTimestamps];
+        const prompt = exp.multilingual
+          ? [exp.sot, 50259, 50359, exp.noTimestamps]
+          : [exp.sot, exp.noTimestamps];
         const feeds: Record<string, ort.Tensor> = {
           input_ids: new ort.Tensor('int64', BigInt64Array.from(prompt.map(BigInt)), [1, prompt.length]),
           encoder_hidden_states: enc,
