@@ -298,8 +298,8 @@ export async function extractArchive(archivePath: string, destDir: string, optio
 
   let failure: Error | null = null;
   if (exit.code !== null && exit.code !== 0) {
-    const reason = xzStderr.trim().split('\n').slice(0, 3).join(' / ') || `xz exited with code ${exit.code}`;
-    failure = new BadInputError(`corrupt or truncated archive: ${reason}`, archivePath);
+    const reason = xzStderr.split(`${archivePath}: `).join('').trim().split('\n').slice(0, 3).join(' / ') || `exited with code ${exit.code}`;
+    failure = new BadInputError(`corrupt or truncated archive: ${reason.startsWith('xz') ? reason : `xz: ${reason}`}`, archivePath);
   } else if (fatal) {
     failure = fatal;
   } else if (tarProblem) {
