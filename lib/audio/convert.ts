@@ -33,9 +33,11 @@ export async function convertToOpus(input: string, output: string, options: Conv
   try {
     await runFfmpeg(
       options.ffmpegPath,
-      // -f ogg because the temp name has no extension to guess the container from.
+      // -f ogg: the temp name has no extension to guess the container from. bitexact: a fixed
+      // Ogg serial number and no version tag, so converting again gives the same bytes (sha256).
       ['-nostdin', '-hide_banner', '-v', 'error', '-y', '-i', ffmpegFileArg(input), '-vn', '-map_metadata', '-1',
-        '-c:a', 'libopus', '-b:a', '32k', '-ac', '1', '-ar', '16000', '-f', 'ogg', ffmpegFileArg(tmp)],
+        '-c:a', 'libopus', '-b:a', '32k', '-ac', '1', '-ar', '16000',
+        '-fflags', '+bitexact', '-flags:a', '+bitexact', '-f', 'ogg', ffmpegFileArg(tmp)],
       input,
       { signal: options.signal },
     );
