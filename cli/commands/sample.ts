@@ -3,12 +3,20 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { isCalendarDate } from '../../lib/archive/dates.ts';
 import { generateDay, type DefectName, type Defects } from '../../test/fixtures/generate.ts';
 
-const DEFECTS: DefectName[] = ['corruptMp3', 'emptyMp3', 'rowWithoutClip', 'clipWithoutRow', 'unsafeEntries', 'truncatedArchive'];
+const DEFECTS: DefectName[] = [
+  'corruptMp3',
+  'emptyMp3',
+  'rowWithoutClip',
+  'clipWithoutRow',
+  'unsafeEntries',
+  'truncatedArchive',
+];
 
 function positiveInt(max: number) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 1 || n > max) throw new InvalidArgumentError(`expected an integer from 1 to ${max}`);
+    if (!Number.isInteger(n) || n < 1 || n > max)
+      throw new InvalidArgumentError(`expected an integer from 1 to ${max}`);
     return n;
   };
 }
@@ -22,8 +30,12 @@ function parseDate(value: string): string {
 
 function parseDefects(value: string): Defects {
   const defects: Defects = {};
-  for (const name of value.split(',').map((s) => s.trim()).filter(Boolean)) {
-    if (!DEFECTS.includes(name as DefectName)) throw new InvalidArgumentError(`unknown defect ${name}; expected some of ${DEFECTS.join(', ')}`);
+  for (const name of value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    if (!DEFECTS.includes(name as DefectName))
+      throw new InvalidArgumentError(`unknown defect ${name}; expected some of ${DEFECTS.join(', ')}`);
     defects[name as DefectName] = true;
   }
   return defects;
@@ -37,31 +49,49 @@ function parseDefects(value: string): Defects {
 export function registerSampleCommand(program: Command): void {
   program
     .command('sample')
-    .description('Generate sample archives (YYYY-MM-DD_HH-MM.tar.xz per 10-minute slot) and truth.json for a date.')
+    .description(
+      'Generate sample archives (YYYY-MM-DD_HH-MM.tar.xz per 10-minute slot) and truth.json for a date.',
+    )
     .requiredOption('--date <date>', 'the day (YYYY-MM-DD)', parseDate)
     .option('--archives <n>', 'archives, one per 10-minute slot from 00-00 (1-144)', positiveInt(144), 3)
     .option('--clips <n>', 'clips per archive', positiveInt(100_000), 5)
     .option('--out <dir>', 'output folder (default $DATA_DIR/incoming)')
-    .option('--seed <n>', 'seed: the same seed and date give the same files', (v: string) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
-      return n;
-    }, 1)
+    .option(
+      '--seed <n>',
+      'seed: the same seed and date give the same files',
+      (v: string) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
+        return n;
+      },
+      1,
+    )
     .option('--defects <list>', `comma-separated defects to include (${DEFECTS.join(', ')})`, parseDefects)
-    .action(async (opts: { date: string; archives: number; clips: number; out?: string; seed: number; defects?: Defects }) => {
-      const outDir = path.resolve(opts.out ?? path.join(process.env.DATA_DIR || './data', 'incoming'));
-      const started = Date.now();
-      process.stderr.write(`generating ${opts.archives} archive(s) × ${opts.clips} clip(s) for ${opts.date} into ${outDir} (seed ${opts.seed})\n`);
-      const day = await generateDay({
-        date: opts.date,
-        archives: opts.archives,
-        clipsPerArchive: opts.clips,
-        outDir,
-        seed: opts.seed,
-        defects: opts.defects,
-        onProgress: (line) => process.stderr.write(`${line}\n`),
-      });
-      process.stderr.write(`done in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
-      for (const file of [...day.archives, day.truthPath]) process.stdout.write(`${file}\n`);
-    });
+    .action(
+      async (opts: {
+        date: string;
+        archives: number;
+        clips: number;
+        out?: string;
+        seed: number;
+        defects?: Defects;
+      }) => {
+        const outDir = path.resolve(opts.out ?? path.join(process.env.DATA_DIR || './data', 'incoming'));
+        const started = Date.now();
+        process.stderr.write(
+          `generating ${opts.archives} archive(s) × ${opts.clips} clip(s) for ${opts.date} into ${outDir} (seed ${opts.seed})\n`,
+        );
+        const day = await generateDay({
+          date: opts.date,
+          archives: opts.archives,
+          clipsPerArchive: opts.clips,
+          outDir,
+          seed: opts.seed,
+          defects: opts.defects,
+          onProgress: (line) => process.stderr.write(`${line}\n`),
+        });
+        process.stderr.write(`done in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+        for (const file of [...day.archives, day.truthPath]) process.stdout.write(`${file}\n`);
+      },
+    );
 }

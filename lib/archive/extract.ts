@@ -107,7 +107,11 @@ class EntryQueue {
   }
 }
 
-export async function extractArchive(archivePath: string, destDir: string, options: ExtractOptions): Promise<ExtractReport> {
+export async function extractArchive(
+  archivePath: string,
+  destDir: string,
+  options: ExtractOptions,
+): Promise<ExtractReport> {
   const { maxEntryBytes, maxTotalBytes, onProgress } = options;
   const archiveStat = await stat(archivePath).catch((err: NodeJS.ErrnoException) => {
     throw new BadInputError(`cannot read archive (${err.code ?? err.message})`, archivePath);
@@ -190,11 +194,16 @@ export async function extractArchive(archivePath: string, destDir: string, optio
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ESCAPE' || code === 'ENOTDIR' || code === 'EEXIST') {
         entry.resume();
-        return code === 'ESCAPE' ? 'a parent directory resolves outside the target' : 'a parent path is not a directory';
+        return code === 'ESCAPE'
+          ? 'a parent directory resolves outside the target'
+          : 'a parent path is not a directory';
       }
       throw err;
     }
-    const tmp = path.join(path.dirname(full), `.${path.basename(full)}.extract-${randomBytes(6).toString('hex')}`);
+    const tmp = path.join(
+      path.dirname(full),
+      `.${path.basename(full)}.extract-${randomBytes(6).toString('hex')}`,
+    );
     pendingTemp = tmp;
     const fh = await open(tmp, 'wx', 0o644);
     let bytes = 0;
@@ -259,7 +268,11 @@ export async function extractArchive(archivePath: string, destDir: string, optio
             } catch (err) {
               const code = (err as NodeJS.ErrnoException).code;
               if (code !== 'ESCAPE' && code !== 'ENOTDIR' && code !== 'EEXIST') throw err;
-              refused.push({ entry: entry.path, reason: code === 'ESCAPE' ? 'resolves outside the target' : 'a path component is not a directory' });
+              refused.push({
+                entry: entry.path,
+                reason:
+                  code === 'ESCAPE' ? 'resolves outside the target' : 'a path component is not a directory',
+              });
             }
           }
         } else if (safe.rel === '') {
@@ -268,7 +281,10 @@ export async function extractArchive(archivePath: string, destDir: string, optio
           refuse(entry, `${entry.size} bytes exceeds the per-entry limit of ${maxEntryBytes} bytes`);
         } else if (total + entry.size > maxTotalBytes) {
           entry.resume();
-          fatal = new BadInputError(`archive expands beyond the limit of ${maxTotalBytes} bytes (at entry ${entry.path})`, archivePath);
+          fatal = new BadInputError(
+            `archive expands beyond the limit of ${maxTotalBytes} bytes (at entry ${entry.path})`,
+            archivePath,
+          );
           break;
         } else {
           total += entry.size;
@@ -298,8 +314,13 @@ export async function extractArchive(archivePath: string, destDir: string, optio
 
   let failure: Error | null = null;
   if (exit.code !== null && exit.code !== 0) {
-    const reason = xzStderr.split(`${archivePath}: `).join('').trim().split('\n').slice(0, 3).join(' / ') || `exited with code ${exit.code}`;
-    failure = new BadInputError(`corrupt or truncated archive: ${reason.startsWith('xz') ? reason : `xz: ${reason}`}`, archivePath);
+    const reason =
+      xzStderr.split(`${archivePath}: `).join('').trim().split('\n').slice(0, 3).join(' / ') ||
+      `exited with code ${exit.code}`;
+    failure = new BadInputError(
+      `corrupt or truncated archive: ${reason.startsWith('xz') ? reason : `xz: ${reason}`}`,
+      archivePath,
+    );
   } else if (fatal) {
     failure = fatal;
   } else if (tarProblem) {

@@ -26,7 +26,11 @@ export interface ConvertResult {
  * An empty, missing or undecodable input throws BadInputError with ffmpeg's reason; an input
  * that decodes to no audio at all does too.
  */
-export async function convertToOpus(input: string, output: string, options: ConvertOptions): Promise<ConvertResult> {
+export async function convertToOpus(
+  input: string,
+  output: string,
+  options: ConvertOptions,
+): Promise<ConvertResult> {
   await checkInputFile(input);
   await mkdir(path.dirname(output), { recursive: true });
   const tmp = `${output}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -35,9 +39,33 @@ export async function convertToOpus(input: string, output: string, options: Conv
       options.ffmpegPath,
       // -f ogg: the temp name has no extension to guess the container from. bitexact: a fixed
       // Ogg serial number and no version tag, so converting again gives the same bytes (sha256).
-      ['-nostdin', '-hide_banner', '-v', 'error', '-y', '-i', ffmpegFileArg(input), '-vn', '-map_metadata', '-1',
-        '-c:a', 'libopus', '-b:a', '32k', '-ac', '1', '-ar', '16000',
-        '-fflags', '+bitexact', '-flags:a', '+bitexact', '-f', 'ogg', ffmpegFileArg(tmp)],
+      [
+        '-nostdin',
+        '-hide_banner',
+        '-v',
+        'error',
+        '-y',
+        '-i',
+        ffmpegFileArg(input),
+        '-vn',
+        '-map_metadata',
+        '-1',
+        '-c:a',
+        'libopus',
+        '-b:a',
+        '32k',
+        '-ac',
+        '1',
+        '-ar',
+        '16000',
+        '-fflags',
+        '+bitexact',
+        '-flags:a',
+        '+bitexact',
+        '-f',
+        'ogg',
+        ffmpegFileArg(tmp),
+      ],
       input,
       { signal: options.signal },
     );
@@ -84,7 +112,10 @@ export interface ConvertAllOptions extends ConvertOptions {
  * item, in input order; a failing clip never stops the others. If `signal` aborts, running
  * conversions are killed, no new one starts, and the call rejects with the signal's reason.
  */
-export async function convertAll(items: ConvertItem[], options: ConvertAllOptions): Promise<ConvertOutcome[]> {
+export async function convertAll(
+  items: ConvertItem[],
+  options: ConvertAllOptions,
+): Promise<ConvertOutcome[]> {
   const { signal, onProgress } = options;
   const concurrency = Math.max(1, Math.min(options.concurrency ?? os.availableParallelism(), items.length));
   const outcomes: ConvertOutcome[] = new Array(items.length);

@@ -8,14 +8,36 @@ export const SAMPLE_RATE = 16000;
  * feature extractor expects), streamed through a pipe. Missing, empty or undecodable input, or
  * input that decodes to no samples, throws BadInputError naming the file.
  */
-export async function decodePcm16k(file: string, ffmpegPath: string, options: { signal?: AbortSignal } = {}): Promise<Float32Array> {
+export async function decodePcm16k(
+  file: string,
+  ffmpegPath: string,
+  options: { signal?: AbortSignal } = {},
+): Promise<Float32Array> {
   await checkInputFile(file);
   const chunks: Buffer[] = [];
   let length = 0;
   await runFfmpeg(
     ffmpegPath,
-    ['-nostdin', '-hide_banner', '-v', 'error', '-i', ffmpegFileArg(file), '-vn', '-map_metadata', '-1',
-      '-ac', '1', '-ar', String(SAMPLE_RATE), '-c:a', 'pcm_f32le', '-f', 'f32le', 'pipe:1'],
+    [
+      '-nostdin',
+      '-hide_banner',
+      '-v',
+      'error',
+      '-i',
+      ffmpegFileArg(file),
+      '-vn',
+      '-map_metadata',
+      '-1',
+      '-ac',
+      '1',
+      '-ar',
+      String(SAMPLE_RATE),
+      '-c:a',
+      'pcm_f32le',
+      '-f',
+      'f32le',
+      'pipe:1',
+    ],
     file,
     {
       signal: options.signal,

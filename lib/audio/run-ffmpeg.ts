@@ -8,7 +8,8 @@ export interface FfmpegRun {
 }
 
 /** Messages that blame the machine rather than the input: those stay retryable. */
-const ENVIRONMENT_TROUBLE = /No space left on device|Read-only file system|Too many open files|Cannot allocate memory|Disk quota exceeded/i;
+const ENVIRONMENT_TROUBLE =
+  /No space left on device|Read-only file system|Too many open files|Cannot allocate memory|Disk quota exceeded/i;
 
 /**
  * Runs ffmpeg to completion. Exit status 0 resolves; anything else rejects with BadInputError
@@ -48,7 +49,11 @@ export function runFfmpeg(
       else if (killedBy) reject(new Error(`ffmpeg was killed by ${killedBy} while reading ${input}`));
       else {
         const reason = firstLines(stderr) || `ffmpeg exited with code ${code}`;
-        reject(ENVIRONMENT_TROUBLE.test(stderr) ? new Error(`ffmpeg failed on ${input}: ${reason}`) : new BadInputError(reason, input));
+        reject(
+          ENVIRONMENT_TROUBLE.test(stderr)
+            ? new Error(`ffmpeg failed on ${input}: ${reason}`)
+            : new BadInputError(reason, input),
+        );
       }
     });
   });
@@ -56,7 +61,14 @@ export function runFfmpeg(
 
 /** The first few distinct lines of ffmpeg's stderr, without the noise of repeated frames. */
 export function firstLines(stderr: string, max = 3): string {
-  const lines = [...new Set(stderr.split('\n').map((l) => l.replace(/ @ 0x[0-9a-f]+\]/g, ']').trim()).filter(Boolean))];
+  const lines = [
+    ...new Set(
+      stderr
+        .split('\n')
+        .map((l) => l.replace(/ @ 0x[0-9a-f]+\]/g, ']').trim())
+        .filter(Boolean),
+    ),
+  ];
   return lines.slice(0, max).join(' / ').slice(0, 600);
 }
 

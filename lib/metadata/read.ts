@@ -29,7 +29,8 @@ export async function readMetadataReport(parquetPath: string): Promise<MetadataR
     bytes = await readFile(parquetPath);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'EISDIR') throw new BadInputError(`cannot read metadata (${code})`, parquetPath);
+    if (code === 'ENOENT' || code === 'EISDIR')
+      throw new BadInputError(`cannot read metadata (${code})`, parquetPath);
     throw err;
   }
   const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
@@ -44,7 +45,10 @@ export async function readMetadataReport(parquetPath: string): Promise<MetadataR
     records = await parquetReadObjects({ file, metadata, compressors, utf8: false });
   } catch (err) {
     if (err instanceof BadInputError) throw err;
-    throw new BadInputError(`corrupt parquet: ${err instanceof Error ? err.message : String(err)}`, parquetPath);
+    throw new BadInputError(
+      `corrupt parquet: ${err instanceof Error ? err.message : String(err)}`,
+      parquetPath,
+    );
   }
 
   const rows: ClipMetadata[] = [];
@@ -142,16 +146,22 @@ function toClipMetadata(id: string, r: Record<string, unknown>, raw: Record<stri
 export function toJsonSafe(value: unknown): unknown {
   if (value === null || value === undefined) return null;
   if (typeof value === 'bigint') {
-    return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value.toString();
+    return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)
+      ? Number(value)
+      : value.toString();
   }
   if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
   if (typeof value === 'string' || typeof value === 'boolean') return value;
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
-  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
-  if (ArrayBuffer.isView(value)) return Array.from(value as unknown as ArrayLike<number | bigint>, toJsonSafe);
+  if (value instanceof Uint8Array)
+    return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
+  if (ArrayBuffer.isView(value))
+    return Array.from(value as unknown as ArrayLike<number | bigint>, toJsonSafe);
   if (Array.isArray(value)) return value.map(toJsonSafe);
   if (typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, toJsonSafe(v)]));
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, toJsonSafe(v)]),
+    );
   }
   return String(value);
 }

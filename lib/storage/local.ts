@@ -29,7 +29,8 @@ const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 /** `<root>/<YYYY>/<MM>/<DD>/<id>.opus` (the layout rsync targets use too). */
 export function storagePath(root: string, date: string, id: string): string {
   const m = DATE.exec(date);
-  if (!m || !isCalendarDate(date)) throw new BadInputError(`not a date (YYYY-MM-DD): ${JSON.stringify(date)}`);
+  if (!m || !isCalendarDate(date))
+    throw new BadInputError(`not a date (YYYY-MM-DD): ${JSON.stringify(date)}`);
   // The id becomes a file name: anything but a plain token (a path, `..`) is refused.
   if (!SAFE_ID.test(id)) throw new BadInputError(`unsafe clip id for a file name: ${JSON.stringify(id)}`);
   return path.join(root, m[1], m[2], m[3], `${id}.opus`);
@@ -39,7 +40,11 @@ export function storagePath(root: string, date: string, id: string): string {
  * Copies Opus files into the local storage root, each to a temp name then renamed into place.
  * Idempotent: a destination that already has the source's size and sha256 is left untouched.
  */
-export async function uploadToLocal(root: string, date: string, files: UploadFile[]): Promise<UploadedFile[]> {
+export async function uploadToLocal(
+  root: string,
+  date: string,
+  files: UploadFile[],
+): Promise<UploadedFile[]> {
   const absRoot = path.resolve(root);
   const results: UploadedFile[] = [];
   for (const file of files) {
@@ -48,7 +53,8 @@ export async function uploadToLocal(root: string, date: string, files: UploadFil
     try {
       source = await stat(file.path);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new BadInputError('no such file to upload', file.path);
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new BadInputError('no such file to upload', file.path);
       throw err;
     }
     const existing = await stat(dest).catch(() => null);

@@ -17,19 +17,26 @@ export function parseStorageTarget(value: string): StorageTarget {
   if (spec === '') throw new ConfigError('STORAGE_TARGET is empty: expected a folder or user@host:/path');
   if (spec.startsWith('file://')) return { kind: 'local', root: fileURLToPath(spec) };
   if (spec.startsWith('rsync://')) {
-    throw new ConfigError(`STORAGE_TARGET=${JSON.stringify(spec)}: rsync daemon URLs are not supported, use user@host:/path (rsync over ssh)`);
+    throw new ConfigError(
+      `STORAGE_TARGET=${JSON.stringify(spec)}: rsync daemon URLs are not supported, use user@host:/path (rsync over ssh)`,
+    );
   }
   const remote = /^(?:([^@/:\s]+)@)?([^@/:\s]+|\[[0-9A-Fa-f:.]+\]):(.*)$/.exec(spec);
   if (remote) {
     const [, user, host, remotePath] = remote;
-    if (remotePath === '') throw new ConfigError(`STORAGE_TARGET=${JSON.stringify(spec)}: the remote path after ':' is empty`);
+    if (remotePath === '')
+      throw new ConfigError(`STORAGE_TARGET=${JSON.stringify(spec)}: the remote path after ':' is empty`);
     return { kind: 'rsync', user: user ?? null, host, path: remotePath, spec };
   }
   return { kind: 'local', root: path.resolve(spec) };
 }
 
 /** Stores the files at the target: `<root>/<YYYY>/<MM>/<DD>/<id>.opus`. */
-export async function uploadToTarget(target: StorageTarget, date: string, files: UploadFile[]): Promise<UploadedFile[]> {
+export async function uploadToTarget(
+  target: StorageTarget,
+  date: string,
+  files: UploadFile[],
+): Promise<UploadedFile[]> {
   if (target.kind === 'local') return uploadToLocal(target.root, date, files);
   // Not a retryable condition: a setting this version cannot serve.
   throw new ConfigError(

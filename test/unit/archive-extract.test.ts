@@ -39,7 +39,15 @@ async function tarXz(name: string, files: Record<string, number | string>): Prom
     await writeFile(path.join(src, rel), typeof content === 'number' ? Buffer.alloc(content, 7) : content);
   }
   const archive = path.join(tmp, name);
-  await run('tar', ['-C', src, '-cJf', archive, ...Object.keys(files).map((f) => f.split('/')[0]).filter((v, i, a) => a.indexOf(v) === i)]);
+  await run('tar', [
+    '-C',
+    src,
+    '-cJf',
+    archive,
+    ...Object.keys(files)
+      .map((f) => f.split('/')[0])
+      .filter((v, i, a) => a.indexOf(v) === i),
+  ]);
   return archive;
 }
 
@@ -49,7 +57,13 @@ function sha(buf: Buffer): string {
 
 before(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'extract-test-'));
-  day = await generateDay({ date: '2024-01-15', archives: 3, clipsPerArchive: 2, outDir: path.join(tmp, 'day'), seed: 11 });
+  day = await generateDay({
+    date: '2024-01-15',
+    archives: 3,
+    clipsPerArchive: 2,
+    outDir: path.join(tmp, 'day'),
+    seed: 11,
+  });
   unsafe = await generateDay({
     date: '2024-01-16',
     archives: 2,
@@ -84,7 +98,10 @@ describe('extractArchive', () => {
       for (const f of report.files) assert.equal((await stat(path.join(dest, f.path))).size, f.bytes);
       const kinds = await walk(dest);
       assert.ok(kinds.every((k) => k.kind === 'file' || k.kind === 'dir'));
-      assert.ok(kinds.every((k) => !k.path.includes('.extract-')), 'no temp files left');
+      assert.ok(
+        kinds.every((k) => !k.path.includes('.extract-')),
+        'no temp files left',
+      );
     }
     assert.deepEqual([...layouts].sort(), ['audio', 'root', 'top']);
   });
@@ -112,7 +129,10 @@ describe('extractArchive', () => {
     assert.equal(existsSync(path.join(tmp, 'evil.txt')), false);
     assert.equal(existsSync(path.join(tmp, 'evil-nested.txt')), false);
     const contents = await walk(dest);
-    assert.ok(contents.every((c) => c.kind === 'file' || c.kind === 'dir'), JSON.stringify(contents));
+    assert.ok(
+      contents.every((c) => c.kind === 'file' || c.kind === 'dir'),
+      JSON.stringify(contents),
+    );
     assert.ok(!contents.some((c) => c.path.includes('evil')), JSON.stringify(contents));
     // The legitimate clips of the same archive are all there.
     assert.equal(report.audioFiles.length, truth.clips.length);
@@ -130,7 +150,10 @@ describe('extractArchive', () => {
       assert.match(err.message, /Unexpected end of input|truncated|corrupt/i);
       return true;
     });
-    assert.deepEqual((await walk(dest)).filter((c) => c.kind === 'file'), []);
+    assert.deepEqual(
+      (await walk(dest)).filter((c) => c.kind === 'file'),
+      [],
+    );
   });
 
   test('corrupt xz data (a flipped byte anywhere) is BadInputError with xz’s reason; nothing is left', async () => {
@@ -146,7 +169,11 @@ describe('extractArchive', () => {
         assert.match(err.message, /xz: .*(corrupt|Unexpected end)/i);
         return true;
       });
-      assert.deepEqual((await walk(dest)).filter((c) => c.kind === 'file'), [], `flip at ${at}`);
+      assert.deepEqual(
+        (await walk(dest)).filter((c) => c.kind === 'file'),
+        [],
+        `flip at ${at}`,
+      );
     }
   });
 
@@ -168,14 +195,23 @@ describe('extractArchive', () => {
   });
 
   test('a missing archive is BadInputError', async () => {
-    await assert.rejects(extractArchive(path.join(tmp, 'nope.tar.xz'), path.join(tmp, 'nope-out'), LIMITS), BadInputError);
+    await assert.rejects(
+      extractArchive(path.join(tmp, 'nope.tar.xz'), path.join(tmp, 'nope-out'), LIMITS),
+      BadInputError,
+    );
   });
 
   test('an entry over maxEntryBytes is refused, the others extracted', async () => {
-    const archive = await tarXz('caps-entry.tar.xz', { 'metadata.parquet': 'pq', 'audio/big.mp3': 50_000, 'audio/small.mp3': 900 });
+    const archive = await tarXz('caps-entry.tar.xz', {
+      'metadata.parquet': 'pq',
+      'audio/big.mp3': 50_000,
+      'audio/small.mp3': 900,
+    });
     const dest = path.join(tmp, 'caps-entry-out');
     const report = await extractArchive(archive, dest, { maxEntryBytes: 1000, maxTotalBytes: 1_000_000 });
-    assert.deepEqual(report.refused, [{ entry: 'audio/big.mp3', reason: '50000 bytes exceeds the per-entry limit of 1000 bytes' }]);
+    assert.deepEqual(report.refused, [
+      { entry: 'audio/big.mp3', reason: '50000 bytes exceeds the per-entry limit of 1000 bytes' },
+    ]);
     assert.equal(existsSync(path.join(dest, 'audio', 'big.mp3')), false);
     assert.deepEqual(report.audioFiles, [path.join(dest, 'audio', 'small.mp3')]);
   });
@@ -183,13 +219,19 @@ describe('extractArchive', () => {
   test('passing maxTotalBytes stops with BadInputError and removes what was written', async () => {
     const archive = await tarXz('caps-total.tar.xz', { 'a.mp3': 20_000, 'b.mp3': 20_000, 'c.mp3': 20_000 });
     const dest = path.join(tmp, 'caps-total-out');
-    await assert.rejects(extractArchive(archive, dest, { maxEntryBytes: 1_000_000, maxTotalBytes: 30_000 }), (err: unknown) => {
-      assert.ok(err instanceof BadInputError);
-      assert.match(err.message, /limit of 30000 bytes/);
-      assert.ok(err.message.includes(archive));
-      return true;
-    });
-    assert.deepEqual((await walk(dest)).filter((c) => c.kind === 'file'), []);
+    await assert.rejects(
+      extractArchive(archive, dest, { maxEntryBytes: 1_000_000, maxTotalBytes: 30_000 }),
+      (err: unknown) => {
+        assert.ok(err instanceof BadInputError);
+        assert.match(err.message, /limit of 30000 bytes/);
+        assert.ok(err.message.includes(archive));
+        return true;
+      },
+    );
+    assert.deepEqual(
+      (await walk(dest)).filter((c) => c.kind === 'file'),
+      [],
+    );
   });
 
   test('a symlink already inside the target is never written through', async () => {
@@ -209,7 +251,9 @@ describe('extractArchive', () => {
     const dest = path.join(tmp, 'again');
     const first = await extractArchive(archive, dest, LIMITS);
     const hashes = async () =>
-      Promise.all(first.files.map(async (f) => [f.path, sha(await readFile(path.join(dest, f.path)))] as const));
+      Promise.all(
+        first.files.map(async (f) => [f.path, sha(await readFile(path.join(dest, f.path)))] as const),
+      );
     const before1 = await hashes();
     const listing = await walk(dest);
     const second = await extractArchive(archive, dest, LIMITS);
@@ -220,9 +264,15 @@ describe('extractArchive', () => {
 
   test('reports progress per entry', async () => {
     const seen: number[] = [];
-    await extractArchive(day.archives[1], path.join(tmp, 'progress'), { ...LIMITS, onProgress: (p) => seen.push(p.entries) });
+    await extractArchive(day.archives[1], path.join(tmp, 'progress'), {
+      ...LIMITS,
+      onProgress: (p) => seen.push(p.entries),
+    });
     assert.ok(seen.length >= 3);
-    assert.deepEqual(seen, seen.map((_, i) => i + 1));
+    assert.deepEqual(
+      seen,
+      seen.map((_, i) => i + 1),
+    );
   });
 });
 
@@ -239,15 +289,24 @@ describe('safeEntryPath', () => {
 
 describe('locateContents', () => {
   test('root, audio/, one top folder, and hidden files', () => {
-    assert.deepEqual(locateContents(['metadata.parquet', '1.mp3', 'audio/2.mp3', 'other/3.mp3', '._4.mp3', 'notes.txt']), {
-      metadataPath: 'metadata.parquet',
-      audioFiles: ['1.mp3', 'audio/2.mp3'],
+    assert.deepEqual(
+      locateContents(['metadata.parquet', '1.mp3', 'audio/2.mp3', 'other/3.mp3', '._4.mp3', 'notes.txt']),
+      {
+        metadataPath: 'metadata.parquet',
+        audioFiles: ['1.mp3', 'audio/2.mp3'],
+      },
+    );
+    assert.deepEqual(
+      locateContents(['day/metadata.parquet', 'day/audio/1.mp3', 'day/2.MP3', '__MACOSX/day/._1.mp3']),
+      {
+        metadataPath: 'day/metadata.parquet',
+        audioFiles: ['day/2.MP3', 'day/audio/1.mp3'],
+      },
+    );
+    assert.deepEqual(locateContents(['day/audio/1.mp3']), {
+      metadataPath: null,
+      audioFiles: ['day/audio/1.mp3'],
     });
-    assert.deepEqual(locateContents(['day/metadata.parquet', 'day/audio/1.mp3', 'day/2.MP3', '__MACOSX/day/._1.mp3']), {
-      metadataPath: 'day/metadata.parquet',
-      audioFiles: ['day/2.MP3', 'day/audio/1.mp3'],
-    });
-    assert.deepEqual(locateContents(['day/audio/1.mp3']), { metadataPath: null, audioFiles: ['day/audio/1.mp3'] });
     assert.deepEqual(locateContents([]), { metadataPath: null, audioFiles: [] });
   });
 });

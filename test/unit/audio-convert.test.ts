@@ -25,7 +25,15 @@ interface Probe {
 }
 
 async function probe(file: string): Promise<Probe> {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-print_format', 'json', '-show_streams', '-show_format', file]);
+  const { stdout } = await run('ffprobe', [
+    '-v',
+    'error',
+    '-print_format',
+    'json',
+    '-show_streams',
+    '-show_format',
+    file,
+  ]);
   return JSON.parse(stdout) as Probe;
 }
 
@@ -39,8 +47,25 @@ async function opusHead(file: string): Promise<{ channels: number; inputRate: nu
 before(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'convert-test-'));
   mp3 = path.join(tmp, 'tone.mp3');
-  await run(ffmpegPath, ['-v', 'error', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=3', '-ar', '44100', '-ac', '2',
-    '-c:a', 'libmp3lame', '-b:a', '96k', '-metadata', 'title=private title', mp3]);
+  await run(ffmpegPath, [
+    '-v',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    'sine=frequency=440:duration=3',
+    '-ar',
+    '44100',
+    '-ac',
+    '2',
+    '-c:a',
+    'libmp3lame',
+    '-b:a',
+    '96k',
+    '-metadata',
+    'title=private title',
+    mp3,
+  ]);
   empty = path.join(tmp, 'empty.mp3');
   await writeFile(empty, new Uint8Array(0));
   corrupt = path.join(tmp, 'corrupt.mp3');
@@ -65,7 +90,12 @@ describe('convertToOpus', () => {
     assert.ok(Math.abs(result.durationS - 3) < 0.05, `duration ${result.durationS}`);
     assert.ok(Math.abs(Number(info.format.duration) - result.durationS) < 0.05);
     assert.equal(result.bytes, (await stat(out)).size);
-    assert.equal(result.sha256, createHash('sha256').update(await readFile(out)).digest('hex'));
+    assert.equal(
+      result.sha256,
+      createHash('sha256')
+        .update(await readFile(out))
+        .digest('hex'),
+    );
     assert.ok(result.bytes < 20_000, `32 kbps for 3 s is about 12 kB, got ${result.bytes}`);
     assert.deepEqual(await readdir(path.dirname(out)), ['tone.opus'], 'no temp file left');
   });
@@ -101,11 +131,14 @@ describe('convertToOpus', () => {
   });
 
   test('a missing ffmpeg is a plain (retryable) error', async () => {
-    await assert.rejects(convertToOpus(mp3, path.join(tmp, 'x.opus'), { ffmpegPath: '/nonexistent/ffmpeg' }), (err: unknown) => {
-      assert.ok(err instanceof Error && !(err instanceof BadInputError));
-      assert.match(err.message, /cannot run ffmpeg/);
-      return true;
-    });
+    await assert.rejects(
+      convertToOpus(mp3, path.join(tmp, 'x.opus'), { ffmpegPath: '/nonexistent/ffmpeg' }),
+      (err: unknown) => {
+        assert.ok(err instanceof Error && !(err instanceof BadInputError));
+        assert.match(err.message, /cannot run ffmpeg/);
+        return true;
+      },
+    );
   });
 });
 
@@ -116,7 +149,11 @@ describe('convertAll', () => {
       output: path.join(tmp, 'all', `${i}.opus`),
     }));
     const progress: [number, number, number][] = [];
-    const outcomes = await convertAll(items, { ffmpegPath, concurrency: 2, onProgress: (d, t, f) => progress.push([d, t, f]) });
+    const outcomes = await convertAll(items, {
+      ffmpegPath,
+      concurrency: 2,
+      onProgress: (d, t, f) => progress.push([d, t, f]),
+    });
     assert.equal(outcomes.length, items.length);
     outcomes.forEach((o, i) => {
       assert.equal(o.input, items[i].input);
@@ -138,7 +175,10 @@ describe('convertAll', () => {
 
   test('an aborted signal stops the pool and rejects', async () => {
     const controller = new AbortController();
-    const items = Array.from({ length: 6 }, (_, i) => ({ input: mp3, output: path.join(tmp, 'abort', `${i}.opus`) }));
+    const items = Array.from({ length: 6 }, (_, i) => ({
+      input: mp3,
+      output: path.join(tmp, 'abort', `${i}.opus`),
+    }));
     const pending = convertAll(items, {
       ffmpegPath,
       concurrency: 1,
@@ -150,7 +190,10 @@ describe('convertAll', () => {
     await assert.rejects(pending, /cancelled by test/);
     const written = (await readdir(path.join(tmp, 'abort'))).filter((f) => f.endsWith('.opus'));
     assert.ok(written.length < items.length, `stopped early (${written.length} written)`);
-    assert.ok((await readdir(path.join(tmp, 'abort'))).every((f) => !f.includes('.tmp-')), 'no temp files left');
+    assert.ok(
+      (await readdir(path.join(tmp, 'abort'))).every((f) => !f.includes('.tmp-')),
+      'no temp files left',
+    );
   });
 });
 
@@ -178,7 +221,11 @@ describe('decodePcm16k', () => {
 
   test('undecodable, empty or missing input is BadInputError', async () => {
     for (const file of [corrupt, empty, path.join(tmp, 'missing.mp3')]) {
-      await assert.rejects(decodePcm16k(file, ffmpegPath), (err: unknown) => err instanceof BadInputError && err.message.includes(file), file);
+      await assert.rejects(
+        decodePcm16k(file, ffmpegPath),
+        (err: unknown) => err instanceof BadInputError && err.message.includes(file),
+        file,
+      );
     }
   });
 });

@@ -16,8 +16,17 @@ let generatedParquet: string;
 
 before(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'metadata-test-'));
-  day = await generateDay({ date: '2024-03-10', archives: 1, clipsPerArchive: 12, outDir: path.join(tmp, 'day'), seed: 5 });
-  const report = await extractArchive(day.archives[0], path.join(tmp, 'x'), { maxEntryBytes: 1e9, maxTotalBytes: 1e10 });
+  day = await generateDay({
+    date: '2024-03-10',
+    archives: 1,
+    clipsPerArchive: 12,
+    outDir: path.join(tmp, 'day'),
+    seed: 5,
+  });
+  const report = await extractArchive(day.archives[0], path.join(tmp, 'x'), {
+    maxEntryBytes: 1e9,
+    maxTotalBytes: 1e10,
+  });
   assert.ok(report.metadataPath);
   generatedParquet = report.metadataPath;
 });
@@ -35,7 +44,9 @@ function rawMatches(type: ContractColumnType, v: unknown): boolean {
     case 'int32':
       return typeof v === 'number' && Number.isInteger(v);
     case 'int64':
-      return (typeof v === 'number' && Number.isSafeInteger(v)) || (typeof v === 'string' && /^-?\d{16,}$/.test(v));
+      return (
+        (typeof v === 'number' && Number.isSafeInteger(v)) || (typeof v === 'string' && /^-?\d{16,}$/.test(v))
+      );
     case 'double':
       return typeof v === 'number';
     case 'bool':
@@ -52,8 +63,14 @@ describe('readMetadata on a generated metadata.parquet', () => {
     const { rows, problems, columns } = await readMetadataReport(generatedParquet);
     assert.deepEqual(problems, []);
     assert.equal(columns.length, 99);
-    assert.deepEqual(columns, CONTRACT_COLUMNS.map(([n]) => n));
-    assert.deepEqual(rows.map((r) => r.id), day.truth.archives['2024-03-10_00-00'].clips);
+    assert.deepEqual(
+      columns,
+      CONTRACT_COLUMNS.map(([n]) => n),
+    );
+    assert.deepEqual(
+      rows.map((r) => r.id),
+      day.truth.archives['2024-03-10_00-00'].clips,
+    );
     for (const row of rows) {
       assert.equal(Object.keys(row.raw).length, 99);
       for (const [name, type] of CONTRACT_COLUMNS) {
@@ -95,7 +112,10 @@ describe('readMetadata on a generated metadata.parquet', () => {
       assert.equal(row.author.verified, row.raw.author_verified);
       assert.equal(row.sourceQuery, row.raw.source_query);
     }
-    assert.ok(rows.some((r) => (r.description ?? '').length > 4000), 'a 4,000+ character caption');
+    assert.ok(
+      rows.some((r) => (r.description ?? '').length > 4000),
+      'a 4,000+ character caption',
+    );
   });
 });
 
@@ -129,7 +149,11 @@ describe('readMetadata round trip of hand-written rows', () => {
     const file = path.join(tmp, 'hand.parquet');
     await writeContractParquet(file, rows);
     const { rows: out, problems } = await readMetadataReport(file);
-    assert.deepEqual(problems, ['row 1: no id, skipped', 'row 2: no id, skipped', 'row 3: id 7318273645512907014 repeats row 0, skipped']);
+    assert.deepEqual(problems, [
+      'row 1: no id, skipped',
+      'row 2: no id, skipped',
+      'row 3: id 7318273645512907014 repeats row 0, skipped',
+    ]);
     assert.equal(out.length, 2);
     const [a, b] = out;
     assert.equal(a.id, '7318273645512907014');
@@ -167,7 +191,11 @@ describe('readMetadata round trip of hand-written rows', () => {
       ['brand_new_list', 'list'],
     ];
     const file = path.join(tmp, 'drift.parquet');
-    await writeContractParquet(file, [{ id: '42', brand_new_field: 'hello 👋', brand_new_count: 2n ** 60n, brand_new_list: ['x', 'y'] }], columns);
+    await writeContractParquet(
+      file,
+      [{ id: '42', brand_new_field: 'hello 👋', brand_new_count: 2n ** 60n, brand_new_list: ['x', 'y'] }],
+      columns,
+    );
     const [row] = await readMetadata(file);
     assert.equal(row.id, '42');
     assert.equal(row.audioFile, '42.mp3');
@@ -192,7 +220,11 @@ describe('readMetadata round trip of hand-written rows', () => {
 
   test('no id column is BadInputError naming the file', async () => {
     const file = path.join(tmp, 'no-id.parquet');
-    await writeContractParquet(file, [{ desc: 'x' }], CONTRACT_COLUMNS.filter(([n]) => n !== 'id'));
+    await writeContractParquet(
+      file,
+      [{ desc: 'x' }],
+      CONTRACT_COLUMNS.filter(([n]) => n !== 'id'),
+    );
     await assert.rejects(readMetadata(file), (err: unknown) => {
       assert.ok(err instanceof BadInputError);
       assert.ok(err.message.includes(file));
@@ -207,12 +239,20 @@ describe('readMetadata round trip of hand-written rows', () => {
       'garbage.parquet': Buffer.from('PAR1 this is not parquet at all PAR1'),
       'truncated.parquet': good.subarray(0, Math.floor(good.length / 2)),
       'empty.parquet': new Uint8Array(0),
-      'bad-footer.parquet': Buffer.concat([good.subarray(0, good.length - 12), Buffer.from([0xff, 0xff, 0xff, 0x0f, 1, 2, 3, 4]), Buffer.from('PAR1')]),
+      'bad-footer.parquet': Buffer.concat([
+        good.subarray(0, good.length - 12),
+        Buffer.from([0xff, 0xff, 0xff, 0x0f, 1, 2, 3, 4]),
+        Buffer.from('PAR1'),
+      ]),
     };
     for (const [name, bytes] of Object.entries(cases)) {
       const file = path.join(tmp, name);
       await writeFile(file, bytes);
-      await assert.rejects(readMetadata(file), (err: unknown) => err instanceof BadInputError && err.message.includes(file), name);
+      await assert.rejects(
+        readMetadata(file),
+        (err: unknown) => err instanceof BadInputError && err.message.includes(file),
+        name,
+      );
     }
     await assert.rejects(readMetadata(path.join(tmp, 'missing.parquet')), BadInputError);
   });
@@ -228,6 +268,10 @@ describe('toJsonSafe', () => {
     assert.equal(toJsonSafe(new Uint8Array([0, 255, 1])), 'AP8B');
     assert.equal(toJsonSafe(Number.NaN), 'NaN');
     assert.equal(toJsonSafe(undefined), null);
-    assert.deepEqual(toJsonSafe([1n, [new Date(0)], { a: 2n ** 60n }]), [1, ['1970-01-01T00:00:00.000Z'], { a: '1152921504606846976' }]);
+    assert.deepEqual(toJsonSafe([1n, [new Date(0)], { a: 2n ** 60n }]), [
+      1,
+      ['1970-01-01T00:00:00.000Z'],
+      { a: '1152921504606846976' },
+    ]);
   });
 });

@@ -41,9 +41,18 @@ describe('uploadToLocal', () => {
       { id: '7318273645512907014', path: a },
       { id: '7318273645512907015', path: b },
     ]);
-    assert.deepEqual(await listTree(root), ['store/2024/01/15/7318273645512907014.opus', 'store/2024/01/15/7318273645512907015.opus']);
-    assert.deepEqual(result.map((r) => r.skipped), [false, false]);
-    assert.equal(fileURLToPath(result[0].uri), path.join(root, '2024', '01', '15', '7318273645512907014.opus'));
+    assert.deepEqual(await listTree(root), [
+      'store/2024/01/15/7318273645512907014.opus',
+      'store/2024/01/15/7318273645512907015.opus',
+    ]);
+    assert.deepEqual(
+      result.map((r) => r.skipped),
+      [false, false],
+    );
+    assert.equal(
+      fileURLToPath(result[0].uri),
+      path.join(root, '2024', '01', '15', '7318273645512907014.opus'),
+    );
     assert.equal(result[0].bytes, (await stat(a)).size);
     assert.deepEqual(await readFile(fileURLToPath(result[1].uri)), await readFile(b));
   });
@@ -79,12 +88,23 @@ describe('uploadToLocal', () => {
 
   test('unsafe ids, bad dates and missing files are BadInputError', async () => {
     for (const id of ['../x', 'a/b', '', '.hidden', 'x y']) {
-      await assert.rejects(uploadToLocal(path.join(tmp, 'bad'), '2024-01-15', [{ id, path: a }]), BadInputError, id);
+      await assert.rejects(
+        uploadToLocal(path.join(tmp, 'bad'), '2024-01-15', [{ id, path: a }]),
+        BadInputError,
+        id,
+      );
     }
     for (const date of ['2024-02-30', '15-01-2024', '2024-1-5']) {
-      await assert.rejects(uploadToLocal(path.join(tmp, 'bad'), date, [{ id: '1', path: a }]), BadInputError, date);
+      await assert.rejects(
+        uploadToLocal(path.join(tmp, 'bad'), date, [{ id: '1', path: a }]),
+        BadInputError,
+        date,
+      );
     }
-    await assert.rejects(uploadToLocal(path.join(tmp, 'bad'), '2024-01-15', [{ id: '1', path: path.join(tmp, 'nope.opus') }]), BadInputError);
+    await assert.rejects(
+      uploadToLocal(path.join(tmp, 'bad'), '2024-01-15', [{ id: '1', path: path.join(tmp, 'nope.opus') }]),
+      BadInputError,
+    );
     assert.equal(storagePath('/r', '2024-12-31', '42'), '/r/2024/12/31/42.opus');
   });
 });
@@ -98,26 +118,39 @@ describe('parseStorageTarget', () => {
       path: '/data/opus',
       spec: 'archiver@storage.example.org:/data/opus',
     });
-    assert.deepEqual(parseStorageTarget('nas:backup/opus'), { kind: 'rsync', user: null, host: 'nas', path: 'backup/opus', spec: 'nas:backup/opus' });
+    assert.deepEqual(parseStorageTarget('nas:backup/opus'), {
+      kind: 'rsync',
+      user: null,
+      host: 'nas',
+      path: 'backup/opus',
+      spec: 'nas:backup/opus',
+    });
   });
 
   test('paths and file:// URLs are local', () => {
     assert.deepEqual(parseStorageTarget('/srv/opus'), { kind: 'local', root: '/srv/opus' });
-    assert.deepEqual(parseStorageTarget('./data/storage'), { kind: 'local', root: path.resolve('data/storage') });
+    assert.deepEqual(parseStorageTarget('./data/storage'), {
+      kind: 'local',
+      root: path.resolve('data/storage'),
+    });
     assert.deepEqual(parseStorageTarget('./odd:name'), { kind: 'local', root: path.resolve('odd:name') });
     assert.deepEqual(parseStorageTarget('file:///srv/opus'), { kind: 'local', root: '/srv/opus' });
   });
 
   test('malformed targets are ConfigError', () => {
-    for (const bad of ['', 'user@host:', 'rsync://host/module']) assert.throws(() => parseStorageTarget(bad), ConfigError, bad);
+    for (const bad of ['', 'user@host:', 'rsync://host/module'])
+      assert.throws(() => parseStorageTarget(bad), ConfigError, bad);
   });
 
   test('uploading to an rsync target says it is not implemented yet, and copies nothing', async () => {
-    await assert.rejects(uploadToTarget(parseStorageTarget('u@h:/p'), '2024-01-15', [{ id: '1', path: a }]), (err: unknown) => {
-      assert.ok(err instanceof ConfigError);
-      assert.match(err.message, /not implemented yet in this version/);
-      return true;
-    });
+    await assert.rejects(
+      uploadToTarget(parseStorageTarget('u@h:/p'), '2024-01-15', [{ id: '1', path: a }]),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.match(err.message, /not implemented yet in this version/);
+        return true;
+      },
+    );
   });
 
   test('uploading to a local target uses the local layout', async () => {
