@@ -9,13 +9,13 @@ import { uploadToLocal, type UploadedFile, type UploadFile } from './local.ts';
  * (absolute or relative, `./a:b` included) are local.
  */
 export type StorageTarget =
-  | { kind: 'local'; root: string }
+  | { kind: 'local'; path: string }
   | { kind: 'rsync'; user: string | null; host: string; path: string; spec: string };
 
 export function parseStorageTarget(value: string): StorageTarget {
   const spec = value.trim();
   if (spec === '') throw new ConfigError('STORAGE_TARGET is empty: expected a folder or user@host:/path');
-  if (spec.startsWith('file://')) return { kind: 'local', root: fileURLToPath(spec) };
+  if (spec.startsWith('file://')) return { kind: 'local', path: fileURLToPath(spec) };
   if (spec.startsWith('rsync://')) {
     throw new ConfigError(
       `STORAGE_TARGET=${JSON.stringify(spec)}: rsync daemon URLs are not supported, use user@host:/path (rsync over ssh)`,
@@ -28,7 +28,7 @@ export function parseStorageTarget(value: string): StorageTarget {
       throw new ConfigError(`STORAGE_TARGET=${JSON.stringify(spec)}: the remote path after ':' is empty`);
     return { kind: 'rsync', user: user ?? null, host, path: remotePath, spec };
   }
-  return { kind: 'local', root: path.resolve(spec) };
+  return { kind: 'local', path: path.resolve(spec) };
 }
 
 /** Stores the files at the target: `<root>/<YYYY>/<MM>/<DD>/<id>.opus`. */
@@ -37,7 +37,7 @@ export async function uploadToTarget(
   date: string,
   files: UploadFile[],
 ): Promise<UploadedFile[]> {
-  if (target.kind === 'local') return uploadToLocal(target.root, date, files);
+  if (target.kind === 'local') return uploadToLocal(target.path, date, files);
   // Not a retryable condition: a setting this version cannot serve.
   throw new ConfigError(
     `STORAGE_TARGET=${target.spec}: uploading over rsync is not implemented yet in this version; set STORAGE_TARGET to a local folder or UPLOAD=off`,

@@ -128,13 +128,13 @@ describe('parseStorageTarget', () => {
   });
 
   test('paths and file:// URLs are local', () => {
-    assert.deepEqual(parseStorageTarget('/srv/opus'), { kind: 'local', root: '/srv/opus' });
+    assert.deepEqual(parseStorageTarget('/srv/opus'), { kind: 'local', path: '/srv/opus' });
     assert.deepEqual(parseStorageTarget('./data/storage'), {
       kind: 'local',
-      root: path.resolve('data/storage'),
+      path: path.resolve('data/storage'),
     });
-    assert.deepEqual(parseStorageTarget('./odd:name'), { kind: 'local', root: path.resolve('odd:name') });
-    assert.deepEqual(parseStorageTarget('file:///srv/opus'), { kind: 'local', root: '/srv/opus' });
+    assert.deepEqual(parseStorageTarget('./odd:name'), { kind: 'local', path: path.resolve('odd:name') });
+    assert.deepEqual(parseStorageTarget('file:///srv/opus'), { kind: 'local', path: '/srv/opus' });
   });
 
   test('malformed targets are ConfigError', () => {
