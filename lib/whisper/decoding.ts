@@ -1,0 +1,400 @@
+/**
+ * Decoding of 30-second windows, after openai/whisper `whisper/decoding.py`: small logit filters
+ * (SuppressBlank, SuppressTokens, ApplyTimestampRules) composed by a per-sequence DecodingTask,
+ * greedy or temperature sampling, language detection and the no-speech probability from the
+ * logits at the start-of-transcript position, and `decodeBatch`, which decodes many windows (of
+ * many clips) in one batched loop with KV cache, each sequence stopping at its own end of text.
+ */
+import { deflateSync } from 'node:zlib';
+import * as ort from 'onnxruntime-node';
+import type { KVCache, WhisperModel } from './model.ts';
+import type { Tokenizer } from './tokenizer.ts';
+
+/** Seconds per timestamp token (input stride 2 × hop 160 / 16 kHz). */
+export const TIME_PRECISION = 0.02;
+
+export interface DecodingOptions {
+  /** Language code; undefined = detect from the SOT-position logits (multilingual models). */
+  language?: string;
+  task?: 'transcribe' | 'translate';
+  /** 0 = greedy. */
+  temperature?: number;
+  /** Most tokens to sample (default: n_text_ctx / 2 = 224). */
+  sampleLen?: number;
+  /** Token ids to suppress; "-1" (default) = the tokenizer's non-speech tokens. */
+  suppressTokens?: '-1' | number[];
+  suppressBlank?: boolean;
+  withoutTimestamps?: boolean;
+  /** Latest first timestamp in seconds (default 1.0). */
+  maxInitialTimestamp?: number;
+  /** Seed of the sampler at temperature > 0 (results are reproducible per window). */
+  seed?: number;
+}
+
+export interface DecodingResult {
+  /** Sampled tokens, without the SOT sequence and the final <|endoftext|>. */
+  tokens: number[];
+  text: string;
+  language: string;
+  /** Probability of each language at the SOT position (multilingual models, when detected). */
+  languageProbs?: Record<string, number>;
+  avgLogprob: number;
+  noSpeechProb: number;
+  temperature: number;
+  compressionRatio: number;
+}
+
+/** Whisper's repetition measure: UTF-8 bytes / zlib-compressed bytes. */
+export function compressionRatio(text: string): number {
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length === 0) return 0;
+  return bytes.length / deflateSync(bytes).length;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logit filters. Each works on the logits of one sequence (a row of V values) and the tokens of
+// that sequence so far (SOT sequence included).
+
+export interface LogitFilter {
+  apply(logits: Float32Array, tokens: readonly number[]): void;
+}
+
+/** At the first sampled position, forbid a blank (" ") and an immediate end of text. */
+export class SuppressBlank implements LogitFilter {
+  private readonly ids: number[];
+  constructor(
+    tokenizer: Tokenizer,
+    private readonly sampleBegin: number,
+  ) {
+    this.ids = [...tokenizer.encode(' '), tokenizer.eot];
+  }
+
+  apply(logits: Float32Array, tokens: readonly number[]): void {
+    if (tokens.length === this.sampleBegin) for (const id of this.ids) logits[id] = -Infinity;
+  }
+}
+
+export class SuppressTokens implements LogitFilter {
+  private readonly ids: Int32Array;
+  constructor(ids: Iterable<number>) {
+    this.ids = Int32Array.from(ids);
+  }
+
+  apply(logits: Float32Array): void {
+    for (const id of this.ids) logits[id] = -Infinity;
+  }
+}
+
+/**
+ * Whisper's timestamp grammar: timestamps come in pairs (except right before EOT), never
+ * decrease, the first one is at most `maxInitialTimestampIndex`, and a timestamp is forced when
+ * the total probability of timestamps beats every single text token.
+ */
+export class ApplyTimestampRules implements LogitFilter {
+  constructor(
+    private readonly tokenizer: Tokenizer,
+    private readonly sampleBegin: number,
+    private readonly maxInitialTimestampIndex: number | undefined,
+  ) {}
+
+  apply(logits: Float32Array, tokens: readonly number[]): void {
+    const tb = this.tokenizer.timestampBegin;
+    const eot = this.tokenizer.eot;
+    const V = logits.length;
+    logits[this.tokenizer.noTimestamps] = -Infinity;
+
+    const n = tokens.length - this.sampleBegin;
+    const last = n >= 1 ? tokens[tokens.length - 1] : -1;
+    const lastWasTimestamp = n >= 1 && last >= tb;
+    const penultimateWasTimestamp = n < 2 || tokens[tokens.length - 2] >= tb;
+    if (lastWasTimestamp) {
+      if (penultimateWasTimestamp) logits.fill(-Infinity, tb, V); // has to be a non-timestamp
+      else logits.fill(-Infinity, 0, eot); // cannot be normal text
+    }
+    let lastTimestamp = -1;
+    for (let i = tokens.length - 1; i >= this.sampleBegin; i--) {
+      if (tokens[i] >= tb) {
+        lastTimestamp = tokens[i];
+        break;
+      }
+    }
+    if (lastTimestamp >= 0) {
+      // timestamps never decrease; a segment has a non-zero length
+      const limit = lastWasTimestamp && !penultimateWasTimestamp ? lastTimestamp : lastTimestamp + 1;
+      logits.fill(-Infinity, tb, limit);
+    }
+    if (n === 0) {
+      logits.fill(-Infinity, 0, tb); // the first token is a timestamp
+      if (this.maxInitialTimestampIndex !== undefined) logits.fill(-Infinity, tb + this.maxInitialTimestampIndex + 1, V);
+    }
+    // If the timestamps together are likelier than any text token, sample a timestamp.
+    // (Compared on logits: the softmax normaliser is common to both sides.)
+    let tsMax = -Infinity;
+    for (let i = tb; i < V; i++) if (logits[i] > tsMax) tsMax = logits[i];
+    if (tsMax === -Infinity) return;
+    let s = 0;
+    for (let i = tb; i < V; i++) s += Math.exp(logits[i] - tsMax);
+    const tsLogsumexp = tsMax + Math.log(s);
+    let textMax = -Infinity;
+    for (let i = 0; i < tb; i++) if (logits[i] > textMax) textMax = logits[i];
+    if (tsLogsumexp > textMax) logits.fill(-Infinity, 0, tb);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** log Σ exp over a row, ignoring -Infinity entries. */
+export function logSumExp(row: Float32Array): number {
+  let max = -Infinity;
+  for (let i = 0; i < row.length; i++) if (row[i] > max) max = row[i];
+  if (max === -Infinity) return -Infinity;
+  let s = 0;
+  for (let i = 0; i < row.length; i++) {
+    const v = row[i];
+    if (v !== -Infinity) s += Math.exp(v - max);
+  }
+  return max + Math.log(s);
+}
+
+/** Index of the (first) largest value. */
+export function argmax(row: Float32Array): number {
+  let best = 0;
+  let bv = -Infinity;
+  for (let i = 0; i < row.length; i++) {
+    if (row[i] > bv) {
+      bv = row[i];
+      best = i;
+    }
+  }
+  return best;
+}
+
+/** Small deterministic PRNG (mulberry32) so that sampling is reproducible per window. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Sample from softmax(logits / temperature). */
+function sample(row: Float32Array, temperature: number, rand: () => number): number {
+  let max = -Infinity;
+  for (let i = 0; i < row.length; i++) if (row[i] > max) max = row[i];
+  let total = 0;
+  const w = new Float64Array(row.length);
+  for (let i = 0; i < row.length; i++) {
+    const v = row[i];
+    if (v !== -Infinity) {
+      w[i] = Math.exp((v - max) / temperature);
+      total += w[i];
+    }
+  }
+  let r = rand() * total;
+  for (let i = 0; i < row.length; i++) {
+    r -= w[i];
+    if (r < 0 && w[i] > 0) return i;
+  }
+  return argmax(row);
+}
+
+/** Language probabilities from the logits at the SOT position (softmax over language tokens). */
+export function detectLanguage(sotLogits: Float32Array, tokenizer: Tokenizer): { language: string; probs: Record<string, number> } {
+  const ids = tokenizer.languageTokens;
+  if (ids.length === 0) return { language: 'en', probs: { en: 1 } };
+  let max = -Infinity;
+  for (const id of ids) if (sotLogits[id] > max) max = sotLogits[id];
+  let s = 0;
+  for (const id of ids) s += Math.exp(sotLogits[id] - max);
+  const probs: Record<string, number> = {};
+  let best = 0;
+  ids.forEach((id, i) => {
+    probs[tokenizer.languageCodes[i]] = Math.exp(sotLogits[id] - max) / s;
+    if (sotLogits[id] > sotLogits[ids[best]]) best = i;
+  });
+  return { language: tokenizer.languageCodes[best], probs };
+}
+
+/** P(<|nospeech|>) under the softmax of the SOT-position logits. */
+export function noSpeechProbability(sotLogits: Float32Array, tokenizer: Tokenizer): number {
+  return Math.exp(sotLogits[tokenizer.noSpeech] - logSumExp(sotLogits));
+}
+
+/**
+ * The decoding state of one sequence (one window at one temperature): its filters, its tokens,
+ * its summed log probability. `decodeBatch` drives many of them in lock-step.
+ */
+export class DecodingTask {
+  readonly temperature: number;
+  readonly sampleLen: number;
+  /** The SOT sequence; the language token is written in after detection when it is not given. */
+  initialTokens: number[];
+  tokens: number[] = [];
+  sumLogprob = 0;
+  done = false;
+  language: string;
+  languageProbs?: Record<string, number>;
+  noSpeechProb = NaN;
+  readonly detect: boolean;
+  private readonly filters: LogitFilter[] = [];
+  private readonly rand: () => number;
+
+  constructor(
+    readonly tokenizer: Tokenizer,
+    options: DecodingOptions = {},
+    nTextCtx = 448,
+  ) {
+    this.temperature = options.temperature ?? 0;
+    this.sampleLen = options.sampleLen ?? Math.floor(nTextCtx / 2);
+    this.detect = tokenizer.isMultilingual && !options.language;
+    this.language = options.language ?? 'en';
+    if (tokenizer.isMultilingual && options.language && tokenizer.languageToken(options.language) === undefined) {
+      throw new Error(`unknown language "${options.language}"`);
+    }
+    // With detection pending the language slot holds a placeholder until the SOT logits are in.
+    this.initialTokens = tokenizer.sotSequence(tokenizer.isMultilingual ? this.language : undefined, options.task ?? 'transcribe');
+    if (options.withoutTimestamps) this.initialTokens.push(tokenizer.noTimestamps);
+    this.tokens = [...this.initialTokens];
+    const sampleBegin = this.initialTokens.length;
+    if (options.suppressBlank ?? true) this.filters.push(new SuppressBlank(tokenizer, sampleBegin));
+    const suppress = options.suppressTokens ?? '-1';
+    const ids = new Set<number>(suppress === '-1' ? tokenizer.nonSpeechTokens() : suppress);
+    for (const id of [tokenizer.transcribe, tokenizer.translate, tokenizer.sot, tokenizer.sotPrev, tokenizer.sotLm, tokenizer.noSpeech]) ids.add(id);
+    this.filters.push(new SuppressTokens([...ids].sort((a, b) => a - b)));
+    if (!options.withoutTimestamps) {
+      const maxInitial = options.maxInitialTimestamp ?? 1.0;
+      this.filters.push(new ApplyTimestampRules(tokenizer, sampleBegin, Math.round(maxInitial / TIME_PRECISION)));
+    }
+    this.rand = mulberry32(options.seed ?? 0);
+  }
+
+  get sampleBegin(): number {
+    return this.initialTokens.length;
+  }
+
+  /** Takes the logits at the SOT position: no-speech probability, and the language if detecting. */
+  observeSot(sotLogits: Float32Array): void {
+    this.noSpeechProb = noSpeechProbability(sotLogits, this.tokenizer);
+    if (this.detect) {
+      const { language, probs } = detectLanguage(sotLogits, this.tokenizer);
+      this.language = language;
+      this.languageProbs = probs;
+      const slot = this.initialTokens.indexOf(this.tokenizer.sot) + 1;
+      const lt = this.tokenizer.languageToken(language) as number;
+      this.initialTokens[slot] = lt;
+      this.tokens[slot] = lt;
+    }
+  }
+
+  /** Filters `logits` (modified in place), picks the next token, and returns it. */
+  step(logits: Float32Array): number {
+    const eot = this.tokenizer.eot;
+    if (this.done) return eot;
+    for (const f of this.filters) f.apply(logits, this.tokens);
+    const next = this.temperature === 0 ? argmax(logits) : sample(logits, this.temperature, this.rand);
+    this.sumLogprob += logits[next] - logSumExp(logits);
+    this.tokens.push(next);
+    if (next === eot || this.tokens.length - this.sampleBegin >= this.sampleLen) this.done = true;
+    return next;
+  }
+
+  result(): DecodingResult {
+    const eot = this.tokenizer.eot;
+    let sampled = this.tokens.slice(this.sampleBegin);
+    const end = sampled.indexOf(eot);
+    if (end >= 0) sampled = sampled.slice(0, end);
+    const text = this.tokenizer.decode(sampled).trim();
+    return {
+      tokens: sampled,
+      text,
+      language: this.language,
+      languageProbs: this.languageProbs,
+      avgLogprob: this.sumLogprob / (sampled.length + 1),
+      noSpeechProb: this.noSpeechProb,
+      temperature: this.temperature,
+      compressionRatio: compressionRatio(text),
+    };
+  }
+}
+
+export interface DecodeBatchOptions {
+  /** Compact the KV cache when the live rows fall to this fraction of the batch (default 0.75). */
+  compactBelow?: number;
+}
+
+/**
+ * Decodes `tasks.length` windows in one batch: `features` is the encoder output
+ * [B, n_audio_ctx, D] in task order. All sequences share the SOT-sequence length, so they advance
+ * in lock-step; a finished sequence is fed <|endoftext|> (which does not change the others) until
+ * the batch is compacted. Returns each task's result, in order.
+ */
+export async function decodeBatch(model: WhisperModel, features: ort.Tensor, tasks: DecodingTask[], opts: DecodeBatchOptions = {}): Promise<DecodingResult[]> {
+  const B = tasks.length;
+  if (B === 0) return [];
+  const V = model.dims.nVocab;
+  const S = tasks[0].initialTokens.length;
+  if (tasks.some((t) => t.initialTokens.length !== S)) throw new Error('decodeBatch: all tasks need the same SOT-sequence length');
+  const compactBelow = opts.compactBelow ?? 0.75;
+  const sotIndex = tasks[0].initialTokens.indexOf(tasks[0].tokenizer.sot);
+
+  // rows[i] = index into `tasks` of batch row i (changes when the batch is compacted)
+  let rows = tasks.map((_, i) => i);
+  let feats = features;
+
+  // 1. the tokens up to and including SOT: logits at SOT → no-speech probability, language
+  const first = new BigInt64Array(B * (sotIndex + 1));
+  tasks.forEach((t, b) => t.initialTokens.slice(0, sotIndex + 1).forEach((id, j) => (first[b * (sotIndex + 1) + j] = BigInt(id))));
+  let out = await model.decode(first, B, feats);
+  let cache: KVCache = out.cache;
+  let T = sotIndex + 1;
+  tasks.forEach((t, b) => t.observeSot(out.logits.subarray((b * T + sotIndex) * V, (b * T + sotIndex + 1) * V)));
+
+  // 2. the rest of the SOT sequence (language, task), now that detected languages are known
+  if (S > sotIndex + 1) {
+    const n = S - sotIndex - 1;
+    const rest = new BigInt64Array(B * n);
+    tasks.forEach((t, b) => t.initialTokens.slice(sotIndex + 1).forEach((id, j) => (rest[b * n + j] = BigInt(id))));
+    out = await model.decode(rest, B, feats, cache);
+    cache = out.cache;
+    T = n;
+  }
+
+  // 3. sample until every sequence has ended
+  for (;;) {
+    const next = new BigInt64Array(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const task = tasks[rows[i]];
+      const row = out.logits.subarray((i * T + T - 1) * V, (i * T + T) * V);
+      next[i] = BigInt(task.step(row));
+    }
+    const live = rows.map((r, i) => (tasks[r].done ? -1 : i)).filter((i) => i >= 0);
+    if (live.length === 0) break;
+    if (live.length <= rows.length * compactBelow) {
+      cache = cache.select(live);
+      feats = selectRows(feats, live);
+      rows = live.map((i) => rows[i]);
+      const kept = new BigInt64Array(live.length);
+      live.forEach((i, j) => (kept[j] = next[i]));
+      out = await model.decode(kept, rows.length, feats, cache);
+    } else {
+      out = await model.decode(next, rows.length, feats, cache);
+    }
+    cache = out.cache;
+    T = 1;
+  }
+  return tasks.map((t) => t.result());
+}
+
+/** Rows `rows` of a [B, ...] float tensor, copied into a new tensor. */
+export function selectRows(t: ort.Tensor, rows: number[]): ort.Tensor {
+  const [, ...rest] = t.dims;
+  const per = rest.reduce((x, y) => x * y, 1);
+  const src = t.data as Float32Array;
+  const out = new Float32Array(rows.length * per);
+  rows.forEach((r, i) => out.set(src.subarray(r * per, (r + 1) * per), i * per));
+  return new ort.Tensor('float32', out, [rows.length, ...rest]);
+}

@@ -1,0 +1,188 @@
+/**
+ * The Whisper network on onnxruntime-node (openai/whisper `whisper/model.py`): an encoder session
+ * (`onnx/encoder_model.onnx`) and a merged decoder session with KV cache
+ * (`onnx/decoder_model_merged.onnx`, the Optimum / onnx-community layout).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import type { Logger } from '../log.ts';
+
+export type WhisperDevice = 'cpu' | 'cuda' | 'webgpu' | 'auto';
+export type Provider = 'cpu' | 'cuda' | 'webgpu';
+
+export interface ModelDimensions {
+  nMels: number;
+  nAudioCtx: number;
+  nAudioState: number;
+  nTextCtx: number;
+  nTextState: number;
+  nTextHead: number;
+  nTextLayer: number;
+  nVocab: number;
+}
+
+export interface LoadModelOptions {
+  modelDir: string;
+  device?: WhisperDevice;
+  /** Intra-op threads of each session (default: onnxruntime's choice, one per core). */
+  threads?: number;
+  logger?: Logger;
+}
+
+/** Per-layer decoder KV cache of a batch: self-attention K/V grow per step, cross-attention K/V are fixed. */
+export class KVCache {
+  constructor(
+    readonly batch: number,
+    /** Tokens already in the self-attention cache. */
+    readonly length: number,
+    /** [layer][key, value] tensors [B, H, length, hd]. */
+    readonly self: ort.Tensor[],
+    /** [layer][key, value] tensors [B, H, 1500, hd]. */
+    readonly cross: ort.Tensor[],
+  ) {}
+
+  /** A cache keeping only batch rows `rows` (in that order): compacts the batch as rows finish. */
+  select(rows: number[]): KVCache {
+    const pick = (t: ort.Tensor): ort.Tensor => {
+      const [b, ...rest] = t.dims;
+      const per = rest.reduce((x, y) => x * y, 1);
+      const src = t.data as Float32Array;
+      const out = new Float32Array(rows.length * per);
+      rows.forEach((r, i) => {
+        if (r < 0 || r >= b) throw new Error(`KVCache.select: row ${r} outside batch of ${b}`);
+        out.set(src.subarray(r * per, (r + 1) * per), i * per);
+      });
+      return new ort.Tensor('float32', out, [rows.length, ...rest]);
+    };
+    return new KVCache(rows.length, this.length, this.self.map(pick), this.cross.map(pick));
+  }
+}
+
+function readJson(file: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+}
+
+function providerList(p: Provider): ort.InferenceSession.ExecutionProviderConfig[] {
+  // The CPU provider is always there for the few nodes another provider leaves to it.
+  return p === 'cpu' ? ['cpu'] : [p, 'cpu'];
+}
+
+export class WhisperModel {
+  private constructor(
+    readonly modelDir: string,
+    readonly dims: ModelDimensions,
+    readonly provider: Provider,
+    private readonly encoder: ort.InferenceSession,
+    private readonly decoder: ort.InferenceSession,
+  ) {}
+
+  static async load(opts: LoadModelOptions): Promise<WhisperModel> {
+    const { modelDir } = opts;
+    const encFile = path.join(modelDir, 'onnx', 'encoder_model.onnx');
+    const decFile = path.join(modelDir, 'onnx', 'decoder_model_merged.onnx');
+    for (const f of [encFile, decFile, path.join(modelDir, 'config.json')]) {
+      if (!existsSync(f)) throw new Error(`Whisper model folder ${modelDir}: ${path.relative(modelDir, f)} is missing`);
+    }
+    const cfg = readJson(path.join(modelDir, 'config.json'));
+    const num = (k: string, dflt?: number): number => {
+      const v = cfg[k] ?? dflt;
+      if (typeof v !== 'number') throw new Error(`${modelDir}/config.json: ${k} missing`);
+      return v;
+    };
+    const dims: ModelDimensions = {
+      nMels: num('num_mel_bins', 80),
+      nAudioCtx: num('max_source_positions', 1500),
+      nAudioState: num('d_model'),
+      nTextCtx: num('max_target_positions', 448),
+      nTextState: num('d_model'),
+      nTextHead: num('decoder_attention_heads'),
+      nTextLayer: num('decoder_layers'),
+      nVocab: num('vocab_size'),
+    };
+    const device = opts.device ?? 'cpu';
+    const candidates: Provider[] = device === 'auto' ? ['cuda', 'webgpu', 'cpu'] : [device];
+    const failures: string[] = [];
+    for (const provider of candidates) {
+      const options: ort.InferenceSession.SessionOptions = {
+        executionProviders: providerList(provider),
+        graphOptimizationLevel: 'all',
+        executionMode: 'sequential',
+        interOpNumThreads: 1,
+        logSeverityLevel: 3,
+        ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
+      };
+      let encoder: ort.InferenceSession | undefined;
+      try {
+        encoder = await ort.InferenceSession.create(encFile, options);
+        const decoder = await ort.InferenceSession.create(decFile, options);
+        if (device === 'auto') opts.logger?.info({ provider, tried: failures }, `whisper: using the ${provider} execution provider`);
+        else opts.logger?.debug({ provider }, 'whisper: sessions loaded');
+        return new WhisperModel(modelDir, dims, provider, encoder, decoder);
+      } catch (err) {
+        await encoder?.release().catch(() => undefined);
+        const msg = err instanceof Error ? err.message : String(err);
+        failures.push(`${provider}: ${msg.split('\n')[0]}`);
+        if (device !== 'auto') {
+          throw new Error(`WHISPER_DEVICE=${device}: the ${provider} execution provider cannot load the model (${msg.split('\n')[0]}); no fallback to another device unless WHISPER_DEVICE=auto`);
+        }
+      }
+    }
+    throw new Error(`WHISPER_DEVICE=auto: no execution provider could load the model: ${failures.join('; ')}`);
+  }
+
+  get isMultilingual(): boolean {
+    return this.dims.nVocab >= 51865;
+  }
+
+  /** Encoder forward pass: mel [B, nMels, 3000] → audio features [B, 1500, D]. */
+  async encode(mel: Float32Array, batch: number): Promise<ort.Tensor> {
+    const input = new ort.Tensor('float32', mel, [batch, this.dims.nMels, mel.length / batch / this.dims.nMels]);
+    const out = await this.encoder.run({ input_features: input });
+    return out.last_hidden_state as ort.Tensor;
+  }
+
+  private emptyPast(batch: number): ort.Tensor {
+    const hd = this.dims.nTextState / this.dims.nTextHead;
+    return new ort.Tensor('float32', new Float32Array(0), [batch, this.dims.nTextHead, 0, hd]);
+  }
+
+  /**
+   * One decoder pass. Without a cache it starts a sequence: the cross-attention K/V are computed
+   * from `features`; with one it appends `tokens` to the cached sequence. Returns the logits
+   * [B, T, V] and the grown cache.
+   */
+  async decode(tokens: BigInt64Array, batch: number, features: ort.Tensor, cache?: KVCache): Promise<{ logits: Float32Array; cache: KVCache }> {
+    const T = tokens.length / batch;
+    const L = this.dims.nTextLayer;
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor('int64', tokens, [batch, T]),
+      encoder_hidden_states: features,
+      use_cache_branch: new ort.Tensor('bool', new Uint8Array([cache ? 1 : 0]), [1]),
+    };
+    const fetches = ['logits'];
+    for (let i = 0; i < L; i++) {
+      const empty = cache ? undefined : this.emptyPast(batch);
+      feeds[`past_key_values.${i}.decoder.key`] = cache ? cache.self[2 * i] : (empty as ort.Tensor);
+      feeds[`past_key_values.${i}.decoder.value`] = cache ? cache.self[2 * i + 1] : (empty as ort.Tensor);
+      feeds[`past_key_values.${i}.encoder.key`] = cache ? cache.cross[2 * i] : (empty as ort.Tensor);
+      feeds[`past_key_values.${i}.encoder.value`] = cache ? cache.cross[2 * i + 1] : (empty as ort.Tensor);
+      fetches.push(`present.${i}.decoder.key`, `present.${i}.decoder.value`);
+      if (!cache) fetches.push(`present.${i}.encoder.key`, `present.${i}.encoder.value`);
+    }
+    const out = await this.decoder.run(feeds, fetches);
+    const self: ort.Tensor[] = [];
+    const cross: ort.Tensor[] = [];
+    for (let i = 0; i < L; i++) {
+      self.push(out[`present.${i}.decoder.key`] as ort.Tensor, out[`present.${i}.decoder.value`] as ort.Tensor);
+      if (cache) cross.push(cache.cross[2 * i], cache.cross[2 * i + 1]);
+      else cross.push(out[`present.${i}.encoder.key`] as ort.Tensor, out[`present.${i}.encoder.value`] as ort.Tensor);
+    }
+    const logits = (out.logits as ort.Tensor).data as Float32Array;
+    return { logits, cache: new KVCache(batch, (cache?.length ?? 0) + T, self, cross) };
+  }
+
+  async release(): Promise<void> {
+    await Promise.all([this.encoder.release(), this.decoder.release()]);
+  }
+}

@@ -1,0 +1,410 @@
+/**
+ * Transcription of many clips at once, after openai/whisper `whisper/transcribe.py`.
+ *
+ * Every clip is cut into 30-second windows the way Whisper's transcribe() does it (one log-Mel
+ * spectrogram per clip, padded with 30 s of silence; after each window the clip seeks to the last
+ * complete timestamp). Windows of all clips share one queue: up to `batchSize` of them form one
+ * encoder batch and one batched greedy decode, and a clip's next window rejoins the queue to be
+ * batched with other clips' windows. Each sequence is decoded independently of its batch
+ * neighbours, so a clip's transcript does not depend on what it was batched with.
+ *
+ * Quality guards as in Whisper: temperature fallback (0, 0.2, …, 1.0) when a window's text is too
+ * repetitive (gzip compression ratio > 2.4) or too unlikely (average log probability < -1); a
+ * window whose no-speech probability is > 0.6 while its log probability is < -1 is silence; and
+ * the phrases Whisper is known to hallucinate on silence or music ("Thank you for watching",
+ * "Subtitles by the Amara.org community", …) are dropped when the window's no-speech probability
+ * is elevated.
+ */
+import * as ort from 'onnxruntime-node';
+import type { TranscriptSegment } from '../manifest.ts';
+import type { Logger } from '../log.ts';
+import { errorMessage } from '../errors.ts';
+import { HOP_LENGTH, loadAudio, loadMelFilters, logMelSpectrogram, melWindow, N_FRAMES, N_SAMPLES, SAMPLE_RATE, type LogMel } from './audio.ts';
+import { decodeBatch, DecodingTask, TIME_PRECISION, type DecodingResult } from './decoding.ts';
+import { WhisperModel, type WhisperDevice } from './model.ts';
+import { normalizeLanguage, Tokenizer } from './tokenizer.ts';
+
+export interface TranscriptionResult {
+  file: string;
+  /** Detected (or pinned) language code. */
+  language: string;
+  language_prob: number;
+  text: string;
+  segments: TranscriptSegment[];
+  /** True when nothing was said (the text is empty). */
+  no_speech: boolean;
+  duration_s: number;
+}
+
+export interface TranscriptionError {
+  file: string;
+  error: string;
+}
+
+export interface TranscribeOptions {
+  /** Pin the language (code or name); default: detected per clip from its first window. */
+  language?: string;
+  onProgress?(done: number, total: number): void;
+  signal?: AbortSignal;
+}
+
+export interface EngineOptions {
+  modelDir: string;
+  device?: WhisperDevice;
+  threads?: number;
+  /** Windows per encoder/decoder batch (default 8). */
+  batchSize?: number;
+  logger?: Logger;
+  ffmpegPath?: string;
+  /** Quality settings, Whisper's transcribe() defaults. */
+  temperatures?: number[];
+  compressionRatioThreshold?: number;
+  logprobThreshold?: number;
+  noSpeechThreshold?: number;
+  /** Condition each window on the previous window's text (Whisper's default is on; ours off). */
+  conditionOnPreviousText?: boolean;
+}
+
+/** Phrases Whisper is known to produce on silence, noise or music (from subtitle training data). */
+const HALLUCINATION_MARKERS = [
+  'amara.org', 'amara org', 'subtitles by', 'subtitled by', 'captions by', 'transcribed by', 'translated by',
+  'thank you for watching', 'thanks for watching', 'thank you so much for watching', 'thank you very much for watching',
+  'please subscribe', 'like and subscribe', 'subscribe to', 'see you in the next video', 'see you next time',
+  'untertitel', 'untertitelung', 'vielen dank fürs zuschauen', 'danke fürs zuschauen',
+  'sous-titres', 'sous titres', "merci d'avoir regardé", 'merci de votre attention',
+  'subtítulos', 'subtitulos', 'gracias por ver', 'sottotitoli', 'legendas pela comunidade', 'obrigado por assistir',
+  'napisy stworzone', 'ondertiteld door', 'ondertiteling', 'продолжение следует', 'спасибо за просмотр', 'субтитры',
+  'ご視聴ありがとうございました', 'チャンネル登録', '字幕', '请不吝点赞', '谢谢观看', '優優獨播劇場', 'mbc 뉴스', '시청해주셔서 감사합니다',
+];
+/** Short outputs that count as hallucinations only when they are the whole window. */
+const HALLUCINATION_EXACT = new Set(['you', 'thank you', 'thanks', 'thank you very much', 'bye', 'bye bye', 'okay', 'oh', 'so', 'hmm', 'music', 'applause', 'silence', 'the end', 'ok']);
+
+/** Lower case, punctuation removed, spaces collapsed (for comparing phrases). */
+export function normalizeText(text: string): string {
+  return text
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s.'-]/gu, ' ')
+    .replace(/(?<!\p{L})[.'-]|[.'-](?!\p{L})/gu, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+export function isHallucination(text: string): boolean {
+  const n = normalizeText(text);
+  if (!n) return false;
+  if (HALLUCINATION_EXACT.has(n)) return true;
+  return HALLUCINATION_MARKERS.some((m) => n.includes(m));
+}
+
+interface Clip {
+  index: number;
+  file: string;
+  mel: LogMel;
+  contentFrames: number;
+  durationS: number;
+  seek: number;
+  language?: string;
+  languageProb: number;
+  segments: TranscriptSegment[];
+  rawText: string;
+  seed: number;
+}
+
+interface Window {
+  clip: Clip;
+  seek: number;
+  segmentSize: number;
+  mel?: Float32Array;
+  /** Encoder output of this window (kept for a temperature fallback). */
+  features?: Float32Array;
+  temperatureIndex: number;
+  /** Results that asked for a fallback, one per temperature tried. */
+  tried: DecodingResult[];
+}
+
+function hashString(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+export class WhisperEngine {
+  private busy: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    readonly model: WhisperModel,
+    readonly tokenizer: Tokenizer,
+    private readonly filters: Float32Array,
+    readonly batchSize: number,
+    private readonly opts: EngineOptions,
+  ) {}
+
+  static async load(opts: EngineOptions): Promise<WhisperEngine> {
+    const model = await WhisperModel.load({ modelDir: opts.modelDir, device: opts.device, threads: opts.threads, logger: opts.logger });
+    const tokenizer = Tokenizer.fromModelDir(opts.modelDir);
+    const filters = loadMelFilters(opts.modelDir, model.dims.nMels);
+    return new WhisperEngine(model, tokenizer, filters, Math.max(1, opts.batchSize ?? 8), opts);
+  }
+
+  get provider(): string {
+    return this.model.provider;
+  }
+
+  /**
+   * Transcribes `files`; the result has one entry per file, in order: a transcript, or
+   * `{ file, error }` for a file that is missing or cannot be decoded. Calls on one engine run
+   * one after another.
+   */
+  transcribeFiles(files: string[], opts: TranscribeOptions = {}): Promise<Array<TranscriptionResult | TranscriptionError>> {
+    const run = this.busy.then(() => this.run(files, opts));
+    this.busy = run.catch(() => undefined);
+    return run;
+  }
+
+  async close(): Promise<void> {
+    await this.busy;
+    await this.model.release();
+  }
+
+  private async run(files: string[], opts: TranscribeOptions): Promise<Array<TranscriptionResult | TranscriptionError>> {
+    const { signal } = opts;
+    signal?.throwIfAborted();
+    let pinned: string | undefined;
+    if (opts.language) {
+      pinned = normalizeLanguage(opts.language);
+      if (!pinned || (this.tokenizer.isMultilingual && this.tokenizer.languageToken(pinned) === undefined)) {
+        throw new Error(`unknown language "${opts.language}"`);
+      }
+      if (!this.tokenizer.isMultilingual && pinned !== 'en') throw new Error(`model ${this.opts.modelDir} is English-only; cannot transcribe "${pinned}"`);
+    }
+    const temperatures = this.opts.temperatures ?? [0, 0.2, 0.4, 0.6, 0.8, 1.0];
+    const B = this.batchSize;
+    const total = files.length;
+    const results: Array<TranscriptionResult | TranscriptionError | undefined> = new Array(total);
+    let finished = 0;
+    const finish = (i: number, r: TranscriptionResult | TranscriptionError) => {
+      results[i] = r;
+      finished++;
+      opts.onProgress?.(finished, total);
+    };
+
+    // Audio decoding runs ahead of the model in ffmpeg processes, a bounded number at a time.
+    const queue: Window[] = [];
+    let nextFile = 0;
+    const loading = new Set<Promise<void>>();
+    const maxLoading = 3;
+    const startLoad = () => {
+      const index = nextFile++;
+      const file = files[index];
+      const p = loadAudio(file, { ffmpegPath: this.opts.ffmpegPath, signal })
+        .then((pcm) => {
+          const clip = this.newClip(index, file, pcm, pinned);
+          if (clip.contentFrames <= 0) finish(index, this.clipResult(clip));
+          else queue.push(this.nextWindow(clip));
+        })
+        .catch((err: unknown) => {
+          if (signal?.aborted) return;
+          finish(index, { file, error: errorMessage(err) });
+        })
+        .finally(() => loading.delete(p));
+      loading.add(p);
+    };
+
+    for (;;) {
+      signal?.throwIfAborted();
+      while (nextFile < total && loading.size < maxLoading && queue.length + loading.size < 2 * B) startLoad();
+      if (queue.length < B && loading.size > 0) {
+        await Promise.race(loading);
+        continue;
+      }
+      if (queue.length === 0) break;
+      const batch = queue.splice(0, B);
+      const outcomes = await this.runBatch(batch, temperatures);
+      batch.forEach((w, i) => {
+        const r = outcomes[i];
+        if (this.needsFallback(r)) {
+          w.tried.push(r);
+          if (w.temperatureIndex + 1 < temperatures.length) {
+            w.temperatureIndex++;
+            queue.unshift(w); // retried in the next batch, with its encoder output kept
+            return;
+          }
+        }
+        w.features = undefined;
+        this.applyWindow(w, w.tried.length === temperatures.length ? this.bestOf(w.tried) : r);
+        if (w.clip.seek < w.clip.contentFrames) queue.push(this.nextWindow(w.clip));
+        else finish(w.clip.index, this.clipResult(w.clip));
+      });
+    }
+    await Promise.allSettled([...loading]);
+    signal?.throwIfAborted();
+    return results.map((r, i) => r ?? { file: files[i], error: 'not transcribed' });
+  }
+
+  private newClip(index: number, file: string, pcm: Float32Array, language: string | undefined): Clip {
+    const mel = logMelSpectrogram(pcm, this.filters, N_SAMPLES);
+    return {
+      index,
+      file,
+      mel,
+      contentFrames: mel.nFrames - N_FRAMES,
+      durationS: pcm.length / SAMPLE_RATE,
+      seek: 0,
+      language: language ?? (this.tokenizer.isMultilingual ? undefined : 'en'),
+      languageProb: language || !this.tokenizer.isMultilingual ? 1 : 0,
+      segments: [],
+      rawText: '',
+      seed: hashString(file),
+    };
+  }
+
+  private nextWindow(clip: Clip): Window {
+    const segmentSize = Math.min(N_FRAMES, clip.contentFrames - clip.seek);
+    return { clip, seek: clip.seek, segmentSize, temperatureIndex: 0, tried: [] };
+  }
+
+  private async runBatch(batch: Window[], temperatures: number[]): Promise<DecodingResult[]> {
+    const { nMels, nAudioCtx, nAudioState } = this.model.dims;
+    const per = nAudioCtx * nAudioState;
+    const fresh = batch.filter((w) => !w.features);
+    let encoded: ort.Tensor | undefined;
+    if (fresh.length > 0) {
+      const mel = new Float32Array(fresh.length * nMels * N_FRAMES);
+      fresh.forEach((w, i) => melWindow(w.clip.mel, w.seek, N_FRAMES, mel.subarray(i * nMels * N_FRAMES, (i + 1) * nMels * N_FRAMES)));
+      encoded = await this.model.encode(mel, fresh.length);
+    }
+    let features: ort.Tensor;
+    if (encoded && fresh.length === batch.length) {
+      features = encoded;
+    } else {
+      const data = new Float32Array(batch.length * per);
+      let f = 0;
+      batch.forEach((w, i) => {
+        const src = w.features ?? (encoded!.data as Float32Array).subarray(f * per, ++f * per);
+        data.set(src, i * per);
+      });
+      features = new ort.Tensor('float32', data, [batch.length, nAudioCtx, nAudioState]);
+    }
+    const tasks = batch.map((w) => {
+      const t = temperatures[w.temperatureIndex];
+      return new DecodingTask(
+        this.tokenizer,
+        { language: w.clip.language, temperature: t, seed: (w.clip.seed ^ Math.imul(w.seek + 1, 2654435761) ^ w.temperatureIndex) >>> 0 },
+        this.model.dims.nTextCtx,
+      );
+    });
+    // SOT sequences differ in length only between detecting and pinned multilingual rows: both
+    // are [sot, lang, task], so one batch always works.
+    const results = await decodeBatch(this.model, features, tasks);
+    // keep encoder outputs of rows that may need a fallback
+    batch.forEach((w, i) => {
+      if (!w.features && this.needsFallback(results[i]) && w.temperatureIndex + 1 < temperatures.length) {
+        w.features = (features.data as Float32Array).slice(i * per, (i + 1) * per);
+      }
+    });
+    return results;
+  }
+
+  private needsFallback(r: DecodingResult): boolean {
+    const crt = this.opts.compressionRatioThreshold ?? 2.4;
+    const lpt = this.opts.logprobThreshold ?? -1;
+    const nst = this.opts.noSpeechThreshold ?? 0.6;
+    let needs = r.compressionRatio > crt || r.avgLogprob < lpt;
+    if (r.noSpeechProb > nst && r.avgLogprob < lpt) needs = false; // silence
+    return needs;
+  }
+
+  /**
+   * When every temperature failed, Whisper keeps the last (most random) result; like
+   * faster-whisper we keep the likeliest one that is not repetitive (else the likeliest one).
+   */
+  private bestOf(tried: DecodingResult[]): DecodingResult {
+    const crt = this.opts.compressionRatioThreshold ?? 2.4;
+    const ok = tried.filter((r) => r.compressionRatio <= crt);
+    return (ok.length ? ok : tried).reduce((a, b) => (b.avgLogprob > a.avgLogprob ? b : a));
+  }
+
+  /** Whisper's per-window bookkeeping: silence skip, segments from timestamp pairs, seek. */
+  private applyWindow(w: Window, r: DecodingResult): void {
+    const clip = w.clip;
+    if (w.seek === 0 && clip.language === undefined) {
+      clip.language = r.language;
+      clip.languageProb = r.languageProbs?.[r.language] ?? 0;
+    }
+    const nst = this.opts.noSpeechThreshold ?? 0.6;
+    const lpt = this.opts.logprobThreshold ?? -1;
+    const frames = w.segmentSize;
+    if (r.noSpeechProb > nst && !(r.avgLogprob > lpt)) {
+      clip.seek += frames; // silence: skip the window
+      return;
+    }
+    const tb = this.tokenizer.timestampBegin;
+    const tokens = r.tokens;
+    const timeOffset = (w.seek * HOP_LENGTH) / SAMPLE_RATE;
+    const inputStride = N_FRAMES / this.model.dims.nAudioCtx; // 2 mel frames per token
+    const isTs = tokens.map((t) => t >= tb);
+    const singleTimestampEnding = tokens.length >= 2 && !isTs[tokens.length - 2] && isTs[tokens.length - 1];
+    const consecutive: number[] = [];
+    for (let i = 1; i < tokens.length; i++) if (isTs[i] && isTs[i - 1]) consecutive.push(i);
+    const produced: Array<{ start: number; end: number; tokens: number[] }> = [];
+    if (consecutive.length > 0) {
+      const slices = [...consecutive];
+      if (singleTimestampEnding) slices.push(tokens.length);
+      let last = 0;
+      for (const cur of slices) {
+        const sliced = tokens.slice(last, cur);
+        produced.push({
+          start: timeOffset + (sliced[0] - tb) * TIME_PRECISION,
+          end: timeOffset + (sliced[sliced.length - 1] - tb) * TIME_PRECISION,
+          tokens: sliced,
+        });
+        last = cur;
+      }
+      if (singleTimestampEnding) clip.seek += frames;
+      else clip.seek += (tokens[last - 1] - tb) * inputStride;
+    } else {
+      let duration = (frames * HOP_LENGTH) / SAMPLE_RATE;
+      const ts = tokens.filter((t) => t >= tb);
+      if (ts.length > 0 && ts[ts.length - 1] !== tb) duration = (ts[ts.length - 1] - tb) * TIME_PRECISION;
+      produced.push({ start: timeOffset, end: timeOffset + duration, tokens });
+      clip.seek += frames;
+    }
+    // Known hallucinations on a window that may well be silence or music: drop the window's text.
+    if (r.noSpeechProb > 0.2 || r.avgLogprob < -0.7) {
+      if (isHallucination(r.text)) return;
+    }
+    const end = clip.durationS;
+    for (const s of produced) {
+      const raw = this.tokenizer.decode(s.tokens.filter((t) => t < this.tokenizer.eot));
+      if (s.start === s.end || raw.trim() === '') continue;
+      clip.rawText += raw;
+      clip.segments.push({
+        start: round2(Math.min(s.start, end)),
+        end: round2(Math.min(s.end, end)),
+        text: raw.trim(),
+        avg_logprob: round4(r.avgLogprob),
+        no_speech_prob: round4(r.noSpeechProb),
+      });
+    }
+  }
+
+  private clipResult(clip: Clip): TranscriptionResult {
+    const text = clip.rawText.trim();
+    return {
+      file: clip.file,
+      language: clip.language ?? 'en',
+      language_prob: round4(clip.languageProb),
+      text,
+      segments: clip.segments,
+      no_speech: text === '',
+      duration_s: round2(clip.durationS),
+    };
+  }
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
+}
+function round4(x: number): number {
+  return Math.round(x * 10000) / 10000;
+}
