@@ -309,6 +309,63 @@ for (const backend of backends) {
       assert.equal(exact.rows[0]!.ok, true);
     });
 
+    test('a metadata row without a clip becomes a failed clip row', async () => {
+      const id = '7318273645512907301';
+      const archive = '2024-01-15_10-50';
+      const result = await storeArchive(db, {
+        date: DATE,
+        archive,
+        clips: [],
+        metadata: new Map([[id, metadata(id)]]),
+        transcripts: [],
+      });
+      assert.equal(result.failed, 1);
+      const [file] = await db
+        .select()
+        .from(schema.audioFiles)
+        .where(sql`id = ${id}`);
+      assert.equal(file!.status, 'failed');
+      assert.equal(file!.hasMetadata, true);
+      assert.match(file!.error!, /without a clip/);
+      await db.execute(sql`DELETE FROM audio_files WHERE id = ${id}`);
+    });
+
+    test('values a typed column cannot hold become NULL there and stay in raw', async () => {
+      const id = '7318273645512907201';
+      const archive = '2024-01-15_10-40';
+      const tooBig = '92233720368547758070';
+      await storeArchive(db, {
+        date: DATE,
+        archive,
+        clips: [clip(id, { archive })],
+        metadata: new Map([
+          [
+            id,
+            metadata(id, {
+              createTime: 'not a time',
+              videoDuration: 12.6,
+              stats: { ...metadata(id).stats, playCount: tooBig },
+              raw: { id, play_count: tooBig, create_time: 'not a time' },
+            }),
+          ],
+        ]),
+        transcripts: [],
+      });
+      const [file] = await db
+        .select()
+        .from(schema.audioFiles)
+        .where(sql`id = ${id}`);
+      assert.equal(file!.createTime, null);
+      assert.equal(file!.videoDuration, 13);
+      assert.deepEqual(file!.raw, { id, play_count: tooBig, create_time: 'not a time' });
+      const [meta] = await db
+        .select()
+        .from(schema.audioMetadata)
+        .where(sql`id = ${id}`);
+      assert.equal(meta!.playCount, null);
+      await db.execute(sql`DELETE FROM audio_files WHERE id = ${id}`);
+    });
+
     test('one transaction per archive: a failing archive leaves no row', async () => {
       const rec: ArchiveRecord = {
         date: DATE,
@@ -405,6 +462,9 @@ for (const backend of backends) {
         ['7318273645512907005'],
       );
       assert.deepEqual((await searchTranscripts(db, 'dog -park')).length, 0);
+      for (const odd of ["o'reilly & (", 'a:*', '!!!', '"unclosed', 'OR OR -', '🎉']) {
+        assert.ok(Array.isArray(await searchTranscripts(db, odd)), `no syntax error for ${odd}`);
+      }
       const marked = await searchTranscripts(db, 'park', { highlight: { start: '<mark>', stop: '</mark>' } });
       assert.match(marked[0]!.snippet, /<mark>park<\/mark>/);
     });
