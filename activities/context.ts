@@ -1,6 +1,6 @@
 import type { Config } from '../lib/config.ts';
 import type { Logger } from '../lib/log.ts';
-import type { Database } from '../db/client.ts';
+import type { Db } from '../db/queries/database.ts';
 
 /** What a worker process hands its activities: opened once, shared by every activity call. */
 export interface ActivityContext {
@@ -9,5 +9,5 @@ export interface ActivityContext {
 }
 
 export interface DatabaseContext extends ActivityContext {
-  db: Database;
+  db: Db;
 }

@@ -40,9 +40,12 @@ export function createConvert({ config, logger }: ActivityContext) {
             onProgress: (done: number) => beat(resumed + done),
           },
         );
+        const transient: string[] = [];
         results.forEach((result, i) => {
           const clip = work[i];
-          if ('error' in result) {
+          if ('error' in result && !result.badInput) {
+            transient.push(`${clip.sourceName}: ${result.error}`); // disk full and the like: retry
+          } else if ('error' in result) {
             clip.status = 'failed';
             clip.error = `convert: ${result.error}`;
           } else {
@@ -54,6 +57,9 @@ export function createConvert({ config, logger }: ActivityContext) {
           }
         });
         await staging.writeManifest(manifest);
+        if (transient.length) {
+          throw new Error(`${transient.length} clip(s) could not be converted for a reason worth retrying: ${transient.slice(0, 3).join('; ')}`);
+        }
         const failed = work.filter((c) => c.status === 'failed').length;
         const converted = todo.length - failed;
         logger.info({ stage: 'convert', ...ref, converted, failed, resumed, ms: Date.now() - started }, 'convert done');

@@ -7,6 +7,11 @@ export interface CliContext {
   logger(): Logger;
 }
 
+/** The database lifecycle lines (embedded server started, reused) on the command's logger. */
+export function dbLogger(ctx: CliContext): { info(m: string): void; warn(m: string): void } {
+  return { info: (m) => ctx.logger().info(m), warn: (m) => ctx.logger().warn(m) };
+}
+
 export function createCliContext(): CliContext {
   let config: Config | undefined;
   let logger: Logger | undefined;

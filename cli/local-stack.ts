@@ -2,9 +2,9 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { Config } from '../lib/config.ts';
 import type { Logger } from '../lib/log.ts';
-import { openDatabase, type OpenDatabase } from '../db/client.ts';
+import { openDatabase, type OpenedDatabase } from '../db/client.ts';
 import { migrate } from '../db/migrate.ts';
-import { startTemporalDevServer } from '../temporal-dev/server.ts';
+import { devServerOptionsFromConfig, startTemporalDevServer } from '../temporal-dev/server.ts';
 import { createCpuWorker } from '../workers/cpu-worker.ts';
 import { createGpuWorker } from '../workers/gpu-worker.ts';
 
@@ -14,7 +14,7 @@ import { createGpuWorker } from '../workers/gpu-worker.ts';
  * asked — both workers in this process. `stop()` takes down only what this process started.
  */
 export interface LocalStack {
-  database: OpenDatabase;
+  database: OpenedDatabase;
   client: Client;
   temporalAddress: string;
   /** Set when this process started the dev server: the Web UI's address. */
@@ -32,14 +32,14 @@ export async function startLocalStack(
     for (const s of stops.reverse()) await s().catch((err) => logger.warn({ err }, 'shutdown step failed'));
   };
   try {
-    const database = await openDatabase(config);
+    const database = await openDatabase(config, { logger: { info: (m) => logger.info(m), warn: (m) => logger.warn(m) } });
     stops.push(() => database.close());
     await migrate(database.db);
 
     let temporalAddress = config.temporal.address;
     let uiUrl: string | null = null;
     if (!temporalAddress) {
-      const server = await startTemporalDevServer(config, logger);
+      const server = await startTemporalDevServer(devServerOptionsFromConfig(config, (line) => logger.info(line)));
       stops.push(() => server.stop());
       temporalAddress = server.address;
       uiUrl = server.uiUrl;

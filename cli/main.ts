@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../lib/errors.ts';
-import { createCliContext } from './context.ts';
+import { createCliContext, dbLogger } from './context.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 import { registerDbCommands } from './commands/db.ts';
 import { registerDemoCommand } from './commands/demo.ts';
@@ -33,7 +33,7 @@ registerSearchCommand(program, ctx);
 registerTranscribeCommand(program, ctx);
 registerModelCommands(program);
 registerSampleCommand(program);
-registerDbCommands(program, ctx);
+registerDbCommands(program, { loadConfig: ctx.loadConfig, logger: dbLogger(ctx) });
 registerWorkerCommand(program, ctx);
 
 try {

@@ -1,7 +1,7 @@
 import { ApplicationFailure, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { CpuActivities, GpuActivities } from '../activities/index.ts';
 import { longActivity, shortActivity } from './retry-policies.ts';
-import { AUDIO_DATE, PIPELINE_STATUS } from './search-attributes.ts';
+import { AUDIO_DATE, PIPELINE_STATUS } from '../temporal-dev/search-attributes.ts';
 import { rootMessage } from './failure-message.ts';
 import { GPU_TASK_QUEUE } from './task-queues.ts';
 import { ARCHIVE_PATTERN, type ArchiveSummary, type ProcessArchiveInput } from './types.ts';

@@ -12,7 +12,7 @@ import type { CpuActivities } from '../activities/index.ts';
 import { rootMessage } from './failure-message.ts';
 import { processArchive } from './process-archive.ts';
 import { longActivity, shortActivity } from './retry-policies.ts';
-import { AUDIO_DATE, PIPELINE_STATUS } from './search-attributes.ts';
+import { AUDIO_DATE, PIPELINE_STATUS } from '../temporal-dev/search-attributes.ts';
 import {
   DATE_PATTERN,
   archiveWorkflowId,

@@ -12,7 +12,7 @@ export function registerDevCommand(program: Command, ctx: CliContext): void {
       process.stderr.write(
         [
           `Temporal: ${stack.temporalAddress}${stack.uiUrl ? `  Web UI: ${stack.uiUrl}` : ''}`,
-          `Database: ${stack.database.description}`,
+          `Database: ${stack.database.displayUrl}${stack.database.embedded ? ' (embedded)' : ''}`,
           `Workers: ${config.temporal.taskQueue}, ${config.temporal.gpuTaskQueue}`,
           `Start a date: audio-pipeline run --date YYYY-MM-DD  (or temporal workflow start --type processDate ...)`,
           'Ctrl-C stops everything.',

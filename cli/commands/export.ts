@@ -1,6 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import type { Command } from 'commander';
-import { exportDate, EXPORT_COLUMNS } from '../../db/queries/export.ts';
+import { exportDate, EXPORT_KEYS } from '../../db/queries/export-date.ts';
 import { DATE_PATTERN } from '../../workflows/types.ts';
 import type { CliContext } from '../context.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
@@ -18,10 +18,10 @@ export function registerExportCommand(program: Command, ctx: CliContext): void {
       if (opts.format !== 'jsonl' && opts.format !== 'csv') throw new CliError(`--format must be jsonl or csv, got ${JSON.stringify(opts.format)}`, EXIT.usage);
       const out = opts.out ? createWriteStream(opts.out) : process.stdout;
       await withDatabase(ctx, async (db) => {
-        if (opts.format === 'csv') out.write(EXPORT_COLUMNS.join(',') + '\n');
+        if (opts.format === 'csv') out.write(EXPORT_KEYS.join(',') + '\n');
         let rows = 0;
         for await (const row of exportDate(db, opts.date)) {
-          out.write(opts.format === 'csv' ? EXPORT_COLUMNS.map((k) => csvField(row[k])).join(',') + '\n' : JSON.stringify(row) + '\n');
+          out.write(opts.format === 'csv' ? EXPORT_KEYS.map((k) => csvField(row[k])).join(',') + '\n' : JSON.stringify(row) + '\n');
           rows++;
         }
         if (rows === 0) process.stderr.write(`no clips stored for ${opts.date}\n`);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { countsByStatus } from '../../db/queries/counts.ts';
+import { countsByStatus } from '../../db/queries/clip-counts.ts';
 import { DATE_PATTERN } from '../../workflows/types.ts';
 import type { CliContext } from '../context.ts';
 import { runDate } from '../date-run.ts';

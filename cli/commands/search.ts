@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { searchTranscripts } from '../../db/queries/search.ts';
+import { searchTranscripts } from '../../db/queries/search-transcripts.ts';
 import type { CliContext } from '../context.ts';
 import { withDatabase } from '../with-database.ts';
 import { parsePositive } from './run.ts';

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { dateStatus, listDates } from '../../db/queries/queue.ts';
+import { dateStatus } from '../../db/queries/queue.ts';
+import { listDates } from '../../db/queries/list-dates.ts';
 import { DATE_PATTERN } from '../../workflows/types.ts';
 import type { CliContext } from '../context.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
@@ -21,7 +22,8 @@ export function registerStatusCommand(program: Command, ctx: CliContext): void {
           for (const d of dates) process.stdout.write(`${d.date}  ${d.status.padEnd(21)} ${d.files_done}/${d.files_total} clips ok, ${d.files_failed} failed\n`);
           return;
         }
-        const status = await dateStatus(db, opts.date);
+        // A date the pipeline has not seen yet is pending, with no archives.
+        const status = (await dateStatus(db, opts.date)) ?? { date: opts.date, status: 'pending', archives: [] };
         if (opts.json) return void process.stdout.write(JSON.stringify(status) + '\n');
         process.stdout.write(`${status.date}: ${status.status}\n`);
         for (const a of status.archives) {
