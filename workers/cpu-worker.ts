@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createCpuActivities } from '../activities/index.ts';
+import { installTemporalLogging } from './runtime-logging.ts';
 import type { DatabaseContext } from '../activities/context.ts';
 
 const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -12,6 +13,7 @@ const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta
 export async function createCpuWorker(
   ctx: DatabaseContext & { connection: NativeConnection; taskQueue?: string },
 ): Promise<Worker> {
+  installTemporalLogging(ctx.logger);
   return Worker.create({
     connection: ctx.connection,
     namespace: ctx.config.temporal.namespace,

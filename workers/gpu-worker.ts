@@ -1,5 +1,6 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createGpuActivities } from '../activities/index.ts';
+import { installTemporalLogging } from './runtime-logging.ts';
 import type { ActivityContext } from '../activities/context.ts';
 import { resolveModelDir } from '../lib/whisper/model-store.ts';
 import { WhisperEngine } from '../lib/whisper/transcribe.ts';
@@ -11,6 +12,7 @@ import { WhisperEngine } from '../lib/whisper/transcribe.ts';
 export async function createGpuWorker(
   ctx: ActivityContext & { connection: NativeConnection; taskQueue?: string },
 ): Promise<{ worker: Worker; close(): Promise<void> }> {
+  installTemporalLogging(ctx.logger);
   const { whisper } = ctx.config;
   const modelDir = resolveModelDir(whisper.model, whisper.modelCache);
   let loading: Promise<WhisperEngine> | undefined;

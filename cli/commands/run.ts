@@ -33,17 +33,34 @@ export async function runCommand(
   const stack = await startLocalStack(config, ctx.logger(), { workers: !config.temporal.address });
   try {
     if (stack.uiUrl) process.stderr.write(`Temporal Web UI: ${stack.uiUrl}/namespaces/${config.temporal.namespace}/workflows\n`);
-    const summary = await runDate(stack.client, {
+    const running = runDate(stack.client, {
       date: opts.date,
       source: opts.source,
       archiveConcurrency: opts.archiveConcurrency ?? config.archiveConcurrency,
     });
+    running.catch(() => {}); // observed below, or abandoned on Ctrl-C
+    const summary = await Promise.race([running, interrupted()]);
+    if (summary === 'interrupted') {
+      process.stderr.write(
+        `\ninterrupted: workflow process-date-${opts.date} keeps its state; run the same command again to resume it\n`,
+      );
+      return EXIT.interrupted;
+    }
     const counts = await countsByStatus(stack.database.db, opts.date);
     process.stdout.write(formatSummary(summary, counts) + '\n');
     return summary.status === 'completed' ? EXIT.ok : EXIT.completedWithErrors;
   } finally {
     await stack.stop();
   }
+}
+
+/** Resolves on the first Ctrl-C or SIGTERM (the workers see the same signal and drain). */
+function interrupted(): Promise<'interrupted'> {
+  return new Promise((resolve) => {
+    const on = () => resolve('interrupted');
+    process.once('SIGINT', on);
+    process.once('SIGTERM', on);
+  });
 }
 
 export function parsePositive(value: string, flag: string): number {

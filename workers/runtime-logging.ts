@@ -1,0 +1,24 @@
+import { DefaultLogger, Runtime, makeTelemetryFilterString, type LogLevel } from '@temporalio/worker';
+import type { Logger } from '../lib/log.ts';
+
+let installed = false;
+
+/**
+ * Routes the Temporal SDK's own log lines (worker state changes, poll errors) into our pino
+ * logger, at WARN unless LOG_LEVEL asks for more, so that CLI output stays readable. Must run
+ * before the first worker is created; later calls are no-ops.
+ */
+export function installTemporalLogging(logger: Logger): void {
+  if (installed) return;
+  installed = true;
+  const level: LogLevel = logger.isLevelEnabled('debug') ? 'DEBUG' : 'WARN';
+  Runtime.install({
+    logger: new DefaultLogger(level, (entry) => {
+      const fields = { ...entry.meta, sdk: 'temporal' };
+      if (entry.level === 'ERROR') logger.error(fields, entry.message);
+      else if (entry.level === 'WARN') logger.warn(fields, entry.message);
+      else logger.debug(fields, entry.message);
+    }),
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: level === 'DEBUG' ? 'DEBUG' : 'WARN' }) } },
+  });
+}
