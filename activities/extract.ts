@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { rm } from 'node:fs/promises';
 import { extractArchive as extractTarXz } from '../lib/archive/extract.ts';
-import { readMetadata } from '../lib/metadata/read.ts';
+import { readMetadataReport } from '../lib/metadata/read.ts';
 import { joinClipsWithMetadata } from '../lib/archive/clip-join.ts';
 import { stagingFor, type ArchiveRef } from './archive-ref.ts';
 import type { ActivityContext } from './context.ts';
@@ -12,6 +12,8 @@ export interface ExtractSummary {
   withoutClip: number;
   withoutMetadata: number;
   refused: { entry: string; reason: string }[];
+  /** Rows of metadata.parquet that could not be used (no id, a repeated id), first 20. */
+  metadataProblems: string[];
 }
 
 export function createExtract({ config, logger }: ActivityContext) {
@@ -30,7 +32,10 @@ export function createExtract({ config, logger }: ActivityContext) {
           maxEntryBytes: config.limits.maxEntryBytes,
           maxTotalBytes: config.limits.maxArchiveBytes,
         });
-        const metadata = report.metadataPath ? await readMetadata(report.metadataPath) : [];
+        // Rows without an id cannot become rows of their own: they are reported, not dropped silently.
+        const { rows: metadata, problems } = report.metadataPath
+          ? await readMetadataReport(report.metadataPath)
+          : { rows: [], problems: ['no metadata.parquet in the archive'] };
         const clips = joinClipsWithMetadata(
           ref,
           report.audioFiles.map((f) => path.resolve(staging.extractDir, f)),
@@ -43,8 +48,9 @@ export function createExtract({ config, logger }: ActivityContext) {
           withoutClip: clips.filter((c) => c.sourceName === null).length,
           withoutMetadata: clips.filter((c) => !c.hasMetadata).length,
           refused: report.refused,
+          metadataProblems: problems.slice(0, 20),
         };
-        logger.info({ stage: 'extract', ...ref, ...summary, refused: summary.refused.length, ms: Date.now() - started }, 'extract done');
+        logger.info({ stage: 'extract', ...ref, ...summary, refused: summary.refused.length, metadataProblems: problems.length, ms: Date.now() - started }, 'extract done');
         return summary;
       });
     },

@@ -65,6 +65,8 @@ export interface EngineOptions {
   conditionOnPreviousText?: boolean;
 }
 
+const DEFAULT_TEMPERATURES = [0, 0.2, 0.4, 0.6, 0.8, 1.0];
+
 /** Phrases Whisper is known to produce on silence, noise or music (from subtitle training data). */
 const HALLUCINATION_MARKERS = [
   'amara.org', 'amara org', 'subtitles by', 'subtitled by', 'captions by', 'transcribed by', 'translated by',
@@ -177,7 +179,7 @@ export class WhisperEngine {
       }
       if (!this.tokenizer.isMultilingual && pinned !== 'en') throw new Error(`model ${this.opts.modelDir} is English-only; cannot transcribe "${pinned}"`);
     }
-    const temperatures = this.opts.temperatures ?? [0, 0.2, 0.4, 0.6, 0.8, 1.0];
+    const temperatures = this.opts.temperatures ?? DEFAULT_TEMPERATURES;
     const B = this.batchSize;
     const total = files.length;
     const results: Array<TranscriptionResult | TranscriptionError | undefined> = new Array(total);
@@ -324,6 +326,30 @@ export class WhisperEngine {
     return (ok.length ? ok : tried).reduce((a, b) => (b.avgLogprob > a.avgLogprob ? b : a));
   }
 
+  /**
+   * Whether a window is silence, noise or music rather than speech. Whisper's own rule (1) lets
+   * through what it produces on music and some noise, so three more rules, from measurements of
+   * the multilingual base model on synthetic music, noise and speech (test/integration/whisper.test.ts):
+   *  1. no-speech probability > 0.6 and average log probability < -1 (Whisper);
+   *  2. no-speech probability > 0.35 and the window needed a temperature fallback or is unlikely
+   *     (avg logprob < -1): the model suspects non-speech and is not sure of its text;
+   *  3. every temperature failed, the best result is gibberish (avg logprob < -1.5) and the
+   *     no-speech probability is above 0.2;
+   *  4. the text is a phrase Whisper hallucinates on silence/music ("Thank you for watching",
+   *     "Subtitles by the Amara.org community", "ご視聴ありがとうございました", …) and the
+   *     no-speech probability is above 0.2 or the text is unlikely (avg logprob < -0.7).
+   */
+  private isNonSpeech(r: DecodingResult, fallbacks: number, allFailed: boolean): boolean {
+    const nst = this.opts.noSpeechThreshold ?? 0.6;
+    const lpt = this.opts.logprobThreshold ?? -1;
+    const ns = r.noSpeechProb;
+    if (ns > nst && !(r.avgLogprob > lpt)) return true;
+    if (ns > 0.35 && (fallbacks > 0 || r.avgLogprob < lpt)) return true;
+    if (allFailed && r.avgLogprob < -1.5 && ns > 0.2) return true;
+    if ((ns > 0.2 || r.avgLogprob < -0.7) && isHallucination(r.text)) return true;
+    return false;
+  }
+
   /** Whisper's per-window bookkeeping: silence skip, segments from timestamp pairs, seek. */
   private applyWindow(w: Window, r: DecodingResult): void {
     const clip = w.clip;
@@ -331,11 +357,13 @@ export class WhisperEngine {
       clip.language = r.language;
       clip.languageProb = r.languageProbs?.[r.language] ?? 0;
     }
-    const nst = this.opts.noSpeechThreshold ?? 0.6;
-    const lpt = this.opts.logprobThreshold ?? -1;
     const frames = w.segmentSize;
-    if (r.noSpeechProb > nst && !(r.avgLogprob > lpt)) {
-      clip.seek += frames; // silence: skip the window
+    this.opts.logger?.debug(
+      { file: clip.file, seek: w.seek, temperature: r.temperature, tries: w.tried.length, avg_logprob: round4(r.avgLogprob), no_speech_prob: round4(r.noSpeechProb), compression_ratio: round4(r.compressionRatio), text: r.text },
+      'whisper window',
+    );
+    if (this.isNonSpeech(r, w.tried.length, w.tried.length >= (this.opts.temperatures ?? DEFAULT_TEMPERATURES).length)) {
+      clip.seek += frames; // silence, noise or music: skip the window
       return;
     }
     const tb = this.tokenizer.timestampBegin;
@@ -368,10 +396,6 @@ export class WhisperEngine {
       if (ts.length > 0 && ts[ts.length - 1] !== tb) duration = (ts[ts.length - 1] - tb) * TIME_PRECISION;
       produced.push({ start: timeOffset, end: timeOffset + duration, tokens });
       clip.seek += frames;
-    }
-    // Known hallucinations on a window that may well be silence or music: drop the window's text.
-    if (r.noSpeechProb > 0.2 || r.avgLogprob < -0.7) {
-      if (isHallucination(r.text)) return;
     }
     const end = clip.durationS;
     for (const s of produced) {
