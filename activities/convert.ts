@@ -19,14 +19,18 @@ export function createConvert({ config, logger }: ActivityContext) {
         const started = Date.now();
         const staging = stagingFor(config, ref);
         const manifest = await staging.readManifest();
-        const todo = manifest.clips.filter((c) => c.mp3Path && (c.status === 'pending' || c.status === 'converted'));
+        const todo = manifest.clips.filter(
+          (c) => c.mp3Path && (c.status === 'pending' || c.status === 'converted'),
+        );
         const previous = previousProgress();
-        if (previous) logger.info({ stage: 'convert', ...ref, ...previous }, 'resuming after a previous attempt');
+        if (previous)
+          logger.info({ stage: 'convert', ...ref, ...previous }, 'resuming after a previous attempt');
 
         let resumed = 0;
         const work: typeof todo = [];
         for (const clip of todo) {
-          const done = clip.status === 'converted' && clip.opusPath && (await stat(clip.opusPath).catch(() => null));
+          const done =
+            clip.status === 'converted' && clip.opusPath && (await stat(clip.opusPath).catch(() => null));
           if (done) resumed++;
           else work.push(clip);
         }
@@ -58,11 +62,16 @@ export function createConvert({ config, logger }: ActivityContext) {
         });
         await staging.writeManifest(manifest);
         if (transient.length) {
-          throw new Error(`${transient.length} clip(s) could not be converted for a reason worth retrying: ${transient.slice(0, 3).join('; ')}`);
+          throw new Error(
+            `${transient.length} clip(s) could not be converted for a reason worth retrying: ${transient.slice(0, 3).join('; ')}`,
+          );
         }
         const failed = work.filter((c) => c.status === 'failed').length;
         const converted = todo.length - failed;
-        logger.info({ stage: 'convert', ...ref, converted, failed, resumed, ms: Date.now() - started }, 'convert done');
+        logger.info(
+          { stage: 'convert', ...ref, converted, failed, resumed, ms: Date.now() - started },
+          'convert done',
+        );
         return { converted, failed, resumed };
       });
     },

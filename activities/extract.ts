@@ -42,7 +42,12 @@ export function createExtract({ config, logger }: ActivityContext) {
           metadata,
           report.files,
         );
-        await staging.writeManifest({ ...ref, metadataPath: report.metadataPath, refused: report.refused, clips });
+        await staging.writeManifest({
+          ...ref,
+          metadataPath: report.metadataPath,
+          refused: report.refused,
+          clips,
+        });
         const summary: ExtractSummary = {
           clips: clips.length,
           withoutClip: clips.filter((c) => c.sourceName === null).length,
@@ -50,7 +55,17 @@ export function createExtract({ config, logger }: ActivityContext) {
           refused: report.refused,
           metadataProblems: problems.slice(0, 20),
         };
-        logger.info({ stage: 'extract', ...ref, ...summary, refused: summary.refused.length, metadataProblems: problems.length, ms: Date.now() - started }, 'extract done');
+        logger.info(
+          {
+            stage: 'extract',
+            ...ref,
+            ...summary,
+            refused: summary.refused.length,
+            metadataProblems: problems.length,
+            ms: Date.now() - started,
+          },
+          'extract done',
+        );
         return summary;
       });
     },

@@ -10,7 +10,12 @@ export async function failFastOnBadInput<T>(body: () => Promise<T>): Promise<T> 
     return await body();
   } catch (err) {
     if (err instanceof BadInputError) {
-      throw ApplicationFailure.create({ message: err.message, type: 'BadInputError', nonRetryable: true, cause: err });
+      throw ApplicationFailure.create({
+        message: err.message,
+        type: 'BadInputError',
+        nonRetryable: true,
+        cause: err,
+      });
     }
     throw err;
   }

@@ -11,7 +11,10 @@ export function createListArchives({ config }: ActivityContext) {
       return failFastOnBadInput(async () => {
         const source = parseSource(input.source ?? config.source);
         if (source.kind !== 'local') {
-          throw new BadInputError('Globus transfer is not available in this version (it comes in its own issue); use local:<dir>', 'SOURCE');
+          throw new BadInputError(
+            'Globus transfer is not available in this version (it comes in its own issue); use local:<dir>',
+            'SOURCE',
+          );
         }
         const archives = await listLocalArchives(source.dir, input.date);
         if (archives.length === 0) {

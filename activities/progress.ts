@@ -17,5 +17,7 @@ export function progressHeartbeat(total: number, intervalMs = 3000): (done: numb
 /** How far a previous attempt of this activity got, from its last heartbeat. */
 export function previousProgress(): { done: number; total: number } | undefined {
   const details = Context.current().info.heartbeatDetails as { done?: number; total?: number } | undefined;
-  return details && typeof details.done === 'number' ? { done: details.done, total: details.total ?? 0 } : undefined;
+  return details && typeof details.done === 'number'
+    ? { done: details.done, total: details.total ?? 0 }
+    : undefined;
 }

@@ -25,7 +25,9 @@ export function createTranscribe(ctx: TranscribeContext) {
      * appended to `transcripts.jsonl.partial`, so a retry (a preempted GPU job) skips the clips
      * already done; the complete file is renamed to `transcripts.jsonl` at the end.
      */
-    async transcribeClips(ref: ArchiveRef): Promise<{ transcribed: number; noSpeech: number; failed: number; resumed: number }> {
+    async transcribeClips(
+      ref: ArchiveRef,
+    ): Promise<{ transcribed: number; noSpeech: number; failed: number; resumed: number }> {
       return failFastOnBadInput(async () => {
         const started = Date.now();
         const staging = stagingFor(config, ref);

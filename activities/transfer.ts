@@ -10,10 +10,15 @@ import { progressHeartbeat } from './progress.ts';
 export function createTransfer({ config, logger }: ActivityContext) {
   return {
     /** Brings the named archives into staging (`<staging>/<date>/<archive>/archive.tar.xz`). */
-    async transferArchives(input: { date: string; source?: string; archives: string[] }): Promise<{ archives: number; bytes: number }> {
+    async transferArchives(input: {
+      date: string;
+      source?: string;
+      archives: string[];
+    }): Promise<{ archives: number; bytes: number }> {
       return failFastOnBadInput(async () => {
         const source = parseSource(input.source ?? config.source);
-        if (source.kind !== 'local') throw new BadInputError('Globus transfer is not available in this version', 'SOURCE');
+        if (source.kind !== 'local')
+          throw new BadInputError('Globus transfer is not available in this version', 'SOURCE');
         const beat = progressHeartbeat(input.archives.length);
         const started = Date.now();
         let bytes = 0;
@@ -23,7 +28,16 @@ export function createTransfer({ config, logger }: ActivityContext) {
           bytes += (await stageLocalArchive(source.dir, archive, staging.archiveFile)).bytes;
           beat(i + 1);
         }
-        logger.info({ stage: 'transfer', date: input.date, archives: input.archives.length, bytes, ms: Date.now() - started }, 'transfer done');
+        logger.info(
+          {
+            stage: 'transfer',
+            date: input.date,
+            archives: input.archives.length,
+            bytes,
+            ms: Date.now() - started,
+          },
+          'transfer done',
+        );
         return { archives: input.archives.length, bytes };
       });
     },

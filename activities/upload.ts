@@ -17,22 +17,35 @@ export function createUpload({ config, logger, db }: DatabaseContext) {
         const manifest = await staging.readManifest();
         const target = parseStorageTarget(config.storageTarget);
         if (target.kind !== 'local') {
-          throw new BadInputError('rsync upload is not available in this version (it comes in its own issue); use a local folder', 'STORAGE_TARGET');
+          throw new BadInputError(
+            'rsync upload is not available in this version (it comes in its own issue); use a local folder',
+            'STORAGE_TARGET',
+          );
         }
-        const stored = manifest.clips.filter((c) => (c.status === 'stored' || c.status === 'uploaded') && c.opusPath);
+        const stored = manifest.clips.filter(
+          (c) => (c.status === 'stored' || c.status === 'uploaded') && c.opusPath,
+        );
         const uploads = await uploadToLocal(
           target.path,
           ref.date,
           stored.map((c) => ({ id: c.id, path: c.opusPath as string })),
         );
-        await markUploaded(db, ref.date, ref.archive, uploads.map((u) => ({ id: u.id, storageUri: u.uri })));
+        await markUploaded(
+          db,
+          ref.date,
+          ref.archive,
+          uploads.map((u) => ({ id: u.id, storageUri: u.uri })),
+        );
         const uriOf = new Map(uploads.map((u) => [u.id, u.uri]));
         for (const clip of stored) {
           clip.status = 'uploaded';
           clip.storageUri = uriOf.get(clip.id) ?? null;
         }
         await staging.writeManifest(manifest);
-        logger.info({ stage: 'upload', ...ref, uploaded: uploads.length, ms: Date.now() - started }, 'upload done');
+        logger.info(
+          { stage: 'upload', ...ref, uploaded: uploads.length, ms: Date.now() - started },
+          'upload done',
+        );
         return { uploaded: uploads.length, skipped: false };
       });
     },

@@ -3,7 +3,12 @@ import { WorkflowFailedError } from '@temporalio/client';
 import type { processDate } from '../workflows/index.ts';
 import { progressQuery } from '../workflows/process-date.ts';
 import { CPU_TASK_QUEUE } from '../workflows/task-queues.ts';
-import { dateWorkflowId, type DateProgress, type DateSummary, type ProcessDateInput } from '../workflows/types.ts';
+import {
+  dateWorkflowId,
+  type DateProgress,
+  type DateSummary,
+  type ProcessDateInput,
+} from '../workflows/types.ts';
 import { ProgressLine, bar } from './progress-line.ts';
 
 /**

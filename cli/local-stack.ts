@@ -32,14 +32,18 @@ export async function startLocalStack(
     for (const s of stops.reverse()) await s().catch((err) => logger.warn({ err }, 'shutdown step failed'));
   };
   try {
-    const database = await openDatabase(config, { logger: { info: (m) => logger.info(m), warn: (m) => logger.warn(m) } });
+    const database = await openDatabase(config, {
+      logger: { info: (m) => logger.info(m), warn: (m) => logger.warn(m) },
+    });
     stops.push(() => database.close());
     await migrate(database.db);
 
     let temporalAddress = config.temporal.address;
     let uiUrl: string | null = null;
     if (!temporalAddress) {
-      const server = await startTemporalDevServer(devServerOptionsFromConfig(config, (line) => logger.info(line)));
+      const server = await startTemporalDevServer(
+        devServerOptionsFromConfig(config, (line) => logger.info(line)),
+      );
       stops.push(() => server.stop());
       temporalAddress = server.address;
       uiUrl = server.uiUrl;

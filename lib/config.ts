@@ -94,7 +94,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const lines = parsed.error.issues.map((issue) => {
       const name = issue.path.join('.');
       const given = env[name];
-      const shown = name.includes('TOKEN') || name.includes('SECRET') || name === 'DATABASE_URL' ? '(hidden)' : JSON.stringify(given);
+      const shown =
+        name.includes('TOKEN') || name.includes('SECRET') || name === 'DATABASE_URL'
+          ? '(hidden)'
+          : JSON.stringify(given);
       return `${name}=${shown}: expected ${issue.message}`;
     });
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
@@ -120,7 +123,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     upload: e.UPLOAD === 'on',
     whisper: {
       model: e.WHISPER_MODEL,
-      modelCache: path.resolve(e.WHISPER_MODEL_CACHE ?? path.join(os.homedir(), '.cache', 'audio-pipeline', 'models')),
+      modelCache: path.resolve(
+        e.WHISPER_MODEL_CACHE ?? path.join(os.homedir(), '.cache', 'audio-pipeline', 'models'),
+      ),
       device: e.WHISPER_DEVICE,
       batchSize: e.WHISPER_BATCH_SIZE,
       threads: e.WHISPER_THREADS ?? cores,

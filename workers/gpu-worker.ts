@@ -17,7 +17,12 @@ export async function createGpuWorker(
   const modelDir = resolveModelDir(whisper.model, whisper.modelCache);
   let loading: Promise<WhisperEngine> | undefined;
   const engine = () => {
-    loading ??= WhisperEngine.load({ modelDir, device: whisper.device, threads: whisper.threads, batchSize: whisper.batchSize });
+    loading ??= WhisperEngine.load({
+      modelDir,
+      device: whisper.device,
+      threads: whisper.threads,
+      batchSize: whisper.batchSize,
+    });
     return loading;
   };
   const worker = await Worker.create({

@@ -19,6 +19,8 @@ export function installTemporalLogging(logger: Logger): void {
       else if (entry.level === 'WARN') logger.warn(fields, entry.message);
       else logger.debug(fields, entry.message);
     }),
-    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: level === 'DEBUG' ? 'DEBUG' : 'WARN' }) } },
+    telemetryOptions: {
+      logging: { filter: makeTelemetryFilterString({ core: level === 'DEBUG' ? 'DEBUG' : 'WARN' }) },
+    },
   });
 }

@@ -1,4 +1,9 @@
-import { ApplicationFailure, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  proxyActivities,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { CpuActivities, GpuActivities } from '../activities/index.ts';
 import { longActivity, shortActivity } from './retry-policies.ts';
 import { AUDIO_DATE, PIPELINE_STATUS } from '../temporal-dev/search-attributes.ts';
@@ -7,7 +12,8 @@ import { GPU_TASK_QUEUE } from './task-queues.ts';
 import { ARCHIVE_PATTERN, type ArchiveSummary, type ProcessArchiveInput } from './types.ts';
 
 const { recordQueue, cleanupArchive } = proxyActivities<CpuActivities>(shortActivity);
-const { extractArchive, convertClips, storeArchive, uploadClips } = proxyActivities<CpuActivities>(longActivity);
+const { extractArchive, convertClips, storeArchive, uploadClips } =
+  proxyActivities<CpuActivities>(longActivity);
 
 /** The GPU stage runs on its own task queue, polled by the GPU worker (a SLURM job on a cluster). */
 function gpuActivities(taskQueue: string) {
@@ -28,7 +34,10 @@ export async function processArchive(input: ProcessArchiveInput): Promise<Archiv
   const { date, archive } = input;
   const { transcribeClips } = gpuActivities(input.gpuTaskQueue ?? GPU_TASK_QUEUE);
   if (!ARCHIVE_PATTERN.test(archive ?? '') || !archive.startsWith(date)) {
-    throw ApplicationFailure.nonRetryable(`archive must be ${date}_HH-MM, got ${JSON.stringify(archive)}`, 'BadInputError');
+    throw ApplicationFailure.nonRetryable(
+      `archive must be ${date}_HH-MM, got ${JSON.stringify(archive)}`,
+      'BadInputError',
+    );
   }
   const { workflowId, runId } = workflowInfo();
   upsertSearchAttributes([
@@ -48,11 +57,12 @@ export async function processArchive(input: ProcessArchiveInput): Promise<Archiv
     await uploadClips(ref);
     await cleanupArchive(ref);
 
-    const clean = stored.failed === 0 && extracted.refused.length === 0;
+    const clean =
+      stored.failed === 0 && extracted.refused.length === 0 && extracted.metadataProblems.length === 0;
     const summary: ArchiveSummary = {
       archive,
       status: clean ? 'completed' : 'completed_with_errors',
-      error: clean ? null : describe(stored.failed, extracted.refused),
+      error: clean ? null : describe(stored.failed, extracted.refused, extracted.metadataProblems),
       filesTotal: stored.total,
       filesDone: stored.total - stored.failed,
       filesFailed: stored.failed,
@@ -75,10 +85,17 @@ export async function processArchive(input: ProcessArchiveInput): Promise<Archiv
   }
 }
 
-function describe(failedClips: number, refused: { entry: string; reason: string }[]): string {
+function describe(
+  failedClips: number,
+  refused: { entry: string; reason: string }[],
+  metadataProblems: string[],
+): string {
   const parts: string[] = [];
+  if (metadataProblems.length) parts.push(`metadata: ${metadataProblems.join('; ')}`);
   if (failedClips) parts.push(`${failedClips} clip(s) failed`);
-  if (refused.length) parts.push(`refused ${refused.length} unsafe entr${refused.length === 1 ? 'y' : 'ies'}: ${refused.map((r) => `${r.entry} (${r.reason})`).join('; ')}`);
+  if (refused.length)
+    parts.push(
+      `refused ${refused.length} unsafe entr${refused.length === 1 ? 'y' : 'ies'}: ${refused.map((r) => `${r.entry} (${r.reason})`).join('; ')}`,
+    );
   return parts.join('; ');
 }
-

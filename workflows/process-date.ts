@@ -22,7 +22,6 @@ import {
   type ProcessDateInput,
 } from './types.ts';
 
-
 const { listArchives, recordQueue } = proxyActivities<CpuActivities>(shortActivity);
 const { transferArchives } = proxyActivities<CpuActivities>(longActivity);
 
@@ -36,7 +35,10 @@ export const progressQuery = defineQuery<DateProgress>('progress');
 export async function processDate(input: ProcessDateInput): Promise<DateSummary> {
   const { date } = input;
   if (!DATE_PATTERN.test(date ?? '')) {
-    throw ApplicationFailure.nonRetryable(`date must be YYYY-MM-DD, got ${JSON.stringify(date)}`, 'BadInputError');
+    throw ApplicationFailure.nonRetryable(
+      `date must be YYYY-MM-DD, got ${JSON.stringify(date)}`,
+      'BadInputError',
+    );
   }
   const info = workflowInfo();
   const progress: DateProgress = { date, stage: 'listing', archivesTotal: 0, archives: {} };
@@ -132,4 +134,3 @@ function describeFailures(summary: DateSummary): string {
   if (summary.filesFailed) parts.push(`${summary.filesFailed} clip(s) failed`);
   return parts.join('; ') || 'some archives had refused entries';
 }
-

@@ -14,21 +14,42 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
         'and run the whole pipeline on it with the embedded defaults; prints the summary and a search.',
     )
     .option('--date <YYYY-MM-DD>', 'the sample date', '2024-01-15')
-    .option('--archives <n>', 'archives (10-minute slots) to generate', (v) => parsePositive(v, '--archives'), 3)
+    .option(
+      '--archives <n>',
+      'archives (10-minute slots) to generate',
+      (v) => parsePositive(v, '--archives'),
+      3,
+    )
     .option('--clips <n>', 'clips per archive', (v) => parsePositive(v, '--clips'), 6)
     .action(async (opts: { date: string; archives: number; clips: number }) => {
       const config = ctx.loadConfig();
       const incoming = path.join(config.dataDir, 'demo', 'incoming');
-      const have = existsSync(incoming) ? readdirSync(incoming).filter((f) => f.startsWith(`${opts.date}_`)).length : 0;
+      const have = existsSync(incoming)
+        ? readdirSync(incoming).filter((f) => f.startsWith(`${opts.date}_`)).length
+        : 0;
       if (have < opts.archives) {
-        process.stderr.write(`Generating ${opts.archives} archives × ${opts.clips} clips for ${opts.date} in ${incoming}\n`);
-        await generateDay({ date: opts.date, archives: opts.archives, clipsPerArchive: opts.clips, outDir: incoming, seed: 1 });
+        process.stderr.write(
+          `Generating ${opts.archives} archives × ${opts.clips} clips for ${opts.date} in ${incoming}\n`,
+        );
+        await generateDay({
+          date: opts.date,
+          archives: opts.archives,
+          clipsPerArchive: opts.clips,
+          outDir: incoming,
+          seed: 1,
+        });
       }
       try {
         resolveModelDir(config.whisper.model, config.whisper.modelCache);
       } catch {
-        process.stderr.write(`Fetching the Whisper model '${config.whisper.model}' (once) into ${config.whisper.modelCache}\n`);
-        await fetchModel({ name: config.whisper.model as 'base' | 'tiny.en', cacheDir: config.whisper.modelCache, onLog: (l: string) => process.stderr.write(`  ${l}\n`) });
+        process.stderr.write(
+          `Fetching the Whisper model '${config.whisper.model}' (once) into ${config.whisper.modelCache}\n`,
+        );
+        await fetchModel({
+          name: config.whisper.model as 'base' | 'tiny.en',
+          cacheDir: config.whisper.modelCache,
+          onLog: (l: string) => process.stderr.write(`  ${l}\n`),
+        });
       }
       const code = await runCommand(ctx, { date: opts.date, source: `local:${incoming}` });
       process.stdout.write(

@@ -5,7 +5,9 @@ import { startLocalStack } from '../local-stack.ts';
 export function registerDevCommand(program: Command, ctx: CliContext): void {
   program
     .command('dev')
-    .description('Run everything on this machine: Temporal dev server (Web UI), embedded PostgreSQL and both workers. Ctrl-C stops all.')
+    .description(
+      'Run everything on this machine: Temporal dev server (Web UI), embedded PostgreSQL and both workers. Ctrl-C stops all.',
+    )
     .action(async () => {
       const config = ctx.loadConfig();
       const stack = await startLocalStack(config, ctx.logger(), { workers: true });

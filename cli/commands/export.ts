@@ -14,19 +14,28 @@ export function registerExportCommand(program: Command, ctx: CliContext): void {
     .option('--format <jsonl|csv>', 'output format', 'jsonl')
     .option('--out <file>', 'write to a file instead of stdout')
     .action(async (opts: { date: string; format: string; out?: string }) => {
-      if (!DATE_PATTERN.test(opts.date)) throw new CliError(`--date must be YYYY-MM-DD, got ${JSON.stringify(opts.date)}`, EXIT.usage);
-      if (opts.format !== 'jsonl' && opts.format !== 'csv') throw new CliError(`--format must be jsonl or csv, got ${JSON.stringify(opts.format)}`, EXIT.usage);
+      if (!DATE_PATTERN.test(opts.date))
+        throw new CliError(`--date must be YYYY-MM-DD, got ${JSON.stringify(opts.date)}`, EXIT.usage);
+      if (opts.format !== 'jsonl' && opts.format !== 'csv')
+        throw new CliError(`--format must be jsonl or csv, got ${JSON.stringify(opts.format)}`, EXIT.usage);
       const out = opts.out ? createWriteStream(opts.out) : process.stdout;
       await withDatabase(ctx, async (db) => {
         if (opts.format === 'csv') out.write(EXPORT_KEYS.join(',') + '\n');
         let rows = 0;
         for await (const row of exportDate(db, opts.date)) {
-          out.write(opts.format === 'csv' ? EXPORT_KEYS.map((k) => csvField(row[k])).join(',') + '\n' : JSON.stringify(row) + '\n');
+          out.write(
+            opts.format === 'csv'
+              ? EXPORT_KEYS.map((k) => csvField(row[k])).join(',') + '\n'
+              : JSON.stringify(row) + '\n',
+          );
           rows++;
         }
         if (rows === 0) process.stderr.write(`no clips stored for ${opts.date}\n`);
       });
-      if (out !== process.stdout) await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+      if (out !== process.stdout)
+        await new Promise<void>((resolve, reject) =>
+          out.end((err?: Error | null) => (err ? reject(err) : resolve())),
+        );
     });
 }
 

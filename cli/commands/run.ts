@@ -11,14 +11,16 @@ export function registerRunCommand(program: Command, ctx: CliContext): void {
   program
     .command('run')
     .description(
-      "Process one date: start (or attach to) its workflow, show progress, print a summary.\n" +
+      'Process one date: start (or attach to) its workflow, show progress, print a summary.\n' +
         'Without TEMPORAL_ADDRESS / DATABASE_URL it brings up the embedded server, database and\n' +
         'workers for the run and stops them after. Exit code 0: every clip succeeded; 3: the date\n' +
         'completed with failed clips or archives; 1: an error.',
     )
     .requiredOption('--date <YYYY-MM-DD>', 'the date to process')
     .option('--source <spec>', 'local:<dir> or globus:<endpoint>:<path> (default: $SOURCE)')
-    .option('--archive-concurrency <n>', 'archives processed at once', (v) => parsePositive(v, '--archive-concurrency'))
+    .option('--archive-concurrency <n>', 'archives processed at once', (v) =>
+      parsePositive(v, '--archive-concurrency'),
+    )
     .action(async (opts: { date: string; source?: string; archiveConcurrency?: number }) => {
       process.exitCode = await runCommand(ctx, opts);
     });
@@ -28,11 +30,15 @@ export async function runCommand(
   ctx: CliContext,
   opts: { date: string; source?: string; archiveConcurrency?: number },
 ): Promise<number> {
-  if (!DATE_PATTERN.test(opts.date)) throw new CliError(`--date must be YYYY-MM-DD, got ${JSON.stringify(opts.date)}`, EXIT.usage);
+  if (!DATE_PATTERN.test(opts.date))
+    throw new CliError(`--date must be YYYY-MM-DD, got ${JSON.stringify(opts.date)}`, EXIT.usage);
   const config = ctx.loadConfig();
   const stack = await startLocalStack(config, ctx.logger(), { workers: !config.temporal.address });
   try {
-    if (stack.uiUrl) process.stderr.write(`Temporal Web UI: ${stack.uiUrl}/namespaces/${config.temporal.namespace}/workflows\n`);
+    if (stack.uiUrl)
+      process.stderr.write(
+        `Temporal Web UI: ${stack.uiUrl}/namespaces/${config.temporal.namespace}/workflows\n`,
+      );
     const running = runDate(stack.client, {
       date: opts.date,
       source: opts.source,
@@ -65,6 +71,7 @@ function interrupted(): Promise<'interrupted'> {
 
 export function parsePositive(value: string, flag: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new CliError(`${flag} must be a positive integer, got ${JSON.stringify(value)}`, EXIT.usage);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new CliError(`${flag} must be a positive integer, got ${JSON.stringify(value)}`, EXIT.usage);
   return n;
 }

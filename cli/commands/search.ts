@@ -16,7 +16,11 @@ export function registerSearchCommand(program: Command, ctx: CliContext): void {
       await withDatabase(ctx, async (db) => {
         const hits = await searchTranscripts(db, query, { limit: opts.limit, language: opts.language });
         for (const hit of hits) {
-          process.stdout.write(opts.json ? JSON.stringify(hit) + '\n' : `${hit.id}  ${hit.date}  [${hit.language ?? '?'}]  ${hit.snippet}\n`);
+          process.stdout.write(
+            opts.json
+              ? JSON.stringify(hit) + '\n'
+              : `${hit.id}  ${hit.date}  [${hit.language ?? '?'}]  ${hit.snippet}\n`,
+          );
         }
         if (!opts.json) process.stderr.write(`${hits.length} hit(s)\n`);
       });

@@ -13,17 +13,25 @@ export function registerStatusCommand(program: Command, ctx: CliContext): void {
     .option('--date <YYYY-MM-DD>', 'one date, with its archives')
     .option('--json', 'machine-readable output (one JSON document)')
     .action(async (opts: { date?: string; json?: boolean }) => {
-      if (opts.date && !DATE_PATTERN.test(opts.date)) throw new CliError(`--date must be YYYY-MM-DD, got ${JSON.stringify(opts.date)}`, EXIT.usage);
+      if (opts.date && !DATE_PATTERN.test(opts.date))
+        throw new CliError(`--date must be YYYY-MM-DD, got ${JSON.stringify(opts.date)}`, EXIT.usage);
       await withDatabase(ctx, async (db) => {
         if (!opts.date) {
           const dates = await listDates(db);
           if (opts.json) return void process.stdout.write(JSON.stringify(dates) + '\n');
           if (!dates.length) return void process.stdout.write('no dates processed yet\n');
-          for (const d of dates) process.stdout.write(`${d.date}  ${d.status.padEnd(21)} ${d.files_done}/${d.files_total} clips ok, ${d.files_failed} failed\n`);
+          for (const d of dates)
+            process.stdout.write(
+              `${d.date}  ${d.status.padEnd(21)} ${d.files_done}/${d.files_total} clips ok, ${d.files_failed} failed\n`,
+            );
           return;
         }
         // A date the pipeline has not seen yet is pending, with no archives.
-        const status = (await dateStatus(db, opts.date)) ?? { date: opts.date, status: 'pending', archives: [] };
+        const status = (await dateStatus(db, opts.date)) ?? {
+          date: opts.date,
+          status: 'pending',
+          archives: [],
+        };
         if (opts.json) return void process.stdout.write(JSON.stringify(status) + '\n');
         process.stdout.write(`${status.date}: ${status.status}\n`);
         for (const a of status.archives) {

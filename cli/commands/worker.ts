@@ -16,7 +16,8 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
     )
     .requiredOption('--queue <cpu|gpu>', 'which task queue to poll')
     .action(async (opts: { queue: string }) => {
-      if (opts.queue !== 'cpu' && opts.queue !== 'gpu') throw new CliError(`--queue must be cpu or gpu, got ${JSON.stringify(opts.queue)}`, EXIT.usage);
+      if (opts.queue !== 'cpu' && opts.queue !== 'gpu')
+        throw new CliError(`--queue must be cpu or gpu, got ${JSON.stringify(opts.queue)}`, EXIT.usage);
       const config = ctx.loadConfig();
       const logger = ctx.logger();
       const address = config.temporal.address ?? `127.0.0.1:${config.temporal.port}`;

@@ -33,7 +33,11 @@ export async function listLocalArchives(dir: string, date: string): Promise<Arch
  * (instant, no extra space), else a copy to a temp name then a rename. Skips a target that
  * already has the source's size (a retried transfer resumes where it stopped).
  */
-export async function stageLocalArchive(dir: string, name: string, target: string): Promise<{ bytes: number; method: 'link' | 'copy' | 'present' }> {
+export async function stageLocalArchive(
+  dir: string,
+  name: string,
+  target: string,
+): Promise<{ bytes: number; method: 'link' | 'copy' | 'present' }> {
   const source = path.join(dir, `${name}.tar.xz`);
   const { size } = await stat(source);
   const existing = await stat(target).catch(() => null);

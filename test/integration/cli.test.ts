@@ -42,7 +42,16 @@ describe('audio-pipeline CLI', { timeout: 15 * 60_000 }, () => {
   before(async () => {
     dataDir = await makeTempDir('audio-pipeline-cli-');
     const incoming = path.join(dataDir, 'incoming');
-    truth = (await generateDay({ date: DATE, archives: 2, clipsPerArchive: 3, outDir: incoming, seed: 5, defects: { truncatedArchive: true } })).truth;
+    truth = (
+      await generateDay({
+        date: DATE,
+        archives: 2,
+        clipsPerArchive: 3,
+        outDir: incoming,
+        seed: 5,
+        defects: { truncatedArchive: true },
+      })
+    ).truth;
     env = {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
@@ -73,33 +82,71 @@ describe('audio-pipeline CLI', { timeout: 15 * 60_000 }, () => {
     const status = JSON.parse(r.stdout);
     assert.deepEqual(Object.keys(status), ['date', 'status', 'archives']);
     assert.equal(status.status, 'completed_with_errors');
-    assert.deepEqual(Object.keys(status.archives[0]), ['archive', 'status', 'error', 'files_total', 'files_done', 'files_failed']);
+    assert.deepEqual(Object.keys(status.archives[0]), [
+      'archive',
+      'status',
+      'error',
+      'files_total',
+      'files_done',
+      'files_failed',
+    ]);
     assert.deepEqual(
       status.archives.map((a: { archive: string; status: string }) => [a.archive, a.status]),
-      [[`${DATE}_00-00`, 'completed'], [`${DATE}_00-10`, 'failed']],
+      [
+        [`${DATE}_00-00`, 'completed'],
+        [`${DATE}_00-10`, 'failed'],
+      ],
     );
   });
 
   test('export writes one line per clip with the documented keys', async () => {
     const r = await cli('export', '--date', DATE);
     assert.equal(r.code, 0, r.stderr);
-    const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const rows = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const expected = Object.values(truth.clips).filter((c) => c.archive.endsWith('00-00'));
     assert.equal(rows.length, expected.length);
     for (const row of rows) {
-      assert.deepEqual(Object.keys(row), ['id', 'date', 'archive', 'status', 'error', 'language', 'language_prob', 'text', 'no_speech', 'duration_s', 'opus_path', 'storage_uri']);
+      assert.deepEqual(Object.keys(row), [
+        'id',
+        'date',
+        'archive',
+        'status',
+        'error',
+        'language',
+        'language_prob',
+        'text',
+        'no_speech',
+        'duration_s',
+        'opus_path',
+        'storage_uri',
+      ]);
     }
     const csv = await cli('export', '--date', DATE, '--format', 'csv');
-    assert.equal(csv.stdout.trim().split('\n')[0], 'id,date,archive,status,error,language,language_prob,text,no_speech,duration_s,opus_path,storage_uri');
+    assert.equal(
+      csv.stdout.trim().split('\n')[0],
+      'id,date,archive,status,error,language,language_prob,text,no_speech,duration_s,opus_path,storage_uri',
+    );
   });
 
   test('search finds a spoken word', async () => {
-    const speech = Object.values(truth.clips).find((c) => c.kind === 'speech' && c.archive.endsWith('00-00'))!;
+    const speech = Object.values(truth.clips).find(
+      (c) => c.kind === 'speech' && c.archive.endsWith('00-00'),
+    )!;
     const word = speech.sentence!.split(/\W+/).sort((a, b) => b.length - a.length)[0];
     const r = await cli('search', word, '--json');
     assert.equal(r.code, 0, r.stderr);
-    const hits = r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
-    assert.ok(hits.some((h: { id: string }) => h.id === speech.id), `"${word}" → ${r.stdout}`);
+    const hits = r.stdout
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
+    assert.ok(
+      hits.some((h: { id: string }) => h.id === speech.id),
+      `"${word}" → ${r.stdout}`,
+    );
   });
 
   test('bad input is a clear error with a usage exit code', async () => {

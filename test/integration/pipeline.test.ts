@@ -61,7 +61,14 @@ describe('a generated day end to end', { timeout: 20 * 60_000 }, () => {
       clipsPerArchive: 4,
       outDir: incoming,
       seed: 11,
-      defects: { corruptMp3: true, emptyMp3: true, rowWithoutClip: true, clipWithoutRow: true, unsafeEntries: true, truncatedArchive: true },
+      defects: {
+        corruptMp3: true,
+        emptyMp3: true,
+        rowWithoutClip: true,
+        clipWithoutRow: true,
+        unsafeEntries: true,
+        truncatedArchive: true,
+      },
     });
     truth = day.truth;
     [env, pg] = await Promise.all([createLocalTestEnvironment(), startEmbeddedTestPostgres()]);
@@ -75,8 +82,19 @@ describe('a generated day end to end', { timeout: 20 * 60_000 }, () => {
       LOG_LEVEL: 'warn',
     });
     const logger = createLogger('test', 'warn');
-    const cpu = await createCpuWorker({ config, logger, db: pg.opened.db, connection: env.nativeConnection, taskQueue: CPU_QUEUE });
-    const gpu = await createGpuWorker({ config, logger, connection: env.nativeConnection, taskQueue: GPU_QUEUE });
+    const cpu = await createCpuWorker({
+      config,
+      logger,
+      db: pg.opened.db,
+      connection: env.nativeConnection,
+      taskQueue: CPU_QUEUE,
+    });
+    const gpu = await createGpuWorker({
+      config,
+      logger,
+      connection: env.nativeConnection,
+      taskQueue: GPU_QUEUE,
+    });
     closeGpu = gpu.close;
     workers = [cpu, gpu.worker];
     running = workers.map((w) => w.run());
@@ -107,8 +125,15 @@ describe('a generated day end to end', { timeout: 20 * 60_000 }, () => {
     for (const clip of expected) {
       const row = firstExport.find((r) => r.id === clip.id)!;
       if (clip.expect === 'ok') {
-        assert.equal(row.status, 'uploaded', `${clip.id} (${clip.kind}, ${clip.defect ?? 'no defect'}): ${row.error}`);
-        assert.ok(row.storage_uri && existsSync(new URL(row.storage_uri)), `${clip.id} uploaded to ${row.storage_uri}`);
+        assert.equal(
+          row.status,
+          'uploaded',
+          `${clip.id} (${clip.kind}, ${clip.defect ?? 'no defect'}): ${row.error}`,
+        );
+        assert.ok(
+          row.storage_uri && existsSync(new URL(row.storage_uri)),
+          `${clip.id} uploaded to ${row.storage_uri}`,
+        );
       } else {
         assert.equal(row.status, 'failed', `${clip.id} (${clip.defect}) should fail`);
       }
@@ -130,28 +155,43 @@ describe('a generated day end to end', { timeout: 20 * 60_000 }, () => {
     const archive = truth.archives[`${DATE}_00-00`];
     const summary = first.archives.find((a) => a.archive === archive.name)!;
     assert.equal(summary.refusedEntries, archive.unsafeEntries.length);
-    for (const entry of archive.unsafeEntries) assert.ok(summary.error?.includes(entry.entry), `${entry.entry} reported`);
+    for (const entry of archive.unsafeEntries)
+      assert.ok(summary.error?.includes(entry.entry), `${entry.entry} reported`);
     if (archive.absoluteTarget) assert.equal(existsSync(archive.absoluteTarget), false);
     const names = await readdir(config.dataDir, { recursive: true });
-    assert.deepEqual(names.filter((n) => /evil/.test(n)), []);
+    assert.deepEqual(
+      names.filter((n) => /evil/.test(n)),
+      [],
+    );
     const status = await dateStatus(pg.opened.db, DATE);
     assert.match(status!.archives.find((a) => a.archive === archive.name)!.error ?? '', /refused/);
   });
 
   test('speech is transcribed and findable; silence and music are not', async () => {
-    const speech = Object.values(truth.clips).filter((c) => c.kind === 'speech' && c.expect === 'ok' && !c.archive.endsWith('00-20'));
+    const speech = Object.values(truth.clips).filter(
+      (c) => c.kind === 'speech' && c.expect === 'ok' && !c.archive.endsWith('00-20'),
+    );
     assert.ok(speech.length >= 3);
-    for (const clip of speech) assert.ok(firstExport.find((r) => r.id === clip.id)!.text, `${clip.id} has text`);
-    for (const clip of Object.values(truth.clips).filter((c) => (c.kind === 'silence' || c.kind === 'music') && c.expect === 'ok')) {
+    for (const clip of speech)
+      assert.ok(firstExport.find((r) => r.id === clip.id)!.text, `${clip.id} has text`);
+    for (const clip of Object.values(truth.clips).filter(
+      (c) => (c.kind === 'silence' || c.kind === 'music') && c.expect === 'ok',
+    )) {
       const row = firstExport.find((r) => r.id === clip.id);
       if (!row) continue; // in the truncated archive
       assert.equal(row.text, '', `${clip.kind} clip ${clip.id} has no text`);
       assert.equal(row.no_speech, true);
     }
     const english = speech.find((c) => c.language === 'en')!;
-    const word = english.sentence!.split(/\W+/).sort((a, b) => b.length - a.length)[0].toLowerCase();
+    const word = english
+      .sentence!.split(/\W+/)
+      .sort((a, b) => b.length - a.length)[0]
+      .toLowerCase();
     const hits = await searchTranscripts(pg.opened.db, word, { date: DATE });
-    assert.ok(hits.some((h) => h.id === english.id), `search "${word}" finds ${english.id}`);
+    assert.ok(
+      hits.some((h) => h.id === english.id),
+      `search "${word}" finds ${english.id}`,
+    );
   });
 
   test('running the same date again changes nothing', async () => {

@@ -26,6 +26,9 @@ test('a bad value names the variable and what was expected', () => {
 test('a bad DATABASE_URL is reported without echoing it (it may hold a password)', () => {
   assert.throws(
     () => loadConfig({ DATABASE_URL: 'mysql://u:secret@h/db' }),
-    (err: unknown) => err instanceof ConfigError && /DATABASE_URL=\(hidden\)/.test(err.message) && !/secret/.test(err.message),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      /DATABASE_URL=\(hidden\)/.test(err.message) &&
+      !/secret/.test(err.message),
   );
 });
