@@ -1,0 +1,242 @@
+/**
+ * The Whisper engine on the real multilingual `base` model with real (recorded and synthetic)
+ * speech. Thresholds come from measurements of this engine on these clips (see the constants).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadAudio, SAMPLE_RATE } from '../../lib/whisper/audio.ts';
+import { mulberry32 } from '../../lib/whisper/decoding.ts';
+import { WhisperEngine, type TranscriptionError, type TranscriptionResult } from '../../lib/whisper/transcribe.ts';
+import { corpusWer, normalizeForWer, wordErrorRate } from '../../lib/whisper/wer.ts';
+import { missingModel, whisperModelDir } from '../helpers/whisper-models.ts';
+
+const FIX = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'whisper');
+const JFK_TEXT = 'And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your country.';
+
+interface Sentence {
+  id: string;
+  lang: string;
+  text: string;
+}
+const speech = JSON.parse(readFileSync(path.join(FIX, 'speech.json'), 'utf8')) as Sentence[];
+const speechFile = (s: Sentence) => path.join(FIX, `speech-${s.id}.flac`);
+
+/**
+ * Highest corpus WER accepted per language. Measured with base (fp32, greedy, CPU):
+ * en 0.053 (10 sentences), de 0.156, es 0.182, fr 0.276, it 0.167, pt 0.381, nl 0.727; jfk.flac 0.
+ * eSpeak's robotic voices are hard for a 74M-parameter model (fr, pt, nl worst); the limits leave
+ * ~0.1–0.15 of headroom so that they catch a broken decoder (which lands near 1.0), not a word.
+ */
+const MAX_WER: Record<string, number> = { en: 0.15, de: 0.3, es: 0.3, fr: 0.4, it: 0.3, pt: 0.5, nl: 0.85 };
+
+function writeWav(file: string, pcm: Float32Array): void {
+  const buf = Buffer.alloc(44 + pcm.length * 2);
+  buf.write('RIFF', 0);
+  buf.writeUInt32LE(36 + pcm.length * 2, 4);
+  buf.write('WAVEfmt ', 8);
+  buf.writeUInt32LE(16, 16);
+  buf.writeUInt16LE(1, 20); // PCM
+  buf.writeUInt16LE(1, 22); // mono
+  buf.writeUInt32LE(SAMPLE_RATE, 24);
+  buf.writeUInt32LE(SAMPLE_RATE * 2, 28);
+  buf.writeUInt16LE(2, 32);
+  buf.writeUInt16LE(16, 34);
+  buf.write('data', 36);
+  buf.writeUInt32LE(pcm.length * 2, 40);
+  for (let i = 0; i < pcm.length; i++) buf.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(pcm[i] * 32767))), 44 + i * 2);
+  writeFileSync(file, buf);
+}
+
+function synth(seconds: number, f: (t: number) => number): Float32Array {
+  const out = new Float32Array(Math.round(seconds * SAMPLE_RATE));
+  for (let i = 0; i < out.length; i++) out[i] = f(i / SAMPLE_RATE);
+  return out;
+}
+
+/** A synthetic tune: a plucked melody, two sustained chord tones and a kick drum. */
+function music(seconds: number): Float32Array {
+  const mod = (a: number, b: number) => a - b * Math.floor(a / b);
+  return synth(seconds, (t) => {
+    const melody = 0.25 * Math.sin(2 * Math.PI * t * 440 * 2 ** ((Math.floor(mod(t * 4, 8)) * 2) / 12)) * Math.exp(-4 * mod(t, 0.25));
+    const root = 2 ** ((Math.floor(mod(t / 2, 4)) * 5) / 12);
+    const chord = 0.15 * Math.sin(2 * Math.PI * t * 220 * root) + 0.1 * Math.sin(2 * Math.PI * t * 330 * root);
+    const kick = 0.3 * Math.exp(-30 * mod(t, 0.5)) * Math.sin(2 * Math.PI * 60 * t);
+    return melody + chord + kick;
+  });
+}
+
+const LONG_PARTS: Array<{ file: string; text: string }> = [
+  { file: path.join(FIX, 'jfk.flac'), text: JFK_TEXT },
+  ...speech.filter((s) => /^en\d+$/.test(s.id)).sort((a, b) => Number(a.id.slice(2)) - Number(b.id.slice(2))).map((s) => ({ file: speechFile(s), text: s.text })),
+];
+const GAP_S = 1.2;
+
+describe('WhisperEngine (base)', { skip: missingModel('base') }, () => {
+  let engine: WhisperEngine;
+  let tmp: string;
+  const files: Record<string, string> = {};
+  let all: string[];
+  const results = new Map<string, TranscriptionResult | TranscriptionError>();
+  let batchedMs = 0;
+
+  before(async () => {
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'whisper-test-'));
+    files.silence = path.join(tmp, 'silence.wav');
+    writeWav(files.silence, new Float32Array(10 * SAMPLE_RATE));
+    const rand = mulberry32(42);
+    files.noise = path.join(tmp, 'white-noise.wav');
+    writeWav(files.noise, synth(10, () => 0.3 * (2 * rand() - 1)));
+    files.music = path.join(tmp, 'music.wav');
+    writeWav(files.music, music(15));
+    // ~70 s of English: jfk.flac and ten sentences, 1.2 s of silence between them
+    const parts = await Promise.all(LONG_PARTS.map((p) => loadAudio(p.file)));
+    const gap = Math.round(GAP_S * SAMPLE_RATE);
+    const long = new Float32Array(parts.reduce((n, p) => n + p.length, 0) + gap * (parts.length - 1));
+    let at = 0;
+    for (const p of parts) {
+      long.set(p, at);
+      at += p.length + gap;
+    }
+    files.long = path.join(tmp, 'long-70s.wav');
+    writeWav(files.long, long);
+    files.jfk = path.join(FIX, 'jfk.flac');
+    files.missing = path.join(tmp, 'does-not-exist.mp3');
+    files.broken = path.join(tmp, 'broken.mp3');
+    writeFileSync(files.broken, 'this is not audio');
+
+    engine = await WhisperEngine.load({ modelDir: whisperModelDir('base') as string, device: 'cpu', threads: os.availableParallelism(), batchSize: 16 });
+    all = [...speech.map(speechFile), files.jfk, files.silence, files.noise, files.music, files.long, files.missing, files.broken];
+    const progress: number[] = [];
+    const t0 = Date.now();
+    const out = await engine.transcribeFiles(all, { onProgress: (done, total) => progress.push(done / total) });
+    batchedMs = Date.now() - t0;
+    out.forEach((r, i) => results.set(all[i], r));
+    assert.equal(progress.length, all.length);
+    assert.equal(progress.at(-1), 1);
+  });
+
+  after(async () => {
+    await engine?.close();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const ok = (file: string): TranscriptionResult => {
+    const r = results.get(file);
+    assert.ok(r, `no result for ${file}`);
+    assert.ok(!('error' in r), `${file}: ${'error' in r ? r.error : ''}`);
+    return r;
+  };
+
+  test('languages are detected for every sentence', () => {
+    for (const s of speech) {
+      const r = ok(speechFile(s));
+      assert.equal(r.language, s.lang, `${s.id}: detected ${r.language} (${r.language_prob}) for "${r.text}"`);
+      assert.ok(r.language_prob > 0.25 && r.language_prob <= 1, `${s.id}: language_prob ${r.language_prob}`);
+      assert.equal(r.no_speech, false);
+    }
+  });
+
+  test('word error rate per language', (t) => {
+    const langs = [...new Set(speech.map((s) => s.lang))];
+    const report: string[] = [];
+    for (const lang of langs) {
+      const pairs = speech.filter((s) => s.lang === lang).map((s) => ({ reference: s.text, hypothesis: ok(speechFile(s)).text }));
+      const wer = corpusWer(pairs);
+      report.push(`${lang} ${wer.toFixed(3)}`);
+      assert.ok(wer <= MAX_WER[lang], `${lang}: WER ${wer.toFixed(3)} > ${MAX_WER[lang]}: ${pairs.map((p) => p.hypothesis).join(' | ')}`);
+    }
+    t.diagnostic(`WER ${report.join(', ')}`);
+  });
+
+  test('jfk.flac (recorded speech): text, timestamps', (t) => {
+    const r = ok(files.jfk);
+    const wer = wordErrorRate(JFK_TEXT, r.text);
+    t.diagnostic(`jfk WER ${wer.toFixed(3)}: ${r.text}`);
+    assert.ok(wer <= 0.1, `WER ${wer}: ${r.text}`);
+    assert.equal(r.language, 'en');
+    assert.ok(r.language_prob > 0.8);
+    assert.equal(r.duration_s, 11);
+    assert.ok(r.segments.length >= 1);
+    assert.ok(r.segments[0].start < 1);
+    const last = r.segments.at(-1)!;
+    assert.ok(last.end > 9 && last.end <= 11, `last segment ends at ${last.end}`);
+  });
+
+  test('silence, white noise and music give no text', () => {
+    for (const name of ['silence', 'noise', 'music']) {
+      const r = ok(files[name]);
+      assert.equal(r.text, '', `${name}: "${r.text}"`);
+      assert.equal(r.no_speech, true, name);
+      assert.deepEqual(r.segments, [], name);
+    }
+    assert.equal(ok(files.music).duration_s, 15);
+  });
+
+  test('a 70-second clip: every part transcribed, segments in order, ending near 70 s', () => {
+    const r = ok(files.long);
+    assert.ok(Math.abs(r.duration_s - 70.2) < 0.5, `duration ${r.duration_s}`);
+    const hyp = new Set(normalizeForWer(r.text));
+    for (const p of LONG_PARTS) {
+      const words = normalizeForWer(p.text);
+      const found = words.filter((w) => hyp.has(w)).length / words.length;
+      assert.ok(found >= 0.6, `only ${Math.round(found * 100)}% of "${p.text}" in: ${r.text}`);
+    }
+    assert.ok(r.segments.length >= LONG_PARTS.length / 2, `${r.segments.length} segments`);
+    for (let i = 0; i < r.segments.length; i++) {
+      const s = r.segments[i];
+      assert.ok(s.end >= s.start, `segment ${i} ends before it starts`);
+      if (i > 0) assert.ok(s.start >= r.segments[i - 1].start, `segment ${i} starts before segment ${i - 1}`);
+      assert.ok(s.text.length > 0);
+    }
+    const end = r.segments.at(-1)!.end;
+    assert.ok(end > 66 && end <= 70.3, `last segment ends at ${end}`);
+    assert.ok(r.segments.some((s) => s.start > 30), 'segments after the first window');
+    assert.ok(wordErrorRate(LONG_PARTS.map((p) => p.text).join(' '), r.text) < 0.2);
+  });
+
+  test('a missing or undecodable file is an error for that file only', () => {
+    const missing = results.get(files.missing);
+    assert.ok(missing && 'error' in missing && missing.error.includes(files.missing), JSON.stringify(missing));
+    const broken = results.get(files.broken);
+    assert.ok(broken && 'error' in broken && broken.error.includes(files.broken), JSON.stringify(broken));
+  });
+
+  test('batching does not change results: 16 mixed clips alone vs batched', async (t) => {
+    // Batched above with batchSize 16: 16 windows of different clips (and languages) per batch.
+    const sample = [...speech.filter((s) => !/^en([3-9]|10)$/.test(s.id)).map(speechFile), files.jfk, files.silence, files.noise, files.music, files.long].slice(0, 16);
+    assert.equal(sample.length, 16);
+    const t0 = Date.now();
+    for (const file of sample) {
+      const [alone] = await engine.transcribeFiles([file]);
+      const batched = ok(file);
+      assert.ok(!('error' in alone));
+      assert.equal(alone.text, batched.text, `${path.basename(file)}: alone "${alone.text}" vs batched "${batched.text}"`);
+      assert.equal(alone.language, batched.language);
+      assert.deepEqual(
+        alone.segments.map((s) => [s.start, s.end, s.text]),
+        batched.segments.map((s) => [s.start, s.end, s.text]),
+      );
+    }
+    t.diagnostic(`batched: ${all.length} files in ${batchedMs} ms; 16 clips one by one: ${Date.now() - t0} ms`);
+  });
+
+  test('a pinned language is used as given', async () => {
+    const de = speech.find((s) => s.id === 'de2')!;
+    const [r] = await engine.transcribeFiles([speechFile(de)], { language: 'German' });
+    assert.ok(!('error' in r));
+    assert.equal(r.language, 'de');
+    assert.equal(r.language_prob, 1);
+    assert.ok(wordErrorRate(de.text, r.text) < 0.3, r.text);
+    await assert.rejects(engine.transcribeFiles([speechFile(de)], { language: 'xx' }), /unknown language/);
+  });
+
+  test('an aborted signal stops the run', async () => {
+    const ac = new AbortController();
+    ac.abort();
+    await assert.rejects(engine.transcribeFiles([files.jfk], { signal: ac.signal }), { name: 'AbortError' });
+  });
+});
