@@ -1,7 +1,9 @@
+import path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createGpuActivities } from '../activities/index.ts';
 import { installTemporalLogging } from './runtime-logging.ts';
 import type { ActivityContext } from '../activities/context.ts';
+import { resolveFfmpegPath } from '../lib/audio/ffmpeg-path.ts';
 import { resolveModelDir } from '../lib/whisper/model-store.ts';
 import { WhisperEngine } from '../lib/whisper/transcribe.ts';
 
@@ -22,6 +24,11 @@ export async function createGpuWorker(
       device: whisper.device,
       threads: whisper.threads,
       batchSize: whisper.batchSize,
+      logger: ctx.logger,
+      ffmpegPath: resolveFfmpegPath(ctx.config.ffmpegPath),
+    }).catch((err: unknown) => {
+      loading = undefined; // the next task tries again instead of reusing the failure
+      throw err;
     });
     return loading;
   };
@@ -29,7 +36,7 @@ export async function createGpuWorker(
     connection: ctx.connection,
     namespace: ctx.config.temporal.namespace,
     taskQueue: ctx.taskQueue ?? ctx.config.temporal.gpuTaskQueue,
-    activities: createGpuActivities({ ...ctx, engine, modelName: whisper.model }),
+    activities: createGpuActivities({ ...ctx, engine, modelName: path.basename(modelDir) }),
     maxConcurrentActivityTaskExecutions: 1,
   });
   return {

@@ -210,7 +210,7 @@ class ComplexFFT {
         const idx = outOff + q * m + k;
         const re = outRe[idx];
         const im = outIm[idx];
-        const t = (q * k * step) % N;
+        const t = q * k * step; // < N: q < p, k < m, step = N / (p·m)
         const c = cos[t];
         const s = sin[t];
         tr[q] = re * c - im * s;
@@ -243,10 +243,10 @@ class ComplexFFT {
         // generic small DFT (p = 3 or 5): X_s = Σ_q a_q W_p^{q s}
         const pStep = N / p;
         for (let s = 0; s < p; s++) {
-          let re = 0;
-          let im = 0;
-          for (let q = 0; q < p; q++) {
-            const t = ((q * s) % p) * pStep;
+          let re = tr[0];
+          let im = ti[0];
+          for (let q = 1, qs = s; q < p; q++, qs += s) {
+            const t = (qs >= p ? qs % p : qs) * pStep;
             const c = cos[t];
             const sn = sin[t];
             re += tr[q] * c - ti[q] * sn;
@@ -382,8 +382,15 @@ export function logMelSpectrogram(pcm: Float32Array, filters: Float32Array, padd
   const logs = new Float64Array(nMels);
   let maxLog = -Infinity;
   const interiorEnd = pcm.length - N_FFT; // frames fully inside real samples need no index fix-up
+  // Frames entirely inside appended zero padding (beyond the reflection) are digital silence.
+  const silentFrom = padding > pad ? Math.ceil((pcm.length + pad) / HOP_LENGTH) : nFrames;
   for (let t = 0; t < nFrames; t++) {
     const start = t * HOP_LENGTH - pad;
+    if (t >= silentFrom) {
+      for (let m = 0; m < nMels; m++) out[m * nFrames + t] = -10; // log10(1e-10)
+      if (-10 > maxLog) maxLog = -10;
+      continue;
+    }
     if (start >= 0 && start <= interiorEnd) {
       for (let i = 0; i < N_FFT; i++) frame[i] = pcm[start + i] * win[i];
     } else {

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Logger } from '../log.ts';
+import { splitMergedDecoder } from './onnx-split.ts';
 
 export type WhisperDevice = 'cpu' | 'cuda' | 'webgpu' | 'auto';
 export type Provider = 'cpu' | 'cuda' | 'webgpu';
@@ -28,6 +29,12 @@ export interface LoadModelOptions {
   /** Intra-op threads of each session (default: onnxruntime's choice, one per core). */
   threads?: number;
   logger?: Logger;
+  /**
+   * 'split' (default): the merged decoder is split in memory into a cross-attention K/V graph and
+   * a decoder-with-past graph (no `If`, so no per-step copy of the cross K/V); falls back to
+   * 'merged' when the graph does not have the expected shape. 'merged': the file as it is.
+   */
+  decoderMode?: 'split' | 'merged';
 }
 
 /** Per-layer decoder KV cache of a batch: self-attention K/V grow per step, cross-attention K/V are fixed. */
@@ -68,14 +75,33 @@ function providerList(p: Provider): ort.InferenceSession.ExecutionProviderConfig
   return p === 'cpu' ? ['cpu'] : [p, 'cpu'];
 }
 
+/** Time spent in onnxruntime, for benchmarks and logs. */
+export interface ModelStats {
+  encodeMs: number;
+  encodedWindows: number;
+  decodeMs: number;
+  decodeCalls: number;
+  /** Σ batch rows over decoder calls. */
+  decodeRows: number;
+}
+
 export class WhisperModel {
+  readonly stats: ModelStats = { encodeMs: 0, encodedWindows: 0, decodeMs: 0, decodeCalls: 0, decodeRows: 0 };
+
   private constructor(
     readonly modelDir: string,
     readonly dims: ModelDimensions,
     readonly provider: Provider,
     private readonly encoder: ort.InferenceSession,
+    /** The merged decoder, or the decoder-with-past graph in split mode. */
     private readonly decoder: ort.InferenceSession,
+    /** Split mode: encoder_hidden_states → cross-attention K/V. */
+    private readonly cross: ort.InferenceSession | undefined,
   ) {}
+
+  get decoderMode(): 'split' | 'merged' {
+    return this.cross ? 'split' : 'merged';
+  }
 
   static async load(opts: LoadModelOptions): Promise<WhisperModel> {
     const { modelDir } = opts;
@@ -112,15 +138,36 @@ export class WhisperModel {
         logSeverityLevel: 3,
         ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
       };
-      let encoder: ort.InferenceSession | undefined;
+      const sessions: ort.InferenceSession[] = [];
       try {
-        encoder = await ort.InferenceSession.create(encFile, options);
-        const decoder = await ort.InferenceSession.create(decFile, options);
+        const encoder = await ort.InferenceSession.create(encFile, options);
+        sessions.push(encoder);
+        let decoder: ort.InferenceSession | undefined;
+        let cross: ort.InferenceSession | undefined;
+        if ((opts.decoderMode ?? 'split') === 'split') {
+          let parts: ReturnType<typeof splitMergedDecoder> | undefined;
+          try {
+            const bytes = readFileSync(decFile);
+            parts = splitMergedDecoder(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
+          } catch (err) {
+            opts.logger?.warn({ err: err instanceof Error ? err.message : String(err) }, 'whisper: cannot split the merged decoder; using it as it is');
+          }
+          if (parts) {
+            cross = await ort.InferenceSession.create(parts.cross, options);
+            sessions.push(cross);
+            decoder = await ort.InferenceSession.create(parts.withPast, options);
+            sessions.push(decoder);
+          }
+        }
+        if (!decoder) {
+          decoder = await ort.InferenceSession.create(decFile, options);
+          sessions.push(decoder);
+        }
         if (device === 'auto') opts.logger?.info({ provider, tried: failures }, `whisper: using the ${provider} execution provider`);
-        else opts.logger?.debug({ provider }, 'whisper: sessions loaded');
-        return new WhisperModel(modelDir, dims, provider, encoder, decoder);
+        else opts.logger?.debug({ provider, decoder: cross ? 'split' : 'merged' }, 'whisper: sessions loaded');
+        return new WhisperModel(modelDir, dims, provider, encoder, decoder, cross);
       } catch (err) {
-        await encoder?.release().catch(() => undefined);
+        await Promise.all(sessions.map((x) => x.release().catch(() => undefined)));
         const msg = err instanceof Error ? err.message : String(err);
         failures.push(`${provider}: ${msg.split('\n')[0]}`);
         if (device !== 'auto') {
@@ -138,7 +185,10 @@ export class WhisperModel {
   /** Encoder forward pass: mel [B, nMels, 3000] → audio features [B, 1500, D]. */
   async encode(mel: Float32Array, batch: number): Promise<ort.Tensor> {
     const input = new ort.Tensor('float32', mel, [batch, this.dims.nMels, mel.length / batch / this.dims.nMels]);
+    const t0 = performance.now();
     const out = await this.encoder.run({ input_features: input });
+    this.stats.encodeMs += performance.now() - t0;
+    this.stats.encodedWindows += batch;
     return out.last_hidden_state as ort.Tensor;
   }
 
@@ -155,6 +205,7 @@ export class WhisperModel {
   async decode(tokens: BigInt64Array, batch: number, features: ort.Tensor, cache?: KVCache): Promise<{ logits: Float32Array; cache: KVCache }> {
     const T = tokens.length / batch;
     const L = this.dims.nTextLayer;
+    if (this.cross) return this.decodeSplit(tokens, batch, T, features, cache);
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', tokens, [batch, T]),
       encoder_hidden_states: features,
@@ -170,7 +221,11 @@ export class WhisperModel {
       fetches.push(`present.${i}.decoder.key`, `present.${i}.decoder.value`);
       if (!cache) fetches.push(`present.${i}.encoder.key`, `present.${i}.encoder.value`);
     }
+    const t0 = performance.now();
     const out = await this.decoder.run(feeds, fetches);
+    this.stats.decodeMs += performance.now() - t0;
+    this.stats.decodeCalls++;
+    this.stats.decodeRows += batch;
     const self: ort.Tensor[] = [];
     const cross: ort.Tensor[] = [];
     for (let i = 0; i < L; i++) {
@@ -182,7 +237,34 @@ export class WhisperModel {
     return { logits, cache: new KVCache(batch, (cache?.length ?? 0) + T, self, cross) };
   }
 
+  private async decodeSplit(tokens: BigInt64Array, batch: number, T: number, features: ort.Tensor, cache?: KVCache): Promise<{ logits: Float32Array; cache: KVCache }> {
+    const L = this.dims.nTextLayer;
+    const t0 = performance.now();
+    let cross: ort.Tensor[];
+    if (cache) cross = cache.cross;
+    else {
+      const out = await (this.cross as ort.InferenceSession).run({ encoder_hidden_states: features });
+      cross = [];
+      for (let i = 0; i < L; i++) cross.push(out[`present.${i}.encoder.key`] as ort.Tensor, out[`present.${i}.encoder.value`] as ort.Tensor);
+    }
+    const feeds: Record<string, ort.Tensor> = { input_ids: new ort.Tensor('int64', tokens, [batch, T]) };
+    const empty = cache ? undefined : this.emptyPast(batch);
+    for (let i = 0; i < L; i++) {
+      feeds[`past_key_values.${i}.decoder.key`] = cache ? cache.self[2 * i] : (empty as ort.Tensor);
+      feeds[`past_key_values.${i}.decoder.value`] = cache ? cache.self[2 * i + 1] : (empty as ort.Tensor);
+      feeds[`past_key_values.${i}.encoder.key`] = cross[2 * i];
+      feeds[`past_key_values.${i}.encoder.value`] = cross[2 * i + 1];
+    }
+    const out = await this.decoder.run(feeds);
+    this.stats.decodeMs += performance.now() - t0;
+    this.stats.decodeCalls++;
+    this.stats.decodeRows += batch;
+    const self: ort.Tensor[] = [];
+    for (let i = 0; i < L; i++) self.push(out[`present.${i}.decoder.key`] as ort.Tensor, out[`present.${i}.decoder.value`] as ort.Tensor);
+    return { logits: (out.logits as ort.Tensor).data as Float32Array, cache: new KVCache(batch, (cache?.length ?? 0) + T, self, cross) };
+  }
+
   async release(): Promise<void> {
-    await Promise.all([this.encoder.release(), this.decoder.release()]);
+    await Promise.all([this.encoder.release(), this.decoder.release(), this.cross?.release()]);
   }
 }

@@ -208,19 +208,27 @@ export class WhisperEngine {
           if (signal?.aborted) return;
           finish(index, { file, error: errorMessage(err) });
         })
-        .finally(() => loading.delete(p));
+        .finally(() => {
+          loading.delete(p);
+          pump();
+        });
       loading.add(p);
+    };
+    // Keep up to `maxLoading` decodes in flight while fewer than two batches are waiting.
+    const pump = () => {
+      while (!signal?.aborted && nextFile < total && loading.size < maxLoading && queue.length + loading.size < 2 * B) startLoad();
     };
 
     for (;;) {
       signal?.throwIfAborted();
-      while (nextFile < total && loading.size < maxLoading && queue.length + loading.size < 2 * B) startLoad();
+      pump();
       if (queue.length < B && loading.size > 0) {
         await Promise.race(loading);
         continue;
       }
       if (queue.length === 0) break;
       const batch = queue.splice(0, B);
+      pump();
       const outcomes = await this.runBatch(batch, temperatures);
       batch.forEach((w, i) => {
         const r = outcomes[i];
