@@ -4,9 +4,10 @@
  * (STFT n_fft 400, hop 160, periodic Hann window, centred with reflect padding, last frame
  * dropped, power spectrum, Slaney Mel filters, log10, dynamic range clamp of 8, (x + 4) / 4).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { BadInputError } from '../errors.ts';
 import { resolveFfmpegPath } from '../audio/ffmpeg-path.ts';
 
@@ -29,50 +30,198 @@ export interface LoadAudioOptions {
   signal?: AbortSignal;
 }
 
-/**
- * Decodes `file` to mono float32 PCM at 16 kHz. A missing file, or one ffmpeg cannot decode,
- * rejects with a BadInputError whose message starts with the file name.
- */
-export function loadAudio(file: string, opts: LoadAudioOptions = {}): Promise<Float32Array> {
-  const sr = opts.sampleRate ?? SAMPLE_RATE;
-  if (!existsSync(file)) return Promise.reject(new BadInputError('no such file', file));
-  if (statSync(file).isDirectory()) return Promise.reject(new BadInputError('is a directory, not an audio file', file));
-  const ffmpeg = opts.ffmpegPath ?? resolveFfmpegPath(process.env.FFMPEG_PATH || undefined);
+interface FfmpegJob {
+  file: string;
+  cmd: string;
+  args: string[];
+  input: string;
+}
+
+function ffmpegJob(file: string, opts: LoadAudioOptions): FfmpegJob | BadInputError {
+  if (!existsSync(file)) return new BadInputError('no such file', file);
+  if (statSync(file).isDirectory()) return new BadInputError('is a directory, not an audio file', file);
+  const cmd = opts.ffmpegPath ?? resolveFfmpegPath(process.env.FFMPEG_PATH || undefined);
   // `file:` keeps names that look like protocols or options ("-x.mp3", "http:a.mp3") literal.
   const input = 'file:' + path.resolve(file);
+  const sr = opts.sampleRate ?? SAMPLE_RATE;
   const args = ['-nostdin', '-hide_banner', '-loglevel', 'error', '-threads', '0', '-i', input, '-f', 'f32le', '-ac', '1', '-ar', String(sr), '-'];
+  return { file, cmd, args, input };
+}
+
+/** PCM from ffmpeg's exit code, stderr and stdout; the errors name the file. */
+function ffmpegResult(job: FfmpegJob, code: number, stderr: string, stdout: Buffer): Float32Array {
+  if (code === -2) throw new Error(`ffmpeg could not be started as "${job.cmd}" (${stderr.trim()}; set FFMPEG_PATH) while decoding ${job.file}`);
+  if (code !== 0) {
+    const lines = stderr.trim().split('\n').filter(Boolean);
+    const why = lines.length ? lines.slice(-2).join(' / ').split(job.input).join(job.file) : `ffmpeg exited with ${code}`;
+    throw new BadInputError(`cannot decode audio: ${why}`, job.file);
+  }
+  const n = Math.floor(stdout.length / 4);
+  const pcm = new Float32Array(n);
+  // Copy into a fresh, aligned buffer (a Buffer may be a view at an odd offset).
+  new Uint8Array(pcm.buffer).set(stdout.subarray(0, n * 4));
+  return pcm;
+}
+
+/**
+ * Decodes `file` to mono float32 PCM at 16 kHz with ffmpeg (`-nostdin -i file -f f32le -ac 1
+ * -ar 16000 -`). A missing file, or one ffmpeg cannot decode, rejects with a BadInputError whose
+ * message starts with the file name.
+ */
+export function loadAudio(file: string, opts: LoadAudioOptions = {}): Promise<Float32Array> {
+  const job = ffmpegJob(file, opts);
+  if (job instanceof Error) return Promise.reject(job);
   return new Promise((resolve, reject) => {
-    const child = spawn(ffmpeg, args, { stdio: ['ignore', 'pipe', 'pipe'], signal: opts.signal });
+    const child = spawn(job.cmd, job.args, { stdio: ['ignore', 'pipe', 'pipe'], signal: opts.signal });
     const chunks: Buffer[] = [];
-    let size = 0;
     let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      chunks.push(c);
-      size += c.length;
-    });
+    let failed: Error | undefined;
+    child.stdout.on('data', (c: Buffer) => chunks.push(c));
     child.stderr.on('data', (c: Buffer) => {
       if (stderr.length < 8192) stderr += c.toString('utf8');
     });
     child.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.name === 'AbortError') reject(err);
-      else if (err.code === 'ENOENT') reject(new Error(`ffmpeg not found at "${ffmpeg}" (set FFMPEG_PATH) while decoding ${file}`));
-      else reject(new BadInputError(`cannot decode audio: ${err.message}`, file));
+      failed = err.name === 'AbortError' ? err : undefined;
+      if (!failed) stderr = `${err.code ?? ''} ${err.message}`;
     });
-    child.on('close', (code, sig) => {
-      if (code !== 0) {
-        const lines = stderr.trim().split('\n').filter(Boolean);
-        const why = lines.length ? lines.slice(-2).join(' / ').replace(input, file) : `ffmpeg exited with ${code ?? sig}`;
-        reject(new BadInputError(`cannot decode audio: ${why}`, file));
-        return;
+    child.on('close', (code) => {
+      if (failed) return reject(failed);
+      try {
+        resolve(ffmpegResult(job, code ?? (stderr && !chunks.length ? -2 : -1), stderr, Buffer.concat(chunks)));
+      } catch (err) {
+        reject(err);
       }
-      const all = Buffer.concat(chunks, size);
-      const n = Math.floor(all.length / 4);
-      const pcm = new Float32Array(n);
-      // Copy into a fresh, aligned buffer (Buffer.concat may return a view at an odd offset).
-      new Uint8Array(pcm.buffer).set(all.subarray(0, n * 4));
-      resolve(pcm);
     });
   });
+}
+
+/**
+ * Decodes many files through one helper process (lib/whisper/ffmpeg-helper.mjs) that spawns the
+ * ffmpeg processes: a process holding a Whisper model is large, and every spawn from it blocks its
+ * event loop for tens of milliseconds (fork copies its page tables). Start it before loading the
+ * model. Falls back to spawning directly if the helper cannot run.
+ */
+export class AudioLoader {
+  private helper?: ChildProcessWithoutNullStreams;
+  private readonly pending = new Map<number, { job: FfmpegJob; resolve: (pcm: Float32Array) => void; reject: (err: Error) => void }>();
+  private nextId = 1;
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  private need = 16;
+
+  constructor(private readonly opts: LoadAudioOptions = {}) {
+    try {
+      const script = fileURLToPath(new URL('./ffmpeg-helper.mjs', import.meta.url));
+      const child = spawn(process.execPath, [script], { stdio: ['pipe', 'pipe', 'inherit'] }) as unknown as ChildProcessWithoutNullStreams;
+      child.on('error', () => this.fail(new Error('audio helper process failed')));
+      child.on('exit', () => this.fail(new Error('audio helper process exited')));
+      child.stdout.on('data', (c: Buffer) => this.onData(c));
+      child.stdin.on('error', () => undefined);
+      this.helper = child;
+      this.idle();
+    } catch {
+      this.helper = undefined;
+    }
+  }
+
+  load(file: string, signal?: AbortSignal): Promise<Float32Array> {
+    const helper = this.helper;
+    if (!helper) return loadAudio(file, { ...this.opts, signal });
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const job = ffmpegJob(file, this.opts);
+    if (job instanceof Error) return Promise.reject(job);
+    const id = this.nextId++;
+    return new Promise<Float32Array>((resolve, reject) => {
+      const onAbort = () => {
+        if (this.pending.delete(id)) {
+          helper.stdin.write(JSON.stringify({ id, kill: true }) + '\n');
+          reject(signal?.reason);
+          if (this.pending.size === 0) this.idle();
+        }
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.pending.set(id, {
+        job,
+        resolve: (pcm) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(pcm);
+        },
+        reject: (err) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      });
+      this.busy();
+      helper.stdin.write(JSON.stringify({ id, cmd: job.cmd, args: job.args }) + '\n');
+    });
+  }
+
+  close(): void {
+    const helper = this.helper;
+    this.helper = undefined;
+    if (helper) {
+      helper.stdin.end();
+      helper.kill();
+    }
+  }
+
+  private busy(): void {
+    this.helper?.ref();
+    (this.helper?.stdout as unknown as { ref?: () => void })?.ref?.();
+  }
+
+  private idle(): void {
+    // An idle helper must not keep the parent process alive.
+    this.helper?.unref();
+    (this.helper?.stdout as unknown as { unref?: () => void })?.unref?.();
+    (this.helper?.stdin as unknown as { unref?: () => void })?.unref?.();
+  }
+
+  private fail(err: Error): void {
+    if (!this.helper) return;
+    this.helper = undefined;
+    // Requests in flight are retried by spawning directly.
+    for (const [id, p] of this.pending) {
+      this.pending.delete(id);
+      loadAudio(p.job.file, this.opts).then(p.resolve, p.reject);
+    }
+    void err;
+  }
+
+  private onData(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    // `need`: bytes of the current frame (16 until its header is known), so that a large frame
+    // arriving in many chunks is joined once.
+    while (this.buffered >= this.need) {
+      let buf = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.buffered);
+      this.chunks = [buf];
+      const total = 16 + buf.readUInt32LE(8) + buf.readUInt32LE(12);
+      if (this.buffered < total) {
+        this.need = total;
+        return;
+      }
+      const id = buf.readUInt32LE(0);
+      const code = buf.readInt32LE(4);
+      const errEnd = 16 + buf.readUInt32LE(8);
+      const stderr = buf.toString('utf8', 16, errEnd);
+      const stdout = buf.subarray(errEnd, total);
+      const p = this.pending.get(id);
+      if (p) {
+        this.pending.delete(id);
+        try {
+          p.resolve(ffmpegResult(p.job, code, stderr, stdout));
+        } catch (err) {
+          p.reject(err as Error);
+        }
+      }
+      buf = buf.subarray(total);
+      this.chunks = buf.length ? [buf] : [];
+      this.buffered = buf.length;
+      this.need = 16;
+      if (this.pending.size === 0) this.idle();
+    }
+  }
 }
 
 /** Pads with zeros or trims `pcm` to `length` samples (whisper.audio.pad_or_trim). */

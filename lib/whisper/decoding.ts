@@ -322,7 +322,11 @@ export class DecodingTask {
 }
 
 export interface DecodeBatchOptions {
-  /** Compact the KV cache when the live rows fall to this fraction of the batch (default 0.75). */
+  /**
+   * Compact the KV cache when the live rows fall to this fraction of the batch (default 0.3):
+   * a compaction copies every live row's cross-attention K/V, which costs about one decoding step
+   * of those rows, so it only pays when many rows have finished.
+   */
   compactBelow?: number;
 }
 
@@ -338,7 +342,7 @@ export async function decodeBatch(model: WhisperModel, features: ort.Tensor, tas
   const V = model.dims.nVocab;
   const S = tasks[0].initialTokens.length;
   if (tasks.some((t) => t.initialTokens.length !== S)) throw new Error('decodeBatch: all tasks need the same SOT-sequence length');
-  const compactBelow = opts.compactBelow ?? 0.75;
+  const compactBelow = opts.compactBelow ?? 0.3;
   const sotIndex = tasks[0].initialTokens.indexOf(tasks[0].tokenizer.sot);
 
   // rows[i] = index into `tasks` of batch row i (changes when the batch is compacted)

@@ -19,7 +19,7 @@ import * as ort from 'onnxruntime-node';
 import type { TranscriptSegment } from '../manifest.ts';
 import type { Logger } from '../log.ts';
 import { errorMessage } from '../errors.ts';
-import { HOP_LENGTH, loadAudio, loadMelFilters, logMelSpectrogram, melWindow, N_FRAMES, N_SAMPLES, SAMPLE_RATE, type LogMel } from './audio.ts';
+import { AudioLoader, HOP_LENGTH, loadMelFilters, logMelSpectrogram, melWindow, N_FRAMES, N_SAMPLES, SAMPLE_RATE, type LogMel } from './audio.ts';
 import { decodeBatch, DecodingTask, TIME_PRECISION, type DecodingResult } from './decoding.ts';
 import { WhisperModel, type WhisperDevice } from './model.ts';
 import { normalizeLanguage, Tokenizer } from './tokenizer.ts';
@@ -137,15 +137,23 @@ export class WhisperEngine {
     readonly model: WhisperModel,
     readonly tokenizer: Tokenizer,
     private readonly filters: Float32Array,
+    private readonly audio: AudioLoader,
     readonly batchSize: number,
     private readonly opts: EngineOptions,
   ) {}
 
   static async load(opts: EngineOptions): Promise<WhisperEngine> {
-    const model = await WhisperModel.load({ modelDir: opts.modelDir, device: opts.device, threads: opts.threads, logger: opts.logger });
-    const tokenizer = Tokenizer.fromModelDir(opts.modelDir);
-    const filters = loadMelFilters(opts.modelDir, model.dims.nMels);
-    return new WhisperEngine(model, tokenizer, filters, Math.max(1, opts.batchSize ?? 8), opts);
+    // The audio helper process starts while this process is still small (see AudioLoader).
+    const audio = new AudioLoader({ ffmpegPath: opts.ffmpegPath });
+    try {
+      const tokenizer = Tokenizer.fromModelDir(opts.modelDir);
+      const model = await WhisperModel.load({ modelDir: opts.modelDir, device: opts.device, threads: opts.threads, logger: opts.logger });
+      const filters = loadMelFilters(opts.modelDir, model.dims.nMels);
+      return new WhisperEngine(model, tokenizer, filters, audio, Math.max(1, opts.batchSize ?? 8), opts);
+    } catch (err) {
+      audio.close();
+      throw err;
+    }
   }
 
   get provider(): string {
@@ -165,6 +173,7 @@ export class WhisperEngine {
 
   async close(): Promise<void> {
     await this.busy;
+    this.audio.close();
     await this.model.release();
   }
 
@@ -198,7 +207,7 @@ export class WhisperEngine {
     const startLoad = () => {
       const index = nextFile++;
       const file = files[index];
-      const p = loadAudio(file, { ffmpegPath: this.opts.ffmpegPath, signal })
+      const p = this.audio.load(file, signal)
         .then((pcm) => {
           const clip = this.newClip(index, file, pcm, pinned);
           if (clip.contentFrames <= 0) finish(index, this.clipResult(clip));
