@@ -44,16 +44,37 @@ function ffmpegJob(file: string, opts: LoadAudioOptions): FfmpegJob | BadInputEr
   // `file:` keeps names that look like protocols or options ("-x.mp3", "http:a.mp3") literal.
   const input = 'file:' + path.resolve(file);
   const sr = opts.sampleRate ?? SAMPLE_RATE;
-  const args = ['-nostdin', '-hide_banner', '-loglevel', 'error', '-threads', '0', '-i', input, '-f', 'f32le', '-ac', '1', '-ar', String(sr), '-'];
+  const args = [
+    '-nostdin',
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-threads',
+    '0',
+    '-i',
+    input,
+    '-f',
+    'f32le',
+    '-ac',
+    '1',
+    '-ar',
+    String(sr),
+    '-',
+  ];
   return { file, cmd, args, input };
 }
 
 /** PCM from ffmpeg's exit code, stderr and stdout; the errors name the file. */
 function ffmpegResult(job: FfmpegJob, code: number, stderr: string, stdout: Buffer): Float32Array {
-  if (code === -2) throw new Error(`ffmpeg could not be started as "${job.cmd}" (${stderr.trim()}; set FFMPEG_PATH) while decoding ${job.file}`);
+  if (code === -2)
+    throw new Error(
+      `ffmpeg could not be started as "${job.cmd}" (${stderr.trim()}; set FFMPEG_PATH) while decoding ${job.file}`,
+    );
   if (code !== 0) {
     const lines = stderr.trim().split('\n').filter(Boolean);
-    const why = lines.length ? lines.slice(-2).join(' / ').split(job.input).join(job.file) : `ffmpeg exited with ${code}`;
+    const why = lines.length
+      ? lines.slice(-2).join(' / ').split(job.input).join(job.file)
+      : `ffmpeg exited with ${code}`;
     throw new BadInputError(`cannot decode audio: ${why}`, job.file);
   }
   const n = Math.floor(stdout.length / 4);
@@ -87,7 +108,9 @@ export function loadAudio(file: string, opts: LoadAudioOptions = {}): Promise<Fl
     child.on('close', (code) => {
       if (failed) return reject(failed);
       try {
-        resolve(ffmpegResult(job, code ?? (stderr && !chunks.length ? -2 : -1), stderr, Buffer.concat(chunks)));
+        resolve(
+          ffmpegResult(job, code ?? (stderr && !chunks.length ? -2 : -1), stderr, Buffer.concat(chunks)),
+        );
       } catch (err) {
         reject(err);
       }
@@ -103,7 +126,10 @@ export function loadAudio(file: string, opts: LoadAudioOptions = {}): Promise<Fl
  */
 export class AudioLoader {
   private helper?: ChildProcessWithoutNullStreams;
-  private readonly pending = new Map<number, { job: FfmpegJob; resolve: (pcm: Float32Array) => void; reject: (err: Error) => void }>();
+  private readonly pending = new Map<
+    number,
+    { job: FfmpegJob; resolve: (pcm: Float32Array) => void; reject: (err: Error) => void }
+  >();
   private nextId = 1;
   private chunks: Buffer[] = [];
   private buffered = 0;
@@ -112,7 +138,9 @@ export class AudioLoader {
   constructor(private readonly opts: LoadAudioOptions = {}) {
     try {
       const script = fileURLToPath(new URL('./ffmpeg-helper.mjs', import.meta.url));
-      const child = spawn(process.execPath, [script], { stdio: ['pipe', 'pipe', 'inherit'] }) as unknown as ChildProcessWithoutNullStreams;
+      const child = spawn(process.execPath, [script], {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      }) as unknown as ChildProcessWithoutNullStreams;
       child.on('error', () => this.fail(new Error('audio helper process failed')));
       child.on('exit', () => this.fail(new Error('audio helper process exited')));
       child.stdout.on('data', (c: Buffer) => this.onData(c));
@@ -289,7 +317,8 @@ export function loadMelFilters(modelDir: string | undefined, nMels = 80): Float3
     const file = path.join(modelDir, `mel_filters_${nMels}.bin`);
     if (existsSync(file)) {
       const buf = readFileSync(file);
-      if (buf.length !== nMels * N_FREQ * 4) throw new Error(`${file}: expected ${nMels}×${N_FREQ} float32 values, got ${buf.length} bytes`);
+      if (buf.length !== nMels * N_FREQ * 4)
+        throw new Error(`${file}: expected ${nMels}×${N_FREQ} float32 values, got ${buf.length} bytes`);
       const out = new Float32Array(nMels * N_FREQ);
       new Uint8Array(out.buffer).set(buf);
       return out;
@@ -335,7 +364,17 @@ class ComplexFFT {
     this.rec(inRe, inIm, 0, 1, outRe, outIm, 0, this.n, 0);
   }
 
-  private rec(inRe: Float64Array, inIm: Float64Array, inOff: number, stride: number, outRe: Float64Array, outIm: Float64Array, outOff: number, n: number, fi: number): void {
+  private rec(
+    inRe: Float64Array,
+    inIm: Float64Array,
+    inOff: number,
+    stride: number,
+    outRe: Float64Array,
+    outIm: Float64Array,
+    outOff: number,
+    n: number,
+    fi: number,
+  ): void {
     const p = this.factors[fi];
     const m = n / p;
     if (m === 1) {
@@ -344,7 +383,8 @@ class ComplexFFT {
         outIm[outOff + q] = inIm[inOff + q * stride];
       }
     } else {
-      for (let q = 0; q < p; q++) this.rec(inRe, inIm, inOff + q * stride, stride * p, outRe, outIm, outOff + q * m, m, fi + 1);
+      for (let q = 0; q < p; q++)
+        this.rec(inRe, inIm, inOff + q * stride, stride * p, outRe, outIm, outOff + q * m, m, fi + 1);
     }
     // Butterflies: X[k + s·m] = Σ_q W_n^{q(k + s·m)} · Y_q[k]
     const N = this.n;

@@ -108,7 +108,8 @@ export class ApplyTimestampRules implements LogitFilter {
     const lastWasTimestamp = n >= 1 && last >= tb;
     const penultimateWasTimestamp = n < 2 || tokens[tokens.length - 2] >= tb;
     if (lastWasTimestamp) {
-      if (penultimateWasTimestamp) logits.fill(-Infinity, tb, V); // has to be a non-timestamp
+      if (penultimateWasTimestamp)
+        logits.fill(-Infinity, tb, V); // has to be a non-timestamp
       else logits.fill(-Infinity, 0, eot); // cannot be normal text
     }
     let lastTimestamp = -1;
@@ -125,7 +126,8 @@ export class ApplyTimestampRules implements LogitFilter {
     }
     if (n === 0) {
       logits.fill(-Infinity, 0, tb); // the first token is a timestamp
-      if (this.maxInitialTimestampIndex !== undefined) logits.fill(-Infinity, tb + this.maxInitialTimestampIndex + 1, V);
+      if (this.maxInitialTimestampIndex !== undefined)
+        logits.fill(-Infinity, tb + this.maxInitialTimestampIndex + 1, V);
     }
     // If the timestamps together are likelier than any text token, sample a timestamp.
     // (Compared on logits: the softmax normaliser is common to both sides.)
@@ -203,7 +205,10 @@ function sample(row: Float32Array, temperature: number, rand: () => number): num
 }
 
 /** Language probabilities from the logits at the SOT position (softmax over language tokens). */
-export function detectLanguage(sotLogits: Float32Array, tokenizer: Tokenizer): { language: string; probs: Record<string, number> } {
+export function detectLanguage(
+  sotLogits: Float32Array,
+  tokenizer: Tokenizer,
+): { language: string; probs: Record<string, number> } {
   const ids = tokenizer.languageTokens;
   if (ids.length === 0) return { language: 'en', probs: { en: 1 } };
   let max = -Infinity;
@@ -252,22 +257,39 @@ export class DecodingTask {
     this.sampleLen = options.sampleLen ?? Math.floor(nTextCtx / 2);
     this.detect = tokenizer.isMultilingual && !options.language;
     this.language = options.language ?? 'en';
-    if (tokenizer.isMultilingual && options.language && tokenizer.languageToken(options.language) === undefined) {
+    if (
+      tokenizer.isMultilingual &&
+      options.language &&
+      tokenizer.languageToken(options.language) === undefined
+    ) {
       throw new Error(`unknown language "${options.language}"`);
     }
     // With detection pending the language slot holds a placeholder until the SOT logits are in.
-    this.initialTokens = tokenizer.sotSequence(tokenizer.isMultilingual ? this.language : undefined, options.task ?? 'transcribe');
+    this.initialTokens = tokenizer.sotSequence(
+      tokenizer.isMultilingual ? this.language : undefined,
+      options.task ?? 'transcribe',
+    );
     if (options.withoutTimestamps) this.initialTokens.push(tokenizer.noTimestamps);
     this.tokens = [...this.initialTokens];
     const sampleBegin = this.initialTokens.length;
     if (options.suppressBlank ?? true) this.filters.push(new SuppressBlank(tokenizer, sampleBegin));
     const suppress = options.suppressTokens ?? '-1';
     const ids = new Set<number>(suppress === '-1' ? tokenizer.nonSpeechTokens() : suppress);
-    for (const id of [tokenizer.transcribe, tokenizer.translate, tokenizer.sot, tokenizer.sotPrev, tokenizer.sotLm, tokenizer.noSpeech]) ids.add(id);
+    for (const id of [
+      tokenizer.transcribe,
+      tokenizer.translate,
+      tokenizer.sot,
+      tokenizer.sotPrev,
+      tokenizer.sotLm,
+      tokenizer.noSpeech,
+    ])
+      ids.add(id);
     this.filters.push(new SuppressTokens([...ids].sort((a, b) => a - b)));
     if (!options.withoutTimestamps) {
       const maxInitial = options.maxInitialTimestamp ?? 1.0;
-      this.filters.push(new ApplyTimestampRules(tokenizer, sampleBegin, Math.round(maxInitial / TIME_PRECISION)));
+      this.filters.push(
+        new ApplyTimestampRules(tokenizer, sampleBegin, Math.round(maxInitial / TIME_PRECISION)),
+      );
     }
     this.rand = mulberry32(options.seed ?? 0);
   }
@@ -336,12 +358,18 @@ export interface DecodeBatchOptions {
  * in lock-step; a finished sequence is fed <|endoftext|> (which does not change the others) until
  * the batch is compacted. Returns each task's result, in order.
  */
-export async function decodeBatch(model: WhisperModel, features: ort.Tensor, tasks: DecodingTask[], opts: DecodeBatchOptions = {}): Promise<DecodingResult[]> {
+export async function decodeBatch(
+  model: WhisperModel,
+  features: ort.Tensor,
+  tasks: DecodingTask[],
+  opts: DecodeBatchOptions = {},
+): Promise<DecodingResult[]> {
   const B = tasks.length;
   if (B === 0) return [];
   const V = model.dims.nVocab;
   const S = tasks[0].initialTokens.length;
-  if (tasks.some((t) => t.initialTokens.length !== S)) throw new Error('decodeBatch: all tasks need the same SOT-sequence length');
+  if (tasks.some((t) => t.initialTokens.length !== S))
+    throw new Error('decodeBatch: all tasks need the same SOT-sequence length');
   const compactBelow = opts.compactBelow ?? 0.3;
   const sotIndex = tasks[0].initialTokens.indexOf(tasks[0].tokenizer.sot);
 
@@ -351,17 +379,23 @@ export async function decodeBatch(model: WhisperModel, features: ort.Tensor, tas
 
   // 1. the tokens up to and including SOT: logits at SOT → no-speech probability, language
   const first = new BigInt64Array(B * (sotIndex + 1));
-  tasks.forEach((t, b) => t.initialTokens.slice(0, sotIndex + 1).forEach((id, j) => (first[b * (sotIndex + 1) + j] = BigInt(id))));
+  tasks.forEach((t, b) =>
+    t.initialTokens.slice(0, sotIndex + 1).forEach((id, j) => (first[b * (sotIndex + 1) + j] = BigInt(id))),
+  );
   let out = await model.decode(first, B, feats);
   let cache: KVCache = out.cache;
   let T = sotIndex + 1;
-  tasks.forEach((t, b) => t.observeSot(out.logits.subarray((b * T + sotIndex) * V, (b * T + sotIndex + 1) * V)));
+  tasks.forEach((t, b) =>
+    t.observeSot(out.logits.subarray((b * T + sotIndex) * V, (b * T + sotIndex + 1) * V)),
+  );
 
   // 2. the rest of the SOT sequence (language, task), now that detected languages are known
   if (S > sotIndex + 1) {
     const n = S - sotIndex - 1;
     const rest = new BigInt64Array(B * n);
-    tasks.forEach((t, b) => t.initialTokens.slice(sotIndex + 1).forEach((id, j) => (rest[b * n + j] = BigInt(id))));
+    tasks.forEach((t, b) =>
+      t.initialTokens.slice(sotIndex + 1).forEach((id, j) => (rest[b * n + j] = BigInt(id))),
+    );
     out = await model.decode(rest, B, feats, cache);
     cache = out.cache;
     T = n;

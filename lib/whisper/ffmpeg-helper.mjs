@@ -9,7 +9,9 @@
 // {"id", "kill": true} to stop one. stdout: per finished command a 16-byte header (uint32 LE id,
 // int32 exit code (-1 killed by a signal, -2 could not start), uint32 stderr bytes, uint32 stdout
 // bytes) followed by stderr (UTF-8, at most 8 KiB) and stdout.
+import { Buffer } from 'node:buffer';
 import { spawn } from 'node:child_process';
+import process from 'node:process';
 import { createInterface } from 'node:readline';
 
 const jobs = new Map();

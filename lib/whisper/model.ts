@@ -108,7 +108,8 @@ export class WhisperModel {
     const encFile = path.join(modelDir, 'onnx', 'encoder_model.onnx');
     const decFile = path.join(modelDir, 'onnx', 'decoder_model_merged.onnx');
     for (const f of [encFile, decFile, path.join(modelDir, 'config.json')]) {
-      if (!existsSync(f)) throw new Error(`Whisper model folder ${modelDir}: ${path.relative(modelDir, f)} is missing`);
+      if (!existsSync(f))
+        throw new Error(`Whisper model folder ${modelDir}: ${path.relative(modelDir, f)} is missing`);
     }
     const cfg = readJson(path.join(modelDir, 'config.json'));
     const num = (k: string, dflt?: number): number => {
@@ -150,7 +151,10 @@ export class WhisperModel {
             const bytes = readFileSync(decFile);
             parts = splitMergedDecoder(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
           } catch (err) {
-            opts.logger?.warn({ err: err instanceof Error ? err.message : String(err) }, 'whisper: cannot split the merged decoder; using it as it is');
+            opts.logger?.warn(
+              { err: err instanceof Error ? err.message : String(err) },
+              'whisper: cannot split the merged decoder; using it as it is',
+            );
           }
           if (parts) {
             cross = await ort.InferenceSession.create(parts.cross, options);
@@ -163,19 +167,28 @@ export class WhisperModel {
           decoder = await ort.InferenceSession.create(decFile, options);
           sessions.push(decoder);
         }
-        if (device === 'auto') opts.logger?.info({ provider, tried: failures }, `whisper: using the ${provider} execution provider`);
-        else opts.logger?.debug({ provider, decoder: cross ? 'split' : 'merged' }, 'whisper: sessions loaded');
+        if (device === 'auto')
+          opts.logger?.info(
+            { provider, tried: failures },
+            `whisper: using the ${provider} execution provider`,
+          );
+        else
+          opts.logger?.debug({ provider, decoder: cross ? 'split' : 'merged' }, 'whisper: sessions loaded');
         return new WhisperModel(modelDir, dims, provider, encoder, decoder, cross);
       } catch (err) {
         await Promise.all(sessions.map((x) => x.release().catch(() => undefined)));
         const msg = err instanceof Error ? err.message : String(err);
         failures.push(`${provider}: ${msg.split('\n')[0]}`);
         if (device !== 'auto') {
-          throw new Error(`WHISPER_DEVICE=${device}: the ${provider} execution provider cannot load the model (${msg.split('\n')[0]}); no fallback to another device unless WHISPER_DEVICE=auto`);
+          throw new Error(
+            `WHISPER_DEVICE=${device}: the ${provider} execution provider cannot load the model (${msg.split('\n')[0]}); no fallback to another device unless WHISPER_DEVICE=auto`,
+          );
         }
       }
     }
-    throw new Error(`WHISPER_DEVICE=auto: no execution provider could load the model: ${failures.join('; ')}`);
+    throw new Error(
+      `WHISPER_DEVICE=auto: no execution provider could load the model: ${failures.join('; ')}`,
+    );
   }
 
   get isMultilingual(): boolean {
@@ -184,7 +197,11 @@ export class WhisperModel {
 
   /** Encoder forward pass: mel [B, nMels, 3000] → audio features [B, 1500, D]. */
   async encode(mel: Float32Array, batch: number): Promise<ort.Tensor> {
-    const input = new ort.Tensor('float32', mel, [batch, this.dims.nMels, mel.length / batch / this.dims.nMels]);
+    const input = new ort.Tensor('float32', mel, [
+      batch,
+      this.dims.nMels,
+      mel.length / batch / this.dims.nMels,
+    ]);
     const t0 = performance.now();
     const out = await this.encoder.run({ input_features: input });
     this.stats.encodeMs += performance.now() - t0;
@@ -202,7 +219,12 @@ export class WhisperModel {
    * from `features`; with one it appends `tokens` to the cached sequence. Returns the logits
    * [B, T, V] and the grown cache.
    */
-  async decode(tokens: BigInt64Array, batch: number, features: ort.Tensor, cache?: KVCache): Promise<{ logits: Float32Array; cache: KVCache }> {
+  async decode(
+    tokens: BigInt64Array,
+    batch: number,
+    features: ort.Tensor,
+    cache?: KVCache,
+  ): Promise<{ logits: Float32Array; cache: KVCache }> {
     const T = tokens.length / batch;
     const L = this.dims.nTextLayer;
     if (this.cross) return this.decodeSplit(tokens, batch, T, features, cache);
@@ -229,15 +251,28 @@ export class WhisperModel {
     const self: ort.Tensor[] = [];
     const cross: ort.Tensor[] = [];
     for (let i = 0; i < L; i++) {
-      self.push(out[`present.${i}.decoder.key`] as ort.Tensor, out[`present.${i}.decoder.value`] as ort.Tensor);
+      self.push(
+        out[`present.${i}.decoder.key`] as ort.Tensor,
+        out[`present.${i}.decoder.value`] as ort.Tensor,
+      );
       if (cache) cross.push(cache.cross[2 * i], cache.cross[2 * i + 1]);
-      else cross.push(out[`present.${i}.encoder.key`] as ort.Tensor, out[`present.${i}.encoder.value`] as ort.Tensor);
+      else
+        cross.push(
+          out[`present.${i}.encoder.key`] as ort.Tensor,
+          out[`present.${i}.encoder.value`] as ort.Tensor,
+        );
     }
     const logits = (out.logits as ort.Tensor).data as Float32Array;
     return { logits, cache: new KVCache(batch, (cache?.length ?? 0) + T, self, cross) };
   }
 
-  private async decodeSplit(tokens: BigInt64Array, batch: number, T: number, features: ort.Tensor, cache?: KVCache): Promise<{ logits: Float32Array; cache: KVCache }> {
+  private async decodeSplit(
+    tokens: BigInt64Array,
+    batch: number,
+    T: number,
+    features: ort.Tensor,
+    cache?: KVCache,
+  ): Promise<{ logits: Float32Array; cache: KVCache }> {
     const L = this.dims.nTextLayer;
     const t0 = performance.now();
     let cross: ort.Tensor[];
@@ -245,7 +280,11 @@ export class WhisperModel {
     else {
       const out = await (this.cross as ort.InferenceSession).run({ encoder_hidden_states: features });
       cross = [];
-      for (let i = 0; i < L; i++) cross.push(out[`present.${i}.encoder.key`] as ort.Tensor, out[`present.${i}.encoder.value`] as ort.Tensor);
+      for (let i = 0; i < L; i++)
+        cross.push(
+          out[`present.${i}.encoder.key`] as ort.Tensor,
+          out[`present.${i}.encoder.value`] as ort.Tensor,
+        );
     }
     const feeds: Record<string, ort.Tensor> = { input_ids: new ort.Tensor('int64', tokens, [batch, T]) };
     const empty = cache ? undefined : this.emptyPast(batch);
@@ -260,8 +299,15 @@ export class WhisperModel {
     this.stats.decodeCalls++;
     this.stats.decodeRows += batch;
     const self: ort.Tensor[] = [];
-    for (let i = 0; i < L; i++) self.push(out[`present.${i}.decoder.key`] as ort.Tensor, out[`present.${i}.decoder.value`] as ort.Tensor);
-    return { logits: (out.logits as ort.Tensor).data as Float32Array, cache: new KVCache(batch, (cache?.length ?? 0) + T, self, cross) };
+    for (let i = 0; i < L; i++)
+      self.push(
+        out[`present.${i}.decoder.key`] as ort.Tensor,
+        out[`present.${i}.decoder.value`] as ort.Tensor,
+      );
+    return {
+      logits: (out.logits as ort.Tensor).data as Float32Array,
+      cache: new KVCache(batch, (cache?.length ?? 0) + T, self, cross),
+    };
   }
 
   async release(): Promise<void> {

@@ -136,7 +136,13 @@ function nameOf(buf: Uint8Array, start: number, end: number, fieldNo: number): s
 }
 
 function parseNode(buf: Uint8Array, f: Field): NodeInfo {
-  const node: NodeInfo = { raw: buf.subarray(f.rawStart, f.end), inputs: [], outputs: [], opType: '', graphs: new Map() };
+  const node: NodeInfo = {
+    raw: buf.subarray(f.rawStart, f.end),
+    inputs: [],
+    outputs: [],
+    opType: '',
+    graphs: new Map(),
+  };
   for (const g of fields(buf, f.start, f.end)) {
     if (g.wire !== 2) continue;
     if (g.no === NODE.input) node.inputs.push(str(buf, g));
@@ -156,7 +162,14 @@ function parseNode(buf: Uint8Array, f: Field): NodeInfo {
 }
 
 function parseGraph(buf: Uint8Array): GraphParts {
-  const parts: GraphParts = { nodes: [], initializers: [], inputs: [], outputs: [], valueInfo: [], other: [] };
+  const parts: GraphParts = {
+    nodes: [],
+    initializers: [],
+    inputs: [],
+    outputs: [],
+    valueInfo: [],
+    other: [],
+  };
   for (const f of fields(buf)) {
     const raw = buf.subarray(f.rawStart, f.end);
     if (f.wire !== 2) {
@@ -196,10 +209,24 @@ function parseGraph(buf: Uint8Array): GraphParts {
 }
 
 function identityNode(input: string, output: string): Uint8Array {
-  return concat(lenField(GRAPH.node, [...strField(NODE.input, input), ...strField(NODE.output, output), ...strField(NODE.name, `split_identity_${output}`), ...strField(NODE.opType, 'Identity')]));
+  return concat(
+    lenField(GRAPH.node, [
+      ...strField(NODE.input, input),
+      ...strField(NODE.output, output),
+      ...strField(NODE.name, `split_identity_${output}`),
+      ...strField(NODE.opType, 'Identity'),
+    ]),
+  );
 }
 
-function buildGraph(p: { nodes: Uint8Array[]; initializers: Uint8Array[]; inputs: Uint8Array[]; outputs: Uint8Array[]; valueInfo: Uint8Array[]; other: Uint8Array[] }): Uint8Array[] {
+function buildGraph(p: {
+  nodes: Uint8Array[];
+  initializers: Uint8Array[];
+  inputs: Uint8Array[];
+  outputs: Uint8Array[];
+  valueInfo: Uint8Array[];
+  other: Uint8Array[];
+}): Uint8Array[] {
   // Field order as onnx writes it: nodes, name/doc (other), initializers, inputs, outputs, value_info.
   return [...p.nodes, ...p.other, ...p.initializers, ...p.inputs, ...p.outputs, ...p.valueInfo];
 }
@@ -239,7 +266,8 @@ export interface SplitDecoder {
  */
 export function splitMergedDecoder(model: Uint8Array): SplitDecoder {
   let graphBytes: Uint8Array | undefined;
-  for (const f of fields(model)) if (f.no === MODEL_GRAPH && f.wire === 2) graphBytes = model.subarray(f.start, f.end);
+  for (const f of fields(model))
+    if (f.no === MODEL_GRAPH && f.wire === 2) graphBytes = model.subarray(f.start, f.end);
   if (!graphBytes) throw new Error('no graph');
   const g = parseGraph(graphBytes);
   if (g.initializers.some((i) => i.external)) throw new Error('weights in external data files');
@@ -256,13 +284,15 @@ export function splitMergedDecoder(model: Uint8Array): SplitDecoder {
   if (presentEnc.length === 0 || !presentEnc.every((o) => /^present\.\d+\.encoder\.(key|value)$/.test(o))) {
     throw new Error('If outputs are not present.*.encoder.*');
   }
-  if (thenParts.outputs.length !== presentEnc.length || elseParts.outputs.length !== presentEnc.length) throw new Error('branch outputs do not match');
+  if (thenParts.outputs.length !== presentEnc.length || elseParts.outputs.length !== presentEnc.length)
+    throw new Error('branch outputs do not match');
 
   // withPast: the then branch passes past_key_values.{i}.encoder.* through; make that an Identity
   // (optimised away, as the present.*.encoder outputs are dropped) and drop the If.
   const passInput = new Map<string, string>();
   for (const n of thenParts.nodes) {
-    if (n.opType !== 'Identity' || n.inputs.length !== 1) throw new Error('then branch is not a pass-through');
+    if (n.opType !== 'Identity' || n.inputs.length !== 1)
+      throw new Error('then branch is not a pass-through');
     passInput.set(n.outputs[0], n.inputs[0]);
   }
   const withPastNodes: Uint8Array[] = [];
@@ -278,7 +308,8 @@ export function splitMergedDecoder(model: Uint8Array): SplitDecoder {
   const dropInputs = new Set(['use_cache_branch', 'encoder_hidden_states']);
   const stillUsed = new Set<string>();
   for (const n of g.nodes) if (n !== ifNode) n.inputs.forEach((x) => stillUsed.add(x));
-  if (stillUsed.has('encoder_hidden_states') || stillUsed.has('use_cache_branch')) throw new Error('encoder_hidden_states is used outside the If');
+  if (stillUsed.has('encoder_hidden_states') || stillUsed.has('use_cache_branch'))
+    throw new Error('encoder_hidden_states is used outside the If');
   const elseRefs = referencedNames(elseG);
   const withPast = buildModel(
     model,
@@ -294,9 +325,15 @@ export function splitMergedDecoder(model: Uint8Array): SplitDecoder {
 
   // cross: the else branch's nodes at top level, reading the outer graph's initializers.
   const produced = new Set<string>(elseParts.nodes.flatMap((n) => n.outputs));
-  const available = new Set<string>([...g.initializers.map((i) => i.name), ...elseParts.initializers.map((i) => i.name), 'encoder_hidden_states', '']);
+  const available = new Set<string>([
+    ...g.initializers.map((i) => i.name),
+    ...elseParts.initializers.map((i) => i.name),
+    'encoder_hidden_states',
+    '',
+  ]);
   for (const name of elseRefs) {
-    if (!produced.has(name) && !available.has(name)) throw new Error(`else branch reads ${name} from the outer graph`);
+    if (!produced.has(name) && !available.has(name))
+      throw new Error(`else branch reads ${name} from the outer graph`);
   }
   const crossNodes = [...elseParts.nodes.map((n) => n.raw)];
   presentEnc.forEach((out, k) => crossNodes.push(identityNode(elseParts.outputs[k].name, out)));
@@ -305,7 +342,10 @@ export function splitMergedDecoder(model: Uint8Array): SplitDecoder {
     buildGraph({
       nodes: crossNodes,
       other: g.other,
-      initializers: [...g.initializers.filter((i) => elseRefs.has(i.name)).map((i) => i.raw), ...elseParts.initializers.map((i) => i.raw)],
+      initializers: [
+        ...g.initializers.filter((i) => elseRefs.has(i.name)).map((i) => i.raw),
+        ...elseParts.initializers.map((i) => i.raw),
+      ],
       inputs: g.inputs.filter((i) => i.name === 'encoder_hidden_states').map((i) => i.raw),
       outputs: g.outputs.filter((o) => presentEnc.includes(o.name)).map((o) => o.raw),
       valueInfo: [],

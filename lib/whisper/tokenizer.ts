@@ -8,28 +8,123 @@ import path from 'node:path';
 
 /** Whisper's languages in token order: the language token of LANGUAGE_CODES[i] is sot + 1 + i. */
 export const LANGUAGES: Readonly<Record<string, string>> = Object.freeze({
-  en: 'english', zh: 'chinese', de: 'german', es: 'spanish', ru: 'russian', ko: 'korean', fr: 'french',
-  ja: 'japanese', pt: 'portuguese', tr: 'turkish', pl: 'polish', ca: 'catalan', nl: 'dutch', ar: 'arabic',
-  sv: 'swedish', it: 'italian', id: 'indonesian', hi: 'hindi', fi: 'finnish', vi: 'vietnamese', he: 'hebrew',
-  uk: 'ukrainian', el: 'greek', ms: 'malay', cs: 'czech', ro: 'romanian', da: 'danish', hu: 'hungarian',
-  ta: 'tamil', no: 'norwegian', th: 'thai', ur: 'urdu', hr: 'croatian', bg: 'bulgarian', lt: 'lithuanian',
-  la: 'latin', mi: 'maori', ml: 'malayalam', cy: 'welsh', sk: 'slovak', te: 'telugu', fa: 'persian',
-  lv: 'latvian', bn: 'bengali', sr: 'serbian', az: 'azerbaijani', sl: 'slovenian', kn: 'kannada',
-  et: 'estonian', mk: 'macedonian', br: 'breton', eu: 'basque', is: 'icelandic', hy: 'armenian',
-  ne: 'nepali', mn: 'mongolian', bs: 'bosnian', kk: 'kazakh', sq: 'albanian', sw: 'swahili',
-  gl: 'galician', mr: 'marathi', pa: 'punjabi', si: 'sinhala', km: 'khmer', sn: 'shona', yo: 'yoruba',
-  so: 'somali', af: 'afrikaans', oc: 'occitan', ka: 'georgian', be: 'belarusian', tg: 'tajik', sd: 'sindhi',
-  gu: 'gujarati', am: 'amharic', yi: 'yiddish', lo: 'lao', uz: 'uzbek', fo: 'faroese', ht: 'haitian creole',
-  ps: 'pashto', tk: 'turkmen', nn: 'nynorsk', mt: 'maltese', sa: 'sanskrit', lb: 'luxembourgish',
-  my: 'myanmar', bo: 'tibetan', tl: 'tagalog', mg: 'malagasy', as: 'assamese', tt: 'tatar', haw: 'hawaiian',
-  ln: 'lingala', ha: 'hausa', ba: 'bashkir', jw: 'javanese', su: 'sundanese', yue: 'cantonese',
+  en: 'english',
+  zh: 'chinese',
+  de: 'german',
+  es: 'spanish',
+  ru: 'russian',
+  ko: 'korean',
+  fr: 'french',
+  ja: 'japanese',
+  pt: 'portuguese',
+  tr: 'turkish',
+  pl: 'polish',
+  ca: 'catalan',
+  nl: 'dutch',
+  ar: 'arabic',
+  sv: 'swedish',
+  it: 'italian',
+  id: 'indonesian',
+  hi: 'hindi',
+  fi: 'finnish',
+  vi: 'vietnamese',
+  he: 'hebrew',
+  uk: 'ukrainian',
+  el: 'greek',
+  ms: 'malay',
+  cs: 'czech',
+  ro: 'romanian',
+  da: 'danish',
+  hu: 'hungarian',
+  ta: 'tamil',
+  no: 'norwegian',
+  th: 'thai',
+  ur: 'urdu',
+  hr: 'croatian',
+  bg: 'bulgarian',
+  lt: 'lithuanian',
+  la: 'latin',
+  mi: 'maori',
+  ml: 'malayalam',
+  cy: 'welsh',
+  sk: 'slovak',
+  te: 'telugu',
+  fa: 'persian',
+  lv: 'latvian',
+  bn: 'bengali',
+  sr: 'serbian',
+  az: 'azerbaijani',
+  sl: 'slovenian',
+  kn: 'kannada',
+  et: 'estonian',
+  mk: 'macedonian',
+  br: 'breton',
+  eu: 'basque',
+  is: 'icelandic',
+  hy: 'armenian',
+  ne: 'nepali',
+  mn: 'mongolian',
+  bs: 'bosnian',
+  kk: 'kazakh',
+  sq: 'albanian',
+  sw: 'swahili',
+  gl: 'galician',
+  mr: 'marathi',
+  pa: 'punjabi',
+  si: 'sinhala',
+  km: 'khmer',
+  sn: 'shona',
+  yo: 'yoruba',
+  so: 'somali',
+  af: 'afrikaans',
+  oc: 'occitan',
+  ka: 'georgian',
+  be: 'belarusian',
+  tg: 'tajik',
+  sd: 'sindhi',
+  gu: 'gujarati',
+  am: 'amharic',
+  yi: 'yiddish',
+  lo: 'lao',
+  uz: 'uzbek',
+  fo: 'faroese',
+  ht: 'haitian creole',
+  ps: 'pashto',
+  tk: 'turkmen',
+  nn: 'nynorsk',
+  mt: 'maltese',
+  sa: 'sanskrit',
+  lb: 'luxembourgish',
+  my: 'myanmar',
+  bo: 'tibetan',
+  tl: 'tagalog',
+  mg: 'malagasy',
+  as: 'assamese',
+  tt: 'tatar',
+  haw: 'hawaiian',
+  ln: 'lingala',
+  ha: 'hausa',
+  ba: 'bashkir',
+  jw: 'javanese',
+  su: 'sundanese',
+  yue: 'cantonese',
 });
 export const LANGUAGE_CODES: readonly string[] = Object.freeze(Object.keys(LANGUAGES));
 
 /** Aliases Whisper accepts for `language` (names and a few alternative spellings). */
 const LANGUAGE_ALIASES: Record<string, string> = {
-  burmese: 'my', valencian: 'ca', flemish: 'nl', haitian: 'ht', letzeburgesch: 'lb', pushto: 'ps',
-  panjabi: 'pa', moldavian: 'ro', moldovan: 'ro', sinhalese: 'si', castilian: 'es', mandarin: 'zh',
+  burmese: 'my',
+  valencian: 'ca',
+  flemish: 'nl',
+  haitian: 'ht',
+  letzeburgesch: 'lb',
+  pushto: 'ps',
+  panjabi: 'pa',
+  moldavian: 'ro',
+  moldovan: 'ro',
+  sinhalese: 'si',
+  castilian: 'es',
+  mandarin: 'zh',
 };
 
 /** A language code or name as Whisper accepts it → the code, or undefined. */
@@ -44,7 +139,8 @@ export function normalizeLanguage(lang: string): string | undefined {
 const BYTE_TO_CHAR: string[] = new Array(256);
 const CHAR_TO_BYTE = new Map<string, number>();
 {
-  const printable = (b: number) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+  const printable = (b: number) =>
+    (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
   let extra = 0;
   for (let b = 0; b < 256; b++) {
     const ch = String.fromCharCode(printable(b) ? b : 256 + extra++);
@@ -95,7 +191,8 @@ export class Tokenizer {
   private nonSpeech?: number[];
 
   constructor(json: TokenizerJson, info?: Partial<TokenizerInfo>) {
-    if (!json.model?.vocab || !json.model.merges) throw new Error('tokenizer.json: no BPE model (vocab + merges)');
+    if (!json.model?.vocab || !json.model.merges)
+      throw new Error('tokenizer.json: no BPE model (vocab + merges)');
     this.vocab = new Map(Object.entries(json.model.vocab));
     for (const [tok, id] of this.vocab) this.idToToken[id] = tok;
     json.model.merges.forEach((m, i) => {
@@ -127,7 +224,10 @@ export class Tokenizer {
     const ids: number[] = [];
     for (let id = this.sot + 1; id < this.translate; id++) {
       const m = /^<\|([a-z]{2,3})\|>$/.exec(this.special.get(id) ?? '');
-      if (!m) throw new Error(`tokenizer.json: token ${id} between <|startoftranscript|> and <|translate|> is not a language`);
+      if (!m)
+        throw new Error(
+          `tokenizer.json: token ${id} between <|startoftranscript|> and <|translate|> is not a language`,
+        );
       codes.push(m[1]);
       ids.push(id);
     }
@@ -145,7 +245,10 @@ export class Tokenizer {
     const info: Partial<TokenizerInfo> = {};
     const genFile = path.join(modelDir, 'generation_config.json');
     if (existsSync(genFile)) {
-      const gen = JSON.parse(readFileSync(genFile, 'utf8')) as { is_multilingual?: boolean; lang_to_id?: Record<string, number> };
+      const gen = JSON.parse(readFileSync(genFile, 'utf8')) as {
+        is_multilingual?: boolean;
+        lang_to_id?: Record<string, number>;
+      };
       if (typeof gen.is_multilingual === 'boolean') info.isMultilingual = gen.is_multilingual;
       if (gen.lang_to_id) info.numLanguages = Object.keys(gen.lang_to_id).length;
     }

@@ -19,7 +19,17 @@ import * as ort from 'onnxruntime-node';
 import type { TranscriptSegment } from '../manifest.ts';
 import type { Logger } from '../log.ts';
 import { errorMessage } from '../errors.ts';
-import { AudioLoader, HOP_LENGTH, loadMelFilters, logMelSpectrogram, melWindow, N_FRAMES, N_SAMPLES, SAMPLE_RATE, type LogMel } from './audio.ts';
+import {
+  AudioLoader,
+  HOP_LENGTH,
+  loadMelFilters,
+  logMelSpectrogram,
+  melWindow,
+  N_FRAMES,
+  N_SAMPLES,
+  SAMPLE_RATE,
+  type LogMel,
+} from './audio.ts';
 import { decodeBatch, DecodingTask, TIME_PRECISION, type DecodingResult } from './decoding.ts';
 import { WhisperModel, type WhisperDevice } from './model.ts';
 import { normalizeLanguage, Tokenizer } from './tokenizer.ts';
@@ -69,17 +79,69 @@ const DEFAULT_TEMPERATURES = [0, 0.2, 0.4, 0.6, 0.8, 1.0];
 
 /** Phrases Whisper is known to produce on silence, noise or music (from subtitle training data). */
 const HALLUCINATION_MARKERS = [
-  'amara.org', 'amara org', 'subtitles by', 'subtitled by', 'captions by', 'transcribed by', 'translated by',
-  'thank you for watching', 'thanks for watching', 'thank you so much for watching', 'thank you very much for watching',
-  'please subscribe', 'like and subscribe', 'subscribe to', 'see you in the next video', 'see you next time',
-  'untertitel', 'untertitelung', 'vielen dank fürs zuschauen', 'danke fürs zuschauen',
-  'sous-titres', 'sous titres', "merci d'avoir regardé", 'merci de votre attention',
-  'subtítulos', 'subtitulos', 'gracias por ver', 'sottotitoli', 'legendas pela comunidade', 'obrigado por assistir',
-  'napisy stworzone', 'ondertiteld door', 'ondertiteling', 'продолжение следует', 'спасибо за просмотр', 'субтитры',
-  'ご視聴ありがとうございました', 'チャンネル登録', '字幕', '请不吝点赞', '谢谢观看', '優優獨播劇場', 'mbc 뉴스', '시청해주셔서 감사합니다',
+  'amara.org',
+  'amara org',
+  'subtitles by',
+  'subtitled by',
+  'captions by',
+  'transcribed by',
+  'translated by',
+  'thank you for watching',
+  'thanks for watching',
+  'thank you so much for watching',
+  'thank you very much for watching',
+  'please subscribe',
+  'like and subscribe',
+  'subscribe to',
+  'see you in the next video',
+  'see you next time',
+  'untertitel',
+  'untertitelung',
+  'vielen dank fürs zuschauen',
+  'danke fürs zuschauen',
+  'sous-titres',
+  'sous titres',
+  "merci d'avoir regardé",
+  'merci de votre attention',
+  'subtítulos',
+  'subtitulos',
+  'gracias por ver',
+  'sottotitoli',
+  'legendas pela comunidade',
+  'obrigado por assistir',
+  'napisy stworzone',
+  'ondertiteld door',
+  'ondertiteling',
+  'продолжение следует',
+  'спасибо за просмотр',
+  'субтитры',
+  'ご視聴ありがとうございました',
+  'チャンネル登録',
+  '字幕',
+  '请不吝点赞',
+  '谢谢观看',
+  '優優獨播劇場',
+  'mbc 뉴스',
+  '시청해주셔서 감사합니다',
 ];
 /** Short outputs that count as hallucinations only when they are the whole window. */
-const HALLUCINATION_EXACT = new Set(['you', 'thank you', 'thanks', 'thank you very much', 'bye', 'bye bye', 'okay', 'oh', 'so', 'hmm', 'music', 'applause', 'silence', 'the end', 'ok']);
+const HALLUCINATION_EXACT = new Set([
+  'you',
+  'thank you',
+  'thanks',
+  'thank you very much',
+  'bye',
+  'bye bye',
+  'okay',
+  'oh',
+  'so',
+  'hmm',
+  'music',
+  'applause',
+  'silence',
+  'the end',
+  'ok',
+]);
 
 /** Lower case, punctuation removed, spaces collapsed (for comparing phrases). */
 export function normalizeText(text: string): string {
@@ -147,7 +209,12 @@ export class WhisperEngine {
     const audio = new AudioLoader({ ffmpegPath: opts.ffmpegPath });
     try {
       const tokenizer = Tokenizer.fromModelDir(opts.modelDir);
-      const model = await WhisperModel.load({ modelDir: opts.modelDir, device: opts.device, threads: opts.threads, logger: opts.logger });
+      const model = await WhisperModel.load({
+        modelDir: opts.modelDir,
+        device: opts.device,
+        threads: opts.threads,
+        logger: opts.logger,
+      });
       const filters = loadMelFilters(opts.modelDir, model.dims.nMels);
       return new WhisperEngine(model, tokenizer, filters, audio, Math.max(1, opts.batchSize ?? 8), opts);
     } catch (err) {
@@ -165,7 +232,10 @@ export class WhisperEngine {
    * `{ file, error }` for a file that is missing or cannot be decoded. Calls on one engine run
    * one after another.
    */
-  transcribeFiles(files: string[], opts: TranscribeOptions = {}): Promise<Array<TranscriptionResult | TranscriptionError>> {
+  transcribeFiles(
+    files: string[],
+    opts: TranscribeOptions = {},
+  ): Promise<Array<TranscriptionResult | TranscriptionError>> {
     const run = this.busy.then(() => this.run(files, opts));
     this.busy = run.catch(() => undefined);
     return run;
@@ -177,7 +247,10 @@ export class WhisperEngine {
     await this.model.release();
   }
 
-  private async run(files: string[], opts: TranscribeOptions): Promise<Array<TranscriptionResult | TranscriptionError>> {
+  private async run(
+    files: string[],
+    opts: TranscribeOptions,
+  ): Promise<Array<TranscriptionResult | TranscriptionError>> {
     const { signal } = opts;
     signal?.throwIfAborted();
     let pinned: string | undefined;
@@ -186,7 +259,8 @@ export class WhisperEngine {
       if (!pinned || (this.tokenizer.isMultilingual && this.tokenizer.languageToken(pinned) === undefined)) {
         throw new Error(`unknown language "${opts.language}"`);
       }
-      if (!this.tokenizer.isMultilingual && pinned !== 'en') throw new Error(`model ${this.opts.modelDir} is English-only; cannot transcribe "${pinned}"`);
+      if (!this.tokenizer.isMultilingual && pinned !== 'en')
+        throw new Error(`model ${this.opts.modelDir} is English-only; cannot transcribe "${pinned}"`);
     }
     const temperatures = this.opts.temperatures ?? DEFAULT_TEMPERATURES;
     const B = this.batchSize;
@@ -207,7 +281,8 @@ export class WhisperEngine {
     const startLoad = () => {
       const index = nextFile++;
       const file = files[index];
-      const p = this.audio.load(file, signal)
+      const p = this.audio
+        .load(file, signal)
         .then((pcm) => {
           const clip = this.newClip(index, file, pcm, pinned);
           if (clip.contentFrames <= 0) finish(index, this.clipResult(clip));
@@ -225,7 +300,13 @@ export class WhisperEngine {
     };
     // Keep up to `maxLoading` decodes in flight while fewer than two batches are waiting.
     const pump = () => {
-      while (!signal?.aborted && nextFile < total && loading.size < maxLoading && queue.length + loading.size < 2 * B) startLoad();
+      while (
+        !signal?.aborted &&
+        nextFile < total &&
+        loading.size < maxLoading &&
+        queue.length + loading.size < 2 * B
+      )
+        startLoad();
     };
 
     for (;;) {
@@ -289,7 +370,14 @@ export class WhisperEngine {
     let encoded: ort.Tensor | undefined;
     if (fresh.length > 0) {
       const mel = new Float32Array(fresh.length * nMels * N_FRAMES);
-      fresh.forEach((w, i) => melWindow(w.clip.mel, w.seek, N_FRAMES, mel.subarray(i * nMels * N_FRAMES, (i + 1) * nMels * N_FRAMES)));
+      fresh.forEach((w, i) =>
+        melWindow(
+          w.clip.mel,
+          w.seek,
+          N_FRAMES,
+          mel.subarray(i * nMels * N_FRAMES, (i + 1) * nMels * N_FRAMES),
+        ),
+      );
       encoded = await this.model.encode(mel, fresh.length);
     }
     let features: ort.Tensor;
@@ -308,7 +396,11 @@ export class WhisperEngine {
       const t = temperatures[w.temperatureIndex];
       return new DecodingTask(
         this.tokenizer,
-        { language: w.clip.language, temperature: t, seed: (w.clip.seed ^ Math.imul(w.seek + 1, 2654435761) ^ w.temperatureIndex) >>> 0 },
+        {
+          language: w.clip.language,
+          temperature: t,
+          seed: (w.clip.seed ^ Math.imul(w.seek + 1, 2654435761) ^ w.temperatureIndex) >>> 0,
+        },
         this.model.dims.nTextCtx,
       );
     });
@@ -376,10 +468,25 @@ export class WhisperEngine {
     }
     const frames = w.segmentSize;
     this.opts.logger?.debug(
-      { file: clip.file, seek: w.seek, temperature: r.temperature, tries: w.tried.length, avg_logprob: round4(r.avgLogprob), no_speech_prob: round4(r.noSpeechProb), compression_ratio: round4(r.compressionRatio), text: r.text },
+      {
+        file: clip.file,
+        seek: w.seek,
+        temperature: r.temperature,
+        tries: w.tried.length,
+        avg_logprob: round4(r.avgLogprob),
+        no_speech_prob: round4(r.noSpeechProb),
+        compression_ratio: round4(r.compressionRatio),
+        text: r.text,
+      },
       'whisper window',
     );
-    if (this.isNonSpeech(r, w.tried.length, w.tried.length >= (this.opts.temperatures ?? DEFAULT_TEMPERATURES).length)) {
+    if (
+      this.isNonSpeech(
+        r,
+        w.tried.length,
+        w.tried.length >= (this.opts.temperatures ?? DEFAULT_TEMPERATURES).length,
+      )
+    ) {
       clip.seek += frames; // silence, noise or music: skip the window
       return;
     }

@@ -10,12 +10,17 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAudio, SAMPLE_RATE } from '../../lib/whisper/audio.ts';
 import { mulberry32 } from '../../lib/whisper/decoding.ts';
-import { WhisperEngine, type TranscriptionError, type TranscriptionResult } from '../../lib/whisper/transcribe.ts';
+import {
+  WhisperEngine,
+  type TranscriptionError,
+  type TranscriptionResult,
+} from '../../lib/whisper/transcribe.ts';
 import { corpusWer, normalizeForWer, wordErrorRate } from '../../lib/whisper/wer.ts';
 import { missingModel, whisperModelDir } from '../helpers/whisper-models.ts';
 
 const FIX = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'whisper');
-const JFK_TEXT = 'And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your country.';
+const JFK_TEXT =
+  'And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your country.';
 
 interface Sentence {
   id: string;
@@ -47,7 +52,8 @@ function writeWav(file: string, pcm: Float32Array): void {
   buf.writeUInt16LE(16, 34);
   buf.write('data', 36);
   buf.writeUInt32LE(pcm.length * 2, 40);
-  for (let i = 0; i < pcm.length; i++) buf.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(pcm[i] * 32767))), 44 + i * 2);
+  for (let i = 0; i < pcm.length; i++)
+    buf.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(pcm[i] * 32767))), 44 + i * 2);
   writeFileSync(file, buf);
 }
 
@@ -61,9 +67,13 @@ function synth(seconds: number, f: (t: number) => number): Float32Array {
 function music(seconds: number): Float32Array {
   const mod = (a: number, b: number) => a - b * Math.floor(a / b);
   return synth(seconds, (t) => {
-    const melody = 0.25 * Math.sin(2 * Math.PI * t * 440 * 2 ** ((Math.floor(mod(t * 4, 8)) * 2) / 12)) * Math.exp(-4 * mod(t, 0.25));
+    const melody =
+      0.25 *
+      Math.sin(2 * Math.PI * t * 440 * 2 ** ((Math.floor(mod(t * 4, 8)) * 2) / 12)) *
+      Math.exp(-4 * mod(t, 0.25));
     const root = 2 ** ((Math.floor(mod(t / 2, 4)) * 5) / 12);
-    const chord = 0.15 * Math.sin(2 * Math.PI * t * 220 * root) + 0.1 * Math.sin(2 * Math.PI * t * 330 * root);
+    const chord =
+      0.15 * Math.sin(2 * Math.PI * t * 220 * root) + 0.1 * Math.sin(2 * Math.PI * t * 330 * root);
     const kick = 0.3 * Math.exp(-30 * mod(t, 0.5)) * Math.sin(2 * Math.PI * 60 * t);
     return melody + chord + kick;
   });
@@ -71,7 +81,10 @@ function music(seconds: number): Float32Array {
 
 const LONG_PARTS: Array<{ file: string; text: string }> = [
   { file: path.join(FIX, 'jfk.flac'), text: JFK_TEXT },
-  ...speech.filter((s) => /^en\d+$/.test(s.id)).sort((a, b) => Number(a.id.slice(2)) - Number(b.id.slice(2))).map((s) => ({ file: speechFile(s), text: s.text })),
+  ...speech
+    .filter((s) => /^en\d+$/.test(s.id))
+    .sort((a, b) => Number(a.id.slice(2)) - Number(b.id.slice(2)))
+    .map((s) => ({ file: speechFile(s), text: s.text })),
 ];
 const GAP_S = 1.2;
 
@@ -89,7 +102,10 @@ describe('WhisperEngine (base)', { skip: missingModel('base') }, () => {
     writeWav(files.silence, new Float32Array(10 * SAMPLE_RATE));
     const rand = mulberry32(42);
     files.noise = path.join(tmp, 'white-noise.wav');
-    writeWav(files.noise, synth(10, () => 0.3 * (2 * rand() - 1)));
+    writeWav(
+      files.noise,
+      synth(10, () => 0.3 * (2 * rand() - 1)),
+    );
     files.music = path.join(tmp, 'music.wav');
     writeWav(files.music, music(15));
     // ~70 s of English: jfk.flac and ten sentences, 1.2 s of silence between them
@@ -108,11 +124,27 @@ describe('WhisperEngine (base)', { skip: missingModel('base') }, () => {
     files.broken = path.join(tmp, 'broken.mp3');
     writeFileSync(files.broken, 'this is not audio');
 
-    engine = await WhisperEngine.load({ modelDir: whisperModelDir('base') as string, device: 'cpu', threads: os.availableParallelism(), batchSize: 16 });
-    all = [...speech.map(speechFile), files.jfk, files.silence, files.noise, files.music, files.long, files.missing, files.broken];
+    engine = await WhisperEngine.load({
+      modelDir: whisperModelDir('base') as string,
+      device: 'cpu',
+      threads: os.availableParallelism(),
+      batchSize: 16,
+    });
+    all = [
+      ...speech.map(speechFile),
+      files.jfk,
+      files.silence,
+      files.noise,
+      files.music,
+      files.long,
+      files.missing,
+      files.broken,
+    ];
     const progress: number[] = [];
     const t0 = Date.now();
-    const out = await engine.transcribeFiles(all, { onProgress: (done, total) => progress.push(done / total) });
+    const out = await engine.transcribeFiles(all, {
+      onProgress: (done, total) => progress.push(done / total),
+    });
     batchedMs = Date.now() - t0;
     out.forEach((r, i) => results.set(all[i], r));
     assert.equal(progress.length, all.length);
@@ -134,7 +166,11 @@ describe('WhisperEngine (base)', { skip: missingModel('base') }, () => {
   test('languages are detected for every sentence', () => {
     for (const s of speech) {
       const r = ok(speechFile(s));
-      assert.equal(r.language, s.lang, `${s.id}: detected ${r.language} (${r.language_prob}) for "${r.text}"`);
+      assert.equal(
+        r.language,
+        s.lang,
+        `${s.id}: detected ${r.language} (${r.language_prob}) for "${r.text}"`,
+      );
       assert.ok(r.language_prob > 0.25 && r.language_prob <= 1, `${s.id}: language_prob ${r.language_prob}`);
       assert.equal(r.no_speech, false);
     }
@@ -144,10 +180,15 @@ describe('WhisperEngine (base)', { skip: missingModel('base') }, () => {
     const langs = [...new Set(speech.map((s) => s.lang))];
     const report: string[] = [];
     for (const lang of langs) {
-      const pairs = speech.filter((s) => s.lang === lang).map((s) => ({ reference: s.text, hypothesis: ok(speechFile(s)).text }));
+      const pairs = speech
+        .filter((s) => s.lang === lang)
+        .map((s) => ({ reference: s.text, hypothesis: ok(speechFile(s)).text }));
       const wer = corpusWer(pairs);
       report.push(`${lang} ${wer.toFixed(3)}`);
-      assert.ok(wer <= MAX_WER[lang], `${lang}: WER ${wer.toFixed(3)} > ${MAX_WER[lang]}: ${pairs.map((p) => p.hypothesis).join(' | ')}`);
+      assert.ok(
+        wer <= MAX_WER[lang],
+        `${lang}: WER ${wer.toFixed(3)} > ${MAX_WER[lang]}: ${pairs.map((p) => p.hypothesis).join(' | ')}`,
+      );
     }
     t.diagnostic(`WER ${report.join(', ')}`);
   });
@@ -194,34 +235,53 @@ describe('WhisperEngine (base)', { skip: missingModel('base') }, () => {
     }
     const end = r.segments.at(-1)!.end;
     assert.ok(end > 66 && end <= 70.3, `last segment ends at ${end}`);
-    assert.ok(r.segments.some((s) => s.start > 30), 'segments after the first window');
+    assert.ok(
+      r.segments.some((s) => s.start > 30),
+      'segments after the first window',
+    );
     assert.ok(wordErrorRate(LONG_PARTS.map((p) => p.text).join(' '), r.text) < 0.2);
   });
 
   test('a missing or undecodable file is an error for that file only', () => {
     const missing = results.get(files.missing);
-    assert.ok(missing && 'error' in missing && missing.error.includes(files.missing), JSON.stringify(missing));
+    assert.ok(
+      missing && 'error' in missing && missing.error.includes(files.missing),
+      JSON.stringify(missing),
+    );
     const broken = results.get(files.broken);
     assert.ok(broken && 'error' in broken && broken.error.includes(files.broken), JSON.stringify(broken));
   });
 
   test('batching does not change results: 16 mixed clips alone vs batched', async (t) => {
     // Batched above with batchSize 16: 16 windows of different clips (and languages) per batch.
-    const sample = [...speech.filter((s) => !/^en([3-9]|10)$/.test(s.id)).map(speechFile), files.jfk, files.silence, files.noise, files.music, files.long].slice(0, 16);
+    const sample = [
+      ...speech.filter((s) => !/^en([3-9]|10)$/.test(s.id)).map(speechFile),
+      files.jfk,
+      files.silence,
+      files.noise,
+      files.music,
+      files.long,
+    ].slice(0, 16);
     assert.equal(sample.length, 16);
     const t0 = Date.now();
     for (const file of sample) {
       const [alone] = await engine.transcribeFiles([file]);
       const batched = ok(file);
       assert.ok(!('error' in alone));
-      assert.equal(alone.text, batched.text, `${path.basename(file)}: alone "${alone.text}" vs batched "${batched.text}"`);
+      assert.equal(
+        alone.text,
+        batched.text,
+        `${path.basename(file)}: alone "${alone.text}" vs batched "${batched.text}"`,
+      );
       assert.equal(alone.language, batched.language);
       assert.deepEqual(
         alone.segments.map((s) => [s.start, s.end, s.text]),
         batched.segments.map((s) => [s.start, s.end, s.text]),
       );
     }
-    t.diagnostic(`batched: ${all.length} files in ${batchedMs} ms; 16 clips one by one: ${Date.now() - t0} ms`);
+    t.diagnostic(
+      `batched: ${all.length} files in ${batchedMs} ms; 16 clips one by one: ${Date.now() - t0} ms`,
+    );
   });
 
   test('a pinned language is used as given', async () => {
@@ -238,5 +298,69 @@ describe('WhisperEngine (base)', { skip: missingModel('base') }, () => {
     const ac = new AbortController();
     ac.abort();
     await assert.rejects(engine.transcribeFiles([files.jfk], { signal: ac.signal }), { name: 'AbortError' });
+  });
+});
+
+describe('audio-pipeline transcribe (CLI command)', { skip: missingModel('base') }, () => {
+  test('--json: one line per file, an error line for a missing file, exit code 1', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const cmd = path.join(
+      path.dirname(fileURLToPath(import.meta.url)),
+      '..',
+      '..',
+      'cli',
+      'commands',
+      'transcribe.ts',
+    );
+    const script = [
+      `import { Command } from 'commander';`,
+      `import { registerTranscribeCommand } from ${JSON.stringify(cmd)};`,
+      `import { loadConfig } from ${JSON.stringify(path.join(path.dirname(cmd), '..', '..', 'lib', 'config.ts'))};`,
+      `const program = new Command('audio-pipeline');`,
+      `registerTranscribeCommand(program, { loadConfig: () => loadConfig() });`,
+      `await program.parseAsync(JSON.parse(process.env.ARGS), { from: 'user' });`,
+    ].join('\n');
+    const missing = path.join(os.tmpdir(), 'no-such-clip.mp3');
+    const args = [
+      'transcribe',
+      path.join(FIX, 'speech-es1.flac'),
+      missing,
+      '--json',
+      '--model',
+      whisperModelDir('base') as string,
+      '--batch-size',
+      '2',
+    ];
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      env: { ...process.env, ARGS: JSON.stringify(args), LOG_LEVEL: 'warn' },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    assert.equal(run.status, 1, run.stderr);
+    const lines = run.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(lines.length, 2);
+    assert.equal(lines[0].language, 'es');
+    assert.deepEqual(Object.keys(lines[0]), [
+      'file',
+      'language',
+      'language_prob',
+      'text',
+      'segments',
+      'no_speech',
+      'duration_s',
+    ]);
+    assert.ok(
+      wordErrorRate(
+        'Hoy hace buen tiempo. Por la tarde vamos a caminar por el parque.',
+        lines[0].text as string,
+      ) < 0.3,
+    );
+    assert.deepEqual(Object.keys((lines[0].segments as object[])[0]), ['start', 'end', 'text']);
+    assert.equal(lines[1].file, missing);
+    assert.match(lines[1].error as string, /no such file/);
+    assert.match(run.stderr, /no-such-clip\.mp3/);
   });
 });

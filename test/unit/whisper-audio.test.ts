@@ -3,7 +3,17 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { computeMelFilters, loadAudio, loadMelFilters, logMelSpectrogram, melWindow, N_FRAMES, N_SAMPLES, padOrTrim, SAMPLE_RATE } from '../../lib/whisper/audio.ts';
+import {
+  computeMelFilters,
+  loadAudio,
+  loadMelFilters,
+  logMelSpectrogram,
+  melWindow,
+  N_FRAMES,
+  N_SAMPLES,
+  padOrTrim,
+  SAMPLE_RATE,
+} from '../../lib/whisper/audio.ts';
 
 const FIX = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'whisper');
 
@@ -14,7 +24,10 @@ interface RefCase {
   indices: number[];
   values: number[];
 }
-const ref = JSON.parse(readFileSync(path.join(FIX, 'mel_reference.json'), 'utf8')) as { samples: Record<string, number>; cases: RefCase[] };
+const ref = JSON.parse(readFileSync(path.join(FIX, 'mel_reference.json'), 'utf8')) as {
+  samples: Record<string, number>;
+  cases: RefCase[];
+};
 const official = loadMelFilters(FIX, 80); // mel_filters_80.bin written by make_reference.py
 
 function maxDiffAt(data: Float32Array, c: RefCase): number {
@@ -50,13 +63,18 @@ test('loadAudio decodes to 16 kHz mono float PCM', async () => {
 test('loadAudio: a missing or undecodable file is an error naming the file', async () => {
   await assert.rejects(loadAudio('/nonexistent/dir/clip.mp3'), /\/nonexistent\/dir\/clip\.mp3/);
   const notAudio = fileURLToPath(import.meta.url); // this test file
-  await assert.rejects(loadAudio(notAudio), (err: Error) => err.message.includes(notAudio) && /cannot decode/.test(err.message));
+  await assert.rejects(
+    loadAudio(notAudio),
+    (err: Error) => err.message.includes(notAudio) && /cannot decode/.test(err.message),
+  );
 });
 
 for (const c of ref.cases) {
   test(`log-Mel spectrogram matches openai-whisper: ${c.name}`, async () => {
     const pcm = await loadAudio(path.join(FIX, c.name.startsWith('jfk') ? 'jfk.flac' : 'espeak_fox.wav'));
-    const mel = c.name.endsWith('_window') ? logMelSpectrogram(padOrTrim(pcm), official) : logMelSpectrogram(pcm, official, N_SAMPLES);
+    const mel = c.name.endsWith('_window')
+      ? logMelSpectrogram(padOrTrim(pcm), official)
+      : logMelSpectrogram(pcm, official, N_SAMPLES);
     assert.deepEqual([mel.nMels, mel.nFrames], c.shape);
     const diff = maxDiffAt(mel.data, c);
     assert.ok(diff < 1e-4, `max abs diff ${diff}`);

@@ -15,7 +15,11 @@ interface Side {
   non_speech_tokens: number[];
 }
 // Written by test/fixtures/whisper/make_reference.py from openai-whisper's own tokenizer.
-const ref = JSON.parse(readFileSync(path.join(FIX, 'tokenizer_reference.json'), 'utf8')) as { languages: Array<[string, string]>; multilingual: Side; english: Side };
+const ref = JSON.parse(readFileSync(path.join(FIX, 'tokenizer_reference.json'), 'utf8')) as {
+  languages: Array<[string, string]>;
+  multilingual: Side;
+  english: Side;
+};
 
 test('LANGUAGES lists Whisper languages in token order', () => {
   assert.deepEqual(Object.entries(LANGUAGES), ref.languages);
@@ -25,15 +29,25 @@ test('LANGUAGES lists Whisper languages in token order', () => {
   assert.equal(normalizeLanguage('klingon'), undefined);
 });
 
-for (const [model, side] of [['base', 'multilingual'], ['tiny.en', 'english']] as const) {
+for (const [model, side] of [
+  ['base', 'multilingual'],
+  ['tiny.en', 'english'],
+] as const) {
   test(`tokenizer of ${model} agrees with openai-whisper's (${side})`, { skip: missingModel(model) }, () => {
     const r = ref[side];
     const tok = Tokenizer.fromModelDir(whisperModelDir(model) as string);
     assert.equal(tok.isMultilingual, side === 'multilingual');
     assert.deepEqual(
       {
-        eot: tok.eot, sot: tok.sot, translate: tok.translate, transcribe: tok.transcribe, sot_lm: tok.sotLm,
-        sot_prev: tok.sotPrev, no_speech: tok.noSpeech, no_timestamps: tok.noTimestamps, timestamp_begin: tok.timestampBegin,
+        eot: tok.eot,
+        sot: tok.sot,
+        translate: tok.translate,
+        transcribe: tok.transcribe,
+        sot_lm: tok.sotLm,
+        sot_prev: tok.sotPrev,
+        no_speech: tok.noSpeech,
+        no_timestamps: tok.noTimestamps,
+        timestamp_begin: tok.timestampBegin,
       },
       r.special,
     );
@@ -61,7 +75,18 @@ test('multilingual language tokens and UTF-8 across token boundaries', { skip: m
   const half = tok.decode(ids.slice(0, ids.length - 1));
   assert.ok(half.startsWith(' 日本語'));
   // specials and timestamps are left out of text, shown by decodeWithTimestamps
-  const seq = [tok.sot, tok.languageToken('en') as number, tok.transcribe, tok.timestampBegin, ...tok.encode(' Hi.'), tok.timestampBegin + 54, tok.eot];
+  const seq = [
+    tok.sot,
+    tok.languageToken('en') as number,
+    tok.transcribe,
+    tok.timestampBegin,
+    ...tok.encode(' Hi.'),
+    tok.timestampBegin + 54,
+    tok.eot,
+  ];
   assert.equal(tok.decode(seq), ' Hi.');
-  assert.equal(tok.decodeWithTimestamps(seq), '<|startoftranscript|><|en|><|transcribe|><|0.00|> Hi.<|1.08|><|endoftext|>');
+  assert.equal(
+    tok.decodeWithTimestamps(seq),
+    '<|startoftranscript|><|en|><|transcribe|><|0.00|> Hi.<|1.08|><|endoftext|>',
+  );
 });

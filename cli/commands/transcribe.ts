@@ -1,0 +1,144 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import type { Config } from '../../lib/config.ts';
+import type { Logger } from '../../lib/log.ts';
+import { resolveFfmpegPath } from '../../lib/audio/ffmpeg-path.ts';
+import { resolveModelDir } from '../../lib/whisper/model-store.ts';
+import type { WhisperDevice } from '../../lib/whisper/model.ts';
+import { LANGUAGES, normalizeLanguage } from '../../lib/whisper/tokenizer.ts';
+import { WhisperEngine, type TranscriptionResult } from '../../lib/whisper/transcribe.ts';
+
+interface TranscribeCliOptions {
+  model?: string;
+  language?: string;
+  batchSize?: number;
+  device?: WhisperDevice;
+  threads?: number;
+  json?: boolean;
+}
+
+const DEVICES: WhisperDevice[] = ['cpu', 'cuda', 'webgpu', 'auto'];
+
+function positiveInt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer`);
+    return n;
+  };
+}
+
+function fmtTime(s: number): string {
+  const m = Math.floor(s / 60);
+  const sec = s - m * 60;
+  return `${String(m).padStart(2, '0')}:${sec.toFixed(2).padStart(5, '0')}`;
+}
+
+/** The human-readable block of one transcript. */
+export function formatTranscript(r: TranscriptionResult): string {
+  const name = LANGUAGES[r.language] ?? r.language;
+  const lines = [
+    `${r.file}`,
+    `  language: ${r.language} (${name}, p=${r.language_prob.toFixed(2)})  duration: ${r.duration_s.toFixed(2)} s`,
+  ];
+  if (r.no_speech) lines.push('  (no speech)');
+  else {
+    lines.push(`  text: ${r.text}`);
+    for (const s of r.segments) lines.push(`  [${fmtTime(s.start)} → ${fmtTime(s.end)}] ${s.text}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** One JSON line of a transcript (segments with start, end, text only). */
+export function transcriptJson(r: TranscriptionResult): string {
+  return JSON.stringify({
+    file: r.file,
+    language: r.language,
+    language_prob: r.language_prob,
+    text: r.text,
+    segments: r.segments.map((s) => ({ start: s.start, end: s.end, text: s.text })),
+    no_speech: r.no_speech,
+    duration_s: r.duration_s,
+  });
+}
+
+/**
+ * `audio-pipeline transcribe FILE...`: transcribes audio files with the Whisper engine, outside
+ * Temporal. A file that is missing or cannot be decoded gives an error line for that file (and a
+ * message on stderr); the others still come out, and the exit code is 1 at the end.
+ */
+export function registerTranscribeCommand(
+  program: Command,
+  ctx: { loadConfig(): Config; logger?(): Logger },
+): void {
+  program
+    .command('transcribe')
+    .description(
+      'Transcribe audio files with Whisper (language detection, timestamps), batched across files.',
+    )
+    .argument('<files...>', 'audio files (anything ffmpeg decodes)')
+    .option('--model <dir|name>', 'model directory or cached model name (default: WHISPER_MODEL)')
+    .option('--language <xx>', 'language code or name; default: detected per file (WHISPER_LANGUAGE)')
+    .option(
+      '--batch-size <n>',
+      '30-second windows per batch (default: WHISPER_BATCH_SIZE)',
+      positiveInt('--batch-size'),
+    )
+    .option('--device <device>', `${DEVICES.join('|')} (default: WHISPER_DEVICE)`, (v: string) => {
+      if (!DEVICES.includes(v as WhisperDevice))
+        throw new InvalidArgumentError(`--device must be one of ${DEVICES.join(', ')}`);
+      return v as WhisperDevice;
+    })
+    .option(
+      '--threads <n>',
+      'onnxruntime threads (default: WHISPER_THREADS or one per core)',
+      positiveInt('--threads'),
+    )
+    .option('--json', 'one JSON object per file on stdout')
+    .action(async (files: string[], opts: TranscribeCliOptions) => {
+      const config = ctx.loadConfig();
+      const language = opts.language ?? config.whisper.language;
+      if (language && !normalizeLanguage(language))
+        throw new InvalidArgumentError(`unknown language "${language}"`);
+      const modelDir = resolveModelDir(opts.model ?? config.whisper.model, config.whisper.modelCache);
+      const logger = ctx.logger?.();
+      const engine = await WhisperEngine.load({
+        modelDir,
+        device: opts.device ?? config.whisper.device,
+        threads: opts.threads ?? config.whisper.threads,
+        batchSize: opts.batchSize ?? config.whisper.batchSize,
+        ffmpegPath: resolveFfmpegPath(config.ffmpegPath),
+        logger,
+      });
+      const ac = new AbortController();
+      const onSigint = () => ac.abort(new Error('interrupted'));
+      process.once('SIGINT', onSigint);
+      const tty = process.stderr.isTTY === true;
+      try {
+        const results = await engine.transcribeFiles(files, {
+          language,
+          signal: ac.signal,
+          onProgress: tty
+            ? (done, total) =>
+                process.stderr.write(`\rtranscribed ${done}/${total}${done === total ? '\n' : ''}`)
+            : undefined,
+        });
+        let failed = 0;
+        for (const r of results) {
+          if ('error' in r) {
+            failed++;
+            process.stdout.write(
+              opts.json
+                ? JSON.stringify({ file: r.file, error: r.error }) + '\n'
+                : `${r.file}\n  error: ${r.error}\n`,
+            );
+            process.stderr.write(`error: ${r.error}\n`);
+          } else {
+            process.stdout.write(opts.json ? transcriptJson(r) + '\n' : formatTranscript(r));
+          }
+        }
+        if (failed > 0) process.exitCode = 1;
+      } finally {
+        process.off('SIGINT', onSigint);
+        await engine.close();
+      }
+    });
+}
