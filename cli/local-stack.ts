@@ -7,6 +7,7 @@ import { migrate } from '../db/migrate.ts';
 import { devServerOptionsFromConfig, startTemporalDevServer } from '../temporal-dev/server.ts';
 import { createCpuWorker } from '../workers/cpu-worker.ts';
 import { createGpuWorker } from '../workers/gpu-worker.ts';
+import { installTemporalLogging } from '../workers/runtime-logging.ts';
 
 /**
  * What `run`, `dev` and `demo` need: a database (DATABASE_URL, or an embedded PostgreSQL), a
@@ -31,6 +32,7 @@ export async function startLocalStack(
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch((err) => logger.warn({ err }, 'shutdown step failed'));
   };
+  installTemporalLogging(logger);
   try {
     const database = await openDatabase(config, {
       logger: { info: (m) => logger.info(m), warn: (m) => logger.warn(m) },

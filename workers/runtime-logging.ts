@@ -5,13 +5,16 @@ let installed = false;
 
 /**
  * Routes the Temporal SDK's own log lines (worker state changes, poll errors) into our pino
- * logger, at WARN unless LOG_LEVEL asks for more, so that CLI output stays readable. Must run
- * before the first worker is created; later calls are no-ops.
+ * logger, at WARN unless LOG_LEVEL asks for more, so that CLI output stays readable. Takes
+ * effect only before the SDK's runtime exists (the first connection creates it): callers run it
+ * first thing; where something else created the runtime already (a test environment), its
+ * logging stays as it is.
  */
 export function installTemporalLogging(logger: Logger): void {
   if (installed) return;
   installed = true;
   const level: LogLevel = logger.isLevelEnabled('debug') ? 'DEBUG' : 'WARN';
+  if (runtimeExists()) return;
   Runtime.install({
     logger: new DefaultLogger(level, (entry) => {
       const fields = { ...entry.meta, sdk: 'temporal' };
@@ -23,4 +26,9 @@ export function installTemporalLogging(logger: Logger): void {
       logging: { filter: makeTelemetryFilterString({ core: level === 'DEBUG' ? 'DEBUG' : 'WARN' }) },
     },
   });
+}
+
+function runtimeExists(): boolean {
+  // Runtime.instance() would create one; `_instance` tells whether it exists without doing so.
+  return Runtime._instance !== undefined;
 }

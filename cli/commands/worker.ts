@@ -4,6 +4,7 @@ import { openDatabase } from '../../db/client.ts';
 import { migrate } from '../../db/migrate.ts';
 import { createCpuWorker } from '../../workers/cpu-worker.ts';
 import { createGpuWorker } from '../../workers/gpu-worker.ts';
+import { installTemporalLogging } from '../../workers/runtime-logging.ts';
 import type { CliContext } from '../context.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 
@@ -21,6 +22,7 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
       const config = ctx.loadConfig();
       const logger = ctx.logger();
       const address = config.temporal.address ?? `127.0.0.1:${config.temporal.port}`;
+      installTemporalLogging(logger);
       const connection = await NativeConnection.connect({ address });
       try {
         if (opts.queue === 'gpu') {
