@@ -17,8 +17,8 @@ import { registerWorkerCommand } from './commands/worker.ts';
 const ctx = createCliContext();
 const program = new Command('audio-pipeline')
   .description(
-    'TikTok audio archives → Opus + Whisper transcripts → PostgreSQL full-text search, orchestrated by Temporal.\n' +
-      'Settings come from the environment (DATA_DIR, DATABASE_URL, TEMPORAL_ADDRESS, SOURCE, STORAGE_TARGET,\n' +
+    'TikTok audio archives → Opus + Whisper transcripts → PostgreSQL full-text search, orchestrated by Temporal. ' +
+      'Settings come from the environment (DATA_DIR, DATABASE_URL, TEMPORAL_ADDRESS, SOURCE, STORAGE_TARGET, ' +
       'WHISPER_MODEL, WHISPER_DEVICE, ...); unset, everything runs embedded under ./data.',
   )
   .showHelpAfterError('(run with --help for usage)')

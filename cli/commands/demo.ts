@@ -9,9 +9,10 @@ import { runCommand, parsePositive } from './run.ts';
 export function registerDemoCommand(program: Command, ctx: CliContext): void {
   program
     .command('demo')
+    .summary('run a generated sample day end to end on the embedded defaults')
     .description(
-      'Generate a sample day of archives (synthetic speech, silence, music), fetch the Whisper model if needed,\n' +
-        'and run the whole pipeline on it with the embedded defaults; prints the summary and a search.',
+      'Generate a sample day of archives (synthetic speech, silence, music), fetch the Whisper model if ' +
+        'needed, and run the whole pipeline on it with the embedded defaults; prints the summary.',
     )
     .option('--date <YYYY-MM-DD>', 'the sample date', '2024-01-15')
     .option(

@@ -5,6 +5,7 @@ import { startLocalStack } from '../local-stack.ts';
 export function registerDevCommand(program: Command, ctx: CliContext): void {
   program
     .command('dev')
+    .summary('Temporal dev server + Web UI, embedded PostgreSQL and both workers, until Ctrl-C')
     .description(
       'Run everything on this machine: Temporal dev server (Web UI), embedded PostgreSQL and both workers. Ctrl-C stops all.',
     )

@@ -10,11 +10,12 @@ import { formatSummary } from '../summary.ts';
 export function registerRunCommand(program: Command, ctx: CliContext): void {
   program
     .command('run')
+    .summary('process one date end to end and print a summary')
     .description(
-      'Process one date: start (or attach to) its workflow, show progress, print a summary.\n' +
-        'Without TEMPORAL_ADDRESS / DATABASE_URL it brings up the embedded server, database and\n' +
-        'workers for the run and stops them after. Exit code 0: every clip succeeded; 3: the date\n' +
-        'completed with failed clips or archives; 1: an error.',
+      'Process one date: start (or attach to) its workflow, show progress, print a summary. ' +
+        'Without TEMPORAL_ADDRESS / DATABASE_URL it brings up the embedded server, database and ' +
+        'workers for the run and stops them after. Exit code 0: every clip succeeded; 3: the date ' +
+        'completed with failed clips or archives; 1: an error; 2: bad usage or settings.',
     )
     .requiredOption('--date <YYYY-MM-DD>', 'the date to process')
     .option('--source <spec>', 'local:<dir> or globus:<endpoint>:<path> (default: $SOURCE)')

@@ -11,9 +11,10 @@ import { CliError, EXIT } from '../exit-codes.ts';
 export function registerWorkerCommand(program: Command, ctx: CliContext): void {
   program
     .command('worker')
+    .summary('run one worker (cpu or gpu task queue) until SIGINT/SIGTERM')
     .description(
-      'Run one worker against TEMPORAL_ADDRESS (default 127.0.0.1:7233) until SIGINT/SIGTERM, then drain and exit.\n' +
-        'cpu: workflows + extract/convert/store/upload (needs the database); gpu: transcription only.',
+      'Run one worker against TEMPORAL_ADDRESS (default 127.0.0.1:7233) until SIGINT/SIGTERM, then drain ' +
+        'and exit. cpu: workflows + extract/convert/store/upload (needs the database); gpu: transcription only.',
     )
     .requiredOption('--queue <cpu|gpu>', 'which task queue to poll')
     .action(async (opts: { queue: string }) => {
