@@ -5,6 +5,11 @@ import { createLogger, type Logger } from '../lib/log.ts';
 export interface CliContext {
   loadConfig(): Config;
   logger(): Logger;
+  /**
+   * Commands whose output is for people (run, demo, status…) keep stage logs quiet unless
+   * LOG_LEVEL asks for them; long-running services (worker, dev) log at INFO.
+   */
+  setDefaultLogLevel(level: Config['logLevel']): void;
 }
 
 /** The database lifecycle lines (embedded server started, reused) on the command's logger. */
@@ -12,11 +17,17 @@ export function dbLogger(ctx: CliContext): { info(m: string): void; warn(m: stri
   return { info: (m) => ctx.logger().info(m), warn: (m) => ctx.logger().warn(m) };
 }
 
-export function createCliContext(): CliContext {
+export function createCliContext(env: NodeJS.ProcessEnv = process.env): CliContext {
   let config: Config | undefined;
   let logger: Logger | undefined;
+  let defaultLevel: Config['logLevel'] = 'warn';
+  const settings = () => (config ??= loadConfig(env));
   return {
-    loadConfig: () => (config ??= loadConfig()),
-    logger: () => (logger ??= createLogger('audio-pipeline', (config ??= loadConfig()).logLevel)),
+    loadConfig: settings,
+    logger: () =>
+      (logger ??= createLogger('audio-pipeline', env.LOG_LEVEL ? settings().logLevel : defaultLevel)),
+    setDefaultLogLevel: (level) => {
+      defaultLevel = level;
+    },
   };
 }

@@ -24,6 +24,10 @@ const program = new Command('audio-pipeline')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
+program.hook('preAction', (_program, command) => {
+  if (command.name() === 'worker' || command.name() === 'dev') ctx.setDefaultLogLevel('info');
+});
+
 registerDemoCommand(program, ctx);
 registerDevCommand(program, ctx);
 registerRunCommand(program, ctx);

@@ -8,6 +8,7 @@ export function formatSummary(summary: DateSummary, countsByStatus: Record<strin
     lines.push(`  ${a.archive}  ${a.status.padEnd(21)} ${counts}${a.error ? `  — ${a.error}` : ''}`);
   }
   const statuses = Object.entries(countsByStatus)
+    .filter(([, n]) => n > 0)
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([status, n]) => `${status} ${n}`);
   lines.push(`clips by status: ${statuses.join(', ') || 'none'}`);

@@ -4,6 +4,9 @@ import type { Command } from 'commander';
 import { generateDay } from '../../test/fixtures/generate.ts';
 import { fetchModel, resolveModelDir } from '../../lib/whisper/model-store.ts';
 import type { CliContext } from '../context.ts';
+import type { Db } from '../../db/queries/database.ts';
+import { exportDate } from '../../db/queries/export-date.ts';
+import { searchTranscripts } from '../../db/queries/search-transcripts.ts';
 import { runCommand, parsePositive } from './run.ts';
 
 export function registerDemoCommand(program: Command, ctx: CliContext): void {
@@ -52,12 +55,14 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
           onLog: (l: string) => process.stderr.write(`  ${l}\n`),
         });
       }
-      const code = await runCommand(ctx, { date: opts.date, source: `local:${incoming}` });
+      const code = await runCommand(ctx, { date: opts.date, source: `local:${incoming}` }, (db) =>
+        showSearch(db, opts.date),
+      );
       process.stdout.write(
         [
           '',
           'Try next:',
-          `  audio-pipeline search "weather"           # full-text search of the transcripts`,
+          `  audio-pipeline search "your words"        # full-text search of the transcripts`,
           `  audio-pipeline export --date ${opts.date}   # every clip with status and transcript (JSON lines)`,
           `  audio-pipeline status --date ${opts.date}   # per-archive state`,
           `  audio-pipeline dev                         # Temporal Web UI on http://127.0.0.1:${config.temporal.uiPort}`,
@@ -65,4 +70,16 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
       );
       process.exitCode = code;
     });
+}
+
+/** Searches the longest word of one stored transcript, to show that spoken words are findable. */
+async function showSearch(db: Db, date: string): Promise<void> {
+  for await (const row of exportDate(db, date)) {
+    const word = row.text?.split(/[^\p{L}\p{N}]+/u).sort((a, b) => b.length - a.length)[0];
+    if (!word) continue;
+    const hits = await searchTranscripts(db, word, { date, limit: 3 });
+    process.stdout.write(`\nsearch "${word}": ${hits.length} hit(s)\n`);
+    for (const hit of hits) process.stdout.write(`  ${hit.id}  [${hit.language ?? '?'}]  ${hit.snippet}\n`);
+    return;
+  }
 }

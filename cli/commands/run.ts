@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { Db } from '../../db/queries/database.ts';
 import { countsByStatus } from '../../db/queries/clip-counts.ts';
 import { DATE_PATTERN } from '../../workflows/types.ts';
 import type { CliContext } from '../context.ts';
@@ -30,6 +31,8 @@ export function registerRunCommand(program: Command, ctx: CliContext): void {
 export async function runCommand(
   ctx: CliContext,
   opts: { date: string; source?: string; archiveConcurrency?: number },
+  /** Runs after the summary, while the database is still open (the demo's search). */
+  afterSummary?: (db: Db) => Promise<void>,
 ): Promise<number> {
   if (!DATE_PATTERN.test(opts.date))
     throw new CliError(`--date must be YYYY-MM-DD, got ${JSON.stringify(opts.date)}`, EXIT.usage);
@@ -38,7 +41,7 @@ export async function runCommand(
   try {
     if (stack.uiUrl)
       process.stderr.write(
-        `Temporal Web UI: ${stack.uiUrl}/namespaces/${config.temporal.namespace}/workflows\n`,
+        `Temporal Web UI (while this runs): ${stack.uiUrl}/namespaces/${config.temporal.namespace}/workflows\n`,
       );
     const running = runDate(stack.client, {
       date: opts.date,
@@ -55,6 +58,7 @@ export async function runCommand(
     }
     const counts = await countsByStatus(stack.database.db, opts.date);
     process.stdout.write(formatSummary(summary, counts) + '\n');
+    await afterSummary?.(stack.database.db);
     return summary.status === 'completed' ? EXIT.ok : EXIT.completedWithErrors;
   } finally {
     await stack.stop();
