@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { Context } from '@temporalio/activity';
-import { convertAll } from '../lib/audio/convert.ts';
+import { convertAll, describeOpus } from '../lib/audio/convert.ts';
 import { resolveFfmpegPath } from '../lib/audio/ffmpeg-path.ts';
 import { stagingFor, type ArchiveRef } from './archive-ref.ts';
 import type { ActivityContext } from './context.ts';
@@ -11,8 +11,8 @@ export function createConvert({ config, logger }: ActivityContext) {
   return {
     /**
      * MP3 → Opus 32 kbps mono 16 kHz, one ffmpeg per core. A clip that fails keeps its reason and
-     * the others go on. A retried attempt keeps the Opus files the previous one finished (each
-     * was written to a temp name and renamed, so an existing file is complete).
+     * the others go on. A retried attempt (a worker that died, a heartbeat timeout) keeps the Opus
+     * files the previous one finished: each was renamed into place only when complete.
      */
     async convertClips(ref: ArchiveRef): Promise<{ converted: number; failed: number; resumed: number }> {
       return failFastOnBadInput(async () => {
@@ -29,10 +29,18 @@ export function createConvert({ config, logger }: ActivityContext) {
         let resumed = 0;
         const work: typeof todo = [];
         for (const clip of todo) {
-          const done =
-            clip.status === 'converted' && clip.opusPath && (await stat(clip.opusPath).catch(() => null));
-          if (done) resumed++;
-          else work.push(clip);
+          const finished = await describeOpus(staging.opusPath(clip.id));
+          if (!finished) {
+            work.push(clip);
+            continue;
+          }
+          resumed++;
+          Object.assign(clip, {
+            status: 'converted',
+            opusPath: staging.opusPath(clip.id),
+            opusBytes: finished.bytes,
+          });
+          Object.assign(clip, { durationS: finished.durationS, sha256: finished.sha256 });
         }
         const beat = progressHeartbeat(todo.length);
         const results = await convertAll(

@@ -69,16 +69,27 @@ export async function convertToOpus(
       input,
       { signal: options.signal },
     );
-    const { size } = await stat(tmp);
-    const durationS = await oggOpusDurationS(tmp);
-    if (durationS === null || durationS <= 0) throw new BadInputError('no audio could be decoded', input);
-    const sha256 = await sha256File(tmp);
+    const result = await describeOpus(tmp);
+    if (!result) throw new BadInputError('no audio could be decoded', input);
     await rename(tmp, output);
-    return { bytes: size, durationS: Math.round(durationS * 1000) / 1000, sha256 };
+    return result;
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
   }
+}
+
+/**
+ * Size, duration and sha256 of a finished Opus file, or null when there is none or it holds no
+ * audio. Outputs are renamed into place only when complete, so a file found here after a crash
+ * is whole: a retried conversion keeps it instead of converting again.
+ */
+export async function describeOpus(file: string): Promise<ConvertResult | null> {
+  const info = await stat(file).catch(() => null);
+  if (!info?.isFile()) return null;
+  const durationS = await oggOpusDurationS(file);
+  if (durationS === null || durationS <= 0) return null;
+  return { bytes: info.size, durationS: Math.round(durationS * 1000) / 1000, sha256: await sha256File(file) };
 }
 
 export async function sha256File(file: string): Promise<string> {

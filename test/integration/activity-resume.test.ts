@@ -1,0 +1,58 @@
+/**
+ * A retried activity (a worker killed mid-stage) keeps what the previous attempt finished:
+ * convert keeps complete Opus files, extract → convert on the same staging gives the same
+ * manifest. Runs the real activities in the SDK's activity environment, with real ffmpeg.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createConvert } from '../../activities/convert.ts';
+import { createExtract } from '../../activities/extract.ts';
+import { stageLocalArchive } from '../../lib/source/local.ts';
+import { ArchiveStaging } from '../../lib/staging.ts';
+import { loadConfig } from '../../lib/config.ts';
+import { createLogger } from '../../lib/log.ts';
+import { generateDay } from '../fixtures/generate.ts';
+import { makeTempDir } from '../support/postgres.ts';
+
+test('a retried convert keeps the Opus files the first attempt finished', { timeout: 120_000 }, async () => {
+  const dataDir = await makeTempDir('audio-pipeline-resume-');
+  const incoming = path.join(dataDir, 'incoming');
+  const day = await generateDay({
+    date: '2024-05-06',
+    archives: 1,
+    clipsPerArchive: 4,
+    outDir: incoming,
+    seed: 3,
+  });
+  const archive = day.archives[0]
+    .replace(/\.tar\.xz$/, '')
+    .split('/')
+    .pop()!;
+  const config = loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent' });
+  const ctx = { config, logger: createLogger('test', 'silent') };
+  const ref = { date: '2024-05-06', archive };
+  const staging = new ArchiveStaging(config.stagingDir, ref.date, ref.archive);
+  await stageLocalArchive(incoming, archive, staging.archiveFile);
+
+  const env = new MockActivityEnvironment();
+  await env.run(createExtract(ctx).extractArchive, ref);
+  const first = await env.run(createConvert(ctx).convertClips, ref);
+  assert.deepEqual({ ...first, resumed: 0 }, { converted: 4, failed: 0, resumed: 0 });
+  const manifest = await staging.readManifest();
+
+  // The retry finds three finished files: one clip had not been converted when the worker died.
+  const lost = manifest.clips[0];
+  await rm(staging.opusPath(lost.id));
+  const retry = new MockActivityEnvironment({ attempt: 2, heartbeatDetails: { done: 3, total: 4 } });
+  const second = await retry.run(createConvert(ctx).convertClips, ref);
+  assert.deepEqual(second, { converted: 4, failed: 0, resumed: 3 });
+  assert.deepEqual(
+    await staging.readManifest(),
+    manifest,
+    'same sizes, durations and sha256 as the first attempt',
+  );
+  await rm(dataDir, { recursive: true, force: true });
+});
