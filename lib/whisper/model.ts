@@ -139,9 +139,13 @@ export class WhisperModel {
         logSeverityLevel: 3,
         ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
       };
+      // The decoder's tensors change size every step: an arena keeps the largest of each
+      // (hundreds of MB at batch 8) and measured no faster. The encoder's arena saves ~13%.
+      const decOptions: ort.InferenceSession.SessionOptions = { ...options, enableCpuMemArena: false };
+      const encOptions: ort.InferenceSession.SessionOptions = { ...options, enableCpuMemArena: true };
       const sessions: ort.InferenceSession[] = [];
       try {
-        const encoder = await ort.InferenceSession.create(encFile, options);
+        const encoder = await ort.InferenceSession.create(encFile, encOptions);
         sessions.push(encoder);
         let decoder: ort.InferenceSession | undefined;
         let cross: ort.InferenceSession | undefined;
@@ -157,14 +161,14 @@ export class WhisperModel {
             );
           }
           if (parts) {
-            cross = await ort.InferenceSession.create(parts.cross, options);
+            cross = await ort.InferenceSession.create(parts.cross, decOptions);
             sessions.push(cross);
-            decoder = await ort.InferenceSession.create(parts.withPast, options);
+            decoder = await ort.InferenceSession.create(parts.withPast, decOptions);
             sessions.push(decoder);
           }
         }
         if (!decoder) {
-          decoder = await ort.InferenceSession.create(decFile, options);
+          decoder = await ort.InferenceSession.create(decFile, decOptions);
           sessions.push(decoder);
         }
         if (device === 'auto')

@@ -62,8 +62,10 @@ export interface EngineOptions {
   modelDir: string;
   device?: WhisperDevice;
   threads?: number;
-  /** Windows per encoder/decoder batch (default 8). */
+  /** Windows per decoder batch (default 8). */
   batchSize?: number;
+  /** Windows per encoder run (default 1: as fast per window on CPU, and far less memory). */
+  encoderBatchSize?: number;
   logger?: Logger;
   ffmpegPath?: string;
   /** Quality settings, Whisper's transcribe() defaults. */
@@ -366,32 +368,29 @@ export class WhisperEngine {
   private async runBatch(batch: Window[], temperatures: number[]): Promise<DecodingResult[]> {
     const { nMels, nAudioCtx, nAudioState } = this.model.dims;
     const per = nAudioCtx * nAudioState;
-    const fresh = batch.filter((w) => !w.features);
-    let encoded: ort.Tensor | undefined;
-    if (fresh.length > 0) {
-      const mel = new Float32Array(fresh.length * nMels * N_FRAMES);
-      fresh.forEach((w, i) =>
+    // The encoder runs a few windows at a time: it is compute-bound (batching does not speed
+    // it up) and its attention activations grow with the batch (~0.6 GB for 8 windows of base).
+    const data = new Float32Array(batch.length * per);
+    const fresh = batch.map((w, i) => [w, i] as const).filter(([w]) => !w.features);
+    const eb = Math.max(1, this.opts.encoderBatchSize ?? 1);
+    for (let k = 0; k < fresh.length; k += eb) {
+      const group = fresh.slice(k, k + eb);
+      const mel = new Float32Array(group.length * nMels * N_FRAMES);
+      group.forEach(([w], j) =>
         melWindow(
           w.clip.mel,
           w.seek,
           N_FRAMES,
-          mel.subarray(i * nMels * N_FRAMES, (i + 1) * nMels * N_FRAMES),
+          mel.subarray(j * nMels * N_FRAMES, (j + 1) * nMels * N_FRAMES),
         ),
       );
-      encoded = await this.model.encode(mel, fresh.length);
+      const encoded = (await this.model.encode(mel, group.length)).data as Float32Array;
+      group.forEach(([, i], j) => data.set(encoded.subarray(j * per, (j + 1) * per), i * per));
     }
-    let features: ort.Tensor;
-    if (encoded && fresh.length === batch.length) {
-      features = encoded;
-    } else {
-      const data = new Float32Array(batch.length * per);
-      let f = 0;
-      batch.forEach((w, i) => {
-        const src = w.features ?? (encoded!.data as Float32Array).subarray(f * per, ++f * per);
-        data.set(src, i * per);
-      });
-      features = new ort.Tensor('float32', data, [batch.length, nAudioCtx, nAudioState]);
-    }
+    batch.forEach((w, i) => {
+      if (w.features) data.set(w.features, i * per);
+    });
+    const features = new ort.Tensor('float32', data, [batch.length, nAudioCtx, nAudioState]);
     const tasks = batch.map((w) => {
       const t = temperatures[w.temperatureIndex];
       return new DecodingTask(

@@ -39,15 +39,17 @@ test('a retried convert keeps the Opus files the first attempt finished', { time
 
   const env = new MockActivityEnvironment();
   await env.run(createExtract(ctx).extractArchive, ref);
-  const first = await env.run(createConvert(ctx).convertClips, ref);
-  assert.deepEqual({ ...first, resumed: 0 }, { converted: 4, failed: 0, resumed: 0 });
+  const { convertClips } = createConvert(ctx);
+  type ConvertSummary = Awaited<ReturnType<typeof convertClips>>;
+  const first = (await env.run(convertClips, ref)) as ConvertSummary;
+  assert.deepEqual(first, { converted: 4, failed: 0, resumed: 0 });
   const manifest = await staging.readManifest();
 
   // The retry finds three finished files: one clip had not been converted when the worker died.
   const lost = manifest.clips[0];
   await rm(staging.opusPath(lost.id));
   const retry = new MockActivityEnvironment({ attempt: 2, heartbeatDetails: { done: 3, total: 4 } });
-  const second = await retry.run(createConvert(ctx).convertClips, ref);
+  const second = (await retry.run(convertClips, ref)) as ConvertSummary;
   assert.deepEqual(second, { converted: 4, failed: 0, resumed: 3 });
   assert.deepEqual(
     await staging.readManifest(),
