@@ -364,3 +364,46 @@ describe('audio-pipeline transcribe (CLI command)', { skip: missingModel('base')
     assert.match(run.stderr, /no-such-clip\.mp3/);
   });
 });
+
+describe('decoder graphs', { skip: missingModel('tiny.en') }, () => {
+  test('the split decoder (cross K/V + with-past graphs) computes what the merged one does', async () => {
+    const { WhisperModel } = await import('../../lib/whisper/model.ts');
+    const { loadMelFilters, logMelSpectrogram, padOrTrim } = await import('../../lib/whisper/audio.ts');
+    const dir = whisperModelDir('tiny.en') as string;
+    const split = await WhisperModel.load({ modelDir: dir, threads: 2 });
+    const merged = await WhisperModel.load({ modelDir: dir, threads: 2, decoderMode: 'merged' });
+    try {
+      assert.equal(split.decoderMode, 'split');
+      assert.equal(merged.decoderMode, 'merged');
+      const mel = logMelSpectrogram(
+        padOrTrim(await loadAudio(path.join(FIX, 'jfk.flac'))),
+        loadMelFilters(dir),
+      );
+      const feats = await split.encode(mel.data, 1);
+      const V = split.dims.nVocab;
+      // the same greedy tokens from both, and logits within float noise
+      let a = await split.decode(new BigInt64Array([50257n]), 1, feats);
+      let b = await merged.decode(new BigInt64Array([50257n]), 1, feats);
+      const tokens: number[] = [];
+      for (let step = 0; step < 12; step++) {
+        let maxDiff = 0;
+        let best = 0;
+        for (let i = 0; i < V; i++) {
+          maxDiff = Math.max(maxDiff, Math.abs(a.logits[i] - b.logits[i]));
+          if (a.logits[i] > a.logits[best]) best = i;
+        }
+        assert.ok(maxDiff < 1e-3, `step ${step}: logits differ by ${maxDiff}`);
+        tokens.push(best);
+        a = await split.decode(new BigInt64Array([BigInt(best)]), 1, feats, a.cache);
+        b = await merged.decode(new BigInt64Array([BigInt(best)]), 1, feats, b.cache);
+      }
+      assert.ok(
+        tokens.some((t) => t < 50256),
+        `no text tokens: ${tokens.join(',')}`,
+      );
+    } finally {
+      await split.release();
+      await merged.release();
+    }
+  });
+});
