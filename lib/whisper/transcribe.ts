@@ -188,6 +188,27 @@ interface Window {
   tried: DecodingResult[];
 }
 
+/**
+ * The next batch: fallback retries first, then the windows of the clips with the most audio left.
+ * A long clip's windows are decoded one after another, so starting its chain early keeps it from
+ * being the lone sequence of the last batches, and windows of similar length (about as many
+ * tokens) share a batch. The choice changes no result, only the order of the work.
+ */
+function takeBatch(queue: Window[], size: number): Window[] {
+  if (queue.length <= size) return queue.splice(0, size);
+  const order = queue.map((w, i) => ({
+    w,
+    i,
+    key: w.temperatureIndex > 0 ? Infinity : w.clip.contentFrames - w.seek,
+  }));
+  order.sort((a, b) => b.key - a.key || a.i - b.i);
+  const picked = new Set(order.slice(0, size).map((o) => o.i));
+  const batch = queue.filter((_, i) => picked.has(i));
+  const rest = queue.filter((_, i) => !picked.has(i));
+  queue.splice(0, queue.length, ...rest);
+  return batch;
+}
+
 function hashString(s: string): number {
   let h = 2166136261;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
@@ -306,7 +327,7 @@ export class WhisperEngine {
         !signal?.aborted &&
         nextFile < total &&
         loading.size < maxLoading &&
-        queue.length + loading.size < 2 * B
+        queue.length + loading.size < 3 * B
       )
         startLoad();
     };
@@ -319,7 +340,7 @@ export class WhisperEngine {
         continue;
       }
       if (queue.length === 0) break;
-      const batch = queue.splice(0, B);
+      const batch = takeBatch(queue, B);
       pump();
       const outcomes = await this.runBatch(batch, temperatures);
       batch.forEach((w, i) => {
