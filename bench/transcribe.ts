@@ -80,7 +80,8 @@ async function buildClips(dir: string): Promise<Clip[]> {
   for (const s of speech)
     parts.set(s.id, { pcm: await loadAudio(path.join(FIX, `speech-${s.id}.flac`)), text: s.text });
   const gap = new Float32Array(Math.round(0.4 * SAMPLE_RATE));
-  const make = (name: string, ids: string[]): Clip => {
+  const make = (label: string, ids: string[]): Clip => {
+    let name = label;
     const pcms: Float32Array[] = [];
     ids.forEach((id, i) => {
       if (i > 0) pcms.push(gap);
@@ -92,6 +93,7 @@ async function buildClips(dir: string): Promise<Clip[]> {
       pcm.set(p, at);
       at += p.length;
     }
+    if (name.startsWith('cont')) name = `cont-${Math.round(pcm.length / SAMPLE_RATE)}s-${name.slice(5)}`;
     const file = path.join(dir, `${name}.wav`);
     writeWav(file, pcm);
     return {
@@ -105,13 +107,13 @@ async function buildClips(dir: string): Promise<Clip[]> {
   return [
     make('jfk', ['jfk']),
     ...en.map((id) => make(`single-${id}`, [id])),
-    make('cont-20s', rot(2).slice(0, 4)),
-    make('cont-25s', [...rot(7).slice(0, 2), 'jfk', rot(7)[2]]),
-    make('cont-30s', ['jfk', ...rot(4).slice(0, 4)]),
-    make('cont-40s', rot(3).slice(0, 7)),
-    make('cont-45s', rot(6).slice(0, 8)),
-    make('cont-60s', [...rot(5), 'jfk']),
-    make('cont-70s', ['jfk', ...rot(1)]),
+    make('cont-a', rot(2).slice(0, 4)),
+    make('cont-b', [...rot(7).slice(0, 2), 'jfk', rot(7)[2]]),
+    make('cont-c', ['jfk', ...rot(4).slice(0, 4)]),
+    make('cont-d', rot(3).slice(0, 7)),
+    make('cont-e', rot(6).slice(0, 8)),
+    make('cont-f', [...rot(5), 'jfk']),
+    make('cont-g', ['jfk', ...rot(1)]),
   ];
 }
 

@@ -3,17 +3,18 @@
  *
  * Every clip is cut into 30-second windows the way Whisper's transcribe() does it (one log-Mel
  * spectrogram per clip, padded with 30 s of silence; after each window the clip seeks to the last
- * complete timestamp). Windows of all clips share one queue: up to `batchSize` of them form one
- * encoder batch and one batched greedy decode, and a clip's next window rejoins the queue to be
- * batched with other clips' windows. Each sequence is decoded independently of its batch
- * neighbours, so a clip's transcript does not depend on what it was batched with.
+ * complete timestamp). Windows of all clips share one queue: up to `batchSize` of them are
+ * encoded (one at a time: the encoder is compute-bound) and decoded together in one batched
+ * greedy loop with KV cache, and a clip's next window rejoins the queue to be batched with other
+ * clips' windows. Each sequence is decoded independently of its batch neighbours, so a clip's
+ * transcript does not depend on what it was batched with.
  *
- * Quality guards as in Whisper: temperature fallback (0, 0.2, …, 1.0) when a window's text is too
- * repetitive (gzip compression ratio > 2.4) or too unlikely (average log probability < -1); a
- * window whose no-speech probability is > 0.6 while its log probability is < -1 is silence; and
- * the phrases Whisper is known to hallucinate on silence or music ("Thank you for watching",
- * "Subtitles by the Amara.org community", …) are dropped when the window's no-speech probability
- * is elevated.
+ * Quality guards: temperature fallback (0, 0.2, …, 1.0) when a window's text is too repetitive
+ * (gzip compression ratio > 2.4) or too unlikely (average log probability < -1), keeping the best
+ * try when all fail; Whisper's silence rule (no-speech probability > 0.6 and log probability
+ * < -1) plus the rules of `isNonSpeech` for music and noise; and the phrases Whisper is known to
+ * hallucinate on silence or music ("Thank you for watching", "Subtitles by the Amara.org
+ * community", …) are dropped when the window's no-speech probability is elevated.
  */
 import * as ort from 'onnxruntime-node';
 import type { TranscriptSegment } from '../manifest.ts';
@@ -73,8 +74,9 @@ export interface EngineOptions {
   compressionRatioThreshold?: number;
   logprobThreshold?: number;
   noSpeechThreshold?: number;
-  /** Condition each window on the previous window's text (Whisper's default is on; ours off). */
-  conditionOnPreviousText?: boolean;
+  // condition_on_previous_text is off (Whisper's default is on): no window is prompted with the
+  // text before it, which keeps a hallucination from carrying over and every SOT sequence the
+  // same length (so that any windows can share a batch).
 }
 
 const DEFAULT_TEMPERATURES = [0, 0.2, 0.4, 0.6, 0.8, 1.0];
