@@ -355,6 +355,8 @@ export interface DecodeBatchOptions {
    * of those rows, so it only pays when many rows have finished.
    */
   compactBelow?: number;
+  /** Checked before every decoder call. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -408,6 +410,7 @@ export async function decodeBatch(
 
   // 3. sample until every sequence has ended
   for (;;) {
+    opts.signal?.throwIfAborted();
     const next = new BigInt64Array(rows.length);
     for (let i = 0; i < rows.length; i++) {
       const task = tasks[rows[i]];

@@ -344,7 +344,7 @@ export class WhisperEngine {
       if (queue.length === 0) break;
       const batch = takeBatch(queue, B);
       pump();
-      const outcomes = await this.runBatch(batch, temperatures);
+      const outcomes = await this.runBatch(batch, temperatures, signal);
       batch.forEach((w, i) => {
         const r = outcomes[i];
         if (this.needsFallback(r)) {
@@ -388,7 +388,11 @@ export class WhisperEngine {
     return { clip, seek: clip.seek, segmentSize, temperatureIndex: 0, tried: [] };
   }
 
-  private async runBatch(batch: Window[], temperatures: number[]): Promise<DecodingResult[]> {
+  private async runBatch(
+    batch: Window[],
+    temperatures: number[],
+    signal?: AbortSignal,
+  ): Promise<DecodingResult[]> {
     const { nMels, nAudioCtx, nAudioState } = this.model.dims;
     const per = nAudioCtx * nAudioState;
     // The encoder runs a few windows at a time: it is compute-bound (batching does not speed
@@ -397,8 +401,14 @@ export class WhisperEngine {
     const fresh = batch.map((w, i) => [w, i] as const).filter(([w]) => !w.features);
     const eb = Math.max(1, this.opts.encoderBatchSize ?? 1);
     for (let k = 0; k < fresh.length; k += eb) {
+      signal?.throwIfAborted();
       const group = fresh.slice(k, k + eb);
       const mel = new Float32Array(group.length * nMels * N_FRAMES);
+      // The full 3000 frames from the padded whole-clip spectrogram, also for a last window
+      // shorter than 30 s: the model was trained on audio padded with silence (whose log-Mel is
+      // not 0). openai-whisper now zero-pads the spectrogram of a short last window instead;
+      // silence padding is what its language detection and the Hugging Face feature extractor
+      // see, and measured better on short clips (test/fixtures/whisper speech: fewer wrong languages).
       group.forEach(([w], j) =>
         melWindow(
           w.clip.mel,
@@ -428,7 +438,7 @@ export class WhisperEngine {
     });
     // SOT sequences differ in length only between detecting and pinned multilingual rows: both
     // are [sot, lang, task], so one batch always works.
-    const results = await decodeBatch(this.model, features, tasks);
+    const results = await decodeBatch(this.model, features, tasks, { signal });
     // keep encoder outputs of rows that may need a fallback
     batch.forEach((w, i) => {
       if (!w.features && this.needsFallback(results[i]) && w.temperatureIndex + 1 < temperatures.length) {
