@@ -294,10 +294,20 @@ describe('WhisperEngine (base)', { skip: missingModel('base') }, () => {
     await assert.rejects(engine.transcribeFiles([speechFile(de)], { language: 'xx' }), /unknown language/);
   });
 
-  test('an aborted signal stops the run', async () => {
+  test('an aborted signal stops the run, and the engine still works after it', async () => {
     const ac = new AbortController();
     ac.abort();
     await assert.rejects(engine.transcribeFiles([files.jfk], { signal: ac.signal }), { name: 'AbortError' });
+    const mid = new AbortController();
+    const started = Date.now();
+    const run = engine.transcribeFiles([files.long, files.jfk, ...speech.map(speechFile)], {
+      signal: mid.signal,
+    });
+    setTimeout(() => mid.abort(), 1500);
+    await assert.rejects(run, { name: 'AbortError' });
+    assert.ok(Date.now() - started < 8000, `abort took ${Date.now() - started} ms`);
+    const [after] = await engine.transcribeFiles([files.jfk]);
+    assert.ok(!('error' in after) && wordErrorRate(JFK_TEXT, after.text) <= 0.1);
   });
 });
 

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  AudioLoader,
   computeMelFilters,
   loadAudio,
   loadMelFilters,
@@ -92,4 +93,33 @@ test('melWindow slices a whole-clip spectrogram like pad_or_trim(mel[:, seek:see
   assert.equal(w[5 * N_FRAMES + 2499], data[5 * nFrames + 1000 + 2499]);
   assert.equal(w[5 * N_FRAMES + 2500], 0);
   assert.equal(w[79 * N_FRAMES + 2999], 0);
+});
+
+test('AudioLoader (ffmpeg through the helper process) decodes like loadAudio', async () => {
+  const loader = new AudioLoader();
+  try {
+    const [a, b, c] = await Promise.all([
+      loader.load(path.join(FIX, 'jfk.flac')),
+      loader.load(path.join(FIX, 'espeak_fox.wav')),
+      loader.load(path.join(FIX, 'jfk.flac')),
+    ]);
+    const direct = await loadAudio(path.join(FIX, 'jfk.flac'));
+    assert.equal(a.length, direct.length);
+    assert.deepEqual(a.subarray(50000, 50100), direct.subarray(50000, 50100));
+    assert.equal(b.length, ref.samples.fox);
+    assert.equal(c.length, a.length);
+    await assert.rejects(loader.load('/nonexistent/x.wav'), /\/nonexistent\/x\.wav: no such file/);
+    const notAudio = fileURLToPath(import.meta.url);
+    await assert.rejects(
+      loader.load(notAudio),
+      (err: Error) => err.message.startsWith(notAudio) && /cannot decode/.test(err.message),
+    );
+    const ac = new AbortController();
+    const p = loader.load(path.join(FIX, 'jfk.flac'), ac.signal);
+    ac.abort();
+    await assert.rejects(p, { name: 'AbortError' });
+    assert.equal((await loader.load(path.join(FIX, 'espeak_fox.wav'))).length, ref.samples.fox);
+  } finally {
+    loader.close();
+  }
 });
