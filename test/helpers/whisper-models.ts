@@ -7,18 +7,19 @@ export const MODEL_CACHE = path.resolve(
   process.env.WHISPER_MODEL_CACHE || path.join(os.homedir(), '.cache', 'audio-pipeline', 'models'),
 );
 
-/** The folder of model `name` (base, tiny.en) when it has been converted, else undefined. */
-export function whisperModelDir(name: string): string | undefined {
+/**
+ * The folder of model `name` (base, tiny.en). A missing model fails the test that needs it —
+ * never skips it: `make test` fetches both models first.
+ */
+export function whisperModelDir(name: string): string {
   const dir = path.join(MODEL_CACHE, name);
-  return existsSync(path.join(dir, 'onnx', 'decoder_model_merged.onnx')) &&
-    existsSync(path.join(dir, 'tokenizer.json'))
-    ? dir
-    : undefined;
-}
-
-/** A skip reason for node:test when the model is missing (the CI fetches models before tests). */
-export function missingModel(name: string): string | false {
-  return whisperModelDir(name)
-    ? false
-    : `Whisper model "${name}" not found under ${MODEL_CACHE} (run the model fetch first)`;
+  if (
+    !existsSync(path.join(dir, 'onnx', 'decoder_model_merged.onnx')) ||
+    !existsSync(path.join(dir, 'tokenizer.json'))
+  ) {
+    throw new Error(
+      `Whisper model "${name}" not found under ${MODEL_CACHE}: run \`audio-pipeline model fetch --name ${name}\``,
+    );
+  }
+  return dir;
 }

@@ -16,7 +16,7 @@ import {
   type TranscriptionResult,
 } from '../../lib/whisper/transcribe.ts';
 import { corpusWer, normalizeForWer, wordErrorRate } from '../../lib/whisper/wer.ts';
-import { missingModel, whisperModelDir } from '../helpers/whisper-models.ts';
+import { whisperModelDir } from '../helpers/whisper-models.ts';
 
 const FIX = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'whisper');
 const JFK_TEXT =
@@ -88,7 +88,7 @@ const LONG_PARTS: Array<{ file: string; text: string }> = [
 ];
 const GAP_S = 1.2;
 
-describe('WhisperEngine (base)', { skip: missingModel('base') }, () => {
+describe('WhisperEngine (base)', () => {
   let engine: WhisperEngine;
   let tmp: string;
   const files: Record<string, string> = {};
@@ -125,7 +125,7 @@ describe('WhisperEngine (base)', { skip: missingModel('base') }, () => {
     writeFileSync(files.broken, 'this is not audio');
 
     engine = await WhisperEngine.load({
-      modelDir: whisperModelDir('base') as string,
+      modelDir: whisperModelDir('base'),
       device: 'cpu',
       threads: os.availableParallelism(),
       batchSize: 16,
@@ -311,7 +311,7 @@ describe('WhisperEngine (base)', { skip: missingModel('base') }, () => {
   });
 });
 
-describe('audio-pipeline transcribe (CLI command)', { skip: missingModel('base') }, () => {
+describe('audio-pipeline transcribe (CLI command)', () => {
   test('--json: one line per file, an error line for a missing file, exit code 1', async () => {
     const { spawnSync } = await import('node:child_process');
     const cmd = path.join(
@@ -337,7 +337,7 @@ describe('audio-pipeline transcribe (CLI command)', { skip: missingModel('base')
       missing,
       '--json',
       '--model',
-      whisperModelDir('base') as string,
+      whisperModelDir('base'),
       '--batch-size',
       '2',
     ];
@@ -375,11 +375,11 @@ describe('audio-pipeline transcribe (CLI command)', { skip: missingModel('base')
   });
 });
 
-describe('decoder graphs', { skip: missingModel('tiny.en') }, () => {
+describe('decoder graphs', () => {
   test('the split decoder (cross K/V + with-past graphs) computes what the merged one does', async () => {
     const { WhisperModel } = await import('../../lib/whisper/model.ts');
     const { loadMelFilters, logMelSpectrogram, padOrTrim } = await import('../../lib/whisper/audio.ts');
-    const dir = whisperModelDir('tiny.en') as string;
+    const dir = whisperModelDir('tiny.en');
     const split = await WhisperModel.load({ modelDir: dir, threads: 2 });
     const merged = await WhisperModel.load({ modelDir: dir, threads: 2, decoderMode: 'merged' });
     try {
