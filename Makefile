@@ -8,7 +8,7 @@ CLI := ./bin/audio-pipeline.js
 demo: setup
 	$(CLI) demo
 
-test: setup
+test: setup check
 	npm test
 
 check: typecheck lint
