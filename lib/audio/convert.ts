@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { forEachConcurrent } from '../concurrency.ts';
 import { BadInputError, errorMessage } from '../errors.ts';
 import { oggOpusDurationS } from './ogg-duration.ts';
 import { checkInputFile, ffmpegFileArg, runFfmpeg } from './run-ffmpeg.ts';
@@ -128,16 +129,13 @@ export async function convertAll(
   options: ConvertAllOptions,
 ): Promise<ConvertOutcome[]> {
   const { signal, onProgress } = options;
-  const concurrency = Math.max(1, Math.min(options.concurrency ?? os.availableParallelism(), items.length));
   const outcomes: ConvertOutcome[] = new Array(items.length);
-  let next = 0;
   let done = 0;
   let failed = 0;
-
-  const worker = async () => {
-    while (next < items.length && !signal?.aborted) {
-      const index = next++;
-      const item = items[index];
+  await forEachConcurrent(
+    items,
+    options.concurrency ?? os.availableParallelism(),
+    async (item, index) => {
       try {
         const result = await convertToOpus(item.input, item.output, options);
         outcomes[index] = { ...item, ...result };
@@ -148,9 +146,8 @@ export async function convertAll(
       }
       done++;
       onProgress?.(done, items.length, failed);
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  signal?.throwIfAborted();
+    },
+    signal,
+  );
   return outcomes;
 }
