@@ -20,17 +20,8 @@ import * as ort from 'onnxruntime-node';
 import type { TranscriptSegment } from '../manifest.ts';
 import type { Logger } from '../log.ts';
 import { errorMessage } from '../errors.ts';
-import {
-  AudioLoader,
-  HOP_LENGTH,
-  loadMelFilters,
-  logMelSpectrogram,
-  melWindow,
-  N_FRAMES,
-  N_SAMPLES,
-  SAMPLE_RATE,
-  type LogMel,
-} from './audio.ts';
+import { AudioLoader, HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE } from './audio.ts';
+import { loadMelFilters, logMelSpectrogram, melWindow, type LogMel } from './mel.ts';
 import { decodeBatch, DecodingTask, TIME_PRECISION, type DecodingResult } from './decoding.ts';
 import { WhisperModel, type WhisperDevice } from './model.ts';
 import { normalizeLanguage, Tokenizer } from './tokenizer.ts';

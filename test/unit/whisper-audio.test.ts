@@ -5,16 +5,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   AudioLoader,
-  computeMelFilters,
   loadAudio,
-  loadMelFilters,
-  logMelSpectrogram,
-  melWindow,
   N_FRAMES,
   N_SAMPLES,
   padOrTrim,
   SAMPLE_RATE,
 } from '../../lib/whisper/audio.ts';
+import { computeMelFilters, loadMelFilters, logMelSpectrogram, melWindow } from '../../lib/whisper/mel.ts';
 
 const FIX = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'whisper');
 
