@@ -14,17 +14,27 @@
  * try when all fail; Whisper's silence rule (no-speech probability > 0.6 and log probability
  * < -1) plus the rules of `isNonSpeech` for music and noise; and the phrases Whisper is known to
  * hallucinate on silence or music ("Thank you for watching", "Subtitles by the Amara.org
- * community", …) are dropped when the window's no-speech probability is elevated.
+ * community", …) are dropped when the window's no-speech probability is elevated. The rules are
+ * in quality.ts, the phrases in hallucinations.ts, the windows and their queue in windows.ts.
  */
 import * as ort from 'onnxruntime-node';
 import type { TranscriptSegment } from '../manifest.ts';
 import type { Logger } from '../log.ts';
 import { errorMessage } from '../errors.ts';
 import { AudioLoader, HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE } from './audio.ts';
-import { loadMelFilters, logMelSpectrogram, melWindow, type LogMel } from './mel.ts';
+import { loadMelFilters, logMelSpectrogram, melWindow } from './mel.ts';
 import { decodeBatch, DecodingTask, TIME_PRECISION, type DecodingResult } from './decoding.ts';
 import { WhisperModel, type WhisperDevice } from './model.ts';
+import {
+  bestOf,
+  DEFAULT_TEMPERATURES,
+  isNonSpeech,
+  needsFallback,
+  qualityThresholds,
+  type QualityThresholds,
+} from './quality.ts';
 import { normalizeLanguage, Tokenizer } from './tokenizer.ts';
+import { nextWindow, takeBatch, type Clip, type Window } from './windows.ts';
 
 export interface TranscriptionResult {
   file: string;
@@ -70,138 +80,6 @@ export interface EngineOptions {
   // same length (so that any windows can share a batch).
 }
 
-const DEFAULT_TEMPERATURES = [0, 0.2, 0.4, 0.6, 0.8, 1.0];
-
-/** Phrases Whisper is known to produce on silence, noise or music (from subtitle training data). */
-const HALLUCINATION_MARKERS = [
-  'amara.org',
-  'amara org',
-  'subtitles by',
-  'subtitled by',
-  'captions by',
-  'transcribed by',
-  'translated by',
-  'thank you for watching',
-  'thanks for watching',
-  'thank you so much for watching',
-  'thank you very much for watching',
-  'please subscribe',
-  'like and subscribe',
-  'subscribe to',
-  'see you in the next video',
-  'see you next time',
-  'untertitel',
-  'untertitelung',
-  'vielen dank fürs zuschauen',
-  'danke fürs zuschauen',
-  'sous-titres',
-  'sous titres',
-  "merci d'avoir regardé",
-  'merci de votre attention',
-  'subtítulos',
-  'subtitulos',
-  'gracias por ver',
-  'sottotitoli',
-  'legendas pela comunidade',
-  'obrigado por assistir',
-  'napisy stworzone',
-  'ondertiteld door',
-  'ondertiteling',
-  'продолжение следует',
-  'спасибо за просмотр',
-  'субтитры',
-  'ご視聴ありがとうございました',
-  'チャンネル登録',
-  '字幕',
-  '请不吝点赞',
-  '谢谢观看',
-  '優優獨播劇場',
-  'mbc 뉴스',
-  '시청해주셔서 감사합니다',
-];
-/** Short outputs that count as hallucinations only when they are the whole window. */
-const HALLUCINATION_EXACT = new Set([
-  'you',
-  'thank you',
-  'thanks',
-  'thank you very much',
-  'bye',
-  'bye bye',
-  'okay',
-  'oh',
-  'so',
-  'hmm',
-  'music',
-  'applause',
-  'silence',
-  'the end',
-  'ok',
-]);
-
-/** Lower case, punctuation removed, spaces collapsed (for comparing phrases). */
-export function normalizeText(text: string): string {
-  return text
-    .toLowerCase()
-    .replace(/[^\p{L}\p{N}\s.'-]/gu, ' ')
-    .replace(/(?<!\p{L})[.'-]|[.'-](?!\p{L})/gu, ' ')
-    .replace(/\s+/g, ' ')
-    .trim();
-}
-
-export function isHallucination(text: string): boolean {
-  const n = normalizeText(text);
-  if (!n) return false;
-  if (HALLUCINATION_EXACT.has(n)) return true;
-  return HALLUCINATION_MARKERS.some((m) => n.includes(m));
-}
-
-interface Clip {
-  index: number;
-  file: string;
-  mel: LogMel;
-  contentFrames: number;
-  durationS: number;
-  seek: number;
-  language?: string;
-  languageProb: number;
-  segments: TranscriptSegment[];
-  rawText: string;
-  seed: number;
-}
-
-interface Window {
-  clip: Clip;
-  seek: number;
-  segmentSize: number;
-  mel?: Float32Array;
-  /** Encoder output of this window (kept for a temperature fallback). */
-  features?: Float32Array;
-  temperatureIndex: number;
-  /** Results that asked for a fallback, one per temperature tried. */
-  tried: DecodingResult[];
-}
-
-/**
- * The next batch: fallback retries first, then the windows of the clips with the most audio left.
- * A long clip's windows are decoded one after another, so starting its chain early keeps it from
- * being the lone sequence of the last batches, and windows of similar length (about as many
- * tokens) share a batch. The choice changes no result, only the order of the work.
- */
-function takeBatch(queue: Window[], size: number): Window[] {
-  if (queue.length <= size) return queue.splice(0, size);
-  const order = queue.map((w, i) => ({
-    w,
-    i,
-    key: w.temperatureIndex > 0 ? Infinity : w.clip.contentFrames - w.seek,
-  }));
-  order.sort((a, b) => b.key - a.key || a.i - b.i);
-  const picked = new Set(order.slice(0, size).map((o) => o.i));
-  const batch = queue.filter((_, i) => picked.has(i));
-  const rest = queue.filter((_, i) => !picked.has(i));
-  queue.splice(0, queue.length, ...rest);
-  return batch;
-}
-
 function hashString(s: string): number {
   let h = 2166136261;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
@@ -210,6 +88,7 @@ function hashString(s: string): number {
 
 export class WhisperEngine {
   private busy: Promise<unknown> = Promise.resolve();
+  private readonly thresholds: QualityThresholds;
 
   private constructor(
     readonly model: WhisperModel,
@@ -218,7 +97,9 @@ export class WhisperEngine {
     private readonly audio: AudioLoader,
     readonly batchSize: number,
     private readonly opts: EngineOptions,
-  ) {}
+  ) {
+    this.thresholds = qualityThresholds(opts);
+  }
 
   static async load(opts: EngineOptions): Promise<WhisperEngine> {
     // The audio helper process starts while this process is still small (see AudioLoader).
@@ -302,7 +183,7 @@ export class WhisperEngine {
         .then((pcm) => {
           const clip = this.newClip(index, file, pcm, pinned);
           if (clip.contentFrames <= 0) finish(index, this.clipResult(clip));
-          else queue.push(this.nextWindow(clip));
+          else queue.push(nextWindow(clip));
         })
         .catch((err: unknown) => {
           if (signal?.aborted) return;
@@ -338,7 +219,7 @@ export class WhisperEngine {
       const outcomes = await this.runBatch(batch, temperatures, signal);
       batch.forEach((w, i) => {
         const r = outcomes[i];
-        if (this.needsFallback(r)) {
+        if (needsFallback(r, this.thresholds)) {
           w.tried.push(r);
           if (w.temperatureIndex + 1 < temperatures.length) {
             w.temperatureIndex++;
@@ -347,8 +228,8 @@ export class WhisperEngine {
           }
         }
         w.features = undefined;
-        this.applyWindow(w, w.tried.length === temperatures.length ? this.bestOf(w.tried) : r);
-        if (w.clip.seek < w.clip.contentFrames) queue.push(this.nextWindow(w.clip));
+        this.applyWindow(w, w.tried.length === temperatures.length ? bestOf(w.tried, this.thresholds) : r);
+        if (w.clip.seek < w.clip.contentFrames) queue.push(nextWindow(w.clip));
         else finish(w.clip.index, this.clipResult(w.clip));
       });
     }
@@ -372,11 +253,6 @@ export class WhisperEngine {
       rawText: '',
       seed: hashString(file),
     };
-  }
-
-  private nextWindow(clip: Clip): Window {
-    const segmentSize = Math.min(N_FRAMES, clip.contentFrames - clip.seek);
-    return { clip, seek: clip.seek, segmentSize, temperatureIndex: 0, tried: [] };
   }
 
   private async runBatch(
@@ -432,54 +308,15 @@ export class WhisperEngine {
     const results = await decodeBatch(this.model, features, tasks, { signal });
     // keep encoder outputs of rows that may need a fallback
     batch.forEach((w, i) => {
-      if (!w.features && this.needsFallback(results[i]) && w.temperatureIndex + 1 < temperatures.length) {
+      if (
+        !w.features &&
+        needsFallback(results[i], this.thresholds) &&
+        w.temperatureIndex + 1 < temperatures.length
+      ) {
         w.features = (features.data as Float32Array).slice(i * per, (i + 1) * per);
       }
     });
     return results;
-  }
-
-  private needsFallback(r: DecodingResult): boolean {
-    const crt = this.opts.compressionRatioThreshold ?? 2.4;
-    const lpt = this.opts.logprobThreshold ?? -1;
-    const nst = this.opts.noSpeechThreshold ?? 0.6;
-    let needs = r.compressionRatio > crt || r.avgLogprob < lpt;
-    if (r.noSpeechProb > nst && r.avgLogprob < lpt) needs = false; // silence
-    return needs;
-  }
-
-  /**
-   * When every temperature failed, Whisper keeps the last (most random) result; like
-   * faster-whisper we keep the likeliest one that is not repetitive (else the likeliest one).
-   */
-  private bestOf(tried: DecodingResult[]): DecodingResult {
-    const crt = this.opts.compressionRatioThreshold ?? 2.4;
-    const ok = tried.filter((r) => r.compressionRatio <= crt);
-    return (ok.length ? ok : tried).reduce((a, b) => (b.avgLogprob > a.avgLogprob ? b : a));
-  }
-
-  /**
-   * Whether a window is silence, noise or music rather than speech. Whisper's own rule (1) lets
-   * through what it produces on music and some noise, so three more rules, from measurements of
-   * the multilingual base model on synthetic music, noise and speech (test/integration/whisper.test.ts):
-   *  1. no-speech probability > 0.6 and average log probability < -1 (Whisper);
-   *  2. no-speech probability > 0.35 and the window needed a temperature fallback or is unlikely
-   *     (avg logprob < -1): the model suspects non-speech and is not sure of its text;
-   *  3. every temperature failed, the best result is gibberish (avg logprob < -1.5) and the
-   *     no-speech probability is above 0.2;
-   *  4. the text is a phrase Whisper hallucinates on silence/music ("Thank you for watching",
-   *     "Subtitles by the Amara.org community", "ご視聴ありがとうございました", …) and the
-   *     no-speech probability is above 0.2 or the text is unlikely (avg logprob < -0.7).
-   */
-  private isNonSpeech(r: DecodingResult, fallbacks: number, allFailed: boolean): boolean {
-    const nst = this.opts.noSpeechThreshold ?? 0.6;
-    const lpt = this.opts.logprobThreshold ?? -1;
-    const ns = r.noSpeechProb;
-    if (ns > nst && !(r.avgLogprob > lpt)) return true;
-    if (ns > 0.35 && (fallbacks > 0 || r.avgLogprob < lpt)) return true;
-    if (allFailed && r.avgLogprob < -1.5 && ns > 0.2) return true;
-    if ((ns > 0.2 || r.avgLogprob < -0.7) && isHallucination(r.text)) return true;
-    return false;
   }
 
   /** Whisper's per-window bookkeeping: silence skip, segments from timestamp pairs, seek. */
@@ -503,13 +340,8 @@ export class WhisperEngine {
       },
       'whisper window',
     );
-    if (
-      this.isNonSpeech(
-        r,
-        w.tried.length,
-        w.tried.length >= (this.opts.temperatures ?? DEFAULT_TEMPERATURES).length,
-      )
-    ) {
+    const allFailed = w.tried.length >= (this.opts.temperatures ?? DEFAULT_TEMPERATURES).length;
+    if (isNonSpeech(r, w.tried.length, allFailed, this.thresholds)) {
       clip.seek += frames; // silence, noise or music: skip the window
       return;
     }
