@@ -4,15 +4,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { MODEL_PINS, WHISPER_ASSETS_PIN, type ModelName } from '../../lib/whisper/model-pins.ts';
 import {
   defaultModelCache,
-  MODEL_PINS,
   ModelNotFoundError,
   readManifest,
   resolveModelDir,
   verifyModelDir,
-  WHISPER_ASSETS_PIN,
-  type ModelName,
 } from '../../lib/whisper/model-store.ts';
 
 /**
