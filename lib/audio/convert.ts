@@ -1,10 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { forEachConcurrent } from '../concurrency.ts';
 import { BadInputError, errorMessage } from '../errors.ts';
+import { sha256File } from '../file-hash.ts';
 import { oggOpusDurationS } from './ogg-duration.ts';
 import { checkInputFile, ffmpegFileArg, runFfmpeg } from './run-ffmpeg.ts';
 
@@ -91,12 +91,6 @@ export async function describeOpus(file: string): Promise<ConvertResult | null> 
   const durationS = await oggOpusDurationS(file);
   if (durationS === null || durationS <= 0) return null;
   return { bytes: info.size, durationS: Math.round(durationS * 1000) / 1000, sha256: await sha256File(file) };
-}
-
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 export interface ConvertItem {

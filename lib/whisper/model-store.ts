@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { sha256File } from '../file-hash.ts';
 import { CONVERTER_VERSION, isModelName, MODEL_NAMES, MODEL_PINS, type ModelName } from './model-pins.ts';
 
 /**
@@ -85,13 +85,6 @@ export interface ModelManifest {
   model: { model_bin_sha256: string; [k: string]: unknown };
   sources: { name: string; version: string; file: string; sha256: string }[];
   files: Record<string, ManifestFile>;
-}
-
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 }))
-    hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 export function readManifest(dir: string): ModelManifest | undefined {
