@@ -8,7 +8,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { convertAll, convertToOpus } from '../../lib/audio/convert.ts';
-import { decodePcm16k } from '../../lib/audio/decode.ts';
 import { resolveFfmpegPath } from '../../lib/audio/ffmpeg-path.ts';
 import { BadInputError } from '../../lib/errors.ts';
 
@@ -194,38 +193,5 @@ describe('convertAll', () => {
       (await readdir(path.join(tmp, 'abort'))).every((f) => !f.includes('.tmp-')),
       'no temp files left',
     );
-  });
-});
-
-describe('decodePcm16k', () => {
-  test('decodes to float32 mono 16 kHz', async () => {
-    const pcm = await decodePcm16k(mp3, ffmpegPath);
-    assert.ok(pcm instanceof Float32Array);
-    assert.ok(Math.abs(pcm.length - 48000) < 1600, `samples ${pcm.length}`);
-    let sum = 0;
-    let peak = 0;
-    for (const v of pcm) {
-      sum += v * v;
-      peak = Math.max(peak, Math.abs(v));
-    }
-    assert.ok(peak <= 1.01 && peak > 0.05, `peak ${peak}`);
-    assert.ok(Math.sqrt(sum / pcm.length) > 0.03, 'not silent');
-  });
-
-  test('decodes the Opus output too', async () => {
-    const out = path.join(tmp, 'decode', 'tone.opus');
-    await convertToOpus(mp3, out, { ffmpegPath });
-    const pcm = await decodePcm16k(out, ffmpegPath);
-    assert.ok(Math.abs(pcm.length - 48000) < 1600);
-  });
-
-  test('undecodable, empty or missing input is BadInputError', async () => {
-    for (const file of [corrupt, empty, path.join(tmp, 'missing.mp3')]) {
-      await assert.rejects(
-        decodePcm16k(file, ffmpegPath),
-        (err: unknown) => err instanceof BadInputError && err.message.includes(file),
-        file,
-      );
-    }
   });
 });

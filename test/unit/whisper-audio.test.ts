@@ -1,8 +1,15 @@
-import { test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { convertToOpus } from '../../lib/audio/convert.ts';
+import { resolveFfmpegPath } from '../../lib/audio/ffmpeg-path.ts';
+import { BadInputError } from '../../lib/errors.ts';
 import {
   AudioLoader,
   loadAudio,
@@ -65,6 +72,75 @@ test('loadAudio: a missing or undecodable file is an error naming the file', asy
     loadAudio(notAudio),
     (err: Error) => err.message.includes(notAudio) && /cannot decode/.test(err.message),
   );
+});
+
+describe('loadAudio on MP3 and Opus, and bad input', () => {
+  const ffmpegPath = resolveFfmpegPath(process.env.FFMPEG_PATH);
+  let tmp: string;
+  let mp3: string; // 3 s of 440 Hz, 44.1 kHz stereo
+  let empty: string;
+  let corrupt: string;
+
+  before(async () => {
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'whisper-audio-test-'));
+    mp3 = path.join(tmp, 'tone.mp3');
+    await promisify(execFile)(ffmpegPath, [
+      '-v',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      'sine=frequency=440:duration=3',
+      '-ar',
+      '44100',
+      '-ac',
+      '2',
+      '-c:a',
+      'libmp3lame',
+      '-b:a',
+      '96k',
+      mp3,
+    ]);
+    empty = path.join(tmp, 'empty.mp3');
+    await writeFile(empty, new Uint8Array(0));
+    corrupt = path.join(tmp, 'corrupt.mp3');
+    await writeFile(corrupt, Buffer.concat([Buffer.from('not an mp3 file'), Buffer.alloc(4000, 0x41)]));
+  });
+
+  after(async () => {
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  test('an MP3 decodes to float32 mono 16 kHz', async () => {
+    const pcm = await loadAudio(mp3, { ffmpegPath });
+    assert.ok(pcm instanceof Float32Array);
+    assert.ok(Math.abs(pcm.length - 3 * SAMPLE_RATE) < 1600, `samples ${pcm.length}`);
+    let sum = 0;
+    let peak = 0;
+    for (const v of pcm) {
+      sum += v * v;
+      peak = Math.max(peak, Math.abs(v));
+    }
+    assert.ok(peak <= 1.01 && peak > 0.05, `peak ${peak}`);
+    assert.ok(Math.sqrt(sum / pcm.length) > 0.03, 'not silent');
+  });
+
+  test('the Opus files convert writes decode too', async () => {
+    const out = path.join(tmp, 'decode', 'tone.opus');
+    await convertToOpus(mp3, out, { ffmpegPath });
+    const pcm = await loadAudio(out, { ffmpegPath });
+    assert.ok(Math.abs(pcm.length - 3 * SAMPLE_RATE) < 1600, `samples ${pcm.length}`);
+  });
+
+  test('undecodable, empty or missing input is BadInputError naming the file', async () => {
+    for (const file of [corrupt, empty, path.join(tmp, 'missing.mp3')]) {
+      await assert.rejects(
+        loadAudio(file, { ffmpegPath }),
+        (err: unknown) => err instanceof BadInputError && err.message.includes(file),
+        file,
+      );
+    }
+  });
 });
 
 for (const c of ref.cases) {
