@@ -7,6 +7,7 @@
  */
 import { deflateSync } from 'node:zlib';
 import * as ort from 'onnxruntime-node';
+import { mulberry32 } from '../random.ts';
 import type { KVCache, WhisperModel } from './model.ts';
 import type { Tokenizer } from './tokenizer.ts';
 
@@ -174,18 +175,6 @@ export function argmax(row: Float32Array): number {
     }
   }
   return best;
-}
-
-/** Small deterministic PRNG (mulberry32) so that sampling is reproducible per window. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Sample from softmax(logits / temperature). */

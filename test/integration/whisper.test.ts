@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAudio, SAMPLE_RATE } from '../../lib/whisper/audio.ts';
-import { mulberry32 } from '../../lib/whisper/decoding.ts';
+import { mulberry32 } from '../../lib/random.ts';
 import {
   WhisperEngine,
   type TranscriptionError,
