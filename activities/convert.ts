@@ -1,4 +1,3 @@
-import { stat } from 'node:fs/promises';
 import { Context } from '@temporalio/activity';
 import { convertAll, describeOpus } from '../lib/audio/convert.ts';
 import { resolveFfmpegPath } from '../lib/audio/ffmpeg-path.ts';

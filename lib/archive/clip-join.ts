@@ -16,7 +16,15 @@ export function joinClipsWithMetadata(
   const sizeOf = new Map(files.map((f) => [path.basename(f.path), f.bytes]));
   const byName = new Map(audioFiles.map((f) => [path.basename(f), f]));
   const records = new Map<string, ClipRecord>();
-  const blank = { ...ref, error: null, opusPath: null, opusBytes: null, storageUri: null, durationS: null, sha256: null };
+  const blank = {
+    ...ref,
+    error: null,
+    opusPath: null,
+    opusBytes: null,
+    storageUri: null,
+    durationS: null,
+    sha256: null,
+  };
 
   for (const row of metadata) {
     const name = path.basename(row.audioFile || `${row.id}.mp3`);
