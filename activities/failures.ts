@@ -1,9 +1,10 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import { BadInputError } from '../lib/errors.ts';
+import { BadInputError, ConfigError } from '../lib/errors.ts';
 
 /**
- * Runs an activity body, turning BadInputError (input that will never succeed) into a
- * non-retryable failure so the workflow fails fast; anything else is retried with backoff.
+ * Runs an activity body, turning BadInputError (input that will never succeed) and ConfigError
+ * (a setting that cannot work, e.g. WHISPER_DEVICE=cuda without CUDA) into non-retryable
+ * failures so the workflow fails fast; anything else is retried with backoff.
  */
 export async function failFastOnBadInput<T>(body: () => Promise<T>): Promise<T> {
   try {

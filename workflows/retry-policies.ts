@@ -2,7 +2,7 @@ import type { ActivityOptions } from '@temporalio/workflow';
 
 /**
  * Transient failures (a busy database, a network blip, a preempted GPU node) are retried with
- * exponential backoff; BadInputError is non-retryable (see activities/failures.ts) so a corrupt
+ * exponential backoff; BadInputError and ConfigError are non-retryable (activities/failures.ts), so a corrupt
  * archive fails fast instead of burning retries.
  */
 const retry = {
@@ -10,7 +10,7 @@ const retry = {
   backoffCoefficient: 2,
   maximumInterval: '2m',
   maximumAttempts: 5,
-  nonRetryableErrorTypes: ['BadInputError'],
+  nonRetryableErrorTypes: ['BadInputError', 'ConfigError'],
 };
 
 export const shortActivity: ActivityOptions = {

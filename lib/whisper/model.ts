@@ -8,6 +8,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Logger } from '../log.ts';
 import { splitMergedDecoder } from './onnx-split.ts';
+import { ConfigError } from '../errors.ts';
 
 export type WhisperDevice = 'cpu' | 'cuda' | 'webgpu' | 'auto';
 export type Provider = 'cpu' | 'cuda' | 'webgpu';
@@ -184,13 +185,13 @@ export class WhisperModel {
         const msg = err instanceof Error ? err.message : String(err);
         failures.push(`${provider}: ${msg.split('\n')[0]}`);
         if (device !== 'auto') {
-          throw new Error(
+          throw new ConfigError(
             `WHISPER_DEVICE=${device}: the ${provider} execution provider cannot load the model (${msg.split('\n')[0]}); no fallback to another device unless WHISPER_DEVICE=auto`,
           );
         }
       }
     }
-    throw new Error(
+    throw new ConfigError(
       `WHISPER_DEVICE=auto: no execution provider could load the model: ${failures.join('; ')}`,
     );
   }
