@@ -10,10 +10,10 @@ export async function failFastOnBadInput<T>(body: () => Promise<T>): Promise<T> 
   try {
     return await body();
   } catch (err) {
-    if (err instanceof BadInputError) {
+    if (err instanceof BadInputError || err instanceof ConfigError) {
       throw ApplicationFailure.create({
         message: err.message,
-        type: 'BadInputError',
+        type: err.name,
         nonRetryable: true,
         cause: err,
       });
