@@ -20,6 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAudio, SAMPLE_RATE } from '../lib/whisper/audio.ts';
 import { corpusWer } from '../lib/whisper/wer.ts';
+import { writeWav } from '../test/helpers/audio-files.ts';
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const FIX = path.join(ROOT, 'test', 'fixtures', 'whisper');
@@ -45,25 +46,6 @@ interface ChildReport {
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : dflt;
-}
-
-function writeWav(file: string, pcm: Float32Array): void {
-  const buf = Buffer.alloc(44 + pcm.length * 2);
-  buf.write('RIFF', 0);
-  buf.writeUInt32LE(36 + pcm.length * 2, 4);
-  buf.write('WAVEfmt ', 8);
-  buf.writeUInt32LE(16, 16);
-  buf.writeUInt16LE(1, 20);
-  buf.writeUInt16LE(1, 22);
-  buf.writeUInt32LE(SAMPLE_RATE, 24);
-  buf.writeUInt32LE(SAMPLE_RATE * 2, 28);
-  buf.writeUInt16LE(2, 32);
-  buf.writeUInt16LE(16, 34);
-  buf.write('data', 36);
-  buf.writeUInt32LE(pcm.length * 2, 40);
-  for (let i = 0; i < pcm.length; i++)
-    buf.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(pcm[i] * 32767))), 44 + i * 2);
-  writeFileSync(file, buf);
 }
 
 /** The benchmark clips, written as WAV files into `dir`. */

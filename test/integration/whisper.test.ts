@@ -17,6 +17,7 @@ import {
 } from '../../lib/whisper/transcribe.ts';
 import { corpusWer, normalizeForWer, wordErrorRate } from '../../lib/whisper/wer.ts';
 import { whisperModelDir } from '../helpers/whisper-models.ts';
+import { writeWav } from '../helpers/audio-files.ts';
 
 const FIX = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'whisper');
 const JFK_TEXT =
@@ -37,25 +38,6 @@ const speechFile = (s: Sentence) => path.join(FIX, `speech-${s.id}.flac`);
  * ~0.1–0.15 of headroom so that they catch a broken decoder (which lands near 1.0), not a word.
  */
 const MAX_WER: Record<string, number> = { en: 0.15, de: 0.3, es: 0.3, fr: 0.4, it: 0.3, pt: 0.5, nl: 0.85 };
-
-function writeWav(file: string, pcm: Float32Array): void {
-  const buf = Buffer.alloc(44 + pcm.length * 2);
-  buf.write('RIFF', 0);
-  buf.writeUInt32LE(36 + pcm.length * 2, 4);
-  buf.write('WAVEfmt ', 8);
-  buf.writeUInt32LE(16, 16);
-  buf.writeUInt16LE(1, 20); // PCM
-  buf.writeUInt16LE(1, 22); // mono
-  buf.writeUInt32LE(SAMPLE_RATE, 24);
-  buf.writeUInt32LE(SAMPLE_RATE * 2, 28);
-  buf.writeUInt16LE(2, 32);
-  buf.writeUInt16LE(16, 34);
-  buf.write('data', 36);
-  buf.writeUInt32LE(pcm.length * 2, 40);
-  for (let i = 0; i < pcm.length; i++)
-    buf.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(pcm[i] * 32767))), 44 + i * 2);
-  writeFileSync(file, buf);
-}
 
 function synth(seconds: number, f: (t: number) => number): Float32Array {
   const out = new Float32Array(Math.round(seconds * SAMPLE_RATE));

@@ -3,13 +3,14 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { convertAll, convertToOpus } from '../../lib/audio/convert.ts';
 import { resolveFfmpegPath } from '../../lib/audio/ffmpeg-path.ts';
 import { BadInputError } from '../../lib/errors.ts';
+import { writeAudioInputs } from '../helpers/audio-files.ts';
 
 const run = promisify(execFile);
 const ffmpegPath = resolveFfmpegPath(process.env.FFMPEG_PATH);
@@ -45,30 +46,7 @@ async function opusHead(file: string): Promise<{ channels: number; inputRate: nu
 
 before(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'convert-test-'));
-  mp3 = path.join(tmp, 'tone.mp3');
-  await run(ffmpegPath, [
-    '-v',
-    'error',
-    '-f',
-    'lavfi',
-    '-i',
-    'sine=frequency=440:duration=3',
-    '-ar',
-    '44100',
-    '-ac',
-    '2',
-    '-c:a',
-    'libmp3lame',
-    '-b:a',
-    '96k',
-    '-metadata',
-    'title=private title',
-    mp3,
-  ]);
-  empty = path.join(tmp, 'empty.mp3');
-  await writeFile(empty, new Uint8Array(0));
-  corrupt = path.join(tmp, 'corrupt.mp3');
-  await writeFile(corrupt, Buffer.concat([Buffer.from('not an mp3 file'), Buffer.alloc(4000, 0x41)]));
+  ({ mp3, empty, corrupt } = await writeAudioInputs(tmp, ffmpegPath));
 });
 
 after(async () => {

@@ -1,15 +1,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { convertToOpus } from '../../lib/audio/convert.ts';
 import { resolveFfmpegPath } from '../../lib/audio/ffmpeg-path.ts';
 import { BadInputError } from '../../lib/errors.ts';
+import { writeAudioInputs } from '../helpers/audio-files.ts';
 import {
   AudioLoader,
   loadAudio,
@@ -83,28 +82,7 @@ describe('loadAudio on MP3 and Opus, and bad input', () => {
 
   before(async () => {
     tmp = await mkdtemp(path.join(os.tmpdir(), 'whisper-audio-test-'));
-    mp3 = path.join(tmp, 'tone.mp3');
-    await promisify(execFile)(ffmpegPath, [
-      '-v',
-      'error',
-      '-f',
-      'lavfi',
-      '-i',
-      'sine=frequency=440:duration=3',
-      '-ar',
-      '44100',
-      '-ac',
-      '2',
-      '-c:a',
-      'libmp3lame',
-      '-b:a',
-      '96k',
-      mp3,
-    ]);
-    empty = path.join(tmp, 'empty.mp3');
-    await writeFile(empty, new Uint8Array(0));
-    corrupt = path.join(tmp, 'corrupt.mp3');
-    await writeFile(corrupt, Buffer.concat([Buffer.from('not an mp3 file'), Buffer.alloc(4000, 0x41)]));
+    ({ mp3, empty, corrupt } = await writeAudioInputs(tmp, ffmpegPath));
   });
 
   after(async () => {
