@@ -55,3 +55,16 @@ export async function writeAudioInputs(
   await writeFile(corrupt, Buffer.concat([Buffer.from('not an mp3 file'), Buffer.alloc(4000, 0x41)]));
   return { mp3, empty, corrupt };
 }
+
+/** What ffprobe says of a file's streams and container. */
+export interface Probe {
+  streams: { codec_name: string; channels: number; sample_rate: string }[];
+  format: { duration: string; bit_rate: string; tags?: Record<string, string> };
+}
+
+export async function probe(file: string): Promise<Probe> {
+  const { stdout } = await promisify(execFile)('ffprobe', [
+    ...['-v', 'error', '-print_format', 'json', '-show_streams', '-show_format', file],
+  ]);
+  return JSON.parse(stdout) as Probe;
+}

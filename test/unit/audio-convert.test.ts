@@ -1,41 +1,20 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { convertAll, convertToOpus } from '../../lib/audio/convert.ts';
 import { resolveFfmpegPath } from '../../lib/audio/ffmpeg-path.ts';
 import { BadInputError } from '../../lib/errors.ts';
-import { writeAudioInputs } from '../helpers/audio-files.ts';
+import { probe, writeAudioInputs } from '../helpers/audio-files.ts';
 
-const run = promisify(execFile);
 const ffmpegPath = resolveFfmpegPath(process.env.FFMPEG_PATH);
 let tmp: string;
 let mp3: string; // 3 s, 44.1 kHz stereo, with a title tag
 let empty: string;
 let corrupt: string;
-
-interface Probe {
-  streams: { codec_name: string; channels: number; sample_rate: string }[];
-  format: { duration: string; tags?: Record<string, string> };
-}
-
-async function probe(file: string): Promise<Probe> {
-  const { stdout } = await run('ffprobe', [
-    '-v',
-    'error',
-    '-print_format',
-    'json',
-    '-show_streams',
-    '-show_format',
-    file,
-  ]);
-  return JSON.parse(stdout) as Probe;
-}
 
 /** OpusHead (RFC 7845 §5.1): channel count and the encoder's input sample rate. */
 async function opusHead(file: string): Promise<{ channels: number; inputRate: number }> {

@@ -1,18 +1,16 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { parquetMetadata } from 'hyparquet';
 import { extractArchive } from '../../lib/archive/extract.ts';
 import { CONTRACT_COLUMNS } from '../../lib/metadata/columns.ts';
 import { generateDay, type GeneratedDay, type Truth } from '../fixtures/generate.ts';
 import { SENTENCES } from '../fixtures/sentences.ts';
+import { probe } from '../helpers/audio-files.ts';
 
-const run = promisify(execFile);
 let tmp: string;
 let day: GeneratedDay;
 
@@ -125,19 +123,7 @@ describe('generateDay', () => {
     const report = await extractArchive(day.archives[1], dest, { maxEntryBytes: 1e9, maxTotalBytes: 1e10 });
     assert.equal(report.audioFiles.length, 3);
     for (const file of report.audioFiles) {
-      const { stdout } = await run('ffprobe', [
-        '-v',
-        'error',
-        '-print_format',
-        'json',
-        '-show_streams',
-        '-show_format',
-        file,
-      ]);
-      const info = JSON.parse(stdout) as {
-        streams: { codec_name: string; sample_rate: string; channels: number }[];
-        format: { duration: string; bit_rate: string };
-      };
+      const info = await probe(file);
       assert.equal(info.streams[0].codec_name, 'mp3');
       assert.equal(info.streams[0].sample_rate, '44100');
       assert.equal(info.streams[0].channels, 2);
