@@ -10,6 +10,7 @@ import {
   type ProcessDateInput,
 } from '../workflows/types.ts';
 import { ProgressLine, bar } from './progress-line.ts';
+import { archiveStage } from './stage-progress.ts';
 
 /**
  * Starts the date's workflow, or attaches to it when it is already running (same workflow id),
@@ -32,7 +33,8 @@ export async function runDate(
   const poll = (async () => {
     while (!finished) {
       const progress = await handle.query(progressQuery).catch(() => null);
-      if (progress && !finished) line.update(describeProgress(progress));
+      if (progress && !finished)
+        line.update(await describeProgress(progress, (a) => archiveStage(client, a)));
       await new Promise((r) => setTimeout(r, options.pollMs ?? 1000));
     }
   })();
@@ -50,13 +52,23 @@ export async function runDate(
   }
 }
 
-export function describeProgress(p: DateProgress): string {
+export async function describeProgress(
+  p: DateProgress,
+  stageOf: (archive: string) => Promise<string | null> = async () => null,
+): Promise<string> {
   const archives = Object.values(p.archives);
   const ended = archives.filter((a) => a.status !== 'pending' && a.status !== 'running');
-  const running = archives.filter((a) => a.status === 'running').map((a) => a.archive.slice(11));
+  const running = await Promise.all(
+    archives
+      .filter((a) => a.status === 'running')
+      .map(async (a) => {
+        const stage = await stageOf(a.archive);
+        return stage ? `${a.archive.slice(11)} ${stage}` : a.archive.slice(11);
+      }),
+  );
   const files = ended.reduce((n, a) => n + ('filesDone' in a ? a.filesDone : 0), 0);
   const failed = ended.reduce((n, a) => n + ('filesFailed' in a ? a.filesFailed : 0), 0);
-  const tail = running.length ? ` running ${running.join(' ')}` : '';
+  const tail = running.length ? `  running ${running.join(', ')}` : '';
   return `${p.date} ${p.stage.padEnd(12)} archives ${bar(ended.length, p.archivesTotal)}  clips ok ${files} failed ${failed}${tail}`;
 }
 
