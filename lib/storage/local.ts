@@ -3,6 +3,7 @@ import { copyFile, mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isCalendarDate } from '../archive/dates.ts';
+import { isSafeClipId } from '../clip-id.ts';
 import { BadInputError } from '../errors.ts';
 import { sha256File } from '../file-hash.ts';
 
@@ -24,7 +25,6 @@ export interface UploadedFile {
 }
 
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
-const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 
 /** `<root>/<YYYY>/<MM>/<DD>/<id>.opus` (the layout rsync targets use too). */
 export function storagePath(root: string, date: string, id: string): string {
@@ -32,7 +32,7 @@ export function storagePath(root: string, date: string, id: string): string {
   if (!m || !isCalendarDate(date))
     throw new BadInputError(`not a date (YYYY-MM-DD): ${JSON.stringify(date)}`);
   // The id becomes a file name: anything but a plain token (a path, `..`) is refused.
-  if (!SAFE_ID.test(id)) throw new BadInputError(`unsafe clip id for a file name: ${JSON.stringify(id)}`);
+  if (!isSafeClipId(id)) throw new BadInputError(`unsafe clip id for a file name: ${JSON.stringify(id)}`);
   return path.join(root, m[1], m[2], m[3], `${id}.opus`);
 }
 

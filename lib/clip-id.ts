@@ -1,0 +1,11 @@
+/**
+ * The clip-id rule shared by everything that turns a clip id into a file name (storage, clip-join):
+ * a plain token — an ASCII letter or digit, then letters, digits, `_` or `-`. No `.`, `/`, `..`,
+ * spaces or anything else that could make it a path or a hidden file.
+ */
+const SAFE_CLIP_ID = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+
+/** true when `id` is safe to use as (the stem of) a file name. */
+export function isSafeClipId(id: string): boolean {
+  return SAFE_CLIP_ID.test(id);
+}
