@@ -3,8 +3,10 @@ import { convertAll, describeOpus } from '../lib/audio/convert.ts';
 import { resolveFfmpegPath } from '../lib/audio/ffmpeg-path.ts';
 import { stagingFor, type ArchiveRef } from './archive-ref.ts';
 import type { ActivityContext } from './context.ts';
-import { failFastOnBadInput } from './failures.ts';
-import { previousProgress, progressHeartbeat } from './progress.ts';
+import { previousProgress, progressHeartbeat, runStage } from './run-stage.ts';
+
+/** From this attempt on (retry policy: 5 attempts), a transient per-clip error fails the clip. */
+const LAST_TRIES_FROM = 3;
 
 export function createConvert({ config, logger }: ActivityContext) {
   return {
@@ -14,7 +16,7 @@ export function createConvert({ config, logger }: ActivityContext) {
      * files the previous one finished: each was renamed into place only when complete.
      */
     async convertClips(ref: ArchiveRef): Promise<{ converted: number; failed: number; resumed: number }> {
-      return failFastOnBadInput(async () => {
+      return runStage(async () => {
         const started = Date.now();
         const staging = stagingFor(config, ref);
         const manifest = await staging.readManifest();
@@ -51,11 +53,14 @@ export function createConvert({ config, logger }: ActivityContext) {
             onProgress: (done: number) => beat(resumed + done),
           },
         );
+        // Disk full, ffmpeg killed and the like are retried — until the last tries, when a clip
+        // that still fails is recorded as failed, so that one clip cannot sink its archive.
+        const retryTransient = Context.current().info.attempt < LAST_TRIES_FROM;
         const transient: string[] = [];
         results.forEach((result, i) => {
           const clip = work[i];
-          if ('error' in result && !result.badInput) {
-            transient.push(`${clip.sourceName}: ${result.error}`); // disk full and the like: retry
+          if ('error' in result && !result.badInput && retryTransient) {
+            transient.push(`${clip.sourceName}: ${result.error}`);
           } else if ('error' in result) {
             clip.status = 'failed';
             clip.error = `convert: ${result.error}`;

@@ -5,13 +5,15 @@ import { readMetadataReport } from '../lib/metadata/read.ts';
 import { joinClipsWithMetadata } from '../lib/archive/clip-join.ts';
 import { stagingFor, type ArchiveRef } from './archive-ref.ts';
 import type { ActivityContext } from './context.ts';
-import { failFastOnBadInput } from './failures.ts';
+import { runStage } from './run-stage.ts';
 
 export interface ExtractSummary {
   clips: number;
   withoutClip: number;
   withoutMetadata: number;
+  /** The first refused entries (all of them are in the manifest): payloads stay small. */
   refused: { entry: string; reason: string }[];
+  refusedCount: number;
   /** Rows of metadata.parquet that could not be used (no id, a repeated id), first 20. */
   metadataProblems: string[];
 }
@@ -23,7 +25,7 @@ export function createExtract({ config, logger }: ActivityContext) {
      * clips with metadata.parquet into the archive's manifest: one record per video.
      */
     async extractArchive(ref: ArchiveRef): Promise<ExtractSummary> {
-      return failFastOnBadInput(async () => {
+      return runStage(async () => {
         const started = Date.now();
         const staging = stagingFor(config, ref);
         // A retry starts from a clean folder: extraction is cheap next to what follows.
@@ -52,7 +54,8 @@ export function createExtract({ config, logger }: ActivityContext) {
           clips: clips.length,
           withoutClip: clips.filter((c) => c.sourceName === null).length,
           withoutMetadata: clips.filter((c) => !c.hasMetadata).length,
-          refused: report.refused,
+          refused: report.refused.slice(0, 20),
+          refusedCount: report.refused.length,
           metadataProblems: problems.slice(0, 20),
         };
         logger.info(

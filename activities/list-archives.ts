@@ -2,13 +2,13 @@ import { BadInputError } from '../lib/errors.ts';
 import { parseSource } from '../lib/source/parse.ts';
 import { listLocalArchives, type ArchiveListing } from '../lib/source/local.ts';
 import type { ActivityContext } from './context.ts';
-import { failFastOnBadInput } from './failures.ts';
+import { runStage } from './run-stage.ts';
 
 export function createListArchives({ config }: ActivityContext) {
   return {
     /** The date's `YYYY-MM-DD_HH-MM.tar.xz` archives at the source. */
     async listArchives(input: { date: string; source?: string }): Promise<{ archives: ArchiveListing[] }> {
-      return failFastOnBadInput(async () => {
+      return runStage(async () => {
         const source = parseSource(input.source ?? config.source);
         if (source.kind !== 'local') {
           throw new BadInputError(

@@ -3,7 +3,7 @@ import type { TranscriptRecord } from '../lib/manifest.ts';
 import { storeArchive as storeArchiveRows } from '../db/queries/store-archive.ts';
 import { stagingFor, type ArchiveRef } from './archive-ref.ts';
 import type { DatabaseContext } from './context.ts';
-import { failFastOnBadInput } from './failures.ts';
+import { runStage } from './run-stage.ts';
 import { readJsonl } from './transcribe.ts';
 
 export function createStore({ config, logger, db }: DatabaseContext) {
@@ -13,7 +13,7 @@ export function createStore({ config, logger, db }: DatabaseContext) {
      * (`stored`, or `failed` with the stage and reason), with its metadata and transcript.
      */
     async storeArchive(ref: ArchiveRef): Promise<{ total: number; stored: number; failed: number }> {
-      return failFastOnBadInput(async () => {
+      return runStage(async () => {
         const started = Date.now();
         const staging = stagingFor(config, ref);
         const manifest = await staging.readManifest();

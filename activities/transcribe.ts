@@ -5,8 +5,7 @@ import { writeFileAtomic } from '../lib/staging.ts';
 import type { WhisperEngine } from '../lib/whisper/transcribe.ts';
 import { stagingFor, type ArchiveRef } from './archive-ref.ts';
 import type { ActivityContext } from './context.ts';
-import { failFastOnBadInput } from './failures.ts';
-import { progressHeartbeat } from './progress.ts';
+import { progressHeartbeat, runStage } from './run-stage.ts';
 
 export interface TranscribeContext extends ActivityContext {
   /** The worker's engine, loaded once on first use and shared by all activity calls. */
@@ -28,17 +27,19 @@ export function createTranscribe(ctx: TranscribeContext) {
     async transcribeClips(
       ref: ArchiveRef,
     ): Promise<{ transcribed: number; noSpeech: number; failed: number; resumed: number }> {
-      return failFastOnBadInput(async () => {
+      return runStage(async () => {
         const started = Date.now();
         const staging = stagingFor(config, ref);
         const manifest = await staging.readManifest();
         const clips = manifest.clips.filter((c) => c.status === 'converted' && c.opusPath);
-        const finished = await readJsonl(staging.transcriptsFile);
+        // Lines written with another model (WHISPER_MODEL changed between runs) are not reused.
+        const sameModel = (l: TranscriptLine) => 'error' in l || l.model === ctx.modelName;
+        const finished = (await readJsonl(staging.transcriptsFile)).filter(sameModel);
         if (finished.length > 0 && clips.every((c) => finished.some((l) => l.id === c.id))) {
           return summarize(finished, finished.length); // a retry after the file was complete
         }
         const partial = `${staging.transcriptsFile}.partial`;
-        const kept = await readJsonl(partial);
+        const kept = (await readJsonl(partial)).filter(sameModel);
         // Rewrite what survived so that a torn last line cannot swallow the next append.
         await writeFileAtomic(partial, kept.map((l) => JSON.stringify(l) + '\n').join(''));
         const done = new Set(kept.map((l) => l.id));

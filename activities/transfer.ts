@@ -4,8 +4,7 @@ import { parseSource } from '../lib/source/parse.ts';
 import { stageLocalArchive } from '../lib/source/local.ts';
 import { stagingFor } from './archive-ref.ts';
 import type { ActivityContext } from './context.ts';
-import { failFastOnBadInput } from './failures.ts';
-import { progressHeartbeat } from './progress.ts';
+import { progressHeartbeat, runStage } from './run-stage.ts';
 
 export function createTransfer({ config, logger }: ActivityContext) {
   return {
@@ -15,7 +14,7 @@ export function createTransfer({ config, logger }: ActivityContext) {
       source?: string;
       archives: string[];
     }): Promise<{ archives: number; bytes: number }> {
-      return failFastOnBadInput(async () => {
+      return runStage(async () => {
         const source = parseSource(input.source ?? config.source);
         if (source.kind !== 'local')
           throw new BadInputError('Globus transfer is not available in this version', 'SOURCE');

@@ -4,13 +4,13 @@ import { BadInputError } from '../lib/errors.ts';
 import { markUploaded } from '../db/queries/mark-uploaded.ts';
 import { stagingFor, type ArchiveRef } from './archive-ref.ts';
 import type { DatabaseContext } from './context.ts';
-import { failFastOnBadInput } from './failures.ts';
+import { runStage } from './run-stage.ts';
 
 export function createUpload({ config, logger, db }: DatabaseContext) {
   return {
     /** Copies the stored clips' Opus files to STORAGE_TARGET as `<root>/<YYYY>/<MM>/<DD>/<id>.opus`. */
     async uploadClips(ref: ArchiveRef): Promise<{ uploaded: number; skipped: boolean }> {
-      return failFastOnBadInput(async () => {
+      return runStage(async () => {
         if (!config.upload) return { uploaded: 0, skipped: true };
         const started = Date.now();
         const staging = stagingFor(config, ref);

@@ -1,10 +1,12 @@
 import {
   ApplicationFailure,
+  CancellationScope,
   proxyActivities,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { CpuActivities, GpuActivities } from '../activities/index.ts';
+import type { ExtractSummary } from '../activities/extract.ts';
 import { longActivity, shortActivity } from './retry-policies.ts';
 import { AUDIO_DATE, PIPELINE_STATUS } from '../temporal-dev/search-attributes.ts';
 import { rootMessage } from './failure-message.ts';
@@ -58,15 +60,15 @@ export async function processArchive(input: ProcessArchiveInput): Promise<Archiv
     await cleanupArchive(ref);
 
     const clean =
-      stored.failed === 0 && extracted.refused.length === 0 && extracted.metadataProblems.length === 0;
+      stored.failed === 0 && extracted.refusedCount === 0 && extracted.metadataProblems.length === 0;
     const summary: ArchiveSummary = {
       archive,
       status: clean ? 'completed' : 'completed_with_errors',
-      error: clean ? null : describe(stored.failed, extracted.refused, extracted.metadataProblems),
+      error: clean ? null : describe(stored.failed, extracted),
       filesTotal: stored.total,
       filesDone: stored.total - stored.failed,
       filesFailed: stored.failed,
-      refusedEntries: extracted.refused.length,
+      refusedEntries: extracted.refusedCount,
     };
     upsertSearchAttributes([{ key: PIPELINE_STATUS, value: summary.status }]);
     await recordQueue({
@@ -79,23 +81,24 @@ export async function processArchive(input: ProcessArchiveInput): Promise<Archiv
     });
     return summary;
   } catch (err) {
-    upsertSearchAttributes([{ key: PIPELINE_STATUS, value: 'failed' }]);
-    await recordQueue({ ...queue, status: 'failed', error: rootMessage(err) });
+    // Recorded even when the archive was cancelled: its queue row must not stay `running`.
+    await CancellationScope.nonCancellable(async () => {
+      upsertSearchAttributes([{ key: PIPELINE_STATUS, value: 'failed' }]);
+      await recordQueue({ ...queue, status: 'failed', error: rootMessage(err) });
+    });
     throw err;
   }
 }
 
-function describe(
-  failedClips: number,
-  refused: { entry: string; reason: string }[],
-  metadataProblems: string[],
-): string {
+function describe(failedClips: number, extracted: ExtractSummary): string {
+  const { refused, refusedCount, metadataProblems } = extracted;
   const parts: string[] = [];
   if (metadataProblems.length) parts.push(`metadata: ${metadataProblems.join('; ')}`);
   if (failedClips) parts.push(`${failedClips} clip(s) failed`);
-  if (refused.length)
-    parts.push(
-      `refused ${refused.length} unsafe entr${refused.length === 1 ? 'y' : 'ies'}: ${refused.map((r) => `${r.entry} (${r.reason})`).join('; ')}`,
-    );
+  if (refusedCount) {
+    const listed = refused.map((r) => `${r.entry} (${r.reason})`).join('; ');
+    const more = refusedCount > refused.length ? `; and ${refusedCount - refused.length} more` : '';
+    parts.push(`refused ${refusedCount} unsafe entr${refusedCount === 1 ? 'y' : 'ies'}: ${listed}${more}`);
+  }
   return parts.join('; ');
 }

@@ -1,5 +1,7 @@
 import {
   ApplicationFailure,
+  CancellationScope,
+  isCancellation,
   ParentClosePolicy,
   defineQuery,
   executeChild,
@@ -87,8 +89,11 @@ export async function processDate(input: ProcessDateInput): Promise<DateSummary>
     });
     return summary;
   } catch (err) {
-    upsertSearchAttributes([{ key: PIPELINE_STATUS, value: 'failed' }]);
-    await recordQueue({ ...queueBase, status: 'failed', error: rootMessage(err) });
+    // Recorded even when the date was cancelled: its queue row must not stay `running`.
+    await CancellationScope.nonCancellable(async () => {
+      upsertSearchAttributes([{ key: PIPELINE_STATUS, value: 'failed' }]);
+      await recordQueue({ ...queueBase, status: 'failed', error: rootMessage(err) });
+    });
     throw err;
   }
 }
@@ -102,6 +107,7 @@ async function runArchive(date: string, archive: string, gpuTaskQueue?: string):
       parentClosePolicy: ParentClosePolicy.TERMINATE,
     });
   } catch (err) {
+    if (isCancellation(err)) throw err; // the date was cancelled: stop, do not count it as a failed archive
     return {
       archive,
       status: 'failed',
@@ -117,9 +123,10 @@ async function runArchive(date: string, archive: string, gpuTaskQueue?: string):
 function summarize(date: string, archives: ArchiveSummary[]): DateSummary {
   const sum = (f: (a: ArchiveSummary) => number) => archives.reduce((n, a) => n + f(a), 0);
   const clean = archives.every((a) => a.status === 'completed');
+  const noneUsable = archives.length > 0 && archives.every((a) => a.status === 'failed');
   return {
     date,
-    status: clean ? 'completed' : 'completed_with_errors',
+    status: clean ? 'completed' : noneUsable ? 'failed' : 'completed_with_errors',
     archives,
     filesTotal: sum((a) => a.filesTotal),
     filesDone: sum((a) => a.filesDone),

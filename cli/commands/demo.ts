@@ -5,6 +5,7 @@ import { generateDay } from '../../test/fixtures/generate.ts';
 import { fetchModel } from '../../lib/whisper/model-fetch.ts';
 import { resolveModelDir } from '../../lib/whisper/model-store.ts';
 import type { CliContext } from '../context.ts';
+import { checkDateOption } from '../date-option.ts';
 import type { Db } from '../../db/queries/database.ts';
 import { exportDate } from '../../db/queries/export-date.ts';
 import { searchTranscripts } from '../../db/queries/search-transcripts.ts';
@@ -27,6 +28,7 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
     )
     .option('--clips <n>', 'clips per archive', (v) => parsePositive(v, '--clips'), 6)
     .action(async (opts: { date: string; archives: number; clips: number }) => {
+      checkDateOption(opts.date);
       const config = ctx.loadConfig();
       const incoming = path.join(config.dataDir, 'demo', 'incoming');
       const have = existsSync(incoming)

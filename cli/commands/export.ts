@@ -1,7 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import type { Command } from 'commander';
 import { exportDate, EXPORT_KEYS } from '../../db/queries/export-date.ts';
-import { DATE_PATTERN } from '../../workflows/types.ts';
+import { checkDateOption } from '../date-option.ts';
 import type { CliContext } from '../context.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { withDatabase } from '../with-database.ts';
@@ -14,8 +14,7 @@ export function registerExportCommand(program: Command, ctx: CliContext): void {
     .option('--format <jsonl|csv>', 'output format', 'jsonl')
     .option('--out <file>', 'write to a file instead of stdout')
     .action(async (opts: { date: string; format: string; out?: string }) => {
-      if (!DATE_PATTERN.test(opts.date))
-        throw new CliError(`--date must be YYYY-MM-DD, got ${JSON.stringify(opts.date)}`, EXIT.usage);
+      checkDateOption(opts.date);
       if (opts.format !== 'jsonl' && opts.format !== 'csv')
         throw new CliError(`--format must be jsonl or csv, got ${JSON.stringify(opts.format)}`, EXIT.usage);
       const out = opts.out ? createWriteStream(opts.out) : process.stdout;

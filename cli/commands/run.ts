@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { Db } from '../../db/queries/database.ts';
 import { countsByStatus } from '../../db/queries/clip-counts.ts';
-import { DATE_PATTERN } from '../../workflows/types.ts';
+import { checkDateOption } from '../date-option.ts';
 import type { CliContext } from '../context.ts';
 import { runDate } from '../date-run.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
@@ -34,8 +34,7 @@ export async function runCommand(
   /** Runs after the summary, while the database is still open (the demo's search). */
   afterSummary?: (db: Db) => Promise<void>,
 ): Promise<number> {
-  if (!DATE_PATTERN.test(opts.date))
-    throw new CliError(`--date must be YYYY-MM-DD, got ${JSON.stringify(opts.date)}`, EXIT.usage);
+  checkDateOption(opts.date);
   const config = ctx.loadConfig();
   const stack = await startLocalStack(config, ctx.logger(), { workers: !config.temporal.address });
   try {
@@ -49,7 +48,8 @@ export async function runCommand(
       archiveConcurrency: opts.archiveConcurrency ?? config.archiveConcurrency,
     });
     running.catch(() => {}); // observed below, or abandoned on Ctrl-C
-    const summary = await Promise.race([running, interrupted()]);
+    const interruption = onInterrupt();
+    const summary = await Promise.race([running, interruption.signalled]).finally(interruption.dispose);
     if (summary === 'interrupted') {
       process.stderr.write(
         `\ninterrupted: workflow process-date-${opts.date} keeps its state; run the same command again to resume it\n`,
@@ -59,6 +59,7 @@ export async function runCommand(
     const counts = await countsByStatus(stack.database.db, opts.date);
     process.stdout.write(formatSummary(summary, counts) + '\n');
     await afterSummary?.(stack.database.db);
+    if (summary.status === 'failed') return EXIT.error; // no archive could be processed
     return summary.status === 'completed' ? EXIT.ok : EXIT.completedWithErrors;
   } finally {
     await stack.stop();
@@ -66,12 +67,20 @@ export async function runCommand(
 }
 
 /** Resolves on the first Ctrl-C or SIGTERM (the workers see the same signal and drain). */
-function interrupted(): Promise<'interrupted'> {
-  return new Promise((resolve) => {
-    const on = () => resolve('interrupted');
+function onInterrupt(): { signalled: Promise<'interrupted'>; dispose(): void } {
+  let on = () => {};
+  const signalled = new Promise<'interrupted'>((resolve) => {
+    on = () => resolve('interrupted');
     process.once('SIGINT', on);
     process.once('SIGTERM', on);
   });
+  return {
+    signalled,
+    dispose: () => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+    },
+  };
 }
 
 export function parsePositive(value: string, flag: string): number {

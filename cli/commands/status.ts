@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import { dateStatus } from '../../db/queries/queue.ts';
 import { listDates } from '../../db/queries/list-dates.ts';
-import { DATE_PATTERN } from '../../workflows/types.ts';
+import { checkDateOption } from '../date-option.ts';
 import type { CliContext } from '../context.ts';
-import { CliError, EXIT } from '../exit-codes.ts';
 import { withDatabase } from '../with-database.ts';
 
 export function registerStatusCommand(program: Command, ctx: CliContext): void {
@@ -13,8 +12,7 @@ export function registerStatusCommand(program: Command, ctx: CliContext): void {
     .option('--date <YYYY-MM-DD>', 'one date, with its archives')
     .option('--json', 'machine-readable output (one JSON document)')
     .action(async (opts: { date?: string; json?: boolean }) => {
-      if (opts.date && !DATE_PATTERN.test(opts.date))
-        throw new CliError(`--date must be YYYY-MM-DD, got ${JSON.stringify(opts.date)}`, EXIT.usage);
+      if (opts.date) checkDateOption(opts.date);
       await withDatabase(ctx, async (db) => {
         if (!opts.date) {
           const dates = await listDates(db);

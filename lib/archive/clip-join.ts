@@ -1,12 +1,16 @@
 import path from 'node:path';
+import { isSafeClipId } from '../clip-id.ts';
 import type { ClipRecord } from '../manifest.ts';
 import type { ClipMetadata } from '../metadata/types.ts';
 
 /**
  * One record per video, whichever side it came from (tiktok-metadata.md): a row with its clip is
  * `pending`; a row without a clip is `failed` with reason `no audio`; a clip without a row keeps
- * the id from its file name and `hasMetadata: false`, and is processed like any other.
+ * the id from its file name and `hasMetadata: false`, and is processed like any other. An id
+ * that could not safely name a file (`../x`, `a b`) is `failed` with that reason.
  */
+const UNSAFE_ID = 'unsafe id: not a plain token of letters, digits, _ and -';
+
 export function joinClipsWithMetadata(
   ref: { date: string; archive: string },
   audioFiles: string[],
@@ -29,27 +33,31 @@ export function joinClipsWithMetadata(
   for (const row of metadata) {
     const name = path.basename(row.audioFile || `${row.id}.mp3`);
     const file = byName.get(name);
+    if (file) byName.delete(name);
+    // An id becomes file names (staging, storage): one that is not a plain token fails alone.
+    const error = !isSafeClipId(row.id) ? UNSAFE_ID : file ? null : 'no audio';
     records.set(row.id, {
       ...blank,
       id: row.id,
       sourceName: file ? name : null,
-      status: file ? 'pending' : 'failed',
-      error: file ? null : 'no audio',
-      mp3Path: file ?? null,
+      status: error ? 'failed' : 'pending',
+      error,
+      mp3Path: error ? null : (file ?? null),
       mp3Bytes: file ? (sizeOf.get(name) ?? null) : null,
       hasMetadata: true,
     });
-    if (file) byName.delete(name);
   }
   for (const [name, file] of byName) {
     const id = path.basename(name, path.extname(name));
     if (records.has(id)) continue; // a second file for a known id: the row's file wins
+    const safe = isSafeClipId(id);
     records.set(id, {
       ...blank,
       id,
       sourceName: name,
-      status: 'pending',
-      mp3Path: file,
+      status: safe ? 'pending' : 'failed',
+      error: safe ? null : UNSAFE_ID,
+      mp3Path: safe ? file : null,
       mp3Bytes: sizeOf.get(name) ?? null,
       hasMetadata: false,
     });

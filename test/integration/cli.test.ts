@@ -150,9 +150,11 @@ describe('audio-pipeline CLI', { timeout: 15 * 60_000 }, () => {
   });
 
   test('bad input is a clear error with a usage exit code', async () => {
-    const badDate = await cli('run', '--date', '2024-13-45x');
-    assert.equal(badDate.code, 2);
-    assert.match(badDate.stderr, /--date must be YYYY-MM-DD/);
+    for (const date of ['2024-13-45x', '2024-02-30']) {
+      const badDate = await cli('run', '--date', date);
+      assert.equal(badDate.code, 2, date);
+      assert.match(badDate.stderr, /--date must be a calendar date YYYY-MM-DD/);
+    }
     const badEnv = await new Promise<Result>((resolve) => {
       const child = spawn(process.execPath, [CLI, 'status'], { env: { ...env, WHISPER_BATCH_SIZE: 'lots' } });
       let stderr = '';
