@@ -1,4 +1,5 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ClipRecord } from './manifest.ts';
 
@@ -50,10 +51,18 @@ export interface ArchiveManifest {
   clips: ClipRecord[];
 }
 
-/** Temp file + rename: a reader never sees half a file, a crash never leaves one. */
+/**
+ * Temp file + rename: a reader never sees half a file. The temp name carries random bytes, not just
+ * the pid, since nodes sharing a staging filesystem can have the same pid; it is removed on failure.
+ */
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, data);
-  await rename(tmp, file);
+  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await writeFile(tmp, data);
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
 }

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, realpath, rename, rm, stat } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, realpath, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
 import { BadInputError } from '../errors.ts';
@@ -16,9 +16,15 @@ import { BadInputError } from '../errors.ts';
  * - a path that is absolute or holds a `..` component is refused, and every parent directory
  *   must resolve (realpath) inside the target, so nothing is written outside it;
  * - an entry larger than `maxEntryBytes` is refused; when the accepted entries add up to more
- *   than `maxTotalBytes` the whole extraction stops with BadInputError;
- * - a file is written to a temp name in its final folder and renamed once complete, with mode
- *   0644 whatever the archive says (no setuid, no owners);
+ *   than `maxTotalBytes`, or the archive holds more than `maxEntries` entries of any kind (empty
+ *   files escape the byte cap but still cost an inode each), the whole extraction stops with
+ *   BadInputError;
+ * - xz runs with a decompression memory limit (`maxXzMemoryBytes`), so a crafted dictionary size
+ *   cannot make it allocate gigabytes: an archive that needs more is a BadInputError;
+ * - a file is written to a short temp name in its final folder and renamed once complete, with
+ *   mode 0644 whatever the archive says (no setuid, no owners);
+ * - an entry whose name the filesystem will not take (too long, invalid bytes) is refused as an
+ *   entry; the rest of the archive is still extracted;
  * - a corrupt or truncated archive throws BadInputError with xz's (or the tar parser's) reason,
  *   and the files this run had already written are removed again, since data decoded ahead of a
  *   failed xz block check cannot be trusted.
@@ -29,6 +35,10 @@ import { BadInputError } from '../errors.ts';
 export interface ExtractOptions {
   maxEntryBytes: number;
   maxTotalBytes: number;
+  /** Most entries (files, directories, refused ones) an archive may hold; 200 000 by default. */
+  maxEntries?: number;
+  /** xz's `--memlimit-decompress`; 1 GiB by default. */
+  maxXzMemoryBytes?: number;
   onProgress?: (progress: ExtractProgress) => void;
   /** Program used to decompress; `xz` on PATH by default. */
   xzPath?: string;
@@ -55,6 +65,19 @@ export interface ExtractReport {
   /** Absolute paths of the clips (audio files at the root or in `audio/`, or the same under the
    * one top folder), sorted. Hidden files such as macOS `._x.mp3` are not clips. */
   audioFiles: string[];
+}
+
+export const DEFAULT_MAX_ENTRIES = 200_000;
+export const DEFAULT_MAX_XZ_MEMORY_BYTES = 1024 * 1024 * 1024;
+
+/** Errors that concern one entry's name (the filesystem refuses it), not the archive or the disk. */
+const NAME_ERRORS: Record<string, string> = {
+  ENAMETOOLONG: 'file name too long for the filesystem (ENAMETOOLONG)',
+  EILSEQ: 'file name not accepted by the filesystem (EILSEQ)',
+};
+
+function errCode(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | null)?.code;
 }
 
 const AUDIO_EXTENSIONS = /\.(mp3|m4a|aac|wav|ogg|oga|opus|flac|webm|mp4)$/i;
@@ -113,6 +136,8 @@ export async function extractArchive(
   options: ExtractOptions,
 ): Promise<ExtractReport> {
   const { maxEntryBytes, maxTotalBytes, onProgress } = options;
+  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  const maxXzMemoryBytes = options.maxXzMemoryBytes ?? DEFAULT_MAX_XZ_MEMORY_BYTES;
   const archiveStat = await stat(archivePath).catch((err: NodeJS.ErrnoException) => {
     throw new BadInputError(`cannot read archive (${err.code ?? err.message})`, archivePath);
   });
@@ -121,7 +146,11 @@ export async function extractArchive(
   await mkdir(destDir, { recursive: true });
   const root = await realpath(destDir);
 
-  const xz = spawn(options.xzPath ?? 'xz', ['-dc', '--', archivePath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const xz = spawn(
+    options.xzPath ?? 'xz',
+    ['-dc', `--memlimit-decompress=${Math.floor(maxXzMemoryBytes)}`, '--', archivePath],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let xzStderr = '';
   xz.stderr.setEncoding('utf8');
   xz.stderr.on('data', (chunk: string) => {
@@ -140,7 +169,11 @@ export async function extractArchive(
   let tarProblem: string | null = null;
   let fatal: Error | null = null;
   let parsing = true;
+  let seen = 0; // entries of every kind, the ones the parser skips included (maxEntries)
 
+  const tooManyEntries = () => {
+    fatal ??= new BadInputError(`archive holds more than ${maxEntries} entries`, archivePath);
+  };
   const stopParsing = (problem: string) => {
     tarProblem ??= problem;
     parsing = false;
@@ -148,6 +181,12 @@ export async function extractArchive(
   };
   parser.on('entry', (entry: ReadEntry) => queue.push(entry));
   parser.on('ignoredEntry', (entry: ReadEntry) => {
+    if (++seen > maxEntries) {
+      tooManyEntries();
+      parsing = false;
+      queue.close();
+      return;
+    }
     refused.push({ entry: entry.path, reason: `unsupported entry type ${entry.type}` });
   });
   parser.on('warn', (code: string, message: string) => {
@@ -191,21 +230,34 @@ export async function extractArchive(
     try {
       await ensureDir(path.dirname(full));
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
+      const code = errCode(err);
       if (code === 'ESCAPE' || code === 'ENOTDIR' || code === 'EEXIST') {
         entry.resume();
         return code === 'ESCAPE'
           ? 'a parent directory resolves outside the target'
           : 'a parent path is not a directory';
       }
+      if (code && NAME_ERRORS[code]) {
+        entry.resume();
+        return NAME_ERRORS[code];
+      }
       throw err;
     }
-    const tmp = path.join(
-      path.dirname(full),
-      `.${path.basename(full)}.extract-${randomBytes(6).toString('hex')}`,
-    );
+    // Short and independent of the entry's name, so that any name the filesystem takes as a
+    // final name also works here (a name too long is then refused at the rename).
+    const tmp = path.join(path.dirname(full), `.extract-${randomBytes(6).toString('hex')}.tmp`);
+    let fh: FileHandle;
+    try {
+      fh = await open(tmp, 'wx', 0o644);
+    } catch (err) {
+      const code = errCode(err);
+      if (code && NAME_ERRORS[code]) {
+        entry.resume();
+        return NAME_ERRORS[code];
+      }
+      throw err;
+    }
     pendingTemp = tmp;
-    const fh = await open(tmp, 'wx', 0o644);
     let bytes = 0;
     try {
       for await (const chunk of entry as AsyncIterable<Buffer>) {
@@ -226,10 +278,11 @@ export async function extractArchive(
     } catch (err) {
       await rm(tmp, { force: true });
       pendingTemp = null;
-      const code = (err as NodeJS.ErrnoException).code;
+      const code = errCode(err);
       if (code === 'EISDIR' || code === 'ENOTDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') {
         return 'conflicts with an existing directory';
       }
+      if (code && NAME_ERRORS[code]) return NAME_ERRORS[code];
       throw err;
     }
     pendingTemp = null;
@@ -246,6 +299,11 @@ export async function extractArchive(
 
   try {
     for (let entry = await queue.next(); entry; entry = await queue.next()) {
+      if (++seen > maxEntries) tooManyEntries();
+      if (fatal) {
+        entry.resume();
+        break;
+      }
       entries++;
       const type = entry.type as string;
       if (type === 'SymbolicLink') {
@@ -266,12 +324,14 @@ export async function extractArchive(
             try {
               await ensureDir(path.join(root, safe.rel));
             } catch (err) {
-              const code = (err as NodeJS.ErrnoException).code;
-              if (code !== 'ESCAPE' && code !== 'ENOTDIR' && code !== 'EEXIST') throw err;
+              const code = errCode(err);
+              const nameError = code ? NAME_ERRORS[code] : undefined;
+              if (code !== 'ESCAPE' && code !== 'ENOTDIR' && code !== 'EEXIST' && !nameError) throw err;
               refused.push({
                 entry: entry.path,
                 reason:
-                  code === 'ESCAPE' ? 'resolves outside the target' : 'a path component is not a directory',
+                  nameError ??
+                  (code === 'ESCAPE' ? 'resolves outside the target' : 'a path component is not a directory'),
               });
             }
           }
@@ -295,7 +355,7 @@ export async function extractArchive(
       onProgress?.({ entries, files: files.size, bytes: total, entry: entry.path });
     }
   } catch (err) {
-    fatal = err instanceof Error ? err : new Error(String(err));
+    fatal ??= err instanceof Error ? err : new Error(String(err));
   }
 
   if (fatal) {
@@ -317,8 +377,11 @@ export async function extractArchive(
     const reason =
       xzStderr.split(`${archivePath}: `).join('').trim().split('\n').slice(0, 3).join(' / ') ||
       `exited with code ${exit.code}`;
+    const xzReason = reason.startsWith('xz') ? reason : `xz: ${reason}`;
     failure = new BadInputError(
-      `corrupt or truncated archive: ${reason.startsWith('xz') ? reason : `xz: ${reason}`}`,
+      /memory usage limit/i.test(xzStderr)
+        ? `archive needs more memory to decompress than the limit of ${maxXzMemoryBytes} bytes: ${xzReason}`
+        : `corrupt or truncated archive: ${xzReason}`,
       archivePath,
     );
   } else if (fatal) {

@@ -1,4 +1,5 @@
-import { copyFile, link, mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { copyFile, link, mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { BadInputError } from '../errors.ts';
 
@@ -48,9 +49,15 @@ export async function stageLocalArchive(
     await link(source, target);
     return { bytes: size, method: 'link' };
   } catch {
-    const tmp = `${target}.part`;
-    await copyFile(source, tmp);
-    await rename(tmp, target);
+    // Random bytes: two nodes staging onto a shared filesystem never write the same temp file.
+    const tmp = `${target}.part-${randomBytes(4).toString('hex')}`;
+    try {
+      await copyFile(source, tmp);
+      await rename(tmp, target);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
     return { bytes: size, method: 'copy' };
   }
 }

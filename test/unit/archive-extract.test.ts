@@ -234,6 +234,78 @@ describe('extractArchive', () => {
     );
   });
 
+  test('more entries than maxEntries (empty files included) stops with BadInputError; nothing is left', async () => {
+    const files: Record<string, number> = {};
+    for (let i = 0; i < 12; i++) files[`e/${String(i).padStart(2, '0')}.mp3`] = 0;
+    const archive = await tarXz('caps-count.tar.xz', files);
+    const dest = path.join(tmp, 'caps-count-out');
+    await assert.rejects(extractArchive(archive, dest, { ...LIMITS, maxEntries: 5 }), (err: unknown) => {
+      assert.ok(err instanceof BadInputError);
+      assert.match(err.message, /more than 5 entries/);
+      assert.ok(err.message.includes(archive));
+      return true;
+    });
+    assert.deepEqual(
+      (await walk(dest)).filter((c) => c.kind === 'file'),
+      [],
+    );
+    // 13 entries (the folder and 12 files) pass a cap of 13.
+    const report = await extractArchive(archive, path.join(tmp, 'caps-count-ok'), {
+      ...LIMITS,
+      maxEntries: 13,
+    });
+    assert.equal(report.files.length, 12);
+  });
+
+  test('an archive needing more xz memory than allowed is BadInputError with xz’s reason', async () => {
+    const archive = await tarXz('memlimit.tar.xz', { 'metadata.parquet': 'pq', 'audio/a.mp3': 100 });
+    const dest = path.join(tmp, 'memlimit-out');
+    // tar -J uses xz -6 (an 8 MiB dictionary): a 1 MiB limit is too little.
+    await assert.rejects(
+      extractArchive(archive, dest, { ...LIMITS, maxXzMemoryBytes: 1024 * 1024 }),
+      (err: unknown) => {
+        assert.ok(err instanceof BadInputError);
+        assert.match(
+          err.message,
+          /more memory to decompress than the limit of 1048576 bytes: xz: .*[Mm]emory usage limit/,
+        );
+        assert.ok(err.message.includes(archive));
+        return true;
+      },
+    );
+    const report = await extractArchive(archive, path.join(tmp, 'memlimit-ok'), LIMITS);
+    assert.equal(report.audioFiles.length, 1);
+  });
+
+  test('an entry whose name is too long for the filesystem is refused, the others extracted', async () => {
+    const long = `audio/${'n'.repeat(300)}.mp3`;
+    const plain = path.join(tmp, 'long-name.tar');
+    const script = [
+      'import io, sys, tarfile',
+      'with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:',
+      '    for name, data in ((sys.argv[2], b"long"), ("audio/ok.mp3", b"fine"), ("metadata.parquet", b"pq")):',
+      '        info = tarfile.TarInfo(name)',
+      '        info.size = len(data)',
+      '        t.addfile(info, io.BytesIO(data))',
+    ].join('\n');
+    await run('python3', ['-c', script, plain, long]);
+    await run('xz', ['-z', '-T1', plain]);
+    const dest = path.join(tmp, 'long-name-out');
+    const report = await extractArchive(`${plain}.xz`, dest, LIMITS);
+    assert.deepEqual(report.refused, [
+      { entry: long, reason: 'file name too long for the filesystem (ENAMETOOLONG)' },
+    ]);
+    assert.deepEqual(
+      report.files.map((f) => f.path),
+      ['audio/ok.mp3', 'metadata.parquet'],
+    );
+    assert.equal(await readFile(path.join(dest, 'audio', 'ok.mp3'), 'utf8'), 'fine');
+    assert.deepEqual(
+      (await walk(dest)).map((c) => c.path),
+      ['audio', 'audio/ok.mp3', 'metadata.parquet'],
+    );
+  });
+
   test('a symlink already inside the target is never written through', async () => {
     const archive = await tarXz('through-link.tar.xz', { 'metadata.parquet': 'pq', 'audio/x.mp3': 100 });
     const outside = path.join(tmp, 'outside');

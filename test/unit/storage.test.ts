@@ -4,6 +4,7 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isSafeClipId } from '../../lib/clip-id.ts';
 import { BadInputError, ConfigError } from '../../lib/errors.ts';
 import { storagePath, uploadToLocal } from '../../lib/storage/local.ts';
 import { parseStorageTarget, uploadToTarget } from '../../lib/storage/target.ts';
@@ -157,5 +158,28 @@ describe('parseStorageTarget', () => {
     const root = path.join(tmp, 'via-target');
     const [r] = await uploadToTarget(parseStorageTarget(root), '2024-01-15', [{ id: '3', path: b }]);
     assert.equal(fileURLToPath(r.uri), path.join(root, '2024', '01', '15', '3.opus'));
+  });
+});
+
+describe('isSafeClipId', () => {
+  test('a plain token is safe; paths, dots, spaces and empty ids are not', () => {
+    for (const id of ['7301234567890123456', 'abc_DEF-9', 'A']) assert.equal(isSafeClipId(id), true, id);
+    for (const id of [
+      '',
+      '.',
+      '..',
+      '../x',
+      'a/b',
+      'a\\b',
+      '.hidden',
+      '-x',
+      '_x',
+      'x y',
+      'a.b',
+      'é',
+      'x\n',
+    ]) {
+      assert.equal(isSafeClipId(id), false, JSON.stringify(id));
+    }
   });
 });
