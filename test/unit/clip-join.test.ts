@@ -29,12 +29,12 @@ test('every video ends as one record, whichever side it came from', () => {
 test('an id that cannot safely name a file fails alone and never reaches a path', () => {
   const clips = joinClipsWithMetadata(
     ref,
-    ['/x/audio/a.mp3', '/x/audio/b c.mp3', '/x/audio/444.mp3'],
+    ['/x/audio/a.mp3', '/x/audio/b c.mp3', `/x/audio/${'9'.repeat(129)}.mp3`, '/x/audio/444.mp3'],
     [row('../../../tmp/x', 'a.mp3'), row('444')],
-    files('a.mp3', 'b c.mp3', '444.mp3'),
+    files('a.mp3', 'b c.mp3', `${'9'.repeat(129)}.mp3`, '444.mp3'),
   );
   const byId = Object.fromEntries(clips.map((c) => [c.id, c]));
-  for (const id of ['../../../tmp/x', 'b c']) {
+  for (const id of ['../../../tmp/x', 'b c', '9'.repeat(129)]) {
     assert.equal(byId[id].status, 'failed', id);
     assert.match(byId[id].error ?? '', /^unsafe id/);
     assert.equal(byId[id].mp3Path, null);
