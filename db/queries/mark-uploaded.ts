@@ -21,16 +21,26 @@ export async function markUploaded(
   uploads: Upload[],
 ): Promise<number> {
   if (uploads.length === 0) return 0;
+  // Rows are locked in id order first (as the store stage's upserts lock them), so this and a
+  // concurrent store of another archive sharing a video id cannot deadlock.
   const result = await db.execute(sql`
+    WITH u AS (
+      SELECT * FROM unnest(${sql.param(uploads.map((u) => u.id))}::text[], ${sql.param(uploads.map((u) => u.storageUri))}::text[]) AS u(id, storage_uri)
+    ), target AS (
+      SELECT f.id, u.storage_uri
+      FROM audio_files AS f JOIN u ON u.id = f.id
+      WHERE f.date = ${date}
+        AND f.archive = ${archive}
+        AND (f.status NOT IN ('uploaded', 'failed') OR f.storage_uri IS DISTINCT FROM u.storage_uri)
+      ORDER BY f.id
+      FOR UPDATE OF f
+    )
     UPDATE audio_files AS f
     SET status = CASE WHEN f.status = 'failed' THEN f.status ELSE 'uploaded' END,
-        storage_uri = u.storage_uri,
+        storage_uri = t.storage_uri,
         updated_at = now()
-    FROM unnest(${sql.param(uploads.map((u) => u.id))}::text[], ${sql.param(uploads.map((u) => u.storageUri))}::text[]) AS u(id, storage_uri)
-    WHERE f.id = u.id
-      AND f.date = ${date}
-      AND f.archive = ${archive}
-      AND (f.status NOT IN ('uploaded', 'failed') OR f.storage_uri IS DISTINCT FROM u.storage_uri)
+    FROM target AS t
+    WHERE f.id = t.id
   `);
   return result.rowCount ?? 0;
 }

@@ -3,13 +3,14 @@
  * clips, metadata and transcripts land or none do. Re-running with the same input changes no
  * row (see upsert-unless-unchanged.ts).
  */
+import { sql } from 'drizzle-orm';
 import { BadInputError } from '../../lib/errors.ts';
 import type { ArchiveRecord, ClipRecord } from '../../lib/manifest.ts';
 import type { ClipMetadata } from '../../lib/metadata/types.ts';
 import { audioFiles, audioMetadata, transcripts } from '../schema.ts';
 import { audioFileRow, audioMetadataRow, transcriptRow } from './clip-rows.ts';
 import type { Db } from './database.ts';
-import { upsertById } from './upsert-unless-unchanged.ts';
+import { upsertById, type UpsertOptions } from './upsert-unless-unchanged.ts';
 
 export interface StoreArchiveResult {
   /** Rows the archive has, per table. */
@@ -57,6 +58,30 @@ function clipsCoveringMetadata(rec: ArchiveRecord): ClipRecord[] {
   return clips;
 }
 
+/**
+ * How a clip row meets the row already there for its video id (possibly from another archive —
+ * the same video can be collected twice):
+ *
+ * - A failed row from another archive does not replace a row that is not failed (archive B's
+ *   metadata row without a clip must not wipe the clip archive A stored).
+ * - A re-store after upload does not undo the upload: the manifest, rebuilt after cleanup, says
+ *   'stored' and no storage URI; while the Opus file is the same (same sha256) the row keeps its
+ *   URI and stays 'uploaded'. A changed file is 'stored' again, without the stale URI, and the
+ *   upload stage uploads it anew.
+ */
+const SAME_OPUS = sql.raw(`audio_files.sha256 IS NOT DISTINCT FROM excluded.sha256`);
+const AUDIO_FILE_UPSERT: UpsertOptions = {
+  set: {
+    storageUri: sql`CASE WHEN excluded.storage_uri IS NULL AND ${SAME_OPUS}
+      THEN audio_files.storage_uri ELSE excluded.storage_uri END`,
+    status: sql`CASE WHEN excluded.status = 'stored' AND audio_files.status = 'uploaded'
+        AND audio_files.storage_uri IS NOT NULL AND excluded.storage_uri IS NULL AND ${SAME_OPUS}
+      THEN audio_files.status ELSE excluded.status END`,
+  },
+  guard: sql`audio_files.status = 'failed' OR audio_files.archive = excluded.archive
+    OR excluded.status <> 'failed'`,
+};
+
 export async function storeArchive(db: Db, rec: ArchiveRecord): Promise<StoreArchiveResult> {
   const clips = clipsCoveringMetadata(rec);
   const clipIds = new Set(clips.map((c) => c.id));
@@ -75,7 +100,7 @@ export async function storeArchive(db: Db, rec: ArchiveRecord): Promise<StoreArc
   const transcriptRows = uniqueById(rec.transcripts).map(transcriptRow);
 
   const changed = await db.transaction(async (tx) => ({
-    audioFiles: await upsertById(tx, audioFiles, fileRows),
+    audioFiles: await upsertById(tx, audioFiles, fileRows, AUDIO_FILE_UPSERT),
     audioMetadata: await upsertById(tx, audioMetadata, metadataRows),
     transcripts: await upsertById(tx, transcripts, transcriptRows),
   }));

@@ -417,6 +417,162 @@ for (const backend of backends) {
       assert.equal(counts.failed, 1, 'a failed clip stays failed');
     });
 
+    test('re-storing after upload keeps the upload while the Opus file is the same', async () => {
+      const date = '2024-04-01';
+      const archive = '2024-04-01_00-00';
+      const [a, b] = ['7318273645512908001', '7318273645512908002'];
+      const rec = (sha: string): ArchiveRecord => ({
+        date,
+        archive,
+        clips: [clip(a, { date, archive, sha256: sha }), clip(b, { date, archive })],
+        metadata: new Map([[a, metadata(a)]]),
+        transcripts: [transcript(a, 'en', 'first'), transcript(b, 'en', 'second')],
+      });
+      const uri = (id: string) => `file:///storage/${date}/${id}.opus`;
+      try {
+        await storeArchive(db, rec('ab'.repeat(32)));
+        const uploads = [a, b].map((id) => ({ id, storageUri: uri(id) }));
+        assert.equal(await markUploaded(db, date, archive, uploads), 2);
+        const uploaded = await snapshot(db);
+
+        // The manifest rebuilt after cleanup: status 'stored', no storage URI.
+        const again = await storeArchive(db, rec('ab'.repeat(32)));
+        assert.deepEqual(again.changed, { audioFiles: 0, audioMetadata: 0, transcripts: 0 });
+        assert.deepEqual(await snapshot(db), uploaded, 'nothing rewritten');
+        assert.equal((await countsByStatus(db, date)).uploaded, 2);
+        assert.equal(await markUploaded(db, date, archive, uploads), 0);
+
+        // A different Opus file: stored again without the stale URI, then uploaded anew.
+        const changed = await storeArchive(db, rec('cd'.repeat(32)));
+        assert.equal(changed.changed.audioFiles, 1);
+        const rows = await db.execute<{ id: string; status: string; storage_uri: string | null }>(
+          sql`SELECT id, status, storage_uri FROM audio_files WHERE date = ${date} ORDER BY id`,
+        );
+        assert.deepEqual(rows.rows, [
+          { id: a, status: 'stored', storage_uri: null },
+          { id: b, status: 'uploaded', storage_uri: uri(b) },
+        ]);
+        assert.equal(await markUploaded(db, date, archive, uploads), 1);
+        assert.equal((await countsByStatus(db, date)).uploaded, 2);
+      } finally {
+        await db.execute(sql`DELETE FROM audio_files WHERE date = ${date}`);
+      }
+    });
+
+    test('a failed row from another archive does not replace a good row for the same video', async () => {
+      const date = '2024-04-02';
+      const [archiveA, archiveB] = ['2024-04-02_00-00', '2024-04-02_00-10'];
+      const [shared, other] = ['7318273645512908101', '7318273645512908102'];
+      const status = async () =>
+        (
+          await db.execute<{ id: string; archive: string; status: string; error: string | null }>(
+            sql`SELECT id, archive, status, error FROM audio_files WHERE date = ${date} ORDER BY id`,
+          )
+        ).rows;
+      try {
+        await storeArchive(db, {
+          date,
+          archive: archiveA,
+          clips: [clip(shared, { date, archive: archiveA })],
+          metadata: new Map([[shared, metadata(shared)]]),
+          transcripts: [transcript(shared, 'en', 'kept')],
+        });
+        // Archive B has the video's metadata but not its clip (a failed row), plus a clip of its own.
+        const recB: ArchiveRecord = {
+          date,
+          archive: archiveB,
+          clips: [clip(other, { date, archive: archiveB })],
+          metadata: new Map([
+            [shared, metadata(shared)],
+            [other, metadata(other)],
+          ]),
+          transcripts: [],
+        };
+        const b = await storeArchive(db, recB);
+        assert.equal(b.failed, 1);
+        assert.equal(b.changed.audioFiles, 1, 'only its own clip');
+        assert.deepEqual(await status(), [
+          { id: shared, archive: archiveA, status: 'stored', error: null },
+          { id: other, archive: archiveB, status: 'stored', error: null },
+        ]);
+        // Not after upload either.
+        await markUploaded(db, date, archiveA, [{ id: shared, storageUri: 'file:///s/shared.opus' }]);
+        assert.equal((await storeArchive(db, recB)).changed.audioFiles, 0);
+        assert.equal((await status())[0]!.status, 'uploaded');
+
+        // The other way round: a good row replaces another archive's failed row…
+        await storeArchive(db, {
+          date,
+          archive: archiveA,
+          clips: [
+            clip(other, { date, archive: archiveA, status: 'failed', error: 'ffmpeg: boom', sha256: null }),
+          ],
+          metadata: new Map(),
+          transcripts: [],
+        });
+        assert.equal((await status())[1]!.archive, archiveB, 'the failed row did not replace it');
+        await db.execute(sql`UPDATE audio_files SET status = 'failed', error = 'x' WHERE id = ${other}`);
+        assert.equal((await storeArchive(db, recB)).changed.audioFiles, 1);
+        assert.deepEqual((await status())[1], {
+          id: other,
+          archive: archiveB,
+          status: 'stored',
+          error: null,
+        });
+        // …and an archive's own failure replaces its own row.
+        await storeArchive(db, {
+          date,
+          archive: archiveB,
+          clips: [
+            clip(other, { date, archive: archiveB, status: 'failed', error: 'ffmpeg: boom', sha256: null }),
+          ],
+          metadata: new Map(),
+          transcripts: [],
+        });
+        assert.deepEqual((await status())[1], {
+          id: other,
+          archive: archiveB,
+          status: 'failed',
+          error: 'ffmpeg: boom',
+        });
+      } finally {
+        await db.execute(sql`DELETE FROM audio_files WHERE date = ${date}`);
+      }
+    });
+
+    test('archives sharing videos, stored concurrently in opposite orders, do not deadlock', async () => {
+      const date = '2024-04-03';
+      // Several statements per table, so that the two transactions interleave.
+      const n = rowsPerStatement(schema.audioFiles) * 2 + 100;
+      const ids = Array.from({ length: n }, (_, i) => `73182736455130${String(i).padStart(5, '0')}`);
+      const rec = (archive: string, order: string[]): ArchiveRecord => ({
+        date,
+        archive,
+        clips: order.map((id) => clip(id, { date, archive })),
+        metadata: new Map(order.map((id) => [id, metadata(id, { description: archive })])),
+        transcripts: order.map((id) => transcript(id, 'en', `said in ${archive}`)),
+      });
+      try {
+        for (let round = 0; round < 2; round++) {
+          const [a, b] = [`2024-04-03_0${round}-00`, `2024-04-03_0${round}-10`];
+          // drizzle wraps the server's error; its cause says "deadlock detected".
+          const results = await Promise.all([
+            storeArchive(db, rec(a, ids)),
+            storeArchive(db, rec(b, [...ids].reverse())),
+          ]).catch((error: unknown) => {
+            throw (error as { cause?: unknown }).cause ?? error;
+          });
+          for (const r of results) assert.equal(r.clips, ids.length);
+          const rows = await db.execute<{ n: number }>(
+            sql`SELECT count(*)::int AS n FROM audio_files WHERE date = ${date} AND archive IN (${a}, ${b})`,
+          );
+          assert.equal(rows.rows[0]!.n, ids.length);
+        }
+      } finally {
+        await db.execute(sql`DELETE FROM audio_files WHERE date = ${date}`);
+      }
+    });
+
     test('search finds stems, German words and simple-config words', async () => {
       const en = await searchTranscripts(db, 'running');
       assert.deepEqual(
