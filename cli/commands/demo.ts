@@ -61,18 +61,27 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
       const code = await runCommand(ctx, { date: opts.date, source: `local:${incoming}` }, (db) =>
         showSearch(db, opts.date),
       );
+      const cmd = commandName();
       process.stdout.write(
         [
           '',
           'Try next:',
-          `  audio-pipeline search "your words"        # full-text search of the transcripts`,
-          `  audio-pipeline export --date ${opts.date}   # every clip with status and transcript (JSON lines)`,
-          `  audio-pipeline status --date ${opts.date}   # per-archive state`,
-          `  audio-pipeline dev                         # Temporal Web UI on http://127.0.0.1:${config.temporal.uiPort}`,
+          `  ${cmd} search "your words"          # full-text search of the transcripts`,
+          `  ${cmd} export --date ${opts.date}   # every clip with status and transcript (JSON lines)`,
+          `  ${cmd} status --date ${opts.date}   # per-archive state`,
+          `  ${cmd} dev                           # Temporal Web UI on http://127.0.0.1:${config.temporal.uiPort}`,
         ].join('\n') + '\n',
       );
       process.exitCode = code;
     });
+}
+
+/** How the user can call us again: `audio-pipeline` when installed (npm link), else the checkout's script. */
+function commandName(): string {
+  const script = process.argv[1] ?? '';
+  if (path.basename(script) === 'audio-pipeline') return 'audio-pipeline';
+  const relative = path.relative(process.cwd(), script);
+  return relative.startsWith('.') ? relative : `./${relative}`;
 }
 
 /** Searches the longest word of one stored transcript, to show that spoken words are findable. */
