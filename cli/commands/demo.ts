@@ -62,15 +62,15 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
         showSearch(db, opts.date),
       );
       const cmd = commandName();
+      const hints: [string, string][] = [
+        [`${cmd} search "your words"`, 'full-text search of the transcripts'],
+        [`${cmd} export --date ${opts.date}`, 'every clip with status and transcript (JSON lines)'],
+        [`${cmd} status --date ${opts.date}`, 'per-archive state'],
+        [`${cmd} dev`, `Temporal Web UI on http://127.0.0.1:${config.temporal.uiPort}`],
+      ];
+      const width = Math.max(...hints.map(([c]) => c.length));
       process.stdout.write(
-        [
-          '',
-          'Try next:',
-          `  ${cmd} search "your words"          # full-text search of the transcripts`,
-          `  ${cmd} export --date ${opts.date}   # every clip with status and transcript (JSON lines)`,
-          `  ${cmd} status --date ${opts.date}   # per-archive state`,
-          `  ${cmd} dev                           # Temporal Web UI on http://127.0.0.1:${config.temporal.uiPort}`,
-        ].join('\n') + '\n',
+        ['', 'Try next:', ...hints.map(([c, what]) => `  ${c.padEnd(width)}  # ${what}`)].join('\n') + '\n',
       );
       process.exitCode = code;
     });
