@@ -181,6 +181,9 @@ for (const backend of backends) {
     before(async () => {
       server = await backend.start();
       pool = new pg.Pool({ connectionString: server.url, max: 4 });
+      // As in db/client.ts: an idle client that loses its server (the teardown stops or drops it)
+      // emits 'error' on the pool; unhandled, that would crash the test process after the test.
+      pool.on('error', () => {});
       db = drizzle({ client: pool, schema }) as AppDatabase;
     });
     after(async () => {
