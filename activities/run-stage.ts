@@ -17,9 +17,9 @@ const lastDetails = new WeakMap<Context, unknown>();
  *   work, e.g. WHISPER_DEVICE=cuda without CUDA) into non-retryable failures so the workflow
  *   fails fast; anything else is retried with backoff.
  */
-export async function runStage<T>(body: () => Promise<T>): Promise<T> {
+export async function runStage<T>(body: () => Promise<T>, keepAliveMs = KEEPALIVE_MS): Promise<T> {
   const ctx = Context.current();
-  const keepAlive = setInterval(() => ctx.heartbeat(lastDetails.get(ctx)), KEEPALIVE_MS);
+  const keepAlive = setInterval(() => ctx.heartbeat(lastDetails.get(ctx)), keepAliveMs);
   try {
     return await body();
   } catch (err) {
