@@ -1,7 +1,7 @@
 import { appendFile, readFile, rename } from 'node:fs/promises';
 import { Context } from '@temporalio/activity';
 import type { TranscriptRecord } from '../lib/manifest.ts';
-import { writeFileAtomic } from '../lib/staging.ts';
+import { writeFileAtomic } from '../lib/atomic-file.ts';
 import type { WhisperEngine } from '../lib/whisper/transcribe.ts';
 import { stagingFor, type ArchiveRef } from './archive-ref.ts';
 import type { ActivityContext } from './context.ts';

@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ClipRecord } from './manifest.ts';
+import { writeFileAtomic } from './atomic-file.ts';
 
 /**
  * DESIGN.md §1 staging layout: `$STAGING_DIR/<date>/<archive>/{archive.tar.xz, audio/, opus/,
@@ -49,20 +49,4 @@ export interface ArchiveManifest {
   metadataPath: string | null;
   refused: { entry: string; reason: string }[];
   clips: ClipRecord[];
-}
-
-/**
- * Temp file + rename: a reader never sees half a file. The temp name carries random bytes, not just
- * the pid, since nodes sharing a staging filesystem can have the same pid; it is removed on failure.
- */
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
 }

@@ -1,12 +1,11 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
 import { forEachConcurrent } from '../concurrency.ts';
 import { BadInputError, errorMessage } from '../errors.ts';
 import { sha256File } from '../file-hash.ts';
 import { oggOpusDurationS } from './ogg-duration.ts';
 import { checkInputFile, ffmpegFileArg, runFfmpeg } from './run-ffmpeg.ts';
+import { replaceAtomically } from '../atomic-file.ts';
 
 /** DESIGN.md §1 convert stage: MP3 → Opus 32 kbps, mono, 16 kHz, no metadata, in Ogg. */
 export interface ConvertOptions {
@@ -33,9 +32,7 @@ export async function convertToOpus(
   options: ConvertOptions,
 ): Promise<ConvertResult> {
   await checkInputFile(input);
-  await mkdir(path.dirname(output), { recursive: true });
-  const tmp = `${output}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
+  return replaceAtomically(output, async (tmp) => {
     await runFfmpeg(
       options.ffmpegPath,
       // -f ogg: the temp name has no extension to guess the container from. bitexact: a fixed
@@ -72,12 +69,8 @@ export async function convertToOpus(
     );
     const result = await describeOpus(tmp);
     if (!result) throw new BadInputError('no audio could be decoded', input);
-    await rename(tmp, output);
     return result;
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
+  });
 }
 
 /**

@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { copyFile, link, mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { copyFile, link, mkdir, readdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { BadInputError } from '../errors.ts';
+import { replaceAtomically } from '../atomic-file.ts';
 
 export interface ArchiveListing {
   /** YYYY-MM-DD_HH-MM */
@@ -49,15 +49,7 @@ export async function stageLocalArchive(
     await link(source, target);
     return { bytes: size, method: 'link' };
   } catch {
-    // Random bytes: two nodes staging onto a shared filesystem never write the same temp file.
-    const tmp = `${target}.part-${randomBytes(4).toString('hex')}`;
-    try {
-      await copyFile(source, tmp);
-      await rename(tmp, target);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
+    await replaceAtomically(target, (tmp) => copyFile(source, tmp));
     return { bytes: size, method: 'copy' };
   }
 }

@@ -1,11 +1,11 @@
-import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isCalendarDate } from '../archive/dates.ts';
 import { isSafeClipId } from '../clip-id.ts';
 import { BadInputError } from '../errors.ts';
 import { sha256File } from '../file-hash.ts';
+import { replaceAtomically } from '../atomic-file.ts';
 
 export interface UploadFile {
   id: string;
@@ -66,15 +66,7 @@ export async function uploadToLocal(
         continue;
       }
     }
-    await mkdir(path.dirname(dest), { recursive: true });
-    const tmp = `${dest}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-    try {
-      await copyFile(file.path, tmp);
-      await rename(tmp, dest);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
+    await replaceAtomically(dest, (tmp) => copyFile(file.path, tmp));
     results.push({ id: file.id, uri, bytes: source.size, skipped: false });
   }
   return results;
