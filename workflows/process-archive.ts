@@ -1,19 +1,12 @@
-import {
-  ApplicationFailure,
-  CancellationScope,
-  proxyActivities,
-  upsertSearchAttributes,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { CpuActivities, GpuActivities } from '../activities/index.ts';
 import type { ExtractSummary } from '../activities/extract.ts';
+import { recordFailure, recordOutcome, recordRunning, recordStarted, type QueueRow } from './queue-row.ts';
 import { longActivity, shortActivity } from './retry-policies.ts';
-import { AUDIO_DATE, PIPELINE_STATUS } from '../temporal-dev/search-attributes.ts';
-import { rootMessage } from './failure-message.ts';
 import { GPU_TASK_QUEUE } from './task-queues.ts';
 import { ARCHIVE_PATTERN, type ArchiveSummary, type ProcessArchiveInput } from './types.ts';
 
-const { recordQueue, cleanupArchive } = proxyActivities<CpuActivities>(shortActivity);
+const { cleanupArchive } = proxyActivities<CpuActivities>(shortActivity);
 const { extractArchive, convertClips, storeArchive, uploadClips } =
   proxyActivities<CpuActivities>(longActivity);
 
@@ -42,17 +35,13 @@ export async function processArchive(input: ProcessArchiveInput): Promise<Archiv
     );
   }
   const { workflowId, runId } = workflowInfo();
-  upsertSearchAttributes([
-    { key: AUDIO_DATE, value: date },
-    { key: PIPELINE_STATUS, value: 'running' },
-  ]);
-  const queue = { date, archive, workflowId, runId };
-  await recordQueue({ ...queue, status: 'running', incrementAttempts: true });
+  const row: QueueRow = { date, archive, workflowId, runId };
+  await recordStarted(row);
 
   try {
     const ref = { date, archive };
     const extracted = await extractArchive(ref);
-    await recordQueue({ ...queue, status: 'running', filesTotal: extracted.clips });
+    await recordRunning(row, extracted.clips);
     await convertClips(ref);
     await transcribeClips(ref);
     const stored = await storeArchive(ref);
@@ -70,9 +59,7 @@ export async function processArchive(input: ProcessArchiveInput): Promise<Archiv
       filesFailed: stored.failed,
       refusedEntries: extracted.refusedCount,
     };
-    upsertSearchAttributes([{ key: PIPELINE_STATUS, value: summary.status }]);
-    await recordQueue({
-      ...queue,
+    await recordOutcome(row, {
       status: summary.status,
       error: summary.error,
       filesTotal: summary.filesTotal,
@@ -81,11 +68,7 @@ export async function processArchive(input: ProcessArchiveInput): Promise<Archiv
     });
     return summary;
   } catch (err) {
-    // Recorded even when the archive was cancelled: its queue row must not stay `running`.
-    await CancellationScope.nonCancellable(async () => {
-      upsertSearchAttributes([{ key: PIPELINE_STATUS, value: 'failed' }]);
-      await recordQueue({ ...queue, status: 'failed', error: rootMessage(err) });
-    });
+    await recordFailure(row, err);
     throw err;
   }
 }

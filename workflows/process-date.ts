@@ -1,20 +1,18 @@
 import {
   ApplicationFailure,
-  CancellationScope,
   isCancellation,
   ParentClosePolicy,
   defineQuery,
   executeChild,
   proxyActivities,
   setHandler,
-  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { CpuActivities } from '../activities/index.ts';
 import { rootMessage } from './failure-message.ts';
 import { processArchive } from './process-archive.ts';
+import { recordFailure, recordOutcome, recordStarted, type QueueRow } from './queue-row.ts';
 import { longActivity, shortActivity } from './retry-policies.ts';
-import { AUDIO_DATE, PIPELINE_STATUS } from '../temporal-dev/search-attributes.ts';
 import {
   DATE_PATTERN,
   archiveWorkflowId,
@@ -24,7 +22,7 @@ import {
   type ProcessDateInput,
 } from './types.ts';
 
-const { listArchives, recordQueue } = proxyActivities<CpuActivities>(shortActivity);
+const { listArchives } = proxyActivities<CpuActivities>(shortActivity);
 const { transferArchives } = proxyActivities<CpuActivities>(longActivity);
 
 export const progressQuery = defineQuery<DateProgress>('progress');
@@ -45,12 +43,8 @@ export async function processDate(input: ProcessDateInput): Promise<DateSummary>
   const info = workflowInfo();
   const progress: DateProgress = { date, stage: 'listing', archivesTotal: 0, archives: {} };
   setHandler(progressQuery, () => progress);
-  upsertSearchAttributes([
-    { key: AUDIO_DATE, value: date },
-    { key: PIPELINE_STATUS, value: 'running' },
-  ]);
-  const queueBase = { date, archive: null, workflowId: info.workflowId, runId: info.runId };
-  await recordQueue({ ...queueBase, status: 'running', incrementAttempts: true });
+  const row: QueueRow = { date, archive: null, workflowId: info.workflowId, runId: info.runId };
+  await recordStarted(row);
 
   try {
     const { archives } = await listArchives({ date, source: input.source });
@@ -78,9 +72,7 @@ export async function processDate(input: ProcessDateInput): Promise<DateSummary>
 
     const summary = summarize(date, results);
     progress.stage = 'done';
-    upsertSearchAttributes([{ key: PIPELINE_STATUS, value: summary.status }]);
-    await recordQueue({
-      ...queueBase,
+    await recordOutcome(row, {
       status: summary.status,
       error: summary.status === 'completed' ? null : describeFailures(summary),
       filesTotal: summary.filesTotal,
@@ -89,11 +81,7 @@ export async function processDate(input: ProcessDateInput): Promise<DateSummary>
     });
     return summary;
   } catch (err) {
-    // Recorded even when the date was cancelled: its queue row must not stay `running`.
-    await CancellationScope.nonCancellable(async () => {
-      upsertSearchAttributes([{ key: PIPELINE_STATUS, value: 'failed' }]);
-      await recordQueue({ ...queueBase, status: 'failed', error: rootMessage(err) });
-    });
+    await recordFailure(row, err);
     throw err;
   }
 }
