@@ -24,7 +24,8 @@ export interface SearchOptions {
   highlight?: { start: string; stop: string };
 }
 
-export interface SearchHit {
+// A type alias, not an interface: db.execute wants a Record-compatible row type.
+export type SearchHit = {
   id: string;
   date: string;
   archive: string;
@@ -32,7 +33,7 @@ export interface SearchHit {
   /** Excerpt with the matched words marked (ts_headline). */
   snippet: string;
   rank: number;
-}
+};
 
 /** ts_headline options are one string of key=value pairs; keep marks from breaking it. */
 const headlineMark = (mark: string) => `"${mark.replace(/["\\,]/g, '')}"`;
@@ -48,14 +49,7 @@ export async function searchTranscripts(
   const offset = Math.max(0, options.offset ?? 0);
   const { start, stop } = options.highlight ?? { start: '«', stop: '»' };
   const headlineOptions = `StartSel=${headlineMark(start)}, StopSel=${headlineMark(stop)}, MaxFragments=2, MaxWords=25, MinWords=8, FragmentDelimiter=" … "`;
-  const result = await db.execute<{
-    id: string;
-    date: string;
-    archive: string;
-    language: string | null;
-    snippet: string;
-    rank: number;
-  }>(sql`
+  const result = await db.execute<SearchHit>(sql`
     SELECT f.id, f.date::text AS date, f.archive, t.language,
            ts_headline(audio_pipeline_ts_config(t.language), t.text, rq.q, ${headlineOptions}) AS snippet,
            ts_rank(t.tsv, rq.q)::float8 AS rank
