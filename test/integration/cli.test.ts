@@ -63,6 +63,13 @@ describe('audio-pipeline CLI', { timeout: 15 * 60_000 }, () => {
       LOG_LEVEL: 'warn',
     };
     run = await cli('run', '--date', DATE);
+    // Ports chosen free in advance can be taken before the dev server binds them (it picks its own
+    // HTTP and metrics ports the same way): on that race only, once more with fresh ports.
+    if (/address already in use/.test(run.stderr)) {
+      env.TEMPORAL_PORT = String(await freePort());
+      env.TEMPORAL_UI_PORT = String(await freePort());
+      run = await cli('run', '--date', DATE);
+    }
   });
 
   after(async () => {
