@@ -7,7 +7,7 @@ import path from 'node:path';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import type { Config } from '../lib/config.ts';
-import { startEmbeddedPostgres } from './embedded-server.ts';
+import { startEmbeddedPostgres } from '../local/embedded-postgres.ts';
 import * as schema from './schema.ts';
 
 export type AppDatabase = NodePgDatabase<typeof schema> & { $client: pg.Pool };

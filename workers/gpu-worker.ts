@@ -4,7 +4,7 @@ import { createGpuActivities } from '../activities/index.ts';
 import { installTemporalLogging } from './runtime-logging.ts';
 import type { ActivityContext } from '../activities/context.ts';
 import { resolveFfmpegPath } from '../lib/audio/ffmpeg-path.ts';
-import { resolveModelDir } from '../lib/whisper/model-store.ts';
+import { resolveModelDir } from '../lib/model-supply/store.ts';
 import { WhisperEngine } from '../lib/whisper/transcribe.ts';
 
 /**

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
-import { startLocalStack } from '../local-stack.ts';
+import { startLocalStack } from '../../local/stack.ts';
 
 export function registerDevCommand(program: Command, ctx: CliContext): void {
   program

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { fetchModel } from '../../lib/whisper/model-fetch.ts';
-import { isModelName, MODEL_NAMES, type ModelName } from '../../lib/whisper/model-pins.ts';
-import { defaultModelCache, resolveModelDir } from '../../lib/whisper/model-store.ts';
+import { fetchModel } from '../../lib/model-supply/fetch.ts';
+import { isModelName, MODEL_NAMES, type ModelName } from '../../lib/model-supply/pins.ts';
+import { defaultModelCache, resolveModelDir } from '../../lib/model-supply/store.ts';
 
 function parseName(value: string): ModelName {
   if (!isModelName(value)) throw new InvalidArgumentError(`expected one of ${MODEL_NAMES.join(', ')}`);

@@ -5,7 +5,7 @@ import { checkDateOption } from '../date-option.ts';
 import type { CliContext } from '../context.ts';
 import { runDate } from '../date-run.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
-import { startLocalStack } from '../local-stack.ts';
+import { startLocalStack } from '../../local/stack.ts';
 import { formatSummary } from '../summary.ts';
 
 export function registerRunCommand(program: Command, ctx: CliContext): void {

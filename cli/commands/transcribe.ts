@@ -2,7 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { Config } from '../../lib/config.ts';
 import type { Logger } from '../../lib/log.ts';
 import { resolveFfmpegPath } from '../../lib/audio/ffmpeg-path.ts';
-import { resolveModelDir } from '../../lib/whisper/model-store.ts';
+import { resolveModelDir } from '../../lib/model-supply/store.ts';
 import type { WhisperDevice } from '../../lib/whisper/model.ts';
 import { LANGUAGES, normalizeLanguage } from '../../lib/whisper/tokenizer.ts';
 import { WhisperEngine, type TranscriptionResult } from '../../lib/whisper/transcribe.ts';

