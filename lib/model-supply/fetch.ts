@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,6 +12,8 @@ import {
   type PackagePin,
 } from './pins.ts';
 import { sha256File } from '../file-hash.ts';
+import { withPidLock } from '../pid-lock.ts';
+import { ensureVenv, lastLines, pipFailureHint, pipIndex, runCommand } from '../python-venv.ts';
 import { verifyModelDir } from './store.ts';
 
 /**
@@ -39,171 +40,6 @@ export interface FetchOptions {
 export interface FetchResult {
   dir: string;
   reused: boolean;
-}
-
-function pipIndex(): string {
-  return process.env.PIP_INDEX_URL || process.env.PIP_INDEX || 'https://pypi.org/simple';
-}
-
-interface RunResult {
-  code: number;
-  tail: string[];
-}
-
-/** Runs a command, forwarding each output line to onLine and keeping the last 40 lines. */
-function runCommand(
-  cmd: string,
-  args: string[],
-  onLine: (l: string) => void,
-  env?: NodeJS.ProcessEnv,
-): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
-    const tail: string[] = [];
-    const feed = (stream: NodeJS.ReadableStream) => {
-      let buf = '';
-      stream.setEncoding('utf8');
-      stream.on('data', (chunk: string) => {
-        buf += chunk;
-        const lines = buf.split(/\r?\n|\r/);
-        buf = lines.pop() ?? '';
-        for (const l of lines) {
-          if (l.trim() === '') continue;
-          tail.push(l);
-          if (tail.length > 40) tail.shift();
-          onLine(l);
-        }
-      });
-      stream.on('end', () => {
-        if (buf.trim() !== '') {
-          tail.push(buf);
-          onLine(buf);
-        }
-      });
-    };
-    feed(child.stdout!);
-    feed(child.stderr!);
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, tail }));
-  });
-}
-
-function networkHint(tail: string[]): string {
-  const text = tail.join('\n');
-  if (
-    /Temporary failure in name resolution|Name or service not known|Failed to establish a new connection|Network is unreachable|timed out|ConnectTimeout|Could not fetch URL|ProxyError|SSLError/i.test(
-      text,
-    )
-  ) {
-    return ' (the package index could not be reached: check the network, or set PIP_INDEX_URL / PIP_FIND_LINKS to a mirror or a folder holding the files)';
-  }
-  if (/THESE PACKAGES DO NOT MATCH THE HASHES/i.test(text))
-    return ' (the downloaded file does not have the pinned sha256)';
-  if (/from versions: none/i.test(text)) {
-    return ' (the index listed no versions at all: it could not be reached, e.g. no network, or it does not carry this package; set PIP_INDEX_URL / PIP_FIND_LINKS to a mirror or a folder holding the files)';
-  }
-  if (/No matching distribution found|Could not find a version/i.test(text))
-    return ' (that version is not on the index)';
-  return '';
-}
-
-function lastLines(tail: string[], n = 6): string {
-  return tail
-    .slice(-n)
-    .map((l) => `\n    ${l}`)
-    .join('');
-}
-
-/** A plain lock on `<cacheDir>/.fetch.lock` so two fetches do not share the venv half-built. */
-async function withLock<T>(cacheDir: string, onLog: (l: string) => void, fn: () => Promise<T>): Promise<T> {
-  const lock = path.join(cacheDir, '.fetch.lock');
-  const started = Date.now();
-  let announced = false;
-  for (;;) {
-    try {
-      const fd = fs.openSync(lock, 'wx');
-      fs.writeSync(fd, String(process.pid));
-      fs.closeSync(fd);
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      let holder = NaN;
-      try {
-        holder = Number(fs.readFileSync(lock, 'utf8').trim());
-      } catch {
-        continue;
-      }
-      let alive = false;
-      if (Number.isInteger(holder) && holder > 0) {
-        try {
-          process.kill(holder, 0);
-          alive = true;
-        } catch (e) {
-          alive = (e as NodeJS.ErrnoException).code === 'EPERM';
-        }
-      }
-      if (!alive) {
-        fs.rmSync(lock, { force: true });
-        continue;
-      }
-      if (Date.now() - started > 30 * 60_000)
-        throw new Error(`another model fetch (pid ${holder}) has held ${lock} for 30 minutes`);
-      if (!announced) {
-        onLog(`waiting for another model fetch (pid ${holder}) to finish`);
-        announced = true;
-      }
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    fs.rmSync(lock, { force: true });
-  }
-}
-
-async function ensureVenv(cacheDir: string, python: string, onLog: (l: string) => void): Promise<string> {
-  const venv = path.join(cacheDir, '.venv');
-  const py = path.join(venv, 'bin', 'python');
-  const marker = path.join(venv, '.audio-pipeline-tools.json');
-  const wanted = JSON.stringify({ requirements: TOOL_REQUIREMENTS });
-  if (fs.existsSync(py) && fs.existsSync(marker) && fs.readFileSync(marker, 'utf8') === wanted) return py;
-  if (!fs.existsSync(py)) {
-    onLog(`creating the converter's Python venv ${venv}`);
-    let res: RunResult;
-    try {
-      res = await runCommand(python, ['-m', 'venv', venv], onLog);
-    } catch (err) {
-      throw new Error(
-        `cannot run ${python} (${(err as Error).message}): model fetch needs Python 3.10+ with the venv module (set $PYTHON to choose one)`,
-      );
-    }
-    if (res.code !== 0) {
-      fs.rmSync(venv, { recursive: true, force: true });
-      throw new Error(
-        `\`${python} -m venv\` failed (exit ${res.code}); on Debian/Ubuntu install python3-venv${lastLines(res.tail)}`,
-      );
-    }
-  }
-  const req = path.join(venv, 'tools-requirements.txt');
-  fs.writeFileSync(req, TOOL_REQUIREMENTS.join('\n') + '\n');
-  onLog(
-    `installing ${TOOL_REQUIREMENTS.filter((r) => !r.includes('python_version <'))
-      .map((r) => r.split(';')[0])
-      .join(', ')} into the venv`,
-  );
-  const res = await runCommand(
-    py,
-    ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '-q', '-r', req],
-    onLog,
-  );
-  if (res.code !== 0) {
-    throw new Error(
-      `could not install the converter's tools (numpy, onnx) from ${pipIndex()} (pip exit ${res.code})${networkHint(res.tail)}${lastLines(res.tail)}`,
-    );
-  }
-  fs.writeFileSync(marker, wanted);
-  return py;
 }
 
 /** Downloads one pinned file with pip (hash-checked by pip and again here); reuses a verified copy. */
@@ -247,7 +83,7 @@ async function download(
     );
     if (res.code !== 0) {
       throw new Error(
-        `could not download ${pin.name}==${pin.version} from ${pipIndex()} (pip exit ${res.code})${networkHint(res.tail)}${lastLines(res.tail)}`,
+        `could not download ${pin.name}==${pin.version} from ${pipIndex()} (pip exit ${res.code})${pipFailureHint(res.tail)}${lastLines(res.tail)}`,
       );
     }
     const got = path.join(work, pin.file);
@@ -294,10 +130,22 @@ export async function fetchModel(opts: FetchOptions): Promise<FetchResult> {
     return { dir, reused: true };
   }
 
-  return withLock(cacheDir, onLog, async () => {
+  // One fetch at a time per cache, so that two do not share a half-built venv.
+  const lock = {
+    timeoutMs: 30 * 60_000,
+    pollMs: 1000,
+    onWait: (pid: number) => onLog(`waiting for another model fetch (pid ${pid}) to finish`),
+  };
+  return withPidLock(path.join(cacheDir, '.fetch.lock'), lock, async () => {
     // Another process may have finished the same fetch while we waited for the lock.
     if (!opts.force && (await verified())) return { dir, reused: true };
-    const py = await ensureVenv(cacheDir, opts.python ?? process.env.PYTHON ?? 'python3', onLog);
+    const py = await ensureVenv({
+      dir: path.join(cacheDir, '.venv'),
+      requirements: TOOL_REQUIREMENTS,
+      python: opts.python ?? process.env.PYTHON ?? 'python3',
+      purpose: "the model converter's tools (numpy, onnx)",
+      onLog,
+    });
     const dlDir = path.join(cacheDir, '.downloads');
     fs.mkdirSync(dlDir, { recursive: true });
     const pin = MODEL_PINS[name];
