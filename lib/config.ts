@@ -34,6 +34,7 @@ const envSchema = z.object({
   UPLOAD: z.enum(['on', 'off']).default('on'),
   WHISPER_MODEL: z.string().min(1).default('base'),
   WHISPER_MODEL_CACHE: z.string().min(1).optional(),
+  WHISPER_AUTO_FETCH: z.enum(['0', '1']).default('1'),
   WHISPER_DEVICE: z.enum(['cpu', 'cuda', 'webgpu', 'auto']).default('cpu'),
   WHISPER_BATCH_SIZE: positiveInt.default(8),
   WHISPER_THREADS: positiveInt.optional(),
@@ -73,6 +74,8 @@ export interface Config {
   whisper: {
     model: string;
     modelCache: string;
+    /** Fetch a missing model on first use (WHISPER_AUTO_FETCH=1), or stop and say how. */
+    autoFetch: boolean;
     device: Env['WHISPER_DEVICE'];
     batchSize: number;
     threads: number;
@@ -126,6 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       modelCache: path.resolve(
         e.WHISPER_MODEL_CACHE ?? path.join(os.homedir(), '.cache', 'audio-pipeline', 'models'),
       ),
+      autoFetch: e.WHISPER_AUTO_FETCH === '1',
       device: e.WHISPER_DEVICE,
       batchSize: e.WHISPER_BATCH_SIZE,
       threads: e.WHISPER_THREADS ?? cores,

@@ -2,7 +2,8 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { Config } from '../../lib/config.ts';
 import type { Logger } from '../../lib/log.ts';
 import { resolveFfmpegPath } from '../../lib/audio/ffmpeg-path.ts';
-import { resolveModelDir } from '../../lib/model-supply/store.ts';
+import { ensureModel } from '../../lib/model-supply/ensure.ts';
+import { gracefulStop } from '../signals.ts';
 import type { WhisperDevice } from '../../lib/whisper/model.ts';
 import { LANGUAGES, normalizeLanguage } from '../../lib/whisper/tokenizer.ts';
 import { WhisperEngine, type TranscriptionResult } from '../../lib/whisper/transcribe.ts';
@@ -98,7 +99,12 @@ export function registerTranscribeCommand(
       const language = opts.language ?? config.whisper.language;
       if (language && !normalizeLanguage(language))
         throw new InvalidArgumentError(`unknown language "${language}"`);
-      const modelDir = resolveModelDir(opts.model ?? config.whisper.model, config.whisper.modelCache);
+      const modelDir = await ensureModel({
+        model: opts.model ?? config.whisper.model,
+        cacheDir: config.whisper.modelCache,
+        autoFetch: config.whisper.autoFetch,
+        say: (line) => process.stderr.write(`${line}\n`),
+      });
       const logger = ctx.logger?.();
       const engine = await WhisperEngine.load({
         modelDir,
@@ -108,14 +114,12 @@ export function registerTranscribeCommand(
         ffmpegPath: resolveFfmpegPath(config.ffmpegPath),
         logger,
       });
-      const ac = new AbortController();
-      const onSigint = () => ac.abort(new Error('interrupted'));
-      process.once('SIGINT', onSigint);
+      const stopping = gracefulStop();
       const tty = process.stderr.isTTY === true;
       try {
         const results = await engine.transcribeFiles(files, {
           language,
-          signal: ac.signal,
+          signal: stopping.signal,
           onProgress: tty
             ? (done, total) =>
                 process.stderr.write(`\rtranscribed ${done}/${total}${done === total ? '\n' : ''}`)
@@ -137,7 +141,7 @@ export function registerTranscribeCommand(
         }
         if (failed > 0) process.exitCode = 1;
       } finally {
-        process.off('SIGINT', onSigint);
+        stopping.release();
         await engine.close();
       }
     });

@@ -42,6 +42,36 @@ export interface FetchResult {
   reused: boolean;
 }
 
+/** Every `everyMs`, the size of what is under `dir` (in MB), while it grows. */
+function reportGrowth(dir: string, report: (mb: string) => void, everyMs = 3000): { stop(): void } {
+  let last = 0;
+  const timer = setInterval(() => {
+    const bytes = sizeUnder(dir);
+    if (bytes > last) report((bytes / 1e6).toFixed(1));
+    last = bytes;
+  }, everyMs);
+  return { stop: () => clearInterval(timer) };
+}
+
+function sizeUnder(dir: string): number {
+  let total = 0;
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { recursive: true, withFileTypes: true });
+  } catch {
+    return 0; // pip cleaning up its temp dir
+  }
+  for (const entry of entries) {
+    if (!entry.isFile()) continue;
+    try {
+      total += fs.statSync(path.join(entry.parentPath, entry.name)).size;
+    } catch {
+      /* removed while we looked */
+    }
+  }
+  return total;
+}
+
 /** Downloads one pinned file with pip (hash-checked by pip and again here); reuses a verified copy. */
 async function download(
   py: string,
@@ -62,6 +92,10 @@ async function download(
   try {
     const req = path.join(work, 'requirements.txt');
     fs.writeFileSync(req, `${pin.name}==${pin.version} --hash=sha256:${pin.sha256}\n`);
+    // pip shows no progress bar off a terminal; its partial file (under TMPDIR) shows how far it got.
+    const pipTmp = path.join(work, 'tmp');
+    fs.mkdirSync(pipTmp);
+    const progress = reportGrowth(pipTmp, (mb) => onLog(`  ${pin.name}: ${mb} MB downloaded`));
     const res = await runCommand(
       py,
       [
@@ -78,9 +112,10 @@ async function download(
         work,
       ],
       (l) => {
-        if (/^(Saved|Successfully|Collecting|ERROR)/.test(l.trim())) onLog(`  ${l.trim()}`);
+        if (/^(Downloading|Saved|Successfully|Collecting|ERROR)/.test(l.trim())) onLog(`  ${l.trim()}`);
       },
-    );
+      { ...process.env, TMPDIR: pipTmp },
+    ).finally(progress.stop);
     if (res.code !== 0) {
       throw new Error(
         `could not download ${pin.name}==${pin.version} from ${pipIndex()} (pip exit ${res.code})${pipFailureHint(res.tail)}${lastLines(res.tail)}`,

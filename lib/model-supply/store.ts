@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { ConfigError } from '../errors.ts';
 import { sha256File } from '../file-hash.ts';
 import { CONVERTER_VERSION, isModelName, MODEL_NAMES, MODEL_PINS, type ModelName } from './pins.ts';
 
@@ -26,8 +27,9 @@ export function isModelDir(dir: string): boolean {
   return REQUIRED_FILES.every((f) => fs.existsSync(path.join(dir, f)));
 }
 
-export class ModelNotFoundError extends Error {
-  override readonly name = 'ModelNotFoundError';
+/** A setting (WHISPER_MODEL, --model) names a model that is not there: exit code 2, like any bad setting. */
+export class ModelNotFoundError extends ConfigError {
+  override readonly name: string = 'ModelNotFoundError';
 }
 
 /**
