@@ -1,6 +1,4 @@
-import { uploadToLocal } from '../lib/storage/local.ts';
-import { parseStorageTarget } from '../lib/storage/target.ts';
-import { BadInputError } from '../lib/errors.ts';
+import { uploadToTarget } from '../lib/storage/target.ts';
 import { markUploaded } from '../db/queries/mark-uploaded.ts';
 import { stagingFor, type ArchiveRef } from './archive-ref.ts';
 import type { DatabaseContext } from './context.ts';
@@ -15,18 +13,11 @@ export function createUpload({ config, logger, db }: DatabaseContext) {
         const started = Date.now();
         const staging = stagingFor(config, ref);
         const manifest = await staging.readManifest();
-        const target = parseStorageTarget(config.storageTarget);
-        if (target.kind !== 'local') {
-          throw new BadInputError(
-            'rsync upload is not available in this version (it comes in its own issue); use a local folder',
-            'STORAGE_TARGET',
-          );
-        }
         const stored = manifest.clips.filter(
           (c) => (c.status === 'stored' || c.status === 'uploaded') && c.opusPath,
         );
-        const uploads = await uploadToLocal(
-          target.path,
+        const uploads = await uploadToTarget(
+          config.storageTarget,
           ref.date,
           stored.map((c) => ({ id: c.id, path: c.opusPath as string })),
         );

@@ -4,8 +4,9 @@
  * workflow payloads stay small whatever the archive size.
  */
 import type { ClipMetadata } from './metadata/types.ts';
+import type { ClipStatus } from './statuses.ts';
 
-export type ClipStatus = 'pending' | 'converted' | 'transcribed' | 'stored' | 'uploaded' | 'failed';
+export type { ClipStatus } from './statuses.ts';
 
 /** One clip of an archive as the pipeline tracks it through the stages. */
 export interface ClipRecord {
