@@ -15,6 +15,8 @@ export interface VenvOptions {
   requirements: readonly string[];
   /** Interpreter that creates the venv; default python3. */
   python?: string;
+  /** The index pip installs from, for messages (pip itself reads PIP_INDEX_URL); default PyPI. */
+  pipIndexUrl?: string;
   /** What the requirements are for, in error messages ("the Temporal CLI"). */
   purpose: string;
   onLog?: (line: string) => void;
@@ -58,15 +60,11 @@ export async function ensureVenv(opts: VenvOptions): Promise<string> {
   );
   if (res.code !== 0) {
     throw new Error(
-      `could not install ${opts.purpose} from ${pipIndex()} (pip exit ${res.code})${pipFailureHint(res.tail)}${lastLines(res.tail)}`,
+      `could not install ${opts.purpose} from ${opts.pipIndexUrl ?? 'https://pypi.org/simple'} (pip exit ${res.code})${pipFailureHint(res.tail)}${lastLines(res.tail)}`,
     );
   }
   fs.writeFileSync(marker, wanted);
   return py;
-}
-
-export function pipIndex(): string {
-  return process.env.PIP_INDEX_URL || process.env.PIP_INDEX || 'https://pypi.org/simple';
 }
 
 export interface RunResult {
@@ -79,10 +77,11 @@ export function runCommand(
   cmd: string,
   args: string[],
   onLine: (l: string) => void,
+  /** Default: this process's environment. */
   env?: NodeJS.ProcessEnv,
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     const tail: string[] = [];
     const feed = (stream: NodeJS.ReadableStream) => {
       let buf = '';

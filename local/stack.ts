@@ -61,12 +61,7 @@ export async function startLocalStack(
   try {
     // The model first: a missing one stops everything before anything has started.
     if (options.workers) {
-      await ensureModel({
-        model: config.whisper.model,
-        cacheDir: config.whisper.modelCache,
-        autoFetch: config.whisper.autoFetch,
-        say: options.say ?? ((line) => logger.info(line)),
-      });
+      await ensureModel(config, options.say ?? ((line) => logger.info(line)));
       checkpoint();
     }
     const devServer = config.temporal.address

@@ -1,12 +1,12 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Config } from '../../lib/config.ts';
 import type { Logger } from '../../lib/log.ts';
-import { resolveFfmpegPath } from '../../lib/audio/ffmpeg-path.ts';
 import { ensureModel } from '../../lib/model-supply/ensure.ts';
 import { gracefulStop } from '../signals.ts';
 import type { WhisperDevice } from '../../lib/whisper/model.ts';
 import { LANGUAGES, normalizeLanguage } from '../../lib/whisper/tokenizer.ts';
 import { WhisperEngine, type TranscriptionResult } from '../../lib/whisper/transcribe.ts';
+import { integerOption } from '../integer-option.ts';
 
 interface TranscribeCliOptions {
   model?: string;
@@ -18,14 +18,6 @@ interface TranscribeCliOptions {
 }
 
 const DEVICES: WhisperDevice[] = ['cpu', 'cuda', 'webgpu', 'auto'];
-
-function positiveInt(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer`);
-    return n;
-  };
-}
 
 function fmtTime(s: number): string {
   const m = Math.floor(s / 60);
@@ -78,11 +70,7 @@ export function registerTranscribeCommand(
     .argument('<files...>', 'audio files (anything ffmpeg decodes)')
     .option('--model <dir|name>', 'model directory or cached model name (default: WHISPER_MODEL)')
     .option('--language <xx>', 'language code or name; default: detected per file (WHISPER_LANGUAGE)')
-    .option(
-      '--batch-size <n>',
-      '30-second windows per batch (default: WHISPER_BATCH_SIZE)',
-      positiveInt('--batch-size'),
-    )
+    .option('--batch-size <n>', '30-second windows per batch (default: WHISPER_BATCH_SIZE)', integerOption())
     .option('--device <device>', `${DEVICES.join('|')} (default: WHISPER_DEVICE)`, (v: string) => {
       if (!DEVICES.includes(v as WhisperDevice))
         throw new InvalidArgumentError(`--device must be one of ${DEVICES.join(', ')}`);
@@ -91,7 +79,7 @@ export function registerTranscribeCommand(
     .option(
       '--threads <n>',
       'onnxruntime threads (default: WHISPER_THREADS or one per core)',
-      positiveInt('--threads'),
+      integerOption(),
     )
     .option('--json', 'one JSON object per file on stdout')
     .action(async (files: string[], opts: TranscribeCliOptions) => {
@@ -99,19 +87,18 @@ export function registerTranscribeCommand(
       const language = opts.language ?? config.whisper.language;
       if (language && !normalizeLanguage(language))
         throw new InvalidArgumentError(`unknown language "${language}"`);
-      const modelDir = await ensureModel({
-        model: opts.model ?? config.whisper.model,
-        cacheDir: config.whisper.modelCache,
-        autoFetch: config.whisper.autoFetch,
-        say: (line) => process.stderr.write(`${line}\n`),
-      });
+      const modelDir = await ensureModel(
+        config,
+        (line) => process.stderr.write(`${line}\n`),
+        opts.model ?? config.whisper.model,
+      );
       const logger = ctx.logger?.();
       const engine = await WhisperEngine.load({
         modelDir,
         device: opts.device ?? config.whisper.device,
         threads: opts.threads ?? config.whisper.threads,
         batchSize: opts.batchSize ?? config.whisper.batchSize,
-        ffmpegPath: resolveFfmpegPath(config.ffmpegPath),
+        ffmpegPath: config.ffmpegPath,
         logger,
       });
       const stopping = gracefulStop();

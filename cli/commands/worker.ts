@@ -1,14 +1,13 @@
 import type { Command } from 'commander';
 import { NativeConnection, type Worker } from '@temporalio/worker';
-import { openDatabase } from '../../db/client.ts';
-import { migrate } from '../../db/migrate.ts';
 import { createCpuWorker } from '../../workers/cpu-worker.ts';
 import { createGpuWorker } from '../../workers/gpu-worker.ts';
 import { installTemporalLogging } from '../../workers/runtime-logging.ts';
-import type { CliContext } from '../context.ts';
+import { dbLogger, type CliContext } from '../context.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { gracefulStop, InterruptedError } from '../signals.ts';
 import { ensureModel } from '../../lib/model-supply/ensure.ts';
+import { withDatabase } from '../with-database.ts';
 
 export function registerWorkerCommand(program: Command, ctx: CliContext): void {
   program
@@ -28,12 +27,7 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
       const stopping = gracefulStop();
       try {
         if (opts.queue === 'gpu') {
-          await ensureModel({
-            model: config.whisper.model,
-            cacheDir: config.whisper.modelCache,
-            autoFetch: config.whisper.autoFetch,
-            say: (line) => process.stderr.write(`${line}\n`),
-          });
+          await ensureModel(config, (line) => process.stderr.write(`${line}\n`));
         }
         stopping.signal.throwIfAborted();
         installTemporalLogging(logger);
@@ -44,15 +38,11 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
             logger.info({ address, taskQueue: config.temporal.gpuTaskQueue }, 'gpu worker polling');
             await runUntilStopped(gpu.worker, stopping).finally(() => gpu.close());
           } else {
-            const database = await openDatabase(config);
-            try {
-              await migrate(database.db);
-              const worker = await createCpuWorker({ config, logger, db: database.db, connection });
+            await withDatabase(config, { logger: dbLogger(ctx), migrate: true }, async ({ db }) => {
+              const worker = await createCpuWorker({ config, logger, db, connection });
               logger.info({ address, taskQueue: config.temporal.taskQueue }, 'cpu worker polling');
               await runUntilStopped(worker, stopping);
-            } finally {
-              await database.close();
-            }
+            });
           }
         } finally {
           // After the worker has drained: a connection cannot close while a worker holds it.

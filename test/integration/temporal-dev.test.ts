@@ -1,5 +1,5 @@
 /**
- * temporal-dev/: finding the CLI, starting the real dev server in a temp DATA_DIR with the
+ * local/temporal-dev-server.ts: finding the CLI, starting the real dev server in a temp DATA_DIR with the
  * pipeline's search attributes, reusing a running one, persistence across restarts, and the
  * TestWorkflowEnvironment helper other tests use.
  */
@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { freePort } from '../../local/embedded-postgres.ts';
 import { ConfigError } from '../../lib/errors.ts';
-import { AUDIO_DATE, PIPELINE_STATUS } from '../../temporal-dev/search-attributes.ts';
+import { AUDIO_DATE, PIPELINE_STATUS } from '../../workflows/contract.ts';
 import {
   findTemporalCli,
   startTemporalDevServer,
