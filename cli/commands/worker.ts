@@ -51,6 +51,7 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
       } catch (err) {
         // A signal before the worker ran: what had started is stopped already.
         if (!(err instanceof InterruptedError)) throw err;
+        process.exitCode = EXIT.interrupted;
       } finally {
         stopping.release();
       }
