@@ -5,6 +5,7 @@ import { resolveFfmpegPath } from './audio/ffmpeg-path.ts';
 import { ConfigError } from './errors.ts';
 import { parseSource, type LocalSource } from './source/parse.ts';
 import { localStorageTarget, parseStorageTarget, type LocalStorageTarget } from './storage/target.ts';
+import { WHISPER_DEVICES } from './whisper/devices.ts';
 import { defaultModelCache } from './whisper/model-store.ts';
 
 /**
@@ -38,7 +39,7 @@ const envSchema = z.object({
   UPLOAD: z.enum(['on', 'off']).default('on'),
   WHISPER_MODEL: z.string().min(1).default('base'),
   WHISPER_MODEL_CACHE: z.string().min(1).optional(),
-  WHISPER_DEVICE: z.enum(['cpu', 'cuda', 'webgpu', 'auto']).default('cpu'),
+  WHISPER_DEVICE: z.enum(WHISPER_DEVICES).default('cpu'),
   WHISPER_BATCH_SIZE: positiveInt.default(8),
   WHISPER_THREADS: positiveInt.optional(),
   WHISPER_LANGUAGE: z

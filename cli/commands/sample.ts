@@ -1,18 +1,11 @@
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { generateDay, type DefectName, type Defects } from '../../lib/sample-day/generate.ts';
+import { DEFECT_NAMES, generateDay, type DefectName, type Defects } from '../../lib/sample-day/generate.ts';
 import type { CliContext } from '../context.ts';
 import { checkDateOption } from '../date-option.ts';
 import { integerOption } from '../integer-option.ts';
 
-const DEFECTS: DefectName[] = [
-  'corruptMp3',
-  'emptyMp3',
-  'rowWithoutClip',
-  'clipWithoutRow',
-  'unsafeEntries',
-  'truncatedArchive',
-];
+const DEFECTS: readonly string[] = DEFECT_NAMES;
 
 function parseDefects(value: string): Defects {
   const defects: Defects = {};

@@ -2,7 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { Config } from '../../lib/config.ts';
 import type { Logger } from '../../lib/log.ts';
 import { resolveModelDir } from '../../lib/whisper/model-store.ts';
-import type { WhisperDevice } from '../../lib/whisper/model.ts';
+import { WHISPER_DEVICES, type WhisperDevice } from '../../lib/whisper/devices.ts';
 import { LANGUAGES, normalizeLanguage } from '../../lib/whisper/tokenizer.ts';
 import { WhisperEngine, type TranscriptionResult } from '../../lib/whisper/transcribe.ts';
 import { integerOption } from '../integer-option.ts';
@@ -16,7 +16,7 @@ interface TranscribeCliOptions {
   json?: boolean;
 }
 
-const DEVICES: WhisperDevice[] = ['cpu', 'cuda', 'webgpu', 'auto'];
+const DEVICES: readonly string[] = WHISPER_DEVICES;
 
 function fmtTime(s: number): string {
   const m = Math.floor(s / 60);
