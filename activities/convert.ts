@@ -1,6 +1,5 @@
 import { Context } from '@temporalio/activity';
 import { convertAll, describeOpus } from '../lib/audio/convert.ts';
-import { resolveFfmpegPath } from '../lib/audio/ffmpeg-path.ts';
 import { clipsToConvert, markConverted, markFailed } from '../lib/manifest.ts';
 import { currentAttempt, stagingFor, type ArchiveRef } from './archive-ref.ts';
 import type { ActivityContext } from './context.ts';
@@ -45,7 +44,7 @@ export function createConvert({ config, logger }: ActivityContext) {
           work.map((c) => ({ input: c.mp3Path as string, output: staging.opusPath(c.id) })),
           {
             concurrency: config.convertConcurrency,
-            ffmpegPath: resolveFfmpegPath(config.ffmpegPath),
+            ffmpegPath: config.ffmpegPath,
             signal: Context.current().cancellationSignal,
             onProgress: (done: number) => beat(resumed + done),
           },

@@ -1,6 +1,4 @@
-import { uploadToLocal } from '../lib/storage/local.ts';
-import { parseStorageTarget } from '../lib/storage/target.ts';
-import { BadInputError } from '../lib/errors.ts';
+import { uploadToTarget } from '../lib/storage/target.ts';
 import { clipsToUpload, markUploaded } from '../lib/manifest.ts';
 import { uploadOwnedClips } from '../db/queries/mark-uploaded.ts';
 import { currentAttempt, stagingFor, type ArchiveRef } from './archive-ref.ts';
@@ -21,13 +19,6 @@ export function createUpload({ config, logger, db }: DatabaseContext) {
         const attempt = currentAttempt('upload');
         const { manifest } = await staging.beginAttempt(attempt);
         if (!manifest) throw new Error(`no manifest in ${staging.dir}`); // beginAttempt rebuilds it
-        const target = parseStorageTarget(config.storageTarget);
-        if (target.kind !== 'local') {
-          throw new BadInputError(
-            'rsync upload is not available in this version (it comes in its own issue); use a local folder',
-            'STORAGE_TARGET',
-          );
-        }
         const stored = new Map(clipsToUpload(manifest).map((c) => [c.id, c]));
         // Only the clips whose rows this archive owns: a video id shared with another archive of
         // the date has one winner, whose file alone goes to <root>/<YYYY>/<MM>/<DD>/<id>.opus.
@@ -39,8 +30,8 @@ export function createUpload({ config, logger, db }: DatabaseContext) {
           async (owned) => {
             const files = owned.map((id) => stored.get(id)!);
             attempt.signal?.throwIfAborted();
-            const copied = await uploadToLocal(
-              target.path,
+            const copied = await uploadToTarget(
+              config.storageTarget,
               ref.date,
               files.map((c) => ({ id: c.id, path: c.opusPath as string, sha256: c.sha256 })),
             );

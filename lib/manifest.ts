@@ -6,8 +6,9 @@
  * and reason); lib/staging.ts reads and writes it.
  */
 import type { ClipMetadata } from './metadata/types.ts';
+import type { ClipStatus } from './statuses.ts';
 
-export type ClipStatus = 'pending' | 'converted' | 'transcribed' | 'stored' | 'uploaded' | 'failed';
+export type { ClipStatus } from './statuses.ts';
 
 /** One clip of an archive as the pipeline tracks it through the stages. */
 export interface ClipRecord {

@@ -14,7 +14,7 @@ import { stageLocalArchive } from '../../lib/source/local.ts';
 import { ArchiveStaging } from '../../lib/staging.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { createLogger } from '../../lib/log.ts';
-import { generateDay } from '../fixtures/generate.ts';
+import { generateDay } from '../../lib/sample-day/generate.ts';
 import { makeTempDir } from '../support/postgres.ts';
 
 /** One archive extracted into a fresh staging folder, and the activities to run on it. */

@@ -106,7 +106,7 @@ test('one archive owns a shared video id, its transcript and its stored file, in
   ];
   const reset = async () => {
     await pg.opened.db.execute(sql`DELETE FROM audio_files WHERE date = ${DATE}`);
-    await rm(config.storageTarget, { recursive: true, force: true });
+    await rm(config.storageTarget.path, { recursive: true, force: true });
     await stageArchive(config, EARLY);
     await stageArchive(config, LATE);
   };
