@@ -10,7 +10,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
-import { freePort } from '../../db/embedded-server.ts';
+import { freePort } from '../../local/embedded-postgres.ts';
 import { archiveWorkflowId, dateWorkflowId } from '../../workflows/contract.ts';
 import { generateDay, type Truth } from '../../lib/sample-day/generate.ts';
 import { makeTempDir } from '../support/postgres.ts';
