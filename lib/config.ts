@@ -113,6 +113,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parsed.data;
   const dataDir = path.resolve(e.DATA_DIR);
   const cores = os.availableParallelism();
+  const problems: string[] = [];
+  const source = parsedSetting('SOURCE', e.SOURCE, problems, () =>
+    parseSource(e.SOURCE ?? `local:${path.join(dataDir, 'incoming')}`),
+  );
+  const storageTarget = parsedSetting('STORAGE_TARGET', e.STORAGE_TARGET, problems, () =>
+    localStorageTarget(parseStorageTarget(e.STORAGE_TARGET ?? path.join(dataDir, 'storage'))),
+  );
+  if (!source || !storageTarget) throw invalid(problems);
   return {
     dataDir,
     databaseUrl: e.DATABASE_URL,
@@ -125,13 +133,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       taskQueue: e.TASK_QUEUE,
       gpuTaskQueue: e.GPU_TASK_QUEUE,
     },
-    source: parsedSetting('SOURCE', e.SOURCE, () =>
-      parseSource(e.SOURCE ?? `local:${path.join(dataDir, 'incoming')}`),
-    ),
+    source,
     stagingDir: path.resolve(e.STAGING_DIR ?? path.join(dataDir, 'staging')),
-    storageTarget: parsedSetting('STORAGE_TARGET', e.STORAGE_TARGET, () =>
-      localStorageTarget(parseStorageTarget(e.STORAGE_TARGET ?? path.join(dataDir, 'storage'))),
-    ),
+    storageTarget,
     upload: e.UPLOAD === 'on',
     whisper: {
       model: e.WHISPER_MODEL,
@@ -160,13 +164,19 @@ export function inheritedEnv(extra: Record<string, string> = {}): NodeJS.Process
   return { ...process.env, ...extra };
 }
 
-/** A value a parser refused (ConfigError) becomes the same one-line-per-variable error. */
-function parsedSetting<T>(name: string, given: string | undefined, parse: () => T): T {
+/** A value a parser refused (ConfigError) becomes a line of the same one-line-per-variable error. */
+function parsedSetting<T>(
+  name: string,
+  given: string | undefined,
+  problems: string[],
+  parse: () => T,
+): T | undefined {
   try {
     return parse();
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    throw invalid([`${name}=${shown(name, given)}: ${err.message}`]);
+    problems.push(`${name}=${shown(name, given)}: ${err.message}`);
+    return undefined;
   }
 }
 
