@@ -27,7 +27,7 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
       const stopping = gracefulStop();
       try {
         if (opts.queue === 'gpu') {
-          await ensureModel(config, (line) => process.stderr.write(`${line}\n`));
+          await ensureModel(config, (line) => process.stderr.write(`${line}\n`), undefined, stopping.signal);
         }
         stopping.signal.throwIfAborted();
         installTemporalLogging(logger);
