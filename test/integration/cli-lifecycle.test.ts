@@ -285,9 +285,25 @@ describe(
       await rm(dataDir, { recursive: true, force: true });
     });
 
-    test('dev: the workers drain, then the dev server and PostgreSQL stop; exit 0', async () => {
-      const dev = startCli(['dev'], await envFor(dataDir));
+    test('worker, then dev: workers drain, then the dev server and PostgreSQL stop; exit 0', async () => {
+      const env = await envFor(dataDir);
+      const dev = startCli(['dev'], env);
       await dev.waitFor(/Ctrl-C stops everything/, 120_000);
+
+      // A worker of its own against dev's server, stopped first.
+      const worker = startCli(['worker', '--queue', 'gpu'], {
+        ...env,
+        TEMPORAL_ADDRESS: `127.0.0.1:${env.TEMPORAL_PORT}`,
+      });
+      await worker.waitFor(/gpu worker polling/, 60_000);
+      const workerSignalled = Date.now();
+      worker.child.kill('SIGTERM');
+      const w = await worker.exited;
+      assert.equal(w.code, 0, w.stderr);
+      assert.ok(Date.now() - workerSignalled < STOP_MS, `${Date.now() - workerSignalled} ms`);
+      // No error line, no ERROR/FATAL log entry.
+      assert.doesNotMatch(w.stderr, /Cannot close connection|^error: |"level":[56]0/m);
+
       const running = processesOf(dataDir);
       assert.ok(
         running.some((p) => p.includes('temporal server start-dev')),
