@@ -46,6 +46,11 @@ const envSchema = z.object({
   ARCHIVE_CONCURRENCY: positiveInt.default(2),
   MAX_ENTRY_BYTES: positiveInt.default(512 * 1024 * 1024),
   MAX_ARCHIVE_BYTES: positiveInt.default(16 * 1024 * 1024 * 1024),
+  MAX_ARCHIVE_ENTRIES: positiveInt.default(200_000),
+  MAX_XZ_MEMORY_BYTES: positiveInt.default(1024 * 1024 * 1024),
+  MAX_TAR_META_BYTES: positiveInt.default(64 * 1024),
+  MAX_CLIP_SECONDS: positiveInt.default(600),
+  MAX_PARQUET_ROWS: positiveInt.default(100_000),
   MONITOR_HOST: z.string().min(1).default('127.0.0.1'),
   MONITOR_PORT: positiveInt.default(8080),
   MONITOR_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
@@ -81,9 +86,27 @@ export interface Config {
   ffmpegPath?: string;
   convertConcurrency: number;
   archiveConcurrency: number;
-  limits: { maxEntryBytes: number; maxArchiveBytes: number };
+  limits: Limits;
   monitor: { host: string; port: number; token?: string };
   logLevel: Env['LOG_LEVEL'];
+}
+
+/** Bounds on what one hostile input may cost (docs/reliability.md, "Bad inputs"). */
+export interface Limits {
+  /** Largest file an archive may hold. */
+  maxEntryBytes: number;
+  /** Every byte out of xz counts, refused entries and tar headers included. */
+  maxArchiveBytes: number;
+  /** Entries of any kind in one archive (an empty file escapes the byte cap, not this one). */
+  maxArchiveEntries: number;
+  /** xz's --memlimit-decompress. */
+  maxXzMemoryBytes: number;
+  /** Largest pax / GNU long-name header: a name never needs more. */
+  maxTarMetaBytes: number;
+  /** Longest clip converted or transcribed; a longer one fails alone. */
+  maxClipSeconds: number;
+  /** Rows a metadata.parquet may declare in its footer. */
+  maxParquetRows: number;
 }
 
 /** Reads and validates the environment. A bad value throws ConfigError naming the variable. */
@@ -134,8 +157,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ffmpegPath: e.FFMPEG_PATH,
     convertConcurrency: e.CONVERT_CONCURRENCY ?? cores,
     archiveConcurrency: e.ARCHIVE_CONCURRENCY,
-    limits: { maxEntryBytes: e.MAX_ENTRY_BYTES, maxArchiveBytes: e.MAX_ARCHIVE_BYTES },
+    limits: {
+      maxEntryBytes: e.MAX_ENTRY_BYTES,
+      maxArchiveBytes: e.MAX_ARCHIVE_BYTES,
+      maxArchiveEntries: e.MAX_ARCHIVE_ENTRIES,
+      maxXzMemoryBytes: e.MAX_XZ_MEMORY_BYTES,
+      maxTarMetaBytes: e.MAX_TAR_META_BYTES,
+      maxClipSeconds: e.MAX_CLIP_SECONDS,
+      maxParquetRows: e.MAX_PARQUET_ROWS,
+    },
     monitor: { host: e.MONITOR_HOST, port: e.MONITOR_PORT, token: e.MONITOR_TOKEN },
     logLevel: e.LOG_LEVEL,
   };
+}
+
+/**
+ * The environment of a child that parses untrusted input (ffmpeg, xz): enough to run (PATH, a
+ * plain locale), nothing else, so that a parser exploited by a crafted file finds no
+ * DATABASE_URL, token or password in its environment.
+ */
+export function untrustedChildEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { PATH: env.PATH ?? '/usr/local/bin:/usr/bin:/bin', LC_ALL: 'C' };
 }
