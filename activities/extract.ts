@@ -2,6 +2,7 @@ import path from 'node:path';
 import { rm } from 'node:fs/promises';
 import { extractArchive as extractTarXz } from '../lib/archive/extract.ts';
 import { readMetadataReport } from '../lib/metadata/read.ts';
+import { writeMetadataRows } from '../lib/metadata/rows-file.ts';
 import { joinClipsWithMetadata } from '../lib/archive/clip-join.ts';
 import { stagingFor, type ArchiveRef } from './archive-ref.ts';
 import type { ActivityContext } from './context.ts';
@@ -30,14 +31,19 @@ export function createExtract({ config, logger }: ActivityContext) {
         const staging = stagingFor(config, ref);
         // A retry starts from a clean folder: extraction is cheap next to what follows.
         await rm(staging.extractDir, { recursive: true, force: true });
+        const { limits } = config;
         const report = await extractTarXz(staging.archiveFile, staging.extractDir, {
-          maxEntryBytes: config.limits.maxEntryBytes,
-          maxTotalBytes: config.limits.maxArchiveBytes,
+          maxEntryBytes: limits.maxEntryBytes,
+          maxTotalBytes: limits.maxArchiveBytes,
+          maxEntries: limits.maxArchiveEntries,
+          maxXzMemoryBytes: limits.maxXzMemoryBytes,
+          maxMetaBytes: limits.maxTarMetaBytes,
         });
         // Rows without an id cannot become rows of their own: they are reported, not dropped silently.
         const { rows: metadata, problems } = report.metadataPath
-          ? await readMetadataReport(report.metadataPath)
+          ? await readMetadataReport(report.metadataPath, { maxRows: limits.maxParquetRows })
           : { rows: [], problems: ['no metadata.parquet in the archive'] };
+        await writeMetadataRows(staging.metadataRowsFile, metadata);
         const clips = joinClipsWithMetadata(
           ref,
           report.audioFiles.map((f) => path.resolve(staging.extractDir, f)),
@@ -55,7 +61,7 @@ export function createExtract({ config, logger }: ActivityContext) {
           withoutClip: clips.filter((c) => c.sourceName === null).length,
           withoutMetadata: clips.filter((c) => !c.hasMetadata).length,
           refused: report.refused.slice(0, 20),
-          refusedCount: report.refused.length,
+          refusedCount: report.refusedCount,
           metadataProblems: problems.slice(0, 20),
         };
         logger.info(

@@ -1,4 +1,5 @@
 import { readMetadata } from '../lib/metadata/read.ts';
+import { readMetadataRows } from '../lib/metadata/rows-file.ts';
 import type { TranscriptRecord } from '../lib/manifest.ts';
 import { storeArchive as storeArchiveRows } from '../db/queries/store-archive.ts';
 import { stagingFor, type ArchiveRef } from './archive-ref.ts';
@@ -17,7 +18,11 @@ export function createStore({ config, logger, db }: DatabaseContext) {
         const started = Date.now();
         const staging = stagingFor(config, ref);
         const manifest = await staging.readManifest();
-        const metadata = manifest.metadataPath ? await readMetadata(manifest.metadataPath) : [];
+        const metadata =
+          (await readMetadataRows(staging.metadataRowsFile)) ??
+          (manifest.metadataPath
+            ? await readMetadata(manifest.metadataPath, { maxRows: config.limits.maxParquetRows })
+            : []);
         const lines = await readJsonl(staging.transcriptsFile);
         const transcriptOf = new Map(lines.map((l) => [l.id, l]));
         const transcripts: TranscriptRecord[] = [];
@@ -36,12 +41,20 @@ export function createStore({ config, logger, db }: DatabaseContext) {
             transcripts.push(line);
           }
         }
-        await storeArchiveRows(db, {
+        const { rejected } = await storeArchiveRows(db, {
           ...ref,
           clips: manifest.clips,
           metadata: new Map(metadata.map((m) => [m.id, m])),
           transcripts,
         });
+        // Rows PostgreSQL refused (a value it cannot hold) are failed clips, not a failed archive.
+        const refusedById = new Map(rejected.map((r) => [r.id, r.reason]));
+        for (const clip of manifest.clips) {
+          const reason = refusedById.get(clip.id);
+          if (reason) Object.assign(clip, { status: 'failed', error: reason });
+        }
+        if (rejected.length)
+          logger.warn({ stage: 'store', ...ref, rejected: rejected.slice(0, 5) }, 'rows refused');
         await staging.writeManifest(manifest);
         const failed = manifest.clips.filter((c) => c.status === 'failed').length;
         const summary = { total: manifest.clips.length, stored: manifest.clips.length - failed, failed };

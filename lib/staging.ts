@@ -28,6 +28,10 @@ export class ArchiveStaging {
   get manifestFile(): string {
     return path.join(this.dir, 'manifest.json');
   }
+  /** metadata.parquet parsed once by extract, read by store (lib/metadata/rows-file.ts). */
+  get metadataRowsFile(): string {
+    return path.join(this.dir, 'metadata-rows.json');
+  }
   get transcriptsFile(): string {
     return path.join(this.dir, 'transcripts.jsonl');
   }
