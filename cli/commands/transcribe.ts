@@ -106,6 +106,7 @@ export function registerTranscribeCommand(
         threads: opts.threads ?? config.whisper.threads,
         batchSize: opts.batchSize ?? config.whisper.batchSize,
         ffmpegPath: resolveFfmpegPath(config.ffmpegPath),
+        maxClipSeconds: config.limits.maxClipSeconds,
         logger,
       });
       const ac = new AbortController();
