@@ -1,25 +1,30 @@
 /**
- * One bad metadata row never costs its archive (issue 7, item 1), against a real PostgreSQL 15:
- * ids with a NUL byte (22021) or 8,000 characters (54000), captions with NUL bytes and lone
- * surrogates. Before the fix the archive's one transaction failed, was retried, and every good
- * clip of the archive was lost.
+ * Hostile input at the database (issue 7, items 1, 11, 13), against a real PostgreSQL 15. One bad
+ * metadata row never costs its archive: ids with a NUL byte (22021) or 8,000 characters (54000),
+ * captions with NUL bytes and lone surrogates — before the fix the archive's one transaction
+ * failed, was retried, and every good clip of the archive was lost. Search refuses NUL bytes and
+ * overlong queries with a clear error; URLs never show a password.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
-import type { AppDatabase } from '../../db/client.ts';
+import { redactUrl, type AppDatabase } from '../../db/client.ts';
 import { inputErrorReason } from '../../db/input-error.ts';
 import { migrate } from '../../db/migrate.ts';
+import { MAX_QUERY_CHARS, searchTranscripts } from '../../db/queries/search-transcripts.ts';
 import { storeArchive } from '../../db/queries/store-archive.ts';
 import * as schema from '../../db/schema.ts';
 import { joinClipsWithMetadata } from '../../lib/archive/clip-join.ts';
 import { clipKey } from '../../lib/clip-id.ts';
+import { BadInputError } from '../../lib/errors.ts';
 import type { ClipRecord } from '../../lib/manifest.ts';
 import { readMetadataReport } from '../../lib/metadata/read.ts';
 import { writeContractParquet, type ParquetColumns } from '../fixtures/parquet.ts';
@@ -166,4 +171,39 @@ test('input errors are classes 22, 23 and 54 only', () => {
   assert.equal(inputErrorReason({ code: '57P01', message: 'terminating connection' }), null);
   assert.equal(inputErrorReason({ code: '08006', message: 'connection failure' }), null);
   assert.equal(inputErrorReason(new Error('ECONNREFUSED')), null);
+});
+
+test('search: a NUL byte or an overlong query is BadInputError, not a raw PostgreSQL error', async () => {
+  await assert.rejects(
+    searchTranscripts(db, 'good\u0000words'),
+    (err: unknown) => err instanceof BadInputError && err.message === 'search query: holds a NUL byte',
+  );
+  const started = Date.now();
+  await assert.rejects(
+    searchTranscripts(db, 'word '.repeat(40_000)),
+    (err: unknown) =>
+      err instanceof BadInputError && /200000 characters, more than the limit of 500/.test(err.message),
+  );
+  assert.ok(Date.now() - started < 100, 'refused before PostgreSQL parses it');
+  assert.deepEqual(await searchTranscripts(db, 'x'.repeat(MAX_QUERY_CHARS)), []);
+});
+
+test('search CLI: an overlong query exits 2 with a clear message', async () => {
+  const cli = fileURLToPath(new URL('../../bin/audio-pipeline.js', import.meta.url));
+  const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      [cli, 'search', 'q'.repeat(MAX_QUERY_CHARS + 1)],
+      { env: { PATH: process.env.PATH, DATABASE_URL: server.url, LOG_LEVEL: 'silent' } },
+      (err, _stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+    );
+  });
+  assert.equal(result.code, 2, result.stderr);
+  assert.match(result.stderr, /^error: search query: 501 characters, more than the limit of 500/);
+});
+
+test('a password in a database URL is masked, in the user part and in ?password=', () => {
+  const shown = redactUrl('postgres://app:hunter2@db:5432/x?sslmode=require&password=hunter3&sslpassword=s3');
+  assert.doesNotMatch(shown, /hunter2|hunter3|s3(&|$)/);
+  assert.match(shown, /sslmode=require/);
 });
