@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { rm } from 'node:fs/promises';
+import { BadInputError } from '../lib/errors.ts';
 import { extractArchive as extractTarXz } from '../lib/archive/extract.ts';
 import { readMetadataReport } from '../lib/metadata/read.ts';
 import { writeMetadataRows } from '../lib/metadata/rows-file.ts';
@@ -40,8 +41,15 @@ export function createExtract({ config, logger }: ActivityContext) {
           maxMetaBytes: limits.maxTarMetaBytes,
         });
         // Rows without an id cannot become rows of their own: they are reported, not dropped silently.
+        // A metadata.parquet that cannot be read at all (no id column, corrupt, over
+        // MAX_PARQUET_ROWS) costs the metadata, not the clips: they go on without it.
         const { rows: metadata, problems } = report.metadataPath
-          ? await readMetadataReport(report.metadataPath, { maxRows: limits.maxParquetRows })
+          ? await readMetadataReport(report.metadataPath, { maxRows: limits.maxParquetRows }).catch(
+              (err: unknown) => {
+                if (!(err instanceof BadInputError)) throw err;
+                return { rows: [], problems: [`metadata.parquet not used: ${err.message}`] };
+              },
+            )
           : { rows: [], problems: ['no metadata.parquet in the archive'] };
         await writeMetadataRows(staging.metadataRowsFile, metadata);
         const clips = joinClipsWithMetadata(
