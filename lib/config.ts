@@ -46,7 +46,7 @@ const envSchema = z.object({
   ARCHIVE_CONCURRENCY: positiveInt.default(2),
   MAX_ENTRY_BYTES: positiveInt.default(512 * 1024 * 1024),
   MAX_ARCHIVE_BYTES: positiveInt.default(16 * 1024 * 1024 * 1024),
-  MAX_ARCHIVE_ENTRIES: positiveInt.default(200_000),
+  MAX_ARCHIVE_ENTRIES: positiveInt.default(50_000),
   MAX_XZ_MEMORY_BYTES: positiveInt.default(1024 * 1024 * 1024),
   MAX_TAR_META_BYTES: positiveInt.default(64 * 1024),
   MAX_CLIP_SECONDS: positiveInt.default(600),
