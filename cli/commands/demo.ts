@@ -1,15 +1,14 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { generateDay } from '../../test/fixtures/generate.ts';
-import { fetchModel } from '../../lib/whisper/model-fetch.ts';
-import { resolveModelDir } from '../../lib/whisper/model-store.ts';
+import { generateDay } from '../../lib/sample-day/generate.ts';
 import type { CliContext } from '../context.ts';
 import { checkDateOption } from '../date-option.ts';
 import type { Db } from '../../db/queries/database.ts';
 import { exportDate } from '../../db/queries/export-date.ts';
 import { searchTranscripts } from '../../db/queries/search-transcripts.ts';
-import { runCommand, parsePositive } from './run.ts';
+import { integerOption } from '../integer-option.ts';
+import { runCommand } from './run.ts';
 
 export function registerDemoCommand(program: Command, ctx: CliContext): void {
   program
@@ -20,13 +19,8 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
         'needed, and run the whole pipeline on it with the embedded defaults; prints the summary.',
     )
     .option('--date <YYYY-MM-DD>', 'the sample date', '2024-01-15')
-    .option(
-      '--archives <n>',
-      'archives (10-minute slots) to generate',
-      (v) => parsePositive(v, '--archives'),
-      3,
-    )
-    .option('--clips <n>', 'clips per archive', (v) => parsePositive(v, '--clips'), 6)
+    .option('--archives <n>', 'archives (10-minute slots) to generate', integerOption(1, 144), 3)
+    .option('--clips <n>', 'clips per archive', integerOption(), 6)
     .action(async (opts: { date: string; archives: number; clips: number }) => {
       checkDateOption(opts.date);
       const config = ctx.loadConfig();
@@ -44,18 +38,7 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
           clipsPerArchive: opts.clips,
           outDir: incoming,
           seed: 1,
-        });
-      }
-      try {
-        resolveModelDir(config.whisper.model, config.whisper.modelCache);
-      } catch {
-        process.stderr.write(
-          `Fetching the Whisper model '${config.whisper.model}' (once) into ${config.whisper.modelCache}\n`,
-        );
-        await fetchModel({
-          name: config.whisper.model as 'base' | 'tiny.en',
-          cacheDir: config.whisper.modelCache,
-          onLog: (l: string) => process.stderr.write(`  ${l}\n`),
+          ffmpegPath: config.ffmpegPath,
         });
       }
       const code = await runCommand(ctx, { date: opts.date, source: `local:${incoming}` }, (db) =>

@@ -5,8 +5,13 @@ import { checkDateOption } from '../date-option.ts';
 import type { CliContext } from '../context.ts';
 import { runDate } from '../date-run.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
-import { startLocalStack } from '../local-stack.ts';
+import { integerOption } from '../integer-option.ts';
+import { startLocalStack } from '../../local/stack.ts';
+import { gracefulStop, InterruptedError } from '../signals.ts';
 import { formatSummary } from '../summary.ts';
+import { ConfigError } from '../../lib/errors.ts';
+import { parseSource } from '../../lib/source/parse.ts';
+import { dateWorkflowId } from '../../workflows/contract.ts';
 
 export function registerRunCommand(program: Command, ctx: CliContext): void {
   program
@@ -19,10 +24,8 @@ export function registerRunCommand(program: Command, ctx: CliContext): void {
         'completed with failed clips or archives; 1: an error; 2: bad usage or settings.',
     )
     .requiredOption('--date <YYYY-MM-DD>', 'the date to process')
-    .option('--source <spec>', 'local:<dir> or globus:<endpoint>:<path> (default: $SOURCE)')
-    .option('--archive-concurrency <n>', 'archives processed at once', (v) =>
-      parsePositive(v, '--archive-concurrency'),
-    )
+    .option('--source <spec>', 'local:<dir> (default: $SOURCE)')
+    .option('--archive-concurrency <n>', 'archives processed at once', integerOption())
     .action(async (opts: { date: string; source?: string; archiveConcurrency?: number }) => {
       process.exitCode = await runCommand(ctx, opts);
     });
@@ -35,57 +38,62 @@ export async function runCommand(
   afterSummary?: (db: Db) => Promise<void>,
 ): Promise<number> {
   checkDateOption(opts.date);
+  if (opts.source) checkSourceOption(opts.source);
   const config = ctx.loadConfig();
-  const stack = await startLocalStack(config, ctx.logger(), { workers: !config.temporal.address });
+  const stopping = gracefulStop();
+  const interrupted = () => {
+    process.stderr.write(
+      `interrupted: workflow ${dateWorkflowId(opts.date)} keeps its state; run the same command again to resume it\n`,
+    );
+    return EXIT.interrupted;
+  };
   try {
-    if (stack.uiUrl)
-      process.stderr.write(
-        `Temporal Web UI (while this runs): ${stack.uiUrl}/namespaces/${config.temporal.namespace}/workflows\n`,
-      );
-    const running = runDate(stack.client, {
-      date: opts.date,
-      source: opts.source,
-      archiveConcurrency: opts.archiveConcurrency ?? config.archiveConcurrency,
+    const stack = await startLocalStack(config, ctx.logger(), {
+      workers: !config.temporal.address,
+      signal: stopping.signal,
+      say: (line) => process.stderr.write(`${line}\n`),
     });
-    running.catch(() => {}); // observed below, or abandoned on Ctrl-C
-    const interruption = onInterrupt();
-    const summary = await Promise.race([running, interruption.signalled]).finally(interruption.dispose);
-    if (summary === 'interrupted') {
-      process.stderr.write(
-        `\ninterrupted: workflow process-date-${opts.date} keeps its state; run the same command again to resume it\n`,
+    try {
+      if (stack.uiUrl)
+        process.stderr.write(
+          `Temporal Web UI (while this runs): ${stack.uiUrl}/namespaces/${config.temporal.namespace}/workflows\n`,
+        );
+      const running = runDate(
+        stack.client,
+        {
+          date: opts.date,
+          source: opts.source,
+          archiveConcurrency: opts.archiveConcurrency ?? config.archiveConcurrency,
+          gpuTaskQueue: config.temporal.gpuTaskQueue,
+        },
+        { taskQueue: config.temporal.taskQueue },
       );
-      return EXIT.interrupted;
+      running.catch(() => {}); // observed below, or abandoned on Ctrl-C
+      const summary = await Promise.race([running, stopping.stopped]);
+      if (summary instanceof InterruptedError) return interrupted();
+      const counts = await countsByStatus(stack.database.db, opts.date);
+      process.stdout.write(formatSummary(summary, counts) + '\n');
+      await afterSummary?.(stack.database.db);
+      if (summary.status === 'failed') return EXIT.error; // no archive could be processed
+      return summary.status === 'completed' ? EXIT.ok : EXIT.completedWithErrors;
+    } finally {
+      await stack.stop();
     }
-    const counts = await countsByStatus(stack.database.db, opts.date);
-    process.stdout.write(formatSummary(summary, counts) + '\n');
-    await afterSummary?.(stack.database.db);
-    if (summary.status === 'failed') return EXIT.error; // no archive could be processed
-    return summary.status === 'completed' ? EXIT.ok : EXIT.completedWithErrors;
+  } catch (err) {
+    if (err instanceof InterruptedError) return interrupted();
+    throw err;
   } finally {
-    await stack.stop();
+    stopping.release();
   }
 }
 
-/** Resolves on the first Ctrl-C or SIGTERM (the workers see the same signal and drain). */
-function onInterrupt(): { signalled: Promise<'interrupted'>; dispose(): void } {
-  let on = () => {};
-  const signalled = new Promise<'interrupted'>((resolve) => {
-    on = () => resolve('interrupted');
-    process.once('SIGINT', on);
-    process.once('SIGTERM', on);
-  });
-  return {
-    signalled,
-    dispose: () => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-    },
-  };
-}
-
-export function parsePositive(value: string, flag: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0)
-    throw new CliError(`${flag} must be a positive integer, got ${JSON.stringify(value)}`, EXIT.usage);
-  return n;
+/** `--source` is checked before anything starts, as SOURCE is: a usage error naming the option. */
+function checkSourceOption(spec: string): void {
+  try {
+    parseSource(spec);
+  } catch (err) {
+    if (err instanceof ConfigError)
+      throw new CliError(`--source ${JSON.stringify(spec)}: ${err.message}`, EXIT.usage);
+    throw err;
+  }
 }

@@ -1,11 +1,12 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Config } from '../../lib/config.ts';
 import type { Logger } from '../../lib/log.ts';
-import { resolveFfmpegPath } from '../../lib/audio/ffmpeg-path.ts';
-import { resolveModelDir } from '../../lib/whisper/model-store.ts';
-import type { WhisperDevice } from '../../lib/whisper/model.ts';
+import { ensureModel } from '../../lib/model-supply/ensure.ts';
+import { gracefulStop } from '../signals.ts';
+import { WHISPER_DEVICES, type WhisperDevice } from '../../lib/whisper/devices.ts';
 import { LANGUAGES, normalizeLanguage } from '../../lib/whisper/tokenizer.ts';
 import { WhisperEngine, type TranscriptionResult } from '../../lib/whisper/transcribe.ts';
+import { integerOption } from '../integer-option.ts';
 
 interface TranscribeCliOptions {
   model?: string;
@@ -16,15 +17,7 @@ interface TranscribeCliOptions {
   json?: boolean;
 }
 
-const DEVICES: WhisperDevice[] = ['cpu', 'cuda', 'webgpu', 'auto'];
-
-function positiveInt(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer`);
-    return n;
-  };
-}
+const DEVICES: readonly string[] = WHISPER_DEVICES;
 
 function fmtTime(s: number): string {
   const m = Math.floor(s / 60);
@@ -77,11 +70,7 @@ export function registerTranscribeCommand(
     .argument('<files...>', 'audio files (anything ffmpeg decodes)')
     .option('--model <dir|name>', 'model directory or cached model name (default: WHISPER_MODEL)')
     .option('--language <xx>', 'language code or name; default: detected per file (WHISPER_LANGUAGE)')
-    .option(
-      '--batch-size <n>',
-      '30-second windows per batch (default: WHISPER_BATCH_SIZE)',
-      positiveInt('--batch-size'),
-    )
+    .option('--batch-size <n>', '30-second windows per batch (default: WHISPER_BATCH_SIZE)', integerOption())
     .option('--device <device>', `${DEVICES.join('|')} (default: WHISPER_DEVICE)`, (v: string) => {
       if (!DEVICES.includes(v as WhisperDevice))
         throw new InvalidArgumentError(`--device must be one of ${DEVICES.join(', ')}`);
@@ -90,7 +79,7 @@ export function registerTranscribeCommand(
     .option(
       '--threads <n>',
       'onnxruntime threads (default: WHISPER_THREADS or one per core)',
-      positiveInt('--threads'),
+      integerOption(),
     )
     .option('--json', 'one JSON object per file on stdout')
     .action(async (files: string[], opts: TranscribeCliOptions) => {
@@ -98,25 +87,27 @@ export function registerTranscribeCommand(
       const language = opts.language ?? config.whisper.language;
       if (language && !normalizeLanguage(language))
         throw new InvalidArgumentError(`unknown language "${language}"`);
-      const modelDir = resolveModelDir(opts.model ?? config.whisper.model, config.whisper.modelCache);
+      const modelDir = await ensureModel(
+        config,
+        (line) => process.stderr.write(`${line}\n`),
+        opts.model ?? config.whisper.model,
+      );
       const logger = ctx.logger?.();
       const engine = await WhisperEngine.load({
         modelDir,
         device: opts.device ?? config.whisper.device,
         threads: opts.threads ?? config.whisper.threads,
         batchSize: opts.batchSize ?? config.whisper.batchSize,
-        ffmpegPath: resolveFfmpegPath(config.ffmpegPath),
+        ffmpegPath: config.ffmpegPath,
         maxClipSeconds: config.limits.maxClipSeconds,
         logger,
       });
-      const ac = new AbortController();
-      const onSigint = () => ac.abort(new Error('interrupted'));
-      process.once('SIGINT', onSigint);
+      const stopping = gracefulStop();
       const tty = process.stderr.isTTY === true;
       try {
         const results = await engine.transcribeFiles(files, {
           language,
-          signal: ac.signal,
+          signal: stopping.signal,
           onProgress: tty
             ? (done, total) =>
                 process.stderr.write(`\rtranscribed ${done}/${total}${done === total ? '\n' : ''}`)
@@ -138,7 +129,7 @@ export function registerTranscribeCommand(
         }
         if (failed > 0) process.exitCode = 1;
       } finally {
-        process.off('SIGINT', onSigint);
+        stopping.release();
         await engine.close();
       }
     });

@@ -54,6 +54,8 @@ export interface ExtractOptions {
   onProgress?: (progress: ExtractProgress) => void;
   /** Program used to decompress; `xz` on PATH by default. */
   xzPath?: string;
+  /** Aborting stops the extraction: xz is killed, what was written removed, the reason thrown. */
+  signal?: AbortSignal;
 }
 
 export interface ExtractProgress {
@@ -163,6 +165,7 @@ export async function extractArchive(
     throw new BadInputError(`cannot read archive (${err.code ?? err.message})`, archivePath);
   });
   if (!archiveStat.isFile()) throw new BadInputError('not a regular file', archivePath);
+  options.signal?.throwIfAborted();
 
   await mkdir(destDir, { recursive: true });
   const root = await realpath(destDir);
@@ -238,6 +241,14 @@ export async function extractArchive(
   parser.on('error', (err: Error) => stopParsing(err.message));
   parser.on('end', () => queue.close());
   parser.on('close', () => queue.close());
+
+  // A cancelled activity stops here: xz is killed, the entry in progress ends, and the loop below
+  // stops with the cancellation as the failure.
+  const onAbort = () => {
+    const reason: unknown = options.signal?.reason;
+    stopFatal(reason instanceof Error ? reason : new Error(`extraction of ${archivePath} cancelled`));
+  };
+  options.signal?.addEventListener('abort', onAbort, { once: true });
 
   xz.stdout.on('data', (chunk: Buffer) => {
     if (!parsing) return;
@@ -421,6 +432,7 @@ export async function extractArchive(
     fatal ??= err as Error;
   }
 
+  options.signal?.removeEventListener('abort', onAbort);
   let failure: Error | null = null;
   if (fatal) {
     failure = fatal;

@@ -22,9 +22,8 @@ import { openDatabase } from '../../db/client.ts';
 import { resolveFfmpegPath } from '../../lib/audio/ffmpeg-path.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { createLogger } from '../../lib/log.ts';
-import { parseSource } from '../../lib/source/parse.ts';
 import { stageLocalArchive } from '../../lib/source/local.ts';
-import { resolveModelDir } from '../../lib/whisper/model-store.ts';
+import { resolveModelDir } from '../../lib/model-supply/store.ts';
 import { WhisperEngine } from '../../lib/whisper/transcribe.ts';
 
 export interface StageResult {
@@ -46,13 +45,8 @@ let close = async () => {};
 if (mode === 'cpu-in') {
   const { extractArchive } = createExtract({ config, logger });
   const { convertClips } = createConvert({ config, logger });
-  const source = parseSource(config.source);
   stage = async (ref) => {
-    await stageLocalArchive(
-      source.kind === 'local' ? source.dir : '',
-      ref.archive,
-      stagingFor(config, ref).archiveFile,
-    );
+    await stageLocalArchive(config.source.dir, ref.archive, stagingFor(config, ref).archiveFile);
     const extract = (await env().run(extractArchive, ref)) as ExtractSummary;
     await env().run(convertClips, ref);
     return extract;

@@ -27,7 +27,7 @@ import { clipKey } from '../../lib/clip-id.ts';
 import { BadInputError } from '../../lib/errors.ts';
 import type { ClipRecord } from '../../lib/manifest.ts';
 import { readMetadataReport } from '../../lib/metadata/read.ts';
-import { writeContractParquet, type ParquetColumns } from '../fixtures/parquet.ts';
+import { writeContractParquet, type ParquetColumns } from '../../lib/sample-day/parquet.ts';
 import { startPostgres15, type TestPostgres } from '../support/postgres.ts';
 
 const DATE = '2024-03-04';

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { clipKey } from '../../lib/clip-id.ts';
 import { BadInputError } from '../../lib/errors.ts';
 import { MAX_LISTED_PROBLEMS, readMetadataReport } from '../../lib/metadata/read.ts';
-import { writeContractParquet, type ParquetColumns } from '../fixtures/parquet.ts';
+import { writeContractParquet, type ParquetColumns } from '../../lib/sample-day/parquet.ts';
 
 const COLUMNS: ParquetColumns = [
   ['id', 'string'],

