@@ -37,10 +37,16 @@ export interface OpenDatabaseOptions {
   maxConnections?: number;
 }
 
+/** Query parameters that carry a secret (libpq takes `?password=` and `sslpassword=` too). */
+const SECRET_PARAM = /pass|secret|token|key/i;
+
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
+    for (const name of [...u.searchParams.keys()]) {
+      if (SECRET_PARAM.test(name)) u.searchParams.set(name, '***');
+    }
     return u.toString();
   } catch {
     return '(unparseable database URL)';

@@ -102,6 +102,7 @@ export function registerTranscribeCommand(
           threads: opts.threads ?? config.whisper.threads,
           batchSize: opts.batchSize ?? config.whisper.batchSize,
           ffmpegPath: config.ffmpegPath,
+          maxClipSeconds: config.limits.maxClipSeconds,
           logger: ctx.logger?.(),
         });
       } catch (err) {
