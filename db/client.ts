@@ -54,10 +54,10 @@ export function redactUrl(url: string): string {
 }
 
 /**
- * One connection with a deadline before the pool is used: a wrong host or port in DATABASE_URL is
+ * One connection with a 3 s deadline before the pool is used: a wrong host or port in DATABASE_URL is
  * a one-line error within seconds, not a wait on the operating system's connect timeout.
  */
-async function checkReachable(url: string, timeoutMs = 5000): Promise<void> {
+async function checkReachable(url: string, timeoutMs = 3000): Promise<void> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs });
   client.on('error', () => {});
   try {
