@@ -1,5 +1,6 @@
 import { appendFile, readFile, rename } from 'node:fs/promises';
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { BatchGate } from '../lib/hpc/walltime.ts';
 import type { TranscriptRecord } from '../lib/manifest.ts';
 import { writeFileAtomic } from '../lib/atomic-file.ts';
 import type { WhisperEngine } from '../lib/whisper/transcribe.ts';
@@ -11,6 +12,8 @@ export interface TranscribeContext extends ActivityContext {
   /** The worker's engine, loaded once on first use and shared by all activity calls. */
   engine(): Promise<WhisperEngine>;
   modelName: string;
+  /** A pilot job's walltime: asked before each batch (workers/pilot.ts); absent = always go on. */
+  batchGate?: BatchGate;
 }
 
 /** A line of transcripts.jsonl: a transcript, or the reason a clip could not be transcribed. */
@@ -51,6 +54,12 @@ export function createTranscribe(ctx: TranscribeContext) {
 
         for (let i = 0; i < todo.length; i += chunk) {
           signal.throwIfAborted();
+          const decision = ctx.batchGate?.mayStartBatch() ?? { start: true };
+          if (!decision.start) {
+            beat(done.size + i);
+            throw handOver(decision.reason, done.size + i, clips.length);
+          }
+          const batchStarted = Date.now();
           const batch = todo.slice(i, i + chunk);
           const results = await engine.transcribeFiles(
             batch.map((c) => c.opusPath as string),
@@ -71,6 +80,7 @@ export function createTranscribe(ctx: TranscribeContext) {
                 },
           );
           await appendFile(partial, lines.map((l) => JSON.stringify(l) + '\n').join(''));
+          ctx.batchGate?.recordBatch(Date.now() - batchStarted);
           beat(done.size + i + batch.length);
         }
         await rename(partial, staging.transcriptsFile).catch(async (err: NodeJS.ErrnoException) => {
@@ -83,6 +93,19 @@ export function createTranscribe(ctx: TranscribeContext) {
       });
     },
   };
+}
+
+/**
+ * A worker near its end (walltime, SIGTERM) hands the rest of the archive over: a retryable
+ * failure that Temporal retries at once on another worker, which resumes from the batches already
+ * in `transcripts.jsonl.partial` — instead of waiting out the heartbeat timeout of a killed job.
+ */
+function handOver(reason: string, done: number, total: number): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: 'WorkerLeaving',
+    message: `worker leaving: ${reason}; ${done} of ${total} clips done, the rest resumes on another worker`,
+    nextRetryDelay: '1s',
+  });
 }
 
 function summarize(lines: TranscriptLine[], resumed: number) {

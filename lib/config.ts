@@ -49,6 +49,16 @@ const envSchema = z.object({
   MONITOR_HOST: z.string().min(1).default('127.0.0.1'),
   MONITOR_PORT: positiveInt.default(8080),
   MONITOR_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
+  // SLURM sets these inside a job; the GPU worker reads its end time from them (lib/hpc/).
+  SLURM_JOB_ID: z.string().regex(/^\d+$/, 'a SLURM job id').optional(),
+  SLURM_JOB_END_TIME: z.string().regex(/^\d+$/, 'Unix seconds').optional(),
+  SLURMD_NODENAME: z.string().min(1).optional(),
+  PILOT_MARGIN_S: positiveInt.optional(),
+  PILOT_FIRST_BATCH_S: positiveInt.default(60),
+  PILOT_GRACE_S: positiveInt.default(120),
+  PILOT_IDLE_EXIT_MIN: z.coerce.number().positive().optional(),
+  MAX_GPU_JOBS: positiveInt.default(4),
+  PILOT_WHISPER_DEVICE: z.enum(['cpu', 'cuda', 'webgpu', 'auto']).default('cuda'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -83,6 +93,21 @@ export interface Config {
   archiveConcurrency: number;
   limits: { maxEntryBytes: number; maxArchiveBytes: number };
   monitor: { host: string; port: number; token?: string };
+  /** Set when this process runs inside a SLURM job. */
+  slurm: { jobId?: string; jobEndTime?: Date; nodeName?: string };
+  /** The walltime-aware GPU worker (workers/pilot.ts) and its autoscaler. */
+  pilot: {
+    /** Fixed time a batch needs left to start; unset = twice the longest recent batch. */
+    marginMs?: number;
+    /** Batch time assumed before one was measured. */
+    firstBatchMs: number;
+    /** How long a stopping worker waits for its current batch before cancelling it. */
+    graceMs: number;
+    idleExitMs?: number;
+    maxGpuJobs: number;
+    /** WHISPER_DEVICE of the GPU jobs this process submits (cuda; cpu in the CPU-only tests). */
+    jobWhisperDevice: Env['WHISPER_DEVICE'];
+  };
   logLevel: Env['LOG_LEVEL'];
 }
 
@@ -136,6 +161,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     archiveConcurrency: e.ARCHIVE_CONCURRENCY,
     limits: { maxEntryBytes: e.MAX_ENTRY_BYTES, maxArchiveBytes: e.MAX_ARCHIVE_BYTES },
     monitor: { host: e.MONITOR_HOST, port: e.MONITOR_PORT, token: e.MONITOR_TOKEN },
+    slurm: {
+      jobId: e.SLURM_JOB_ID,
+      jobEndTime: e.SLURM_JOB_END_TIME ? new Date(Number(e.SLURM_JOB_END_TIME) * 1000) : undefined,
+      nodeName: e.SLURMD_NODENAME,
+    },
+    pilot: {
+      marginMs: e.PILOT_MARGIN_S === undefined ? undefined : e.PILOT_MARGIN_S * 1000,
+      firstBatchMs: e.PILOT_FIRST_BATCH_S * 1000,
+      graceMs: e.PILOT_GRACE_S * 1000,
+      idleExitMs: e.PILOT_IDLE_EXIT_MIN === undefined ? undefined : e.PILOT_IDLE_EXIT_MIN * 60_000,
+      maxGpuJobs: e.MAX_GPU_JOBS,
+      jobWhisperDevice: e.PILOT_WHISPER_DEVICE,
+    },
     logLevel: e.LOG_LEVEL,
   };
+}
+
+/**
+ * This process's environment plus `vars`, for a child that must see both (a SLURM job gets the
+ * submitter's PATH and HOME and the pipeline's settings). The one other place that reads
+ * process.env, so that it stays in this file.
+ */
+export function environmentWith(vars: Record<string, string>): NodeJS.ProcessEnv {
+  return { ...process.env, ...vars };
 }

@@ -6,14 +6,24 @@ import type { ActivityContext } from '../activities/context.ts';
 import { resolveFfmpegPath } from '../lib/audio/ffmpeg-path.ts';
 import { resolveModelDir } from '../lib/whisper/model-store.ts';
 import { WhisperEngine } from '../lib/whisper/transcribe.ts';
+import type { BatchGate } from '../lib/hpc/walltime.ts';
 
 /**
  * The `audio-pipeline-gpu` queue: transcription only. One activity at a time, because one batch
  * already fills the device; the model loads on the first task and stays loaded.
  */
 export async function createGpuWorker(
-  ctx: ActivityContext & { connection: NativeConnection; taskQueue?: string },
-): Promise<{ worker: Worker; close(): Promise<void> }> {
+  ctx: ActivityContext & {
+    connection: NativeConnection;
+    taskQueue?: string;
+    /** A pilot job's walltime (workers/pilot.ts). */
+    batchGate?: BatchGate;
+    /** Shown in the Web UI beside each activity and its heartbeats (a SLURM job and node). */
+    identity?: string;
+    /** How long shutdown waits for the batch in flight before cancelling it (default 0). */
+    shutdownGraceTimeMs?: number;
+  },
+): Promise<{ worker: Worker; engine(): Promise<WhisperEngine>; close(): Promise<void> }> {
   installTemporalLogging(ctx.logger);
   const { whisper } = ctx.config;
   const modelDir = resolveModelDir(whisper.model, whisper.modelCache);
@@ -38,9 +48,12 @@ export async function createGpuWorker(
     taskQueue: ctx.taskQueue ?? ctx.config.temporal.gpuTaskQueue,
     activities: createGpuActivities({ ...ctx, engine, modelName: path.basename(modelDir) }),
     maxConcurrentActivityTaskExecutions: 1,
+    ...(ctx.identity ? { identity: ctx.identity } : {}),
+    ...(ctx.shutdownGraceTimeMs ? { shutdownGraceTime: ctx.shutdownGraceTimeMs } : {}),
   });
   return {
     worker,
+    engine,
     async close() {
       if (loading) await (await loading).close();
     },

@@ -3,7 +3,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { openDatabase } from '../../db/client.ts';
 import { migrate } from '../../db/migrate.ts';
 import { createCpuWorker } from '../../workers/cpu-worker.ts';
-import { createGpuWorker } from '../../workers/gpu-worker.ts';
+import { runPilotGpuWorker } from '../../workers/pilot.ts';
 import { installTemporalLogging } from '../../workers/runtime-logging.ts';
 import type { CliContext } from '../context.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
@@ -17,7 +17,12 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
         'and exit. cpu: workflows + extract/convert/store/upload (needs the database); gpu: transcription only.',
     )
     .requiredOption('--queue <cpu|gpu>', 'which task queue to poll')
-    .action(async (opts: { queue: string }) => {
+    .option('--idle-exit <minutes>', 'gpu: exit after this long without work (default PILOT_IDLE_EXIT_MIN)')
+    .option(
+      '--walltime <minutes>',
+      'gpu: stop taking work before this time is up (inside SLURM: the job end)',
+    )
+    .action(async (opts: { queue: string; idleExit?: string; walltime?: string }) => {
       if (opts.queue !== 'cpu' && opts.queue !== 'gpu')
         throw new CliError(`--queue must be cpu or gpu, got ${JSON.stringify(opts.queue)}`, EXIT.usage);
       const config = ctx.loadConfig();
@@ -27,9 +32,11 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
       const connection = await NativeConnection.connect({ address });
       try {
         if (opts.queue === 'gpu') {
-          const gpu = await createGpuWorker({ config, logger, connection });
-          logger.info({ address, taskQueue: config.temporal.gpuTaskQueue }, 'gpu worker polling');
-          await gpu.worker.run().finally(() => gpu.close());
+          logger.info({ address, taskQueue: config.temporal.gpuTaskQueue }, 'gpu worker starting');
+          const idleExitMs = minutesOption('--idle-exit', opts.idleExit) ?? config.pilot.idleExitMs;
+          const walltimeMs = minutesOption('--walltime', opts.walltime);
+          const endsAt = walltimeMs === undefined ? undefined : new Date(Date.now() + walltimeMs);
+          await runPilotGpuWorker({ config, logger, connection, idleExitMs, endsAt });
         } else {
           const database = await openDatabase(config);
           try {
@@ -45,4 +52,15 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
         await connection.close();
       }
     });
+}
+
+function minutesOption(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const minutes = Number(value);
+  if (!(minutes > 0))
+    throw new CliError(
+      `${name} must be a positive number of minutes, got ${JSON.stringify(value)}`,
+      EXIT.usage,
+    );
+  return minutes * 60_000;
 }
