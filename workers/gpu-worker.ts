@@ -8,14 +8,50 @@ import { resolveModelDir } from '../lib/whisper/model-store.ts';
 import { WhisperEngine } from '../lib/whisper/transcribe.ts';
 import type { BatchGate } from '../lib/hpc/walltime.ts';
 
+/** The Whisper engine of a GPU worker: loaded on first use, then shared by every task. */
+export interface EngineLoader {
+  engine(): Promise<WhisperEngine>;
+  modelName: string;
+  close(): Promise<void>;
+}
+
+export function whisperEngineLoader(ctx: ActivityContext): EngineLoader {
+  const { whisper } = ctx.config;
+  const modelDir = resolveModelDir(whisper.model, whisper.modelCache);
+  let loading: Promise<WhisperEngine> | undefined;
+  return {
+    modelName: path.basename(modelDir),
+    engine() {
+      loading ??= WhisperEngine.load({
+        modelDir,
+        device: whisper.device,
+        threads: whisper.threads,
+        batchSize: whisper.batchSize,
+        logger: ctx.logger,
+        ffmpegPath: resolveFfmpegPath(ctx.config.ffmpegPath),
+      }).catch((err: unknown) => {
+        loading = undefined; // the next task tries again instead of reusing the failure
+        throw err;
+      });
+      return loading;
+    },
+    async close() {
+      if (loading) await (await loading).close();
+    },
+  };
+}
+
 /**
  * The `audio-pipeline-gpu` queue: transcription only. One activity at a time, because one batch
- * already fills the device; the model loads on the first task and stays loaded.
+ * already fills the device; the model loads on the first task (or before, by the pilot) and
+ * stays loaded.
  */
 export async function createGpuWorker(
   ctx: ActivityContext & {
     connection: NativeConnection;
     taskQueue?: string;
+    /** An engine loaded already (the pilot warms it up before it polls). */
+    loader?: EngineLoader;
     /** A pilot job's walltime (workers/pilot.ts). */
     batchGate?: BatchGate;
     /** Shown in the Web UI beside each activity and its heartbeats (a SLURM job and node). */
@@ -23,39 +59,18 @@ export async function createGpuWorker(
     /** How long shutdown waits for the batch in flight before cancelling it (default 0). */
     shutdownGraceTimeMs?: number;
   },
-): Promise<{ worker: Worker; engine(): Promise<WhisperEngine>; close(): Promise<void> }> {
+): Promise<{ worker: Worker; close(): Promise<void> }> {
   installTemporalLogging(ctx.logger);
-  const { whisper } = ctx.config;
-  const modelDir = resolveModelDir(whisper.model, whisper.modelCache);
-  let loading: Promise<WhisperEngine> | undefined;
-  const engine = () => {
-    loading ??= WhisperEngine.load({
-      modelDir,
-      device: whisper.device,
-      threads: whisper.threads,
-      batchSize: whisper.batchSize,
-      logger: ctx.logger,
-      ffmpegPath: resolveFfmpegPath(ctx.config.ffmpegPath),
-    }).catch((err: unknown) => {
-      loading = undefined; // the next task tries again instead of reusing the failure
-      throw err;
-    });
-    return loading;
-  };
+  const loader = ctx.loader ?? whisperEngineLoader(ctx);
+  const { engine, modelName } = loader;
   const worker = await Worker.create({
     connection: ctx.connection,
     namespace: ctx.config.temporal.namespace,
     taskQueue: ctx.taskQueue ?? ctx.config.temporal.gpuTaskQueue,
-    activities: createGpuActivities({ ...ctx, engine, modelName: path.basename(modelDir) }),
+    activities: createGpuActivities({ ...ctx, engine, modelName }),
     maxConcurrentActivityTaskExecutions: 1,
     ...(ctx.identity ? { identity: ctx.identity } : {}),
     ...(ctx.shutdownGraceTimeMs ? { shutdownGraceTime: ctx.shutdownGraceTimeMs } : {}),
   });
-  return {
-    worker,
-    engine,
-    async close() {
-      if (loading) await (await loading).close();
-    },
-  };
+  return { worker, close: () => loader.close() };
 }

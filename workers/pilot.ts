@@ -21,7 +21,7 @@ import type { Logger } from '../lib/log.ts';
 import { writeFileAtomic } from '../lib/atomic-file.ts';
 import { readJobEndTime } from '../lib/hpc/slurm.ts';
 import { Walltime, type BatchDecision, type BatchGate } from '../lib/hpc/walltime.ts';
-import { createGpuWorker } from './gpu-worker.ts';
+import { createGpuWorker, whisperEngineLoader, type EngineLoader } from './gpu-worker.ts';
 
 const WATCH_INTERVAL_MS = 1000;
 
@@ -71,17 +71,25 @@ export async function runPilotGpuWorker(opts: PilotOptions): Promise<PilotSummar
     },
   };
 
-  const gpu = await createGpuWorker({
-    config,
-    logger,
-    connection: opts.connection,
-    taskQueue: opts.taskQueue,
-    batchGate: gate,
-    identity: jobId ? `slurm-${jobId}@${node}` : `${process.pid}@${node}`,
-    shutdownGraceTimeMs: config.pilot.graceMs,
-  });
+  const loader = whisperEngineLoader({ config, logger });
   try {
-    await warmUp(gpu, config, logger);
+    await warmUp(loader, config, logger);
+    const first = walltime.mayStartBatch();
+    if (!first.start) {
+      // Too little time for even one batch: poll nothing, give the allocation back at once.
+      logger.info({ reason: first.reason }, 'pilot: near the end of the job, polling stops');
+      return { reason: 'walltime', tasks: 0, batches: 0 };
+    }
+    const gpu = await createGpuWorker({
+      config,
+      logger,
+      connection: opts.connection,
+      taskQueue: opts.taskQueue,
+      loader,
+      batchGate: gate,
+      identity: jobId ? `slurm-${jobId}@${node}` : `${process.pid}@${node}`,
+      shutdownGraceTimeMs: config.pilot.graceMs,
+    });
     logger.info(
       {
         endsAt: endsAt?.toISOString() ?? 'none',
@@ -141,7 +149,7 @@ export async function runPilotGpuWorker(opts: PilotOptions): Promise<PilotSummar
     logger.info({ reason, tasks, batches }, 'pilot: gpu worker stopped');
     return { reason, tasks, batches };
   } finally {
-    await gpu.close();
+    await loader.close();
   }
 }
 
@@ -150,13 +158,9 @@ export async function runPilotGpuWorker(opts: PilotOptions): Promise<PilotSummar
  * slowed by lazy initialisation (CUDA kernels, memory arenas) and a broken device fails here,
  * before the worker takes any task.
  */
-async function warmUp(
-  gpu: Awaited<ReturnType<typeof createGpuWorker>>,
-  config: Config,
-  logger: Logger,
-): Promise<void> {
+async function warmUp(loader: EngineLoader, config: Config, logger: Logger): Promise<void> {
   const started = Date.now();
-  const engine = await gpu.engine();
+  const engine = await loader.engine();
   const loadedMs = Date.now() - started;
   const dir = await mkdtemp(path.join(os.tmpdir(), 'audio-pipeline-warmup-'));
   try {

@@ -4,6 +4,8 @@
  * environment (sbatch's default --export=ALL), never through argv.
  */
 import { execFile } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { ConfigError } from '../errors.ts';
 import { parseSlurmEndTime } from './walltime.ts';
@@ -96,7 +98,11 @@ export async function submitJob(opts: SubmitOptions): Promise<string> {
   if (opts.partition) args.push(`--partition=${opts.partition}`);
   if (opts.time) args.push(`--time=${opts.time}`);
   if (opts.gres) args.push(`--gres=${opts.gres}`);
-  if (opts.output) args.push(`--output=${opts.output}`);
+  if (opts.output) {
+    // SLURM cannot create the log's folder: a job whose --output folder is missing fails at once.
+    await mkdir(path.dirname(opts.output), { recursive: true });
+    args.push(`--output=${opts.output}`);
+  }
   args.push(opts.script);
   const out = (await slurm('sbatch', args, opts.env)).trim();
   const id = /^(\d+)(;\S+)?$/.exec(out)?.[1];
