@@ -3,7 +3,6 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { createGpuActivities } from '../activities/index.ts';
 import { installTemporalLogging } from './runtime-logging.ts';
 import type { ActivityContext } from '../activities/context.ts';
-import { resolveFfmpegPath } from '../lib/audio/ffmpeg-path.ts';
 import { resolveModelDir } from '../lib/whisper/model-store.ts';
 import { WhisperEngine } from '../lib/whisper/transcribe.ts';
 import type { BatchGate } from '../lib/hpc/walltime.ts';
@@ -28,7 +27,7 @@ export function whisperEngineLoader(ctx: ActivityContext): EngineLoader {
         threads: whisper.threads,
         batchSize: whisper.batchSize,
         logger: ctx.logger,
-        ffmpegPath: resolveFfmpegPath(ctx.config.ffmpegPath),
+        ffmpegPath: ctx.config.ffmpegPath,
       }).catch((err: unknown) => {
         loading = undefined; // the next task tries again instead of reusing the failure
         throw err;
@@ -42,7 +41,7 @@ export function whisperEngineLoader(ctx: ActivityContext): EngineLoader {
 }
 
 /**
- * The `audio-pipeline-gpu` queue: transcription only. One activity at a time, because one batch
+ * The GPU queue (GPU_TASK_QUEUE, default `audio-pipeline-gpu`): transcription only. One activity at a time, because one batch
  * already fills the device; the model loads on the first task (or before, by the pilot) and
  * stays loaded.
  */

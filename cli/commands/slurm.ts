@@ -6,7 +6,7 @@ import { GPU_WORKER_SCRIPT } from '../../activities/autoscale.ts';
 import { gpuJobPrefix } from '../../lib/hpc/autoscale.ts';
 import { APP_DIR, gpuJobEnvironment } from '../../lib/hpc/job-environment.ts';
 import { listJobs, submitJob } from '../../lib/hpc/slurm.ts';
-import { environmentWith, type Config } from '../../lib/config.ts';
+import { inheritedEnv, type Config } from '../../lib/config.ts';
 import { pilotStatusFile } from '../../workers/pilot.ts';
 import type { AutoscaleResult } from '../../workflows/autoscale.ts';
 import type { CliContext } from '../context.ts';
@@ -64,7 +64,7 @@ export function registerSlurmCommands(program: Command, ctx: CliContext): void {
             ...common,
             script: CPU_WORKER_SCRIPT,
             jobName: cpuJobName(config),
-            env: environmentWith({ AUDIO_PIPELINE_DIR: APP_DIR }),
+            env: inheritedEnv({ AUDIO_PIPELINE_DIR: APP_DIR }),
           });
           process.stdout.write(`cpu worker job ${id}\n`);
         }

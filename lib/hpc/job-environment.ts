@@ -7,7 +7,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { environmentWith, type Config } from '../config.ts';
+import { inheritedEnv, type Config } from '../config.ts';
 
 /** The checkout (or image path) the jobs run from. */
 export const APP_DIR = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -35,5 +35,5 @@ export function gpuJobEnvironment(config: Config): NodeJS.ProcessEnv {
     LOG_LEVEL: config.logLevel,
   };
   const set = Object.entries(vars).filter((entry): entry is [string, string] => entry[1] !== undefined);
-  return environmentWith(Object.fromEntries(set));
+  return inheritedEnv(Object.fromEntries(set));
 }

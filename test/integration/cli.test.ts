@@ -10,7 +10,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../db/embedded-server.ts';
-import { generateDay, type Truth } from '../fixtures/generate.ts';
+import { generateDay, type Truth } from '../../lib/sample-day/generate.ts';
 import { makeTempDir } from '../support/postgres.ts';
 
 const CLI = fileURLToPath(new URL('../../bin/audio-pipeline.js', import.meta.url));

@@ -19,8 +19,8 @@ import { searchTranscripts } from '../../db/queries/search-transcripts.ts';
 import { dateStatus } from '../../db/queries/queue.ts';
 import { createCpuWorker } from '../../workers/cpu-worker.ts';
 import { createGpuWorker } from '../../workers/gpu-worker.ts';
-import type { DateSummary } from '../../workflows/types.ts';
-import { generateDay, type Truth } from '../fixtures/generate.ts';
+import type { DateSummary } from '../../workflows/contract.ts';
+import { generateDay, type Truth } from '../../lib/sample-day/generate.ts';
 import { createLocalTestEnvironment } from '../support/temporal.ts';
 import { makeTempDir, startEmbeddedTestPostgres } from '../support/postgres.ts';
 

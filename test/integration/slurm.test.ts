@@ -11,7 +11,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../../lib/config.ts';
@@ -23,7 +23,7 @@ import { migrate } from '../../db/migrate.ts';
 import { GPU_WORKER_SCRIPT } from '../../activities/autoscale.ts';
 import { createCpuWorker } from '../../workers/cpu-worker.ts';
 import type { AutoscaleResult } from '../../workflows/autoscale.ts';
-import { generateDay } from '../fixtures/generate.ts';
+import { generateDay } from '../../lib/sample-day/generate.ts';
 import { whisperModelDir } from '../helpers/whisper-models.ts';
 import { makeTempDir, startEmbeddedTestPostgres } from '../support/postgres.ts';
 import { requireSlurm, scancel, waitForJobState } from '../support/slurm.ts';
@@ -83,8 +83,8 @@ test(
           })) as AutoscaleResult;
 
         // Both archives wait at transcription: nobody polls the GPU queue yet.
-        const partials = ['00-00', '00-10'].map((hhmm) =>
-          path.join(config.stagingDir, DATE, `${DATE}_${hhmm}`, 'transcripts.jsonl.partial'),
+        const archiveDirs = ['00-00', '00-10'].map((hhmm) =>
+          path.join(config.stagingDir, DATE, `${DATE}_${hhmm}`),
         );
         await waitFor(async () => {
           const round = await env.client.workflow.list({ query: `WorkflowType = 'processArchive'` });
@@ -127,17 +127,14 @@ test(
         const firstJob = first.submitted[0].jobId;
         const firstLog = logOf(first.submitted[0].name, firstJob);
 
-        // The job takes an archive (its partial transcripts file appears as the first batch starts);
-        // during that batch SLURM's end-of-time signal arrives.
+        // The job takes an archive (its first attempt's partial transcripts file appears as the first
+        // batch starts); during that batch SLURM's end-of-time signal arrives.
         const busy = await waitFor(async () => {
-          for (const file of partials)
-            if (
-              await readFile(file).then(
-                () => true,
-                () => false,
-              )
-            )
-              return file;
+          for (const dir of archiveDirs) {
+            const names = await readdir(dir).catch(() => [] as string[]);
+            const partial = names.find((n) => n.startsWith('transcripts.jsonl.partial-1-'));
+            if (partial) return path.join(dir, partial);
+          }
           return undefined;
         }, 150_000);
         await scancel(['--batch', '--signal=TERM', firstJob]);
