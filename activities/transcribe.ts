@@ -76,6 +76,7 @@ export function createTranscribe(ctx: TranscribeContext) {
           beat(done.size + i + batch.length);
         }
         const summary = summarize(await journal.complete(), done.size);
+        ctx.batchGate?.taskDone?.();
         logger.info({ stage: 'transcribe', ...ref, ...summary, ms: Date.now() - started }, 'transcribe done');
         return summary;
       });

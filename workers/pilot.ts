@@ -58,7 +58,15 @@ export async function runPilotGpuWorker(opts: PilotOptions): Promise<PilotSummar
     marginMs: config.pilot.marginMs,
     firstBatchMs: config.pilot.firstBatchMs,
   });
+  const statusFile = jobId ? pilotStatusFile(config, jobId) : undefined;
+  const writeStatus = async (state: string) => {
+    if (!statusFile) return;
+    await mkdir(path.dirname(statusFile), { recursive: true });
+    const status = { jobId, node, state, tasks, batches, endsAt: endsAt?.toISOString() ?? null };
+    await writeFileAtomic(statusFile, JSON.stringify(status) + '\n');
+  };
   let batches = 0;
+  let tasks = 0;
   const gate: BatchGate = {
     mayStartBatch(): BatchDecision {
       const decision = walltime.mayStartBatch();
@@ -68,6 +76,10 @@ export async function runPilotGpuWorker(opts: PilotOptions): Promise<PilotSummar
     recordBatch(ms: number) {
       batches++;
       walltime.recordBatch(ms);
+    },
+    taskDone() {
+      tasks++;
+      void writeStatus('polling').catch(() => undefined);
     },
   };
 
@@ -101,8 +113,6 @@ export async function runPilotGpuWorker(opts: PilotOptions): Promise<PilotSummar
     );
 
     let reason: PilotSummary['reason'] = 'stopped';
-    let tasks = 0;
-    let busy = false;
     let lastBusy = Date.now();
     const stop = (why: PilotSummary['reason'], fields: object, message: string) => {
       if (gpu.worker.getState() !== 'RUNNING') return;
@@ -112,24 +122,15 @@ export async function runPilotGpuWorker(opts: PilotOptions): Promise<PilotSummar
     };
     const onSignal = (signal: NodeJS.Signals) => {
       walltime.drain(signal);
-      stop('signal', { signal, graceS: config.pilot.graceMs / 1000 }, 'pilot: signal, draining');
+      reason = 'signal';
+      logger.info({ signal, graceS: config.pilot.graceMs / 1000 }, 'pilot: signal, draining');
+      // The SDK's own signal handler may have begun the shutdown already.
+      if (gpu.worker.getState() === 'RUNNING') gpu.worker.shutdown();
     };
     process.on('SIGTERM', onSignal);
-    const statusFile = jobId ? pilotStatusFile(config, jobId) : undefined;
-    const writeStatus = async (state: string) => {
-      if (!statusFile) return;
-      await mkdir(path.dirname(statusFile), { recursive: true });
-      const status = { jobId, node, state, tasks, batches, endsAt: endsAt?.toISOString() ?? null };
-      await writeFileAtomic(statusFile, JSON.stringify(status) + '\n');
-    };
     await writeStatus('polling');
     const watch = setInterval(() => {
       const inFlight = gpu.worker.getStatus().numInFlightActivities > 0;
-      if (busy && !inFlight) {
-        tasks++;
-        void writeStatus('polling').catch(() => undefined);
-      }
-      busy = inFlight;
       if (inFlight) lastBusy = Date.now();
       const decision = walltime.mayStartBatch();
       if (!decision.start && !walltime.draining) {
@@ -144,7 +145,6 @@ export async function runPilotGpuWorker(opts: PilotOptions): Promise<PilotSummar
       clearInterval(watch);
       process.off('SIGTERM', onSignal);
     }
-    if (busy) tasks++;
     await writeStatus(`exited (${reason})`).catch(() => undefined);
     logger.info({ reason, tasks, batches }, 'pilot: gpu worker stopped');
     return { reason, tasks, batches };

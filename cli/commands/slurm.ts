@@ -41,14 +41,24 @@ export function registerSlurmCommands(program: Command, ctx: CliContext): void {
     .option('--partition <p>', 'sbatch --partition')
     .option('--time <t>', 'sbatch --time, e.g. 04:00:00 (the workers leave before it ends)')
     .option('--gres <g>', 'sbatch --gres for the GPU jobs, e.g. gpu:a100:1 (default gpu:1)')
+    .option('--signal-lead <seconds>', 'SIGTERM this long before the time limit (default 300)')
     .action(
-      async (opts: { gpu?: string; cpu?: string; partition?: string; time?: string; gres?: string }) => {
+      async (opts: {
+        gpu?: string;
+        cpu?: string;
+        partition?: string;
+        time?: string;
+        gres?: string;
+        signalLead?: string;
+      }) => {
         const config = ctx.loadConfig();
         const gpu = count('--gpu', opts.gpu);
         const cpu = count('--cpu', opts.cpu);
         if (gpu + cpu === 0) throw new CliError('nothing to submit: give --gpu N and/or --cpu M', EXIT.usage);
         const output = path.join(config.dataDir, 'slurm', 'logs', '%x-%j.log');
-        const common = { partition: opts.partition, time: opts.time, output };
+        const signalLeadS =
+          opts.signalLead === undefined ? undefined : count('--signal-lead', opts.signalLead);
+        const common = { partition: opts.partition, time: opts.time, output, signalLeadS };
         for (let i = 0; i < gpu; i++) {
           const id = await submitJob({
             ...common,

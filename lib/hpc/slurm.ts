@@ -86,6 +86,8 @@ export interface SubmitOptions {
   time?: string;
   /** sbatch --gres, e.g. gpu:a100:1 or none; unset = the script's own (gpu:1). */
   gres?: string;
+  /** Seconds before the time limit that SLURM sends SIGTERM (--signal=B:TERM@N); unset = the script's own. */
+  signalLeadS?: number;
   /** sbatch --output; unset = the script's own. */
   output?: string;
   /** The job's environment (settings; secrets belong here or in an env file, never in argv). */
@@ -98,6 +100,7 @@ export async function submitJob(opts: SubmitOptions): Promise<string> {
   if (opts.partition) args.push(`--partition=${opts.partition}`);
   if (opts.time) args.push(`--time=${opts.time}`);
   if (opts.gres) args.push(`--gres=${opts.gres}`);
+  if (opts.signalLeadS !== undefined) args.push(`--signal=B:TERM@${opts.signalLeadS}`);
   if (opts.output) {
     // SLURM cannot create the log's folder: a job whose --output folder is missing fails at once.
     await mkdir(path.dirname(opts.output), { recursive: true });

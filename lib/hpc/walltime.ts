@@ -113,6 +113,8 @@ export class Walltime implements BatchGate {
 export interface BatchGate {
   mayStartBatch(): BatchDecision;
   recordBatch(ms: number): void;
+  /** A task (an archive) finished on this worker. */
+  taskDone?(): void;
 }
 
 function seconds(ms: number): number {

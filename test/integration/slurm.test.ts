@@ -11,7 +11,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../../lib/config.ts';
@@ -22,9 +22,10 @@ import { listJobs, submitJob } from '../../lib/hpc/slurm.ts';
 import { migrate } from '../../db/migrate.ts';
 import { GPU_WORKER_SCRIPT } from '../../activities/autoscale.ts';
 import { createCpuWorker } from '../../workers/cpu-worker.ts';
+import { pilotStatusFile } from '../../workers/pilot.ts';
 import type { AutoscaleResult } from '../../workflows/autoscale.ts';
 import { generateDay } from '../../lib/sample-day/generate.ts';
-import { whisperModelDir } from '../helpers/whisper-models.ts';
+import { MODEL_CACHE, whisperModelDir } from '../helpers/whisper-models.ts';
 import { makeTempDir, startEmbeddedTestPostgres } from '../support/postgres.ts';
 import { requireSlurm, scancel, waitForJobState } from '../support/slurm.ts';
 import { createLocalTestEnvironment } from '../support/temporal.ts';
@@ -52,6 +53,7 @@ test(
       GPU_TASK_QUEUE: `slurm-gpu-${suffix}`,
       UPLOAD: 'off',
       WHISPER_MODEL: 'tiny.en',
+      WHISPER_MODEL_CACHE: MODEL_CACHE,
       WHISPER_BATCH_SIZE: '1',
       PILOT_WHISPER_DEVICE: 'cpu',
       PILOT_FIRST_BATCH_S: '20',
@@ -104,6 +106,7 @@ test(
           script: GPU_WORKER_SCRIPT,
           jobName: shortName,
           time: '1',
+          signalLeadS: 10, // the script's 300 s lead would end a 1-minute job at once
           output: logOf(shortName, '%j'),
           env: { ...gpuJobEnvironment(config), PILOT_FIRST_BATCH_S: '40' },
         });
@@ -167,6 +170,20 @@ test(
           logOf(second.submitted[0].name, secondJob),
         );
         assert.equal(idle.ExitCode, '0:0', 'the second job left when idle');
+        const secondLog = await readFile(logOf(second.submitted[0].name, secondJob), 'utf8');
+        assert.match(secondLog, /"resumed":4,.*"msg":"transcribe done"/, 'the handed-over archive resumed');
+        const status = JSON.parse(await readFile(pilotStatusFile(config, secondJob), 'utf8')) as object;
+        assert.deepEqual(
+          { ...status, batches: undefined, endsAt: undefined },
+          {
+            jobId: secondJob,
+            node: 'localhost',
+            state: 'exited (idle)',
+            tasks: 2,
+            batches: undefined,
+            endsAt: undefined,
+          },
+        );
       });
 
       // No clip lost or duplicated: one transcript per clip, every clip stored.
@@ -182,6 +199,7 @@ test(
         await scancel([job.id]).catch(() => undefined);
       await env.teardown();
       await pg.close();
+      await rm(dataDir, { recursive: true, force: true });
     }
   },
 );
