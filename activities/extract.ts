@@ -35,6 +35,7 @@ export function createExtract({ config, logger }: ActivityContext) {
         const report = await extractTarXz(staging.archiveFile, staging.extractDir, {
           maxEntryBytes: config.limits.maxEntryBytes,
           maxTotalBytes: config.limits.maxArchiveBytes,
+          signal: attempt.signal,
         });
         // Rows without an id cannot become rows of their own: they are reported, not dropped silently.
         const { rows: metadata, problems } = report.metadataPath

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import type { Config } from '../lib/config.ts';
-import { startEmbeddedPostgres } from './embedded-server.ts';
+import { startEmbeddedPostgres } from '../local/embedded-postgres.ts';
 import * as schema from './schema.ts';
 
 export type AppDatabase = NodePgDatabase<typeof schema> & { $client: pg.Pool };
@@ -47,6 +47,24 @@ export function redactUrl(url: string): string {
   }
 }
 
+/**
+ * One connection with a deadline before the pool is used: a wrong host or port in DATABASE_URL is
+ * a one-line error within seconds, not a wait on the operating system's connect timeout.
+ */
+async function checkReachable(url: string, timeoutMs = 5000): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+  } catch (err) {
+    throw new Error(
+      `cannot connect to the database ${redactUrl(url)}: ${(err as Error).message || String(err)}`,
+    );
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
 export async function openDatabase(
   config: Pick<Config, 'dataDir' | 'databaseUrl'>,
   options: OpenDatabaseOptions = {},
@@ -56,6 +74,12 @@ export async function openDatabase(
     ? undefined
     : await startEmbeddedPostgres(path.join(config.dataDir, 'pg'), config.dataDir, (msg) => log?.info(msg));
   const url = config.databaseUrl ?? server!.url;
+  try {
+    await checkReachable(url);
+  } catch (err) {
+    await server?.stop();
+    throw err;
+  }
 
   const pool = new pg.Pool({ connectionString: url, max: options.maxConnections ?? 10 });
   // An idle client losing its server (restart, embedded server stopped by its owner) must not

@@ -5,7 +5,7 @@ import { resolveFfmpegPath } from './audio/ffmpeg-path.ts';
 import { ConfigError } from './errors.ts';
 import { parseSource, type LocalSource } from './source/parse.ts';
 import { localStorageTarget, parseStorageTarget, type LocalStorageTarget } from './storage/target.ts';
-import { defaultModelCache } from './whisper/model-store.ts';
+import { defaultModelCache } from './model-supply/store.ts';
 
 /**
  * Every setting of DESIGN.md §5, read from the environment by one zod schema. This module is the
@@ -38,6 +38,7 @@ const envSchema = z.object({
   UPLOAD: z.enum(['on', 'off']).default('on'),
   WHISPER_MODEL: z.string().min(1).default('base'),
   WHISPER_MODEL_CACHE: z.string().min(1).optional(),
+  WHISPER_AUTO_FETCH: z.enum(['0', '1']).default('1'),
   WHISPER_DEVICE: z.enum(['cpu', 'cuda', 'webgpu', 'auto']).default('cpu'),
   WHISPER_BATCH_SIZE: positiveInt.default(8),
   WHISPER_THREADS: positiveInt.optional(),
@@ -89,6 +90,8 @@ export interface Config {
   whisper: {
     model: string;
     modelCache: string;
+    /** Fetch a missing model on first use (WHISPER_AUTO_FETCH=1), or stop and say how. */
+    autoFetch: boolean;
     device: Env['WHISPER_DEVICE'];
     batchSize: number;
     threads: number;
@@ -157,6 +160,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     whisper: {
       model: e.WHISPER_MODEL,
       modelCache: defaultModelCache(e.WHISPER_MODEL_CACHE),
+      autoFetch: e.WHISPER_AUTO_FETCH === '1',
       device: e.WHISPER_DEVICE,
       batchSize: e.WHISPER_BATCH_SIZE,
       threads: e.WHISPER_THREADS ?? cores,

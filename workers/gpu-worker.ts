@@ -3,7 +3,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { createGpuActivities } from '../activities/index.ts';
 import { installTemporalLogging } from './runtime-logging.ts';
 import type { ActivityContext } from '../activities/context.ts';
-import { resolveModelDir } from '../lib/whisper/model-store.ts';
+import { resolveModelDir } from '../lib/model-supply/store.ts';
 import { WhisperEngine } from '../lib/whisper/transcribe.ts';
 import type { BatchGate } from '../lib/hpc/walltime.ts';
 

@@ -34,6 +34,8 @@ export interface PilotOptions {
   idleExitMs?: number;
   /** An end time for a worker outside SLURM (`worker --walltime`); SLURM's own wins. */
   endsAt?: Date;
+  /** Aborted by the first SIGTERM/SIGINT (cli/signals.ts): drain and exit. */
+  stop?: AbortSignal;
 }
 
 export interface PilotSummary {
@@ -86,6 +88,10 @@ export async function runPilotGpuWorker(opts: PilotOptions): Promise<PilotSummar
   const loader = whisperEngineLoader({ config, logger });
   try {
     await warmUp(loader, config, logger);
+    if (opts.stop?.aborted) {
+      logger.info('pilot: signal before polling, exiting');
+      return { reason: 'signal', tasks: 0, batches: 0 };
+    }
     const first = walltime.mayStartBatch();
     if (!first.start) {
       // Too little time for even one batch: poll nothing, give the allocation back at once.
@@ -120,15 +126,14 @@ export async function runPilotGpuWorker(opts: PilotOptions): Promise<PilotSummar
       logger.info(fields, message);
       gpu.worker.shutdown();
     };
-    const onSignal = (signal: NodeJS.Signals) => {
-      walltime.drain(signal);
+    const onStop = () => {
+      const reasonOfStop: unknown = opts.stop?.reason;
+      const signal = reasonOfStop instanceof Error && 'signal' in reasonOfStop ? reasonOfStop.signal : 'stop';
+      walltime.drain(String(signal));
       reason = 'signal';
       logger.info({ signal, graceS: config.pilot.graceMs / 1000 }, 'pilot: signal, draining');
-      // The SDK's own signal handler may have begun the shutdown already.
       if (gpu.worker.getState() === 'RUNNING') gpu.worker.shutdown();
     };
-    process.on('SIGTERM', onSignal);
-    await writeStatus('polling');
     const watch = setInterval(() => {
       const inFlight = gpu.worker.getStatus().numInFlightActivities > 0;
       if (inFlight) lastBusy = Date.now();
@@ -140,10 +145,13 @@ export async function runPilotGpuWorker(opts: PilotOptions): Promise<PilotSummar
       }
     }, WATCH_INTERVAL_MS);
     try {
-      await gpu.worker.run();
+      const running = gpu.worker.run();
+      if (opts.stop?.aborted) onStop();
+      else opts.stop?.addEventListener('abort', onStop, { once: true });
+      await running;
     } finally {
       clearInterval(watch);
-      process.off('SIGTERM', onSignal);
+      opts.stop?.removeEventListener('abort', onStop);
     }
     await writeStatus(`exited (${reason})`).catch(() => undefined);
     logger.info({ reason, tasks, batches }, 'pilot: gpu worker stopped');

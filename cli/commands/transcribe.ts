@@ -1,7 +1,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Config } from '../../lib/config.ts';
 import type { Logger } from '../../lib/log.ts';
-import { resolveModelDir } from '../../lib/whisper/model-store.ts';
+import { ensureModel } from '../../lib/model-supply/ensure.ts';
+import { gracefulStop } from '../signals.ts';
 import type { WhisperDevice } from '../../lib/whisper/model.ts';
 import { LANGUAGES, normalizeLanguage } from '../../lib/whisper/tokenizer.ts';
 import { WhisperEngine, type TranscriptionResult } from '../../lib/whisper/transcribe.ts';
@@ -86,7 +87,11 @@ export function registerTranscribeCommand(
       const language = opts.language ?? config.whisper.language;
       if (language && !normalizeLanguage(language))
         throw new InvalidArgumentError(`unknown language "${language}"`);
-      const modelDir = resolveModelDir(opts.model ?? config.whisper.model, config.whisper.modelCache);
+      const modelDir = await ensureModel(
+        config,
+        (line) => process.stderr.write(`${line}\n`),
+        opts.model ?? config.whisper.model,
+      );
       const logger = ctx.logger?.();
       const engine = await WhisperEngine.load({
         modelDir,
@@ -96,14 +101,12 @@ export function registerTranscribeCommand(
         ffmpegPath: config.ffmpegPath,
         logger,
       });
-      const ac = new AbortController();
-      const onSigint = () => ac.abort(new Error('interrupted'));
-      process.once('SIGINT', onSigint);
+      const stopping = gracefulStop();
       const tty = process.stderr.isTTY === true;
       try {
         const results = await engine.transcribeFiles(files, {
           language,
-          signal: ac.signal,
+          signal: stopping.signal,
           onProgress: tty
             ? (done, total) =>
                 process.stderr.write(`\rtranscribed ${done}/${total}${done === total ? '\n' : ''}`)
@@ -125,7 +128,7 @@ export function registerTranscribeCommand(
         }
         if (failed > 0) process.exitCode = 1;
       } finally {
-        process.off('SIGINT', onSigint);
+        stopping.release();
         await engine.close();
       }
     });

@@ -60,10 +60,15 @@ function clipsCoveringMetadata(rec: ArchiveRecord): ClipRecord[] {
 
 /**
  * How a clip row meets the row already there for its video id (possibly from another archive —
- * the same video can be collected twice):
+ * the same video can be collected twice, even on one date):
  *
- * - A failed row from another archive does not replace a row that is not failed (archive B's
- *   metadata row without a clip must not wipe the clip archive A stored).
+ * - **One deterministic winner per video id** (docs/reliability.md): an archive's own row is
+ *   always replaced by its re-store; between two archives, a clip that is not failed beats a
+ *   failed one (archive B's metadata row without a clip must not wipe the clip archive A stored),
+ *   and otherwise the lexicographically later archive (the later collection) wins. Whatever the
+ *   order the archives are stored and uploaded in, the same archive ends up owning the row, its
+ *   metadata and transcript (written only by the owner) and the stored file (uploaded only by
+ *   the owner, see mark-uploaded.ts).
  * - A re-store after upload does not undo the upload: the manifest, rebuilt after cleanup, says
  *   'stored' and no storage URI; while the Opus file is the same (same sha256) the row keeps its
  *   URI and stays 'uploaded'. A changed file is 'stored' again, without the stale URI, and the
@@ -78,8 +83,10 @@ const AUDIO_FILE_UPSERT: UpsertOptions = {
         AND audio_files.storage_uri IS NOT NULL AND excluded.storage_uri IS NULL AND ${SAME_OPUS}
       THEN audio_files.status ELSE excluded.status END`,
   },
-  guard: sql`audio_files.status = 'failed' OR audio_files.archive = excluded.archive
-    OR excluded.status <> 'failed'`,
+  guard: sql`audio_files.archive = excluded.archive
+    OR (audio_files.status = 'failed' AND excluded.status <> 'failed')
+    OR ((audio_files.status = 'failed') = (excluded.status = 'failed')
+      AND excluded.archive COLLATE "C" > audio_files.archive COLLATE "C")`,
 };
 
 export async function storeArchive(db: Db, rec: ArchiveRecord): Promise<StoreArchiveResult> {
@@ -99,11 +106,28 @@ export async function storeArchive(db: Db, rec: ArchiveRecord): Promise<StoreArc
   const metadataRows = [...metadata.values()].map(audioMetadataRow);
   const transcriptRows = uniqueById(rec.transcripts).map(transcriptRow);
 
-  const changed = await db.transaction(async (tx) => ({
-    audioFiles: await upsertById(tx, audioFiles, fileRows, AUDIO_FILE_UPSERT),
-    audioMetadata: await upsertById(tx, audioMetadata, metadataRows),
-    transcripts: await upsertById(tx, transcripts, transcriptRows),
-  }));
+  const changed = await db.transaction(async (tx) => {
+    const changedFiles = await upsertById(tx, audioFiles, fileRows, AUDIO_FILE_UPSERT);
+    // Metadata and transcripts follow the row: only the archive that owns it writes them.
+    const owned = await ownedIds(
+      tx,
+      rec.archive,
+      fileRows.map((r) => r.id),
+    );
+    return {
+      audioFiles: changedFiles,
+      audioMetadata: await upsertById(
+        tx,
+        audioMetadata,
+        metadataRows.filter((r) => owned.has(r.id)),
+      ),
+      transcripts: await upsertById(
+        tx,
+        transcripts,
+        transcriptRows.filter((r) => owned.has(r.id)),
+      ),
+    };
+  });
   return {
     clips: fileRows.length,
     metadata: metadataRows.length,
@@ -111,4 +135,13 @@ export async function storeArchive(db: Db, rec: ArchiveRecord): Promise<StoreArc
     failed: fileRows.filter((r) => r.status === 'failed').length,
     changed,
   };
+}
+
+/** Of `ids`, those whose clip row belongs to `archive` (the rows are locked by the upsert). */
+async function ownedIds(db: Db, archive: string, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const result = await db.execute<{ id: string }>(
+    sql`SELECT id FROM audio_files WHERE archive = ${archive} AND id = ANY(${sql.param(ids)}::text[])`,
+  );
+  return new Set(result.rows.map((r) => r.id));
 }

@@ -42,6 +42,8 @@ export interface ExtractOptions {
   onProgress?: (progress: ExtractProgress) => void;
   /** Program used to decompress; `xz` on PATH by default. */
   xzPath?: string;
+  /** Aborting stops the extraction: xz is killed, what was written removed, the reason thrown. */
+  signal?: AbortSignal;
 }
 
 export interface ExtractProgress {
@@ -142,6 +144,7 @@ export async function extractArchive(
     throw new BadInputError(`cannot read archive (${err.code ?? err.message})`, archivePath);
   });
   if (!archiveStat.isFile()) throw new BadInputError('not a regular file', archivePath);
+  options.signal?.throwIfAborted();
 
   await mkdir(destDir, { recursive: true });
   const root = await realpath(destDir);
@@ -195,6 +198,15 @@ export async function extractArchive(
   parser.on('error', (err: Error) => stopParsing(err.message));
   parser.on('end', () => queue.close());
   parser.on('close', () => queue.close());
+
+  // A cancelled activity stops here: killing xz ends its output, the parser ends the entry in
+  // progress, and the loop below stops at the next entry with the cancellation as the failure.
+  const onAbort = () => {
+    const reason: unknown = options.signal?.reason;
+    fatal ??= reason instanceof Error ? reason : new Error(`extraction of ${archivePath} cancelled`);
+    xz.kill('SIGTERM');
+  };
+  options.signal?.addEventListener('abort', onAbort, { once: true });
 
   // Once parsing stops on a tar problem, xz's output is still drained so that xz can report its
   // own error (the usual cause of a broken tar stream); the cap stops everything at once.
@@ -372,6 +384,7 @@ export async function extractArchive(
     fatal ??= err as Error;
   }
 
+  options.signal?.removeEventListener('abort', onAbort);
   let failure: Error | null = null;
   if (exit.code !== null && exit.code !== 0) {
     const reason =

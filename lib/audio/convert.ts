@@ -1,3 +1,4 @@
+import { createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import os from 'node:os';
 import { forEachConcurrent } from '../concurrency.ts';
@@ -35,39 +36,41 @@ export async function convertToOpus(
   return replaceAtomically(
     output,
     async (tmp) => {
-      await runFfmpeg(
-        options.ffmpegPath,
-        // -f ogg: the temp name has no extension to guess the container from. bitexact: a fixed
-        // Ogg serial number and no version tag, so converting again gives the same bytes (sha256).
-        [
-          '-nostdin',
-          '-hide_banner',
-          '-v',
-          'error',
-          '-y',
-          '-i',
-          ffmpegFileArg(input),
-          '-vn',
-          '-map_metadata',
-          '-1',
-          '-c:a',
-          'libopus',
-          '-b:a',
-          '32k',
-          '-ac',
-          '1',
-          '-ar',
-          '16000',
-          '-fflags',
-          '+bitexact',
-          '-flags:a',
-          '+bitexact',
-          '-f',
-          'ogg',
-          ffmpegFileArg(tmp),
-        ],
-        input,
-        { signal: options.signal },
+      await ffmpegToFile(tmp, (onStdout) =>
+        runFfmpeg(
+          options.ffmpegPath,
+          // -f ogg: the output is a pipe, with no extension to guess the container from. bitexact: a
+          // fixed Ogg serial number and no version tag, so converting again gives the same bytes.
+          [
+            '-nostdin',
+            '-hide_banner',
+            '-v',
+            'error',
+            '-y',
+            '-i',
+            ffmpegFileArg(input),
+            '-vn',
+            '-map_metadata',
+            '-1',
+            '-c:a',
+            'libopus',
+            '-b:a',
+            '32k',
+            '-ac',
+            '1',
+            '-ar',
+            '16000',
+            '-fflags',
+            '+bitexact',
+            '-flags:a',
+            '+bitexact',
+            '-f',
+            'ogg',
+            'pipe:1',
+          ],
+          input,
+          { signal: options.signal, onStdout },
+        ),
       );
       const result = await describeOpus(tmp);
       if (!result) throw new BadInputError('no audio could be decoded', input);
@@ -75,6 +78,30 @@ export async function convertToOpus(
     },
     { signal: options.signal },
   );
+}
+
+/**
+ * Runs `run` (an ffmpeg writing to stdout) and writes what it prints to `file`. ffmpeg writes
+ * through a pipe rather than to the file itself so that it cannot outlive this process: when a
+ * worker is killed (SIGKILL, OOM, a preempted node) the pipe's reading end closes with it, and
+ * ffmpeg's next write fails (EPIPE) and ends it — no orphan keeps converting for a dead worker.
+ * A failed write (disk full) is reported after ffmpeg ends, as a plain, retryable error.
+ */
+async function ffmpegToFile(
+  file: string,
+  run: (onStdout: (chunk: Buffer) => void) => Promise<unknown>,
+): Promise<void> {
+  const out = createWriteStream(file);
+  let writeError: Error | undefined;
+  out.on('error', (err) => (writeError ??= err));
+  try {
+    await run((chunk) => {
+      if (!writeError) out.write(chunk);
+    });
+  } finally {
+    await new Promise<void>((resolve) => out.end(resolve));
+  }
+  if (writeError) throw new Error(`cannot write ${file}: ${writeError.message}`);
 }
 
 /**

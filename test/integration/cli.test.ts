@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../db/embedded-server.ts';
+import { freePort } from '../../local/embedded-postgres.ts';
 import { generateDay, type Truth } from '../../lib/sample-day/generate.ts';
 import { makeTempDir } from '../support/postgres.ts';
 
