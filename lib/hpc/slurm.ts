@@ -57,9 +57,13 @@ export interface SlurmJob {
 
 const SQUEUE_FORMAT = '%i|%j|%T|%R|%M|%L';
 
-/** The user's jobs in squeue (pending, running, completing) whose name starts with `namePrefix`. */
+/**
+ * The user's jobs whose name starts with `namePrefix`, in any state squeue still knows (finished
+ * ones stay for the cluster's MinJobAge, 5 minutes by default): filter with isLive() for those
+ * holding or waiting for an allocation.
+ */
 export async function listJobs(namePrefix: string): Promise<SlurmJob[]> {
-  const out = await slurm('squeue', ['-h', '--me', '-o', SQUEUE_FORMAT]);
+  const out = await slurm('squeue', ['-h', '--me', '-t', 'all', '-o', SQUEUE_FORMAT]);
   return parseSqueue(out).filter((job) => job.name.startsWith(namePrefix));
 }
 

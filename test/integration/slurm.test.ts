@@ -18,7 +18,7 @@ import { loadConfig } from '../../lib/config.ts';
 import { createLogger } from '../../lib/log.ts';
 import { gpuJobPrefix } from '../../lib/hpc/autoscale.ts';
 import { gpuJobEnvironment } from '../../lib/hpc/job-environment.ts';
-import { listJobs, submitJob } from '../../lib/hpc/slurm.ts';
+import { isLive, listJobs, submitJob } from '../../lib/hpc/slurm.ts';
 import { migrate } from '../../db/migrate.ts';
 import { GPU_WORKER_SCRIPT } from '../../activities/autoscale.ts';
 import { createCpuWorker } from '../../workers/cpu-worker.ts';
@@ -31,6 +31,7 @@ import { requireSlurm, scancel, waitForJobState } from '../support/slurm.ts';
 import { createLocalTestEnvironment } from '../support/temporal.ts';
 
 const DATE = '2024-09-03';
+const FINISHED = ['COMPLETED', 'FAILED', 'TIMEOUT', 'CANCELLED'];
 const CLIPS = 5; // WHISPER_BATCH_SIZE=1 → batches of 4 clips: 4 + 1
 
 test(
@@ -110,7 +111,17 @@ test(
           output: logOf(shortName, '%j'),
           env: { ...gpuJobEnvironment(config), PILOT_FIRST_BATCH_S: '40' },
         });
-        const short = await waitForJobState(shortId, ['COMPLETED', 'FAILED', 'TIMEOUT', 'CANCELLED'], 90_000);
+        // With the script's own 300 s lead, a 1-minute job is signalled as it starts (SLURM may
+        // deliver it a little later): whenever it lands, the job ends 0 without taking work.
+        const earlyName = `${prefix}-early`;
+        const earlyId = await submitJob({
+          script: GPU_WORKER_SCRIPT,
+          jobName: earlyName,
+          time: '1',
+          output: logOf(earlyName, '%j'),
+          env: { ...gpuJobEnvironment(config), PILOT_FIRST_BATCH_S: '40' },
+        });
+        const short = await waitForJobState(shortId, FINISHED, 90_000);
         const shortLog = await readFile(logOf(shortName, shortId), 'utf8');
         assert.equal(short.JobState, 'COMPLETED', shortLog.slice(-2000));
         assert.equal(short.ExitCode, '0:0');
@@ -120,6 +131,11 @@ test(
           /s left in the job, a batch needs 80 s.*near the end of the job, polling stops/,
         );
         assert.doesNotMatch(shortLog, /pilot: gpu worker polling/);
+        const early = await waitForJobState(earlyId, FINISHED, 90_000);
+        const earlyLog = await readFile(logOf(earlyName, earlyId), 'utf8');
+        assert.deepEqual([early.JobState, early.ExitCode], ['COMPLETED', '0:0'], earlyLog.slice(-2000));
+        assert.match(earlyLog, /nothing to drain|pilot: signal before polling|polling stops/);
+        assert.doesNotMatch(earlyLog, /pilot: gpu worker polling/);
 
         // Two archives waiting, at most one job: one job. Repeating the round adds none.
         const first = await autoscale(1);
@@ -141,12 +157,7 @@ test(
           return undefined;
         }, 150_000);
         await scancel(['--batch', '--signal=TERM', firstJob]);
-        const drained = await waitForJobState(
-          firstJob,
-          ['COMPLETED', 'FAILED', 'TIMEOUT', 'CANCELLED'],
-          90_000,
-          firstLog,
-        );
+        const drained = await waitForJobState(firstJob, FINISHED, 90_000, firstLog);
         const drainLog = await readFile(firstLog, 'utf8');
         assert.equal(drained.JobState, 'COMPLETED', drainLog.slice(-2000));
         assert.equal(drained.ExitCode, '0:0');
@@ -165,7 +176,7 @@ test(
         const secondJob = second.submitted[0].jobId;
         const idle = await waitForJobState(
           secondJob,
-          ['COMPLETED', 'FAILED', 'TIMEOUT', 'CANCELLED'],
+          FINISHED,
           90_000,
           logOf(second.submitted[0].name, secondJob),
         );
@@ -195,7 +206,7 @@ test(
       );
       assert.deepEqual(rows[0], { clips: 2 * CLIPS, transcribed: 2 * CLIPS, stored: 2 * CLIPS });
     } finally {
-      for (const job of await listJobs(prefix).catch(() => []))
+      for (const job of (await listJobs(prefix).catch(() => [])).filter(isLive))
         await scancel([job.id]).catch(() => undefined);
       await env.teardown();
       await pg.close();
