@@ -35,5 +35,9 @@ export function gpuJobEnvironment(config: Config): NodeJS.ProcessEnv {
     LOG_LEVEL: config.logLevel,
   };
   const set = Object.entries(vars).filter((entry): entry is [string, string] => entry[1] !== undefined);
-  return inheritedEnv(Object.fromEntries(set));
+  const env = inheritedEnv(Object.fromEntries(set));
+  // A GPU worker never opens the database: its password stays out of the job (SLURM keeps a
+  // batch job's environment in its state files).
+  delete env.DATABASE_URL;
+  return env;
 }

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { BatchTimes, Walltime, parseSlurmEndTime } from '../../lib/hpc/walltime.ts';
 import { gpuJobPrefix, jobsToSubmit } from '../../lib/hpc/autoscale.ts';
 import { parseSqueue, type SlurmJob } from '../../lib/hpc/slurm.ts';
+import { APP_DIR, gpuJobEnvironment } from '../../lib/hpc/job-environment.ts';
+import { loadConfig } from '../../lib/config.ts';
 
 test('parseSlurmEndTime reads SLURM_JOB_END_TIME, squeue %e and scontrol show job', () => {
   assert.equal(parseSlurmEndTime('1796143200')?.toISOString(), '2026-12-01T16:40:00.000Z');
@@ -116,5 +118,32 @@ test('parseSqueue reads the pipe-separated squeue format', () => {
         timeLeft: '1:00:00',
       },
     ],
+  );
+});
+
+test('a submitted job gets the submitter’s settings back through its environment', () => {
+  const submitter = loadConfig({
+    DATA_DIR: '/shared/ap',
+    TEMPORAL_ADDRESS: 'temporal.example:7233',
+    GPU_TASK_QUEUE: 'gpu-q',
+    TASK_QUEUE: 'cpu-q',
+    WHISPER_MODEL: 'tiny.en',
+    WHISPER_BATCH_SIZE: '3',
+    WHISPER_DEVICE: 'cpu',
+    PILOT_WHISPER_DEVICE: 'cuda',
+    PILOT_MARGIN_S: '90',
+    PILOT_IDLE_EXIT_MIN: '0.5',
+    DATABASE_URL: 'postgres://u:secret@db/x',
+  });
+  const env = gpuJobEnvironment(submitter);
+  const job = loadConfig(env);
+  assert.deepEqual(job.temporal, { ...submitter.temporal });
+  assert.equal(job.stagingDir, submitter.stagingDir);
+  assert.deepEqual(job.whisper, { ...submitter.whisper, device: 'cuda', threads: job.whisper.threads });
+  assert.deepEqual(job.pilot, submitter.pilot);
+  assert.equal(env.AUDIO_PIPELINE_DIR, APP_DIR);
+  assert.ok(
+    !Object.values(env).some((v) => v?.includes('secret')),
+    'the database password is not written out',
   );
 });
