@@ -6,6 +6,7 @@ import { ConfigError } from './errors.ts';
 import { parseSource, type LocalSource } from './source/parse.ts';
 import { localStorageTarget, parseStorageTarget, type LocalStorageTarget } from './storage/target.ts';
 import { defaultModelCache } from './model-supply/store.ts';
+import { WHISPER_DEVICES } from './whisper/devices.ts';
 
 /**
  * Every setting of DESIGN.md §5, read from the environment by one zod schema. This module is the
@@ -39,7 +40,7 @@ const envSchema = z.object({
   WHISPER_MODEL: z.string().min(1).default('base'),
   WHISPER_MODEL_CACHE: z.string().min(1).optional(),
   WHISPER_AUTO_FETCH: z.enum(['0', '1']).default('1'),
-  WHISPER_DEVICE: z.enum(['cpu', 'cuda', 'webgpu', 'auto']).default('cpu'),
+  WHISPER_DEVICE: z.enum(WHISPER_DEVICES).default('cpu'),
   WHISPER_BATCH_SIZE: positiveInt.default(8),
   WHISPER_THREADS: positiveInt.optional(),
   WHISPER_LANGUAGE: z
@@ -137,6 +138,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parsed.data;
   const dataDir = path.resolve(e.DATA_DIR);
   const cores = os.availableParallelism();
+  const problems: string[] = [];
+  const source = parsedSetting('SOURCE', e.SOURCE, problems, () =>
+    parseSource(e.SOURCE ?? `local:${path.join(dataDir, 'incoming')}`),
+  );
+  const storageTarget = parsedSetting('STORAGE_TARGET', e.STORAGE_TARGET, problems, () =>
+    localStorageTarget(parseStorageTarget(e.STORAGE_TARGET ?? path.join(dataDir, 'storage'))),
+  );
+  if (!source || !storageTarget) throw invalid(problems);
   return {
     dataDir,
     databaseUrl: e.DATABASE_URL,
@@ -149,13 +158,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       taskQueue: e.TASK_QUEUE,
       gpuTaskQueue: e.GPU_TASK_QUEUE,
     },
-    source: parsedSetting('SOURCE', e.SOURCE, () =>
-      parseSource(e.SOURCE ?? `local:${path.join(dataDir, 'incoming')}`),
-    ),
+    source,
     stagingDir: path.resolve(e.STAGING_DIR ?? path.join(dataDir, 'staging')),
-    storageTarget: parsedSetting('STORAGE_TARGET', e.STORAGE_TARGET, () =>
-      localStorageTarget(parseStorageTarget(e.STORAGE_TARGET ?? path.join(dataDir, 'storage'))),
-    ),
+    storageTarget,
     upload: e.UPLOAD === 'on',
     whisper: {
       model: e.WHISPER_MODEL,
@@ -197,13 +202,19 @@ export function inheritedEnv(extra: Record<string, string> = {}): NodeJS.Process
   return { ...process.env, ...extra };
 }
 
-/** A value a parser refused (ConfigError) becomes the same one-line-per-variable error. */
-function parsedSetting<T>(name: string, given: string | undefined, parse: () => T): T {
+/** A value a parser refused (ConfigError) becomes a line of the same one-line-per-variable error. */
+function parsedSetting<T>(
+  name: string,
+  given: string | undefined,
+  problems: string[],
+  parse: () => T,
+): T | undefined {
   try {
     return parse();
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    throw invalid([`${name}=${shown(name, given)}: ${err.message}`]);
+    problems.push(`${name}=${shown(name, given)}: ${err.message}`);
+    return undefined;
   }
 }
 

@@ -29,7 +29,7 @@ export interface DevServerOptions {
   port: number;
   uiPort: number;
   namespace: string;
-  /** The CLI to run; default: ensureTemporalCli() (TEMPORAL_CLI, PATH, <repo>/.venv). */
+  /** The CLI to run (config's TEMPORAL_CLI); default: ensureTemporalCli() (PATH, <repo>/.venv). */
   cli?: string;
   /** Bind address; default 127.0.0.1. */
   ip?: string;

@@ -13,7 +13,7 @@
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery } from '@temporalio/workflow';
-import type { QueueStatus } from '../lib/statuses.ts';
+import type { FinishedStatus, QueueStatus } from '../lib/statuses.ts';
 
 // ── Task queues (DESIGN.md §2) ───────────────────────────────────────────────────────────────
 
@@ -60,7 +60,7 @@ export interface ProcessArchiveInput {
 }
 
 /** How an archive or a date ended: the finished queue statuses. */
-export type Outcome = Extract<QueueStatus, 'completed' | 'completed_with_errors' | 'failed'>;
+export type Outcome = FinishedStatus;
 
 export interface ArchiveSummary {
   archive: string;
@@ -88,7 +88,7 @@ export interface DateProgress {
   date: string;
   stage: 'listing' | 'transferring' | 'processing' | 'done';
   archivesTotal: number;
-  archives: Record<string, ArchiveSummary | { archive: string; status: 'pending' | 'running' }>;
+  archives: Record<string, ArchiveSummary | { archive: string; status: Exclude<QueueStatus, Outcome> }>;
 }
 
 /** processDate answers it; `run` polls it for its progress line. */

@@ -3,7 +3,7 @@ import type { Config } from '../../lib/config.ts';
 import type { Logger } from '../../lib/log.ts';
 import { ensureModel } from '../../lib/model-supply/ensure.ts';
 import { gracefulStop } from '../signals.ts';
-import type { WhisperDevice } from '../../lib/whisper/model.ts';
+import { WHISPER_DEVICES, type WhisperDevice } from '../../lib/whisper/devices.ts';
 import { LANGUAGES, normalizeLanguage } from '../../lib/whisper/tokenizer.ts';
 import { WhisperEngine, type TranscriptionResult } from '../../lib/whisper/transcribe.ts';
 import { integerOption } from '../integer-option.ts';
@@ -17,7 +17,7 @@ interface TranscribeCliOptions {
   json?: boolean;
 }
 
-const DEVICES: WhisperDevice[] = ['cpu', 'cuda', 'webgpu', 'auto'];
+const DEVICES: readonly string[] = WHISPER_DEVICES;
 
 function fmtTime(s: number): string {
   const m = Math.floor(s / 60);
