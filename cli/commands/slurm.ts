@@ -11,18 +11,12 @@ import { pilotStatusFile } from '../../workers/pilot.ts';
 import type { AutoscaleResult } from '../../workflows/autoscale.ts';
 import type { CliContext } from '../context.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
+import { integerOption } from '../integer-option.ts';
 
 const CPU_WORKER_SCRIPT = path.join(APP_DIR, 'slurm', 'cpu-worker.sbatch');
 
 function cpuJobName(config: Config): string {
   return `ap-cpu-${config.temporal.taskQueue}`;
-}
-
-function count(name: string, value: string | undefined): number {
-  const n = Number(value ?? 0);
-  if (!Number.isInteger(n) || n < 0)
-    throw new CliError(`${name} must be a whole number, got ${value}`, EXIT.usage);
-  return n;
 }
 
 export function registerSlurmCommands(program: Command, ctx: CliContext): void {
@@ -36,29 +30,30 @@ export function registerSlurmCommands(program: Command, ctx: CliContext): void {
       'Submit GPU worker jobs (slurm/gpu-worker.sbatch) and CPU worker jobs (slurm/cpu-worker.sbatch). ' +
         'Settings travel in the environment (or AUDIO_PIPELINE_ENV_FILE), never in argv.',
     )
-    .option('--gpu <n>', 'GPU worker jobs', '0')
-    .option('--cpu <n>', 'CPU worker jobs', '0')
+    .option('--gpu <n>', 'GPU worker jobs', integerOption(0), 0)
+    .option('--cpu <n>', 'CPU worker jobs', integerOption(0), 0)
     .option('--partition <p>', 'sbatch --partition')
     .option('--time <t>', 'sbatch --time, e.g. 04:00:00 (the workers leave before it ends)')
     .option('--gres <g>', 'sbatch --gres for the GPU jobs, e.g. gpu:a100:1 (default gpu:1)')
-    .option('--signal-lead <seconds>', 'SIGTERM this long before the time limit (default 300)')
+    .option(
+      '--signal-lead <seconds>',
+      'SIGTERM this long before the time limit (default 300)',
+      integerOption(0),
+    )
     .action(
       async (opts: {
-        gpu?: string;
-        cpu?: string;
+        gpu: number;
+        cpu: number;
         partition?: string;
         time?: string;
         gres?: string;
-        signalLead?: string;
+        signalLead?: number;
       }) => {
         const config = ctx.loadConfig();
-        const gpu = count('--gpu', opts.gpu);
-        const cpu = count('--cpu', opts.cpu);
+        const { gpu, cpu } = opts;
         if (gpu + cpu === 0) throw new CliError('nothing to submit: give --gpu N and/or --cpu M', EXIT.usage);
         const output = path.join(config.dataDir, 'slurm', 'logs', '%x-%j.log');
-        const signalLeadS =
-          opts.signalLead === undefined ? undefined : count('--signal-lead', opts.signalLead);
-        const common = { partition: opts.partition, time: opts.time, output, signalLeadS };
+        const common = { partition: opts.partition, time: opts.time, output, signalLeadS: opts.signalLead };
         for (let i = 0; i < gpu; i++) {
           const id = await submitJob({
             ...common,
@@ -117,13 +112,13 @@ export function registerSlurmCommands(program: Command, ctx: CliContext): void {
         'worker jobs for the transcribe work waiting, up to --max jobs pending or running. Its activities ' +
         'run on the CPU worker, which must be on a host with sbatch.',
     )
-    .option('--max <n>', 'at most this many GPU jobs (default MAX_GPU_JOBS)')
-    .option('--interval <seconds>', 'seconds between rounds', '60')
+    .option('--max <n>', 'at most this many GPU jobs (default MAX_GPU_JOBS)', integerOption())
+    .option('--interval <seconds>', 'seconds between rounds', integerOption(), 60)
     .option('--once', 'one round, then print what was submitted')
-    .action(async (opts: { max?: string; interval: string; once?: boolean }) => {
+    .action(async (opts: { max?: number; interval: number; once?: boolean }) => {
       const config = ctx.loadConfig();
-      const maxJobs = opts.max === undefined ? config.pilot.maxGpuJobs : count('--max', opts.max);
-      const intervalSeconds = count('--interval', opts.interval);
+      const maxJobs = opts.max ?? config.pilot.maxGpuJobs;
+      const intervalSeconds = opts.interval;
       const address = config.temporal.address ?? `127.0.0.1:${config.temporal.port}`;
       const connection = await Connection.connect({ address });
       try {

@@ -9,11 +9,14 @@
  *    worker finish its batch, hand the rest over and exit 0; a second job finishes the date from
  *    the batches on disk; every clip ends transcribed exactly once.
  */
+import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { loadConfig } from '../../lib/config.ts';
 import { createLogger } from '../../lib/log.ts';
 import { gpuJobPrefix } from '../../lib/hpc/autoscale.ts';
@@ -30,6 +33,8 @@ import { makeTempDir, startEmbeddedTestPostgres } from '../support/postgres.ts';
 import { requireSlurm, scancel, waitForJobState } from '../support/slurm.ts';
 import { createLocalTestEnvironment } from '../support/temporal.ts';
 
+const run = promisify(execFile);
+const CLI = fileURLToPath(new URL('../../bin/audio-pipeline.js', import.meta.url));
 const DATE = '2024-09-03';
 const FINISHED = ['COMPLETED', 'FAILED', 'TIMEOUT', 'CANCELLED'];
 const CLIPS = 5; // WHISPER_BATCH_SIZE=1 → batches of 4 clips: 4 + 1
@@ -141,7 +146,12 @@ test(
         const first = await autoscale(1);
         assert.equal(first.submitted.length, 1, JSON.stringify(first));
         assert.equal(first.submitted[0].name, `${prefix}-0`);
-        const again = await autoscale(1);
+        // The repeated round through the CLI, as an operator would run it.
+        const cli = await run(process.execPath, [CLI, 'slurm', 'autoscale', '--once', '--max', '1'], {
+          env: gpuJobEnvironment(config),
+          timeout: 60_000,
+        });
+        const again = JSON.parse(cli.stdout) as AutoscaleResult;
         assert.deepEqual(again.submitted, [], 'a repeated round finds the job it submitted');
         const firstJob = first.submitted[0].jobId;
         const firstLog = logOf(first.submitted[0].name, firstJob);
