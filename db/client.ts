@@ -37,10 +37,16 @@ export interface OpenDatabaseOptions {
   maxConnections?: number;
 }
 
+/** Query parameters that carry a secret (libpq takes `?password=` and `sslpassword=` too). */
+const SECRET_PARAM = /pass|secret|token|key/i;
+
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
+    for (const name of [...u.searchParams.keys()]) {
+      if (SECRET_PARAM.test(name)) u.searchParams.set(name, '***');
+    }
     return u.toString();
   } catch {
     return '(unparseable database URL)';
@@ -48,10 +54,10 @@ export function redactUrl(url: string): string {
 }
 
 /**
- * One connection with a deadline before the pool is used: a wrong host or port in DATABASE_URL is
+ * One connection with a 3 s deadline before the pool is used: a wrong host or port in DATABASE_URL is
  * a one-line error within seconds, not a wait on the operating system's connect timeout.
  */
-async function checkReachable(url: string, timeoutMs = 5000): Promise<void> {
+async function checkReachable(url: string, timeoutMs = 3000): Promise<void> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs });
   client.on('error', () => {});
   try {

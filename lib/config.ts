@@ -52,6 +52,11 @@ const envSchema = z.object({
   ARCHIVE_CONCURRENCY: positiveInt.default(2),
   MAX_ENTRY_BYTES: positiveInt.default(512 * 1024 * 1024),
   MAX_ARCHIVE_BYTES: positiveInt.default(16 * 1024 * 1024 * 1024),
+  MAX_ARCHIVE_ENTRIES: positiveInt.default(50_000),
+  MAX_XZ_MEMORY_BYTES: positiveInt.default(1024 * 1024 * 1024),
+  MAX_TAR_META_BYTES: positiveInt.default(64 * 1024),
+  MAX_CLIP_SECONDS: positiveInt.default(600),
+  MAX_PARQUET_ROWS: positiveInt.default(100_000),
   // SLURM sets these inside a job; the GPU worker reads its end time from them (lib/hpc/).
   SLURM_JOB_ID: z.string().regex(/^\d+$/, 'a SLURM job id').optional(),
   SLURM_JOB_END_TIME: z.string().regex(/^\d+$/, 'Unix seconds').optional(),
@@ -102,7 +107,7 @@ export interface Config {
   ffmpegPath: string;
   convertConcurrency: number;
   archiveConcurrency: number;
-  limits: { maxEntryBytes: number; maxArchiveBytes: number };
+  limits: Limits;
   /** Set when this process runs inside a SLURM job. */
   slurm: { jobId?: string; jobEndTime?: Date; nodeName?: string };
   /** The walltime-aware GPU worker (workers/pilot.ts) and its autoscaler. */
@@ -122,6 +127,24 @@ export interface Config {
   logLevel?: NonNullable<Env['LOG_LEVEL']>;
   /** `model fetch`'s tools: PYTHON, and PIP_INDEX_URL (pip reads it itself; we name it in errors). */
   tools: { python: string; pipIndexUrl: string };
+}
+
+/** Bounds on what one hostile input may cost (docs/reliability.md, "Bad inputs"). */
+export interface Limits {
+  /** Largest file an archive may hold. */
+  maxEntryBytes: number;
+  /** Every byte out of xz counts, refused entries and tar headers included. */
+  maxArchiveBytes: number;
+  /** Entries of any kind in one archive (an empty file escapes the byte cap, not this one). */
+  maxArchiveEntries: number;
+  /** xz's --memlimit-decompress. */
+  maxXzMemoryBytes: number;
+  /** Largest pax / GNU long-name header: a name never needs more. */
+  maxTarMetaBytes: number;
+  /** Longest clip converted or transcribed; a longer one fails alone. */
+  maxClipSeconds: number;
+  /** Rows a metadata.parquet may declare in its footer. */
+  maxParquetRows: number;
 }
 
 /** Reads and validates the environment. A bad value throws ConfigError naming the variable. */
@@ -174,7 +197,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ffmpegPath: resolveFfmpegPath(e.FFMPEG_PATH),
     convertConcurrency: e.CONVERT_CONCURRENCY ?? cores,
     archiveConcurrency: e.ARCHIVE_CONCURRENCY,
-    limits: { maxEntryBytes: e.MAX_ENTRY_BYTES, maxArchiveBytes: e.MAX_ARCHIVE_BYTES },
+    limits: {
+      maxEntryBytes: e.MAX_ENTRY_BYTES,
+      maxArchiveBytes: e.MAX_ARCHIVE_BYTES,
+      maxArchiveEntries: e.MAX_ARCHIVE_ENTRIES,
+      maxXzMemoryBytes: e.MAX_XZ_MEMORY_BYTES,
+      maxTarMetaBytes: e.MAX_TAR_META_BYTES,
+      maxClipSeconds: e.MAX_CLIP_SECONDS,
+      maxParquetRows: e.MAX_PARQUET_ROWS,
+    },
     slurm: {
       jobId: e.SLURM_JOB_ID,
       jobEndTime: e.SLURM_JOB_END_TIME ? new Date(Number(e.SLURM_JOB_END_TIME) * 1000) : undefined,
@@ -191,6 +222,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     tools: { python: e.PYTHON, pipIndexUrl: e.PIP_INDEX_URL ?? 'https://pypi.org/simple' },
   };
+}
+
+/**
+ * The environment of a child that parses untrusted input (ffmpeg, xz): enough to run (PATH, a
+ * plain locale), nothing else, so that a parser exploited by a crafted file finds no
+ * DATABASE_URL, token or password in its environment.
+ */
+export function untrustedChildEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { PATH: env.PATH ?? '/usr/local/bin:/usr/bin:/bin', LC_ALL: 'C' };
 }
 
 /**

@@ -20,6 +20,8 @@ export interface VenvOptions {
   /** What the requirements are for, in error messages ("the Temporal CLI"). */
   purpose: string;
   onLog?: (line: string) => void;
+  /** Aborted: the running pip or venv command is killed and the call rejects. */
+  signal?: AbortSignal;
 }
 
 /** Records which requirements a venv holds: a change of pins installs again. */
@@ -37,7 +39,7 @@ export async function ensureVenv(opts: VenvOptions): Promise<string> {
     onLog(`creating a Python virtual environment in ${opts.dir} for ${opts.purpose}`);
     let res: RunResult;
     try {
-      res = await runCommand(python, ['-m', 'venv', opts.dir], onLog);
+      res = await runCommand(python, ['-m', 'venv', opts.dir], onLog, undefined, opts.signal);
     } catch (err) {
       throw new Error(
         `cannot run ${python} (${(err as Error).message}): installing ${opts.purpose} needs Python 3.10+ with the venv module (set $PYTHON to choose one)`,
@@ -57,6 +59,8 @@ export async function ensureVenv(opts: VenvOptions): Promise<string> {
     py,
     ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '-q', '-r', req],
     onLog,
+    undefined,
+    opts.signal,
   );
   if (res.code !== 0) {
     throw new Error(
@@ -79,9 +83,11 @@ export function runCommand(
   onLine: (l: string) => void,
   /** Default: this process's environment. */
   env?: NodeJS.ProcessEnv,
+  /** Aborted: the command is killed (SIGTERM) and the promise rejects with the abort reason. */
+  signal?: AbortSignal,
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env, signal });
     const tail: string[] = [];
     const feed = (stream: NodeJS.ReadableStream) => {
       let buf = '';
@@ -106,8 +112,11 @@ export function runCommand(
     };
     feed(child.stdout!);
     feed(child.stderr!);
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, tail }));
+    child.on('error', (err) => reject(signal?.aborted ? signal.reason : err));
+    child.on('close', (code) => {
+      if (signal?.aborted) reject(signal.reason);
+      else resolve({ code: code ?? 1, tail });
+    });
   });
 }
 

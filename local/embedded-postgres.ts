@@ -262,12 +262,18 @@ export async function startEmbeddedPostgres(
 
   function handle(port: number, password: string, owned: boolean): EmbeddedServer {
     const stopArgs = ['stop', `--pgdata=${clusterDir}`, '--mode=fast', '--wait', '--timeout=60'];
+    let stopping: Promise<void> | undefined;
     let stopped = !owned;
-    // Safety net for a process that exits without close(): stop synchronously on 'exit'.
+    // Safety net for a process that exits without stop(), or is forced out while stop() still
+    // runs (its pg_ctl is killed with the other children): stop synchronously on 'exit'. An
+    // immediate stop, since an exit cannot wait long; the next start recovers as after a crash.
     const onExit = () => {
       if (stopped) return;
       stopped = true;
-      spawnSync(bin.pgCtl, stopArgs, { ...runAs, stdio: 'ignore' });
+      spawnSync(bin.pgCtl, ['stop', `--pgdata=${clusterDir}`, '--mode=immediate', '--wait', '--timeout=10'], {
+        ...runAs,
+        stdio: 'ignore',
+      });
       rmSync(serverFile, { force: true });
     };
     if (owned) process.once('exit', onExit);
@@ -275,14 +281,15 @@ export async function startEmbeddedPostgres(
       url: urlFor(port, password, EMBEDDED_DATABASE),
       port,
       owned,
-      async stop() {
-        if (stopped) return;
-        stopped = true;
-        process.removeListener('exit', onExit);
-        await run(bin.pgCtl, stopArgs, runAs);
-        await fs.rm(serverFile, { force: true });
-        log(`stopped embedded PostgreSQL on 127.0.0.1:${port}`);
-      },
+      stop: () =>
+        (stopping ??= (async () => {
+          if (stopped) return;
+          await run(bin.pgCtl, stopArgs, runAs);
+          stopped = true;
+          process.removeListener('exit', onExit);
+          await fs.rm(serverFile, { force: true });
+          log(`stopped embedded PostgreSQL on 127.0.0.1:${port}`);
+        })()),
     };
   }
 }

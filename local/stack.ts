@@ -61,7 +61,7 @@ export async function startLocalStack(
   try {
     // The model first: a missing one stops everything before anything has started.
     if (options.workers) {
-      await ensureModel(config, options.say ?? ((line) => logger.info(line)));
+      await ensureModel(config, options.say ?? ((line) => logger.info(line)), undefined, options.signal);
       checkpoint();
     }
     const devServer = config.temporal.address

@@ -28,6 +28,7 @@ export function whisperEngineLoader(ctx: ActivityContext): EngineLoader {
         batchSize: whisper.batchSize,
         logger: ctx.logger,
         ffmpegPath: ctx.config.ffmpegPath,
+        maxClipSeconds: ctx.config.limits.maxClipSeconds,
       }).catch((err: unknown) => {
         loading = undefined; // the next task tries again instead of reusing the failure
         throw err;

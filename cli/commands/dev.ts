@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
 import { startLocalStack } from '../../local/stack.ts';
+import { EXIT } from '../exit-codes.ts';
 import { gracefulStop, InterruptedError } from '../signals.ts';
 
 export function registerDevCommand(program: Command, ctx: CliContext): void {
@@ -34,6 +35,7 @@ export function registerDevCommand(program: Command, ctx: CliContext): void {
       } catch (err) {
         // A signal while starting: what had started is stopped already.
         if (!(err instanceof InterruptedError)) throw err;
+        process.exitCode = EXIT.interrupted;
       } finally {
         stopping.release();
       }

@@ -66,11 +66,15 @@ export async function runCommand(
           archiveConcurrency: opts.archiveConcurrency ?? config.archiveConcurrency,
           gpuTaskQueue: config.temporal.gpuTaskQueue,
         },
-        { taskQueue: config.temporal.taskQueue },
+        { taskQueue: config.temporal.taskQueue, signal: stopping.signal },
       );
-      running.catch(() => {}); // observed below, or abandoned on Ctrl-C
+      running.catch(() => {}); // observed below, or cancelled on Ctrl-C
       const summary = await Promise.race([running, stopping.stopped]);
-      if (summary instanceof InterruptedError) return interrupted();
+      if (summary instanceof InterruptedError) {
+        // Its calls are cancelled: let them settle before their connection closes.
+        await running.catch(() => {});
+        return interrupted();
+      }
       const counts = await countsByStatus(stack.database.db, opts.date);
       process.stdout.write(formatSummary(summary, counts) + '\n');
       await afterSummary?.(stack.database.db);

