@@ -10,6 +10,7 @@ import { syncBuiltinESMExports } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { replaceAtomically } from '../../lib/atomic-file.ts';
+import { uploadToLocal } from '../../lib/storage/local.ts';
 import type { ArchiveManifest, TranscriptLine } from '../../lib/manifest.ts';
 import { ArchiveStaging, SupersededError, type StageAttempt } from '../../lib/staging.ts';
 
@@ -137,7 +138,7 @@ test('an attempt starts by removing the temp files killed attempts left', async 
   await rm(root, { recursive: true, force: true });
 });
 
-test('a replaced file is flushed to disk before its rename, and the folder after it', async (t) => {
+test('a replaced or uploaded file is flushed to disk before its rename, and the folder after it', async (t) => {
   const { root } = await tempStaging();
   const events: string[] = [];
   const promises = fs.promises;
@@ -166,5 +167,17 @@ test('a replaced file is flushed to disk before its rename, and the folder after
 
   await replaceAtomically(path.join(root, 'sub', 'file.opus'), (tmp) => writeFile(tmp, 'audio'));
   assert.deepEqual(events, ['fsync sub/file.opus.tmp', 'rename sub/file.opus', 'fsync sub']);
+
+  // Upload: the copy is on disk when uploadToLocal returns (its rows are marked uploaded next,
+  // then staging is deleted) — also when an earlier attempt left an identical copy unflushed.
+  const source = path.join(root, 'sub', 'file.opus');
+  for (const expected of [
+    ['fsync storage/2024/01/02/v1.opus.tmp', 'rename storage/2024/01/02/v1.opus', 'fsync storage/2024/01/02'],
+    ['fsync storage/2024/01/02/v1.opus', 'fsync storage/2024/01/02'],
+  ]) {
+    events.length = 0;
+    await uploadToLocal(path.join(root, 'storage'), DATE, [{ id: 'v1', path: source }]);
+    assert.deepEqual(events, expected);
+  }
   await rm(root, { recursive: true, force: true });
 });
