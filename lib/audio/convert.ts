@@ -5,14 +5,18 @@ import { forEachConcurrent } from '../concurrency.ts';
 import { BadInputError, errorMessage } from '../errors.ts';
 import { sha256File } from '../file-hash.ts';
 import { oggOpusDurationS } from './ogg-duration.ts';
-import { checkInputFile, ffmpegFileArg, runFfmpeg } from './run-ffmpeg.ts';
+import { checkInputFile, pinnedInput, runFfmpeg } from './run-ffmpeg.ts';
 import { replaceAtomically } from '../atomic-file.ts';
 
 /** DESIGN.md §1 convert stage: MP3 → Opus 32 kbps, mono, 16 kHz, no metadata, in Ogg. */
 export interface ConvertOptions {
   ffmpegPath: string;
   signal?: AbortSignal;
+  /** Longest clip converted (MAX_CLIP_SECONDS); default 600. A longer one is BadInputError. */
+  maxClipSeconds?: number;
 }
+
+export const DEFAULT_MAX_CLIP_SECONDS = 600;
 
 export interface ConvertResult {
   bytes: number;
@@ -26,6 +30,12 @@ export interface ConvertResult {
  * Converts one clip, writing `output` atomically (temp name in the same folder, then rename).
  * An empty, missing or undecodable input throws BadInputError with ffmpeg's reason; an input
  * that decodes to no audio at all does too.
+ *
+ * The input is read as MP3 and nothing else (the contract's format; `-f mp3`, file protocol
+ * only), and at most `maxClipSeconds` + 1 s of it is encoded (`-t`): a clip that turns out
+ * longer fails with that reason, so a 1 MB file holding 50 h of audio costs seconds, not hours.
+ * No separate probe runs first: a header's duration is an estimate an input controls, and `-t`
+ * bounds the work whatever it says.
  */
 export async function convertToOpus(
   input: string,
@@ -33,6 +43,7 @@ export async function convertToOpus(
   options: ConvertOptions,
 ): Promise<ConvertResult> {
   await checkInputFile(input);
+  const maxSeconds = options.maxClipSeconds ?? DEFAULT_MAX_CLIP_SECONDS;
   return replaceAtomically(
     output,
     async (tmp) => {
@@ -47,8 +58,9 @@ export async function convertToOpus(
             '-v',
             'error',
             '-y',
-            '-i',
-            ffmpegFileArg(input),
+            ...pinnedInput(input, { demuxer: 'mp3' }),
+            '-t',
+            String(maxSeconds + 1),
             '-vn',
             '-map_metadata',
             '-1',
@@ -74,6 +86,9 @@ export async function convertToOpus(
       );
       const result = await describeOpus(tmp);
       if (!result) throw new BadInputError('no audio could be decoded', input);
+      if (result.durationS > maxSeconds + 0.5) {
+        throw new BadInputError(`longer than the limit of ${maxSeconds} s (MAX_CLIP_SECONDS)`, input);
+      }
       return result;
     },
     { signal: options.signal },
