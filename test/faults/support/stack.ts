@@ -1,6 +1,6 @@
 /**
  * The whole pipeline as separate real processes, so that a test can kill or restart any of them:
- * a Temporal dev server with its SQLite file (temporal-dev/server.ts, as `dev` starts it), a
+ * a Temporal dev server with its SQLite file (local/temporal-dev-server.ts, as `dev` starts it), a
  * PostgreSQL 15 cluster of its own, and the CPU and GPU workers as `bin/audio-pipeline.js worker`
  * processes with an explicit environment.
  */
@@ -9,9 +9,9 @@ import { closeSync, openSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { freePort } from '../../../db/embedded-server.ts';
+import { freePort } from '../../../local/embedded-postgres.ts';
 import { loadConfig } from '../../../lib/config.ts';
-import { startTemporalDevServer, type TemporalDevServer } from '../../../temporal-dev/server.ts';
+import { startTemporalDevServer, type TemporalDevServer } from '../../../local/temporal-dev-server.ts';
 import { makeTempDir, startPostgres15Cluster, type Postgres15Cluster } from '../../support/postgres.ts';
 import { waitFor } from './processes.ts';
 
