@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { syncBuiltinESMExports } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,7 +19,9 @@ const ARCHIVE = '2024-01-02_00-00';
 
 async function tempStaging(): Promise<{ root: string; staging: ArchiveStaging }> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'audio-pipeline-staging-'));
-  return { root, staging: new ArchiveStaging(root, DATE, ARCHIVE) };
+  const staging = new ArchiveStaging(root, DATE, ARCHIVE);
+  await mkdir(staging.dir, { recursive: true }); // as transfer leaves it
+  return { root, staging };
 }
 
 function manifest(note: string): ArchiveManifest {
@@ -46,6 +48,15 @@ test('a manifest write by an older attempt, or an earlier stage, is refused', as
   // A new run of the archive starts afresh.
   await staging.writeManifest(manifest('run 2'), at('extract', 1, 'run-2'));
   assert.equal((await staging.readManifest()).metadataPath, 'run 2');
+  await rm(root, { recursive: true, force: true });
+});
+
+test('an attempt that outlived cleanup does not create the staging folder again', async () => {
+  const { root, staging } = await tempStaging();
+  await staging.writeManifest(manifest('converted'), at('convert', 1));
+  await rm(staging.dir, { recursive: true });
+  await assert.rejects(staging.writeManifest(manifest('stale'), at('convert', 1)), /is gone/);
+  assert.equal(fs.existsSync(staging.dir), false);
   await rm(root, { recursive: true, force: true });
 });
 
