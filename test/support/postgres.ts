@@ -107,6 +107,29 @@ export async function startPostgres15(): Promise<TestPostgres> {
     const db = await freshDatabase(given);
     return { name: 'postgresql-15', url: db.url, close: () => db.drop() };
   }
+  const cluster = await startPostgres15Cluster();
+  try {
+    const db = await freshDatabase(cluster.serverUrl);
+    return { name: 'postgresql-15', url: db.url, close: cluster.close };
+  } catch (err) {
+    await cluster.close().catch(() => {});
+    throw err;
+  }
+}
+
+export interface Postgres15Cluster {
+  /** The `postgres` database of the cluster. */
+  serverUrl: string;
+  /** pg_ctl stop --mode=fast: every connection is cut, as when the server restarts. */
+  stop(): Promise<void>;
+  /** pg_ctl start, on the same port and data. */
+  start(): Promise<void>;
+  /** Stops it and removes its files. */
+  close(): Promise<void>;
+}
+
+/** A throwaway PostgreSQL 15 cluster of this process's own (tests that stop and restart it). */
+export async function startPostgres15Cluster(): Promise<Postgres15Cluster> {
   if (!existsSync(path.join(PG15_BIN, 'initdb'))) {
     throw new Error(
       `PostgreSQL 15 not found at ${PG15_BIN} (install postgresql-15, or set TEST_PG15_URL or PG15_BIN_DIR)`,
@@ -127,30 +150,32 @@ export async function startPostgres15(): Promise<TestPostgres> {
     runAs,
   );
   const port = await freePort();
-  await runPg(
-    'pg_ctl',
-    [
-      'start',
-      `--pgdata=${clusterDir}`,
-      `--log=${path.join(root, 'server.log')}`,
-      '--wait',
-      '--timeout=60',
-      `--options=-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''`,
-    ],
-    runAs,
-  );
-  const serverUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
-  const stop = async () => {
-    await runPg('pg_ctl', ['stop', `--pgdata=${clusterDir}`, '--mode=fast', '--wait'], runAs);
+  const start = () =>
+    runPg(
+      'pg_ctl',
+      [
+        'start',
+        `--pgdata=${clusterDir}`,
+        `--log=${path.join(root, 'server.log')}`,
+        '--wait',
+        '--timeout=60',
+        `--options=-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''`,
+      ],
+      runAs,
+    );
+  const stop = () => runPg('pg_ctl', ['stop', `--pgdata=${clusterDir}`, '--mode=fast', '--wait'], runAs);
+  const close = async () => {
+    await stop().catch(() => {});
     await fs.rm(root, { recursive: true, force: true });
   };
+  await start();
+  const serverUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
   try {
     const major = await serverMajor(serverUrl);
     if (major !== 15) throw new Error(`${PG15_BIN} runs PostgreSQL ${major}, not 15`);
-    const db = await freshDatabase(serverUrl);
-    return { name: 'postgresql-15', url: db.url, close: stop };
   } catch (err) {
-    await stop().catch(() => {});
+    await close();
     throw err;
   }
+  return { serverUrl, stop, start, close };
 }
