@@ -3,13 +3,15 @@ import { clipsToUpload, markUploaded } from '../lib/manifest.ts';
 import { uploadOwnedClips } from '../db/queries/mark-uploaded.ts';
 import { currentAttempt, stagingFor, type ArchiveRef } from './archive-ref.ts';
 import type { DatabaseContext } from './context.ts';
-import { runStage } from './run-stage.ts';
+import { progressHeartbeat, runStage } from './run-stage.ts';
 
 export function createUpload({ config, logger, db }: DatabaseContext) {
   return {
     /**
-     * Copies the stored clips' Opus files to STORAGE_TARGET as `<root>/<YYYY>/<MM>/<DD>/<id>.opus`,
-     * durably (fsync) before their rows are marked uploaded; only then may cleanup delete staging.
+     * Copies the stored clips' Opus files to STORAGE_TARGET as `<root>/<YYYY>/<MM>/<DD>/<id>.opus`
+     * (a local folder: durably, fsync; an rsync target: one rsync run, then a checksum check) before
+     * their rows are marked uploaded; only then may cleanup delete staging. A failed rsync marks
+     * nothing: an unreachable host is retried, a refused key fails the archive (ConfigError).
      */
     async uploadClips(ref: ArchiveRef): Promise<{ uploaded: number; skipped: boolean }> {
       return runStage(async () => {
@@ -29,11 +31,13 @@ export function createUpload({ config, logger, db }: DatabaseContext) {
           [...stored.keys()],
           async (owned) => {
             const files = owned.map((id) => stored.get(id)!);
+            const beat = progressHeartbeat(files.length);
             const copied = await uploadToTarget(
               config.storageTarget,
               ref.date,
               files.map((c) => ({ id: c.id, path: c.opusPath as string, sha256: c.sha256 })),
-              { signal: attempt.signal }, // checked before each rename
+              // checked before each rename (local), or kills rsync; progress as files arrive
+              { signal: attempt.signal, onFile: beat },
             );
             return copied.map((u) => ({ id: u.id, storageUri: u.uri }));
           },

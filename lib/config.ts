@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { resolveFfmpegPath } from './audio/ffmpeg-path.ts';
 import { ConfigError } from './errors.ts';
 import { parseSource, type LocalSource } from './source/parse.ts';
-import { localStorageTarget, parseStorageTarget, type LocalStorageTarget } from './storage/target.ts';
+import { parseStorageTarget, storageTarget as withSsh, type StorageTarget } from './storage/target.ts';
 import { defaultModelCache } from './model-supply/store.ts';
 import { WHISPER_DEVICES } from './whisper/devices.ts';
 
@@ -36,6 +36,11 @@ const envSchema = z.object({
   SOURCE: z.string().min(1).optional(),
   STAGING_DIR: z.string().min(1).optional(),
   STORAGE_TARGET: z.string().min(1).optional(),
+  /** rsync targets: the private key ssh uses, the host's port, and the known_hosts file checked. */
+  STORAGE_SSH_KEY: z.string().min(1).optional(),
+  STORAGE_SSH_PORT: positiveInt.max(65535).default(22),
+  STORAGE_KNOWN_HOSTS: z.string().min(1).optional(),
+  STORAGE_TIMEOUT_S: positiveInt.default(120),
   UPLOAD: z.enum(['on', 'off']).default('on'),
   WHISPER_MODEL: z.string().min(1).default('base'),
   WHISPER_MODEL_CACHE: z.string().min(1).optional(),
@@ -90,8 +95,8 @@ export interface Config {
   /** Where archives come from: SOURCE (a `run --source` or workflow input may override it). */
   source: LocalSource;
   stagingDir: string;
-  /** Where Opus files go: STORAGE_TARGET. */
-  storageTarget: LocalStorageTarget;
+  /** Where Opus files go: STORAGE_TARGET (an rsync target carries its STORAGE_SSH_* settings). */
+  storageTarget: StorageTarget;
   upload: boolean;
   whisper: {
     model: string;
@@ -166,7 +171,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     parseSource(e.SOURCE ?? `local:${path.join(dataDir, 'incoming')}`),
   );
   const storageTarget = parsedSetting('STORAGE_TARGET', e.STORAGE_TARGET, problems, () =>
-    localStorageTarget(parseStorageTarget(e.STORAGE_TARGET ?? path.join(dataDir, 'storage'))),
+    withSsh(parseStorageTarget(e.STORAGE_TARGET ?? path.join(dataDir, 'storage')), {
+      keyFile: e.STORAGE_SSH_KEY && path.resolve(e.STORAGE_SSH_KEY),
+      port: e.STORAGE_SSH_PORT,
+      knownHosts: path.resolve(e.STORAGE_KNOWN_HOSTS ?? path.join(os.homedir(), '.ssh', 'known_hosts')),
+      timeoutS: e.STORAGE_TIMEOUT_S,
+    }),
   );
   if (!source || !storageTarget) throw invalid(problems);
   return {

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.ts';
 import type { ReplaceOptions } from '../atomic-file.ts';
 import { uploadToLocal, type UploadedFile, type UploadFile } from './local.ts';
+import { uploadWithRsync, type RsyncTarget, type SshSettings } from './rsync.ts';
 
 /**
  * STORAGE_TARGET (DESIGN.md §5): a local folder, or `[user@]host:/path` for rsync over ssh.
@@ -10,12 +11,15 @@ import { uploadToLocal, type UploadedFile, type UploadFile } from './local.ts';
  * (absolute or relative, `./a:b` included) are local.
  */
 export type LocalStorageTarget = { kind: 'local'; path: string };
-export type StorageTarget =
+export type ParsedStorageTarget =
   LocalStorageTarget | { kind: 'rsync'; user: string | null; host: string; path: string; spec: string };
+/** A target ready to upload to: an rsync one knows how to reach its host (lib/config.ts). */
+export type StorageTarget = LocalStorageTarget | RsyncTarget;
+export type { RsyncTarget, SshSettings } from './rsync.ts';
 
 /** Errors name no variable: lib/config.ts prefixes them with `STORAGE_TARGET=<value>`. */
 
-export function parseStorageTarget(value: string): StorageTarget {
+export function parseStorageTarget(value: string): ParsedStorageTarget {
   const spec = value.trim();
   if (spec === '') throw new ConfigError('empty: expected a folder or user@host:/path');
   if (spec.startsWith('file://')) return { kind: 'local', path: fileURLToPath(spec) };
@@ -26,29 +30,30 @@ export function parseStorageTarget(value: string): StorageTarget {
   if (remote) {
     const [, user, host, remotePath] = remote;
     if (remotePath === '') throw new ConfigError("the remote path after ':' is empty");
+    // The root is where every upload stays: a path that climbs out of itself is refused.
+    if (remotePath.split('/').includes('..')) throw new ConfigError("the remote path may not contain '..'");
+    if (host.startsWith('-') || user?.startsWith('-'))
+      throw new ConfigError('a host or user may not start with -');
     return { kind: 'rsync', user: user ?? null, host, path: remotePath, spec };
   }
   return { kind: 'local', path: path.resolve(spec) };
 }
 
-/**
- * The target as this version can serve it: a local folder. rsync over ssh is parsed (so that the
- * error says what was meant) but not implemented yet: a ConfigError, which lib/config.ts raises
- * at start-up and an activity turns into a non-retryable failure.
- */
-export function localStorageTarget(target: StorageTarget): LocalStorageTarget {
-  if (target.kind === 'local') return target;
-  throw new ConfigError(
-    `uploading over rsync (${target.spec}) is not implemented yet in this version; use a local folder`,
-  );
+/** The parsed target with what an rsync one needs to reach its host. */
+export function storageTarget(parsed: ParsedStorageTarget, ssh: SshSettings): StorageTarget {
+  return parsed.kind === 'local' ? parsed : { ...parsed, ssh };
 }
 
-/** Stores the files at the target: `<root>/<YYYY>/<MM>/<DD>/<id>.opus`. */
+/**
+ * Stores the files at the target: `<root>/<YYYY>/<MM>/<DD>/<id>.opus`, in a local folder or over
+ * rsync+ssh. Either way, when this returns every file is in place, whole and checked.
+ */
 export async function uploadToTarget(
   target: StorageTarget,
   date: string,
   files: UploadFile[],
-  options: ReplaceOptions = {},
+  options: ReplaceOptions & { onFile?: (done: number) => void } = {},
 ): Promise<UploadedFile[]> {
-  return uploadToLocal(localStorageTarget(target).path, date, files, options);
+  if (target.kind === 'local') return uploadToLocal(target.path, date, files, options);
+  return uploadWithRsync(target, date, files, options);
 }

@@ -45,7 +45,6 @@ test('a SOURCE or STORAGE_TARGET this version cannot serve is a ConfigError nami
     [{ SOURCE: 'globus:abc-123:/data' }, /SOURCE="globus:abc-123:\/data": Globus transfer is not available/],
     [{ SOURCE: 's3://bucket/day' }, /SOURCE="s3:\/\/bucket\/day": expected local:<dir>/],
     [{ SOURCE: 'local:' }, /SOURCE="local:": expected local:<dir>/],
-    [{ STORAGE_TARGET: 'archiver@nas:/opus' }, /STORAGE_TARGET="archiver@nas:\/opus": uploading over rsync/],
     [{ STORAGE_TARGET: 'rsync://nas/opus' }, /STORAGE_TARGET="rsync:\/\/nas\/opus": rsync daemon URLs/],
   ];
   for (const [env, message] of cases) {
@@ -59,10 +58,31 @@ test('a SOURCE or STORAGE_TARGET this version cannot serve is a ConfigError nami
 
 test('both bad targets are reported at once', () => {
   assert.throws(
-    () => loadConfig({ SOURCE: 'globus:e:/p', STORAGE_TARGET: 'u@h:/p' }),
+    () => loadConfig({ SOURCE: 's3://bucket/day', STORAGE_TARGET: 'u@h:/p/../q' }),
     (err: unknown) =>
       err instanceof ConfigError && /SOURCE=/.test(err.message) && /STORAGE_TARGET=/.test(err.message),
   );
+});
+
+test('an rsync STORAGE_TARGET carries its ssh settings, host keys checked against known_hosts', () => {
+  const c = loadConfig({
+    STORAGE_TARGET: 'archiver@nas:/opus',
+    STORAGE_SSH_KEY: '/keys/id_ed25519',
+    STORAGE_SSH_PORT: '2222',
+    STORAGE_KNOWN_HOSTS: '/keys/known_hosts',
+  });
+  assert.deepEqual(c.storageTarget, {
+    kind: 'rsync',
+    user: 'archiver',
+    host: 'nas',
+    path: '/opus',
+    spec: 'archiver@nas:/opus',
+    ssh: { keyFile: '/keys/id_ed25519', port: 2222, knownHosts: '/keys/known_hosts', timeoutS: 120 },
+  });
+  const d = loadConfig({ STORAGE_TARGET: 'nas:/opus' });
+  assert.equal(d.storageTarget.kind === 'rsync' && d.storageTarget.ssh.port, 22);
+  assert.match(d.storageTarget.kind === 'rsync' ? d.storageTarget.ssh.knownHosts : '', /\.ssh\/known_hosts$/);
+  assert.throws(() => loadConfig({ STORAGE_SSH_PORT: '70000' }), /STORAGE_SSH_PORT/);
 });
 
 test('the task queues default to the names in the Temporal contract', () => {
