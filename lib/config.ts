@@ -3,7 +3,9 @@ import path from 'node:path';
 import { z } from 'zod';
 import { resolveFfmpegPath } from './audio/ffmpeg-path.ts';
 import { ConfigError } from './errors.ts';
-import { parseSource, type LocalSource } from './source/parse.ts';
+import { readFileSync } from 'node:fs';
+import { parseSource, type Source } from './source/parse.ts';
+import type { GlobusCredentials } from './globus/client.ts';
 import { parseStorageTarget, storageTarget as withSsh, type StorageTarget } from './storage/target.ts';
 import { defaultModelCache } from './model-supply/store.ts';
 import { WHISPER_DEVICES } from './whisper/devices.ts';
@@ -35,6 +37,19 @@ const envSchema = z.object({
   GPU_TASK_QUEUE: z.string().min(1).default('audio-pipeline-gpu'),
   SOURCE: z.string().min(1).optional(),
   STAGING_DIR: z.string().min(1).optional(),
+  /** globus: sources: a confidential client's id and secret (or a file holding the secret). */
+  GLOBUS_CLIENT_ID: z.string().min(1).optional(),
+  GLOBUS_CLIENT_SECRET: z.string().min(1).optional(),
+  GLOBUS_CLIENT_SECRET_FILE: z.string().min(1).optional(),
+  GLOBUS_DEST_ENDPOINT: z
+    .string()
+    .regex(
+      /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/,
+      'a collection UUID',
+    )
+    .optional(),
+  GLOBUS_DEST_PATH: z.string().startsWith('/', 'an absolute path on the collection').optional(),
+  GLOBUS_POLL_S: z.coerce.number().positive().default(15),
   STORAGE_TARGET: z.string().min(1).optional(),
   /** rsync targets: the private key ssh uses, the host's port, and the known_hosts file checked. */
   STORAGE_SSH_KEY: z.string().min(1).optional(),
@@ -93,8 +108,17 @@ export interface Config {
     gpuTaskQueue: string;
   };
   /** Where archives come from: SOURCE (a `run --source` or workflow input may override it). */
-  source: LocalSource;
+  source: Source;
   stagingDir: string;
+  /** What a globus: source needs: the client, and where STAGING_DIR is on the destination. */
+  globus: {
+    /** Unset when GLOBUS_CLIENT_ID or its secret is. The secret is read when used, not kept. */
+    credentials?: GlobusCredentials;
+    destinationEndpoint?: string;
+    /** STAGING_DIR as the destination collection sees it (GLOBUS_DEST_PATH, default STAGING_DIR). */
+    destinationPath: string;
+    pollMs: number;
+  };
   /** Where Opus files go: STORAGE_TARGET (an rsync target carries its STORAGE_SSH_* settings). */
   storageTarget: StorageTarget;
   upload: boolean;
@@ -178,7 +202,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       timeoutS: e.STORAGE_TIMEOUT_S,
     }),
   );
-  if (!source || !storageTarget) throw invalid(problems);
+  const stagingDir = path.resolve(e.STAGING_DIR ?? path.join(dataDir, 'staging'));
+  const globus = {
+    credentials: globusCredentials(e),
+    destinationEndpoint: e.GLOBUS_DEST_ENDPOINT?.toLowerCase(),
+    destinationPath: e.GLOBUS_DEST_PATH ?? stagingDir,
+    pollMs: e.GLOBUS_POLL_S * 1000,
+  };
+  if (source?.kind === 'globus')
+    problems.push(...missingGlobusSettings(globus).map((m) => `SOURCE=globus:…: ${m}`));
+  if (!source || !storageTarget || problems.length > 0) throw invalid(problems);
   return {
     dataDir,
     databaseUrl: e.DATABASE_URL,
@@ -192,7 +225,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       gpuTaskQueue: e.GPU_TASK_QUEUE,
     },
     source,
-    stagingDir: path.resolve(e.STAGING_DIR ?? path.join(dataDir, 'staging')),
+    stagingDir,
+    globus,
     storageTarget,
     upload: e.UPLOAD === 'on',
     whisper: {
@@ -250,6 +284,39 @@ export function untrustedChildEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.
  */
 export function inheritedEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...process.env, ...extra };
+}
+
+/**
+ * The client's credentials: GLOBUS_CLIENT_ID with GLOBUS_CLIENT_SECRET or GLOBUS_CLIENT_SECRET_FILE
+ * (read each time a token is exchanged, so a rotated secret is picked up; never kept in Config,
+ * which may be printed).
+ */
+function globusCredentials(e: Env): GlobusCredentials | undefined {
+  const { GLOBUS_CLIENT_ID: clientId, GLOBUS_CLIENT_SECRET: secret, GLOBUS_CLIENT_SECRET_FILE: file } = e;
+  if (!clientId || (!secret && !file)) return undefined;
+  return {
+    clientId,
+    clientSecret: () => {
+      if (secret) return secret;
+      try {
+        return readFileSync(file!, 'utf8').trim();
+      } catch (err) {
+        throw new ConfigError(
+          `GLOBUS_CLIENT_SECRET_FILE=${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? err})`,
+        );
+      }
+    },
+  };
+}
+
+/** What a globus: source lacks to run; empty when it can. */
+export function missingGlobusSettings(globus: Config['globus']): string[] {
+  const missing: string[] = [];
+  if (!globus.credentials)
+    missing.push('needs GLOBUS_CLIENT_ID and GLOBUS_CLIENT_SECRET (or GLOBUS_CLIENT_SECRET_FILE)');
+  if (!globus.destinationEndpoint)
+    missing.push('needs GLOBUS_DEST_ENDPOINT (the collection STAGING_DIR is on)');
+  return missing;
 }
 
 /** A value a parser refused (ConfigError) becomes a line of the same one-line-per-variable error. */

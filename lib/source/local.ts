@@ -27,13 +27,30 @@ export async function listLocalArchives(
   } catch (err) {
     throw new BadInputError(`cannot read source folder (${(err as NodeJS.ErrnoException).code ?? err})`, dir);
   }
-  const listings: ArchiveListing[] = [];
+  const entries = [];
   for (const file of names.sort()) {
     if (!file.startsWith(date)) continue;
-    const m = ARCHIVE_FILE.exec(file);
-    const s = m?.[1].startsWith(`${date}_`) ? await stat(path.join(dir, file)) : null;
-    if (m && s?.isFile()) listings.push({ name: m[1], bytes: s.size });
-    else ignored.push(file);
+    const s = ARCHIVE_FILE.test(file) ? await stat(path.join(dir, file)) : null;
+    entries.push({ name: file, bytes: s?.size ?? 0, isFile: s?.isFile() ?? false });
+  }
+  return pickArchives(entries, date, ignored);
+}
+
+/**
+ * The date's archives among a folder's entries (a local folder's, a Globus listing's), in time
+ * order. Entries of the date that are not `YYYY-MM-DD_HH-MM.tar.xz` files go to `ignored`.
+ */
+export function pickArchives(
+  entries: { name: string; bytes: number; isFile: boolean }[],
+  date: string,
+  ignored: string[],
+): ArchiveListing[] {
+  const listings: ArchiveListing[] = [];
+  for (const entry of [...entries].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    if (!entry.name.startsWith(date)) continue;
+    const m = ARCHIVE_FILE.exec(entry.name);
+    if (m?.[1].startsWith(`${date}_`) && entry.isFile) listings.push({ name: m[1], bytes: entry.bytes });
+    else ignored.push(entry.name);
   }
   return listings;
 }

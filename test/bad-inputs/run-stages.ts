@@ -46,6 +46,7 @@ if (mode === 'cpu-in') {
   const { extractArchive } = createExtract({ config, logger });
   const { convertClips } = createConvert({ config, logger });
   stage = async (ref) => {
+    if (config.source.kind !== 'local') throw new Error('the bad-input corpus runs from a local: SOURCE');
     await stageLocalArchive(config.source.dir, ref.archive, stagingFor(config, ref).archiveFile);
     const extract = (await env().run(extractArchive, ref)) as ExtractSummary;
     await env().run(convertClips, ref);

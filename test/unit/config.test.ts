@@ -42,7 +42,10 @@ test('SOURCE and STORAGE_TARGET are parsed at load: local ones become typed targ
 
 test('a SOURCE or STORAGE_TARGET this version cannot serve is a ConfigError naming the variable', () => {
   const cases: [Record<string, string>, RegExp][] = [
-    [{ SOURCE: 'globus:abc-123:/data' }, /SOURCE="globus:abc-123:\/data": Globus transfer is not available/],
+    [
+      { SOURCE: 'globus:abc-123:/data' },
+      /SOURCE="globus:abc-123:\/data": the Globus endpoint .* must be a UUID/,
+    ],
     [{ SOURCE: 's3://bucket/day' }, /SOURCE="s3:\/\/bucket\/day": expected local:<dir>/],
     [{ SOURCE: 'local:' }, /SOURCE="local:": expected local:<dir>/],
     [{ STORAGE_TARGET: 'rsync://nas/opus' }, /STORAGE_TARGET="rsync:\/\/nas\/opus": rsync daemon URLs/],
@@ -83,6 +86,51 @@ test('an rsync STORAGE_TARGET carries its ssh settings, host keys checked agains
   assert.equal(d.storageTarget.kind === 'rsync' && d.storageTarget.ssh.port, 22);
   assert.match(d.storageTarget.kind === 'rsync' ? d.storageTarget.ssh.knownHosts : '', /\.ssh\/known_hosts$/);
   assert.throws(() => loadConfig({ STORAGE_SSH_PORT: '70000' }), /STORAGE_SSH_PORT/);
+});
+
+test('a globus: SOURCE needs the client and the destination collection, and keeps the secret out of Config', async () => {
+  const SOURCE = 'globus:11111111-2222-4333-8444-555555555555:/archive/tiktok';
+  assert.throws(
+    () => loadConfig({ SOURCE }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      /needs GLOBUS_CLIENT_ID and GLOBUS_CLIENT_SECRET/.test(err.message) &&
+      /needs GLOBUS_DEST_ENDPOINT/.test(err.message),
+  );
+  const c = loadConfig({
+    SOURCE,
+    STAGING_DIR: '/shared/staging',
+    GLOBUS_CLIENT_ID: 'client-1',
+    GLOBUS_CLIENT_SECRET: 's3cret',
+    GLOBUS_DEST_ENDPOINT: '99999999-8888-4777-8666-555555555555',
+  });
+  assert.deepEqual(c.source, {
+    kind: 'globus',
+    endpoint: '11111111-2222-4333-8444-555555555555',
+    path: '/archive/tiktok',
+  });
+  assert.equal(c.globus.destinationPath, '/shared/staging', 'GLOBUS_DEST_PATH defaults to STAGING_DIR');
+  assert.equal(c.globus.credentials?.clientSecret(), 's3cret');
+  assert.doesNotMatch(JSON.stringify(c), /s3cret/, 'Config can be printed');
+
+  const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+  const dir = await mkdtemp('/tmp/globus-secret-');
+  try {
+    await writeFile(`${dir}/secret`, 'from-file\n');
+    const f = loadConfig({ GLOBUS_CLIENT_ID: 'c', GLOBUS_CLIENT_SECRET_FILE: `${dir}/secret` });
+    assert.equal(f.globus.credentials?.clientSecret(), 'from-file');
+    const missing = loadConfig({ GLOBUS_CLIENT_ID: 'c', GLOBUS_CLIENT_SECRET_FILE: `${dir}/nope` });
+    assert.throws(
+      () => missing.globus.credentials?.clientSecret(),
+      /GLOBUS_CLIENT_SECRET_FILE=.*nope: cannot read/,
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  assert.throws(
+    () => loadConfig({ SOURCE: 'globus:11111111-2222-4333-8444-555555555555:relative' }),
+    /must be absolute/,
+  );
 });
 
 test('the task queues default to the names in the Temporal contract', () => {
