@@ -33,6 +33,9 @@ function gpuActivities(taskQueue: string, long: ActivityOptions) {
     taskQueue,
     // A GPU job may wait in SLURM's queue before its worker polls: allow for it.
     scheduleToStartTimeout: '12h',
+    // A pilot job near its walltime hands its archive over (a retryable 'WorkerLeaving'
+    // failure, see activities/transcribe.ts): each hand-over is an attempt, so allow many.
+    retry: { ...longActivity.retry, maximumAttempts: 20 },
   });
 }
 
