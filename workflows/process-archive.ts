@@ -35,7 +35,7 @@ function gpuActivities(taskQueue: string, long: ActivityOptions) {
     scheduleToStartTimeout: '12h',
     // A pilot job near its walltime hands its archive over (a retryable 'WorkerLeaving'
     // failure, see activities/transcribe.ts): each hand-over is an attempt, so allow many.
-    retry: { ...longActivity.retry, maximumAttempts: 20 },
+    retry: { ...long.retry, maximumAttempts: 20 },
   });
 }
 
