@@ -20,7 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAudio, SAMPLE_RATE } from '../lib/whisper/audio.ts';
 import { corpusWer } from '../lib/whisper/wer.ts';
-import { writeWav } from '../test/helpers/audio-files.ts';
+import { writeWav } from '../test/support/audio-files.ts';
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const FIX = path.join(ROOT, 'test', 'fixtures', 'whisper');

@@ -16,8 +16,8 @@ import {
   type TranscriptionResult,
 } from '../../lib/whisper/transcribe.ts';
 import { corpusWer, normalizeForWer, wordErrorRate } from '../../lib/whisper/wer.ts';
-import { whisperModelDir } from '../helpers/whisper-models.ts';
-import { writeWav } from '../helpers/audio-files.ts';
+import { whisperModelDir } from '../support/whisper-models.ts';
+import { writeWav } from '../support/audio-files.ts';
 
 const FIX = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'whisper');
 const JFK_TEXT =

@@ -9,7 +9,7 @@ import { extractArchive } from '../../lib/archive/extract.ts';
 import { CONTRACT_COLUMNS } from '../../lib/metadata/columns.ts';
 import { generateDay, type GeneratedDay, type Truth } from '../fixtures/generate.ts';
 import { SENTENCES } from '../fixtures/sentences.ts';
-import { probe } from '../helpers/audio-files.ts';
+import { probe } from '../support/audio-files.ts';
 
 let tmp: string;
 let day: GeneratedDay;
