@@ -23,11 +23,33 @@ export default tseslint.config(
               message: 'Workflows must stay deterministic.',
             },
             {
-              group: ['../activities/*', '../lib/*', '../db/*'],
+              // lib/errors.ts has no imports (the cause-chain unwrapper): safe in the bundle.
+              group: ['../activities/*', '../lib/*', '!../lib/errors.ts', '../db/*'],
               message: 'Workflows import activity TYPES only (import type).',
               allowTypeImports: true,
             },
+            {
+              group: ['../temporal-dev/*', '../cli/*', '../workers/*'],
+              message: 'Workflows share only workflows/contract.ts with the rest.',
+            },
           ],
+        },
+      ],
+    },
+  },
+  {
+    // lib/config.ts is the only reader of the environment: settings are validated in one place
+    // and documented in the README. Tests may read it (to pass the CI's settings on to the
+    // programs they start) and build environments for child processes, so test/ is exempt.
+    files: ['**/*.{ts,js,mjs}'],
+    ignores: ['lib/config.ts', 'test/**'],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        {
+          object: 'process',
+          property: 'env',
+          message: 'Read settings from Config (lib/config.ts); child processes get inheritedEnv().',
         },
       ],
     },

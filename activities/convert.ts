@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { convertAll, describeOpus } from '../lib/audio/convert.ts';
-import { resolveFfmpegPath } from '../lib/audio/ffmpeg-path.ts';
-import { stagingFor, type ArchiveRef } from './archive-ref.ts';
+import { clipsToConvert, markConverted, markFailed } from '../lib/manifest.ts';
+import { currentAttempt, stagingFor, type ArchiveRef } from './archive-ref.ts';
 import type { ActivityContext } from './context.ts';
 import { previousProgress, progressHeartbeat, runStage } from './run-stage.ts';
 
@@ -19,10 +19,11 @@ export function createConvert({ config, logger }: ActivityContext) {
       return runStage(async () => {
         const started = Date.now();
         const staging = stagingFor(config, ref);
-        const manifest = await staging.readManifest();
-        const todo = manifest.clips.filter(
-          (c) => c.mp3Path && (c.status === 'pending' || c.status === 'converted'),
-        );
+        const attempt = currentAttempt('convert');
+        const { manifest, rebuilt } = await staging.beginAttempt(attempt);
+        if (!manifest) throw new Error(`no manifest in ${staging.dir}`); // beginAttempt rebuilds it
+        if (rebuilt) logger.warn({ stage: 'convert', ...ref }, 'manifest.json was damaged: rebuilt');
+        const todo = clipsToConvert(manifest);
         const previous = previousProgress();
         if (previous)
           logger.info({ stage: 'convert', ...ref, ...previous }, 'resuming after a previous attempt');
@@ -36,43 +37,33 @@ export function createConvert({ config, logger }: ActivityContext) {
             continue;
           }
           resumed++;
-          Object.assign(clip, {
-            status: 'converted',
-            opusPath: staging.opusPath(clip.id),
-            opusBytes: finished.bytes,
-          });
-          Object.assign(clip, { durationS: finished.durationS, sha256: finished.sha256 });
+          markConverted(clip, staging.opusPath(clip.id), finished);
         }
         const beat = progressHeartbeat(todo.length);
         const results = await convertAll(
           work.map((c) => ({ input: c.mp3Path as string, output: staging.opusPath(c.id) })),
           {
             concurrency: config.convertConcurrency,
-            ffmpegPath: resolveFfmpegPath(config.ffmpegPath),
+            ffmpegPath: config.ffmpegPath,
             signal: Context.current().cancellationSignal,
             onProgress: (done: number) => beat(resumed + done),
           },
         );
         // Disk full, ffmpeg killed and the like are retried — until the last tries, when a clip
         // that still fails is recorded as failed, so that one clip cannot sink its archive.
-        const retryTransient = Context.current().info.attempt < LAST_TRIES_FROM;
+        const retryTransient = attempt.attempt < LAST_TRIES_FROM;
         const transient: string[] = [];
         results.forEach((result, i) => {
           const clip = work[i];
           if ('error' in result && !result.badInput && retryTransient) {
             transient.push(`${clip.sourceName}: ${result.error}`);
           } else if ('error' in result) {
-            clip.status = 'failed';
-            clip.error = `convert: ${result.error}`;
+            markFailed(clip, 'convert', result.error);
           } else {
-            clip.status = 'converted';
-            clip.opusPath = staging.opusPath(clip.id);
-            clip.opusBytes = result.bytes;
-            clip.durationS = result.durationS;
-            clip.sha256 = result.sha256;
+            markConverted(clip, staging.opusPath(clip.id), result);
           }
         });
-        await staging.writeManifest(manifest);
+        await staging.writeManifest(manifest, attempt);
         if (transient.length) {
           throw new Error(
             `${transient.length} clip(s) could not be converted for a reason worth retrying: ${transient.slice(0, 3).join('; ')}`,

@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { extractArchive as extractTarXz } from '../lib/archive/extract.ts';
 import { readMetadataReport } from '../lib/metadata/read.ts';
 import { joinClipsWithMetadata } from '../lib/archive/clip-join.ts';
-import { stagingFor, type ArchiveRef } from './archive-ref.ts';
+import { currentAttempt, stagingFor, type ArchiveRef } from './archive-ref.ts';
 import type { ActivityContext } from './context.ts';
 import { runStage } from './run-stage.ts';
 
@@ -28,6 +28,8 @@ export function createExtract({ config, logger }: ActivityContext) {
       return runStage(async () => {
         const started = Date.now();
         const staging = stagingFor(config, ref);
+        const attempt = currentAttempt('extract');
+        await staging.beginAttempt(attempt);
         // A retry starts from a clean folder: extraction is cheap next to what follows.
         await rm(staging.extractDir, { recursive: true, force: true });
         const report = await extractTarXz(staging.archiveFile, staging.extractDir, {
@@ -44,12 +46,15 @@ export function createExtract({ config, logger }: ActivityContext) {
           metadata,
           report.files,
         );
-        await staging.writeManifest({
-          ...ref,
-          metadataPath: report.metadataPath,
-          refused: report.refused,
-          clips,
-        });
+        await staging.writeManifest(
+          {
+            ...ref,
+            metadataPath: report.metadataPath,
+            refused: report.refused,
+            clips,
+          },
+          attempt,
+        );
         const summary: ExtractSummary = {
           clips: clips.length,
           withoutClip: clips.filter((c) => c.sourceName === null).length,

@@ -9,13 +9,7 @@ export function createListArchives({ config }: ActivityContext) {
     /** The date's `YYYY-MM-DD_HH-MM.tar.xz` archives at the source. */
     async listArchives(input: { date: string; source?: string }): Promise<{ archives: ArchiveListing[] }> {
       return runStage(async () => {
-        const source = parseSource(input.source ?? config.source);
-        if (source.kind !== 'local') {
-          throw new BadInputError(
-            'Globus transfer is not available in this version (it comes in its own issue); use local:<dir>',
-            'SOURCE',
-          );
-        }
+        const source = input.source ? parseSource(input.source) : config.source;
         const archives = await listLocalArchives(source.dir, input.date);
         if (archives.length === 0) {
           throw new BadInputError(`no ${input.date}_HH-MM.tar.xz archives found`, source.dir);

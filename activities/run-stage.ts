@@ -1,7 +1,8 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { BadInputError, ConfigError } from '../lib/errors.ts';
 
-/** How often a running stage tells the server it is alive, whatever its own progress. */
+/** How often a running stage tells the server it is alive, whatever its own progress: every 20 s,
+ *  or a third of the heartbeat timeout when that is shorter (tests shorten it). */
 const KEEPALIVE_MS = 20_000;
 
 /** The progress a stage last reported, re-sent by the keep-alive so it is never overwritten. */
@@ -9,7 +10,7 @@ const lastDetails = new WeakMap<Context, unknown>();
 
 /**
  * Runs a stage activity's body:
- * - heartbeats every 20 s for as long as it runs (re-sending the last progress), so a stage that
+ * - heartbeats every 20 s (at most a third of the heartbeat timeout) for as long as it runs (re-sending the last progress), so a stage that
  *   is slow without being stuck — a big extract, a model load, a long transaction — is not timed
  *   out by the heartbeat timeout, while a dead worker still is; and so that a cancelled attempt
  *   learns it was cancelled (heartbeats deliver cancellation) instead of racing its retry;
@@ -19,7 +20,9 @@ const lastDetails = new WeakMap<Context, unknown>();
  */
 export async function runStage<T>(body: () => Promise<T>, keepAliveMs = KEEPALIVE_MS): Promise<T> {
   const ctx = Context.current();
-  const keepAlive = setInterval(() => ctx.heartbeat(lastDetails.get(ctx)), keepAliveMs);
+  const timeout = ctx.info.heartbeatTimeoutMs;
+  const interval = timeout ? Math.min(keepAliveMs, Math.max(100, timeout / 3)) : keepAliveMs;
+  const keepAlive = setInterval(() => ctx.heartbeat(lastDetails.get(ctx)), interval);
   try {
     return await body();
   } catch (err) {

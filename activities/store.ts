@@ -1,10 +1,10 @@
 import { readMetadata } from '../lib/metadata/read.ts';
-import type { TranscriptRecord } from '../lib/manifest.ts';
+import { applyTranscripts } from '../lib/manifest.ts';
+import { readTranscriptLines } from '../lib/staging.ts';
 import { storeArchive as storeArchiveRows } from '../db/queries/store-archive.ts';
-import { stagingFor, type ArchiveRef } from './archive-ref.ts';
+import { currentAttempt, stagingFor, type ArchiveRef } from './archive-ref.ts';
 import type { DatabaseContext } from './context.ts';
 import { runStage } from './run-stage.ts';
-import { readJsonl } from './transcribe.ts';
 
 export function createStore({ config, logger, db }: DatabaseContext) {
   return {
@@ -16,33 +16,20 @@ export function createStore({ config, logger, db }: DatabaseContext) {
       return runStage(async () => {
         const started = Date.now();
         const staging = stagingFor(config, ref);
-        const manifest = await staging.readManifest();
+        const attempt = currentAttempt('store');
+        const { manifest, rebuilt } = await staging.beginAttempt(attempt);
+        if (!manifest) throw new Error(`no manifest in ${staging.dir}`); // beginAttempt rebuilds it
+        if (rebuilt) logger.warn({ stage: 'store', ...ref }, 'manifest.json was damaged: rebuilt');
         const metadata = manifest.metadataPath ? await readMetadata(manifest.metadataPath) : [];
-        const lines = await readJsonl(staging.transcriptsFile);
-        const transcriptOf = new Map(lines.map((l) => [l.id, l]));
-        const transcripts: TranscriptRecord[] = [];
-
-        for (const clip of manifest.clips) {
-          if (clip.status === 'failed') continue;
-          const line = transcriptOf.get(clip.id);
-          if (!line) {
-            clip.status = 'failed';
-            clip.error = 'transcribe: no transcript produced';
-          } else if ('error' in line) {
-            clip.status = 'failed';
-            clip.error = `transcribe: ${line.error}`;
-          } else {
-            clip.status = 'stored';
-            transcripts.push(line);
-          }
-        }
+        const transcripts = applyTranscripts(manifest, await readTranscriptLines(staging.transcriptsFile));
+        attempt.signal?.throwIfAborted();
         await storeArchiveRows(db, {
           ...ref,
           clips: manifest.clips,
           metadata: new Map(metadata.map((m) => [m.id, m])),
           transcripts,
         });
-        await staging.writeManifest(manifest);
+        await staging.writeManifest(manifest, attempt);
         const failed = manifest.clips.filter((c) => c.status === 'failed').length;
         const summary = { total: manifest.clips.length, stored: manifest.clips.length - failed, failed };
         logger.info({ stage: 'store', ...ref, ...summary, ms: Date.now() - started }, 'store done');

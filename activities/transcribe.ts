@@ -1,9 +1,7 @@
-import { appendFile, readFile, rename } from 'node:fs/promises';
 import { Context } from '@temporalio/activity';
-import type { TranscriptRecord } from '../lib/manifest.ts';
-import { writeFileAtomic } from '../lib/atomic-file.ts';
+import { clipsToTranscribe, type TranscriptLine } from '../lib/manifest.ts';
 import type { WhisperEngine } from '../lib/whisper/transcribe.ts';
-import { stagingFor, type ArchiveRef } from './archive-ref.ts';
+import { currentAttempt, stagingFor, type ArchiveRef } from './archive-ref.ts';
 import type { ActivityContext } from './context.ts';
 import { progressHeartbeat, runStage } from './run-stage.ts';
 
@@ -13,16 +11,13 @@ export interface TranscribeContext extends ActivityContext {
   modelName: string;
 }
 
-/** A line of transcripts.jsonl: a transcript, or the reason a clip could not be transcribed. */
-export type TranscriptLine = TranscriptRecord | { id: string; error: string };
-
 export function createTranscribe(ctx: TranscribeContext) {
   const { config, logger } = ctx;
   return {
     /**
      * Transcribes the archive's converted clips in batches across clips. Each finished batch is
-     * appended to `transcripts.jsonl.partial`, so a retry (a preempted GPU job) skips the clips
-     * already done; the complete file is renamed to `transcripts.jsonl` at the end.
+     * appended to this attempt's partial file, so a retry (a preempted GPU job) skips the clips
+     * already done; the complete file becomes `transcripts.jsonl` at the end (lib/staging.ts).
      */
     async transcribeClips(
       ref: ArchiveRef,
@@ -30,19 +25,16 @@ export function createTranscribe(ctx: TranscribeContext) {
       return runStage(async () => {
         const started = Date.now();
         const staging = stagingFor(config, ref);
-        const manifest = await staging.readManifest();
-        const clips = manifest.clips.filter((c) => c.status === 'converted' && c.opusPath);
-        // Lines written with another model (WHISPER_MODEL changed between runs) are not reused.
-        const sameModel = (l: TranscriptLine) => 'error' in l || l.model === ctx.modelName;
-        const finished = (await readJsonl(staging.transcriptsFile)).filter(sameModel);
-        if (finished.length > 0 && clips.every((c) => finished.some((l) => l.id === c.id))) {
-          return summarize(finished, finished.length); // a retry after the file was complete
-        }
-        const partial = `${staging.transcriptsFile}.partial`;
-        const kept = (await readJsonl(partial)).filter(sameModel);
-        // Rewrite what survived so that a torn last line cannot swallow the next append.
-        await writeFileAtomic(partial, kept.map((l) => JSON.stringify(l) + '\n').join(''));
-        const done = new Set(kept.map((l) => l.id));
+        const attempt = currentAttempt('transcribe');
+        const { manifest, rebuilt } = await staging.beginAttempt(attempt);
+        if (!manifest) throw new Error(`no manifest in ${staging.dir}`); // beginAttempt rebuilds it
+        if (rebuilt) logger.warn({ stage: 'transcribe', ...ref }, 'manifest.json was damaged: rebuilt');
+        const clips = clipsToTranscribe(manifest);
+        const journal = staging.transcripts(attempt, ctx.modelName);
+        const finished = await journal.finished(clips.map((c) => c.id));
+        if (finished) return summarize(finished, finished.length); // a retry after the file was complete
+
+        const done = await journal.resume();
         const todo = clips.filter((c) => !done.has(c.id));
         const engine = await ctx.engine();
         const beat = progressHeartbeat(clips.length);
@@ -70,14 +62,10 @@ export function createTranscribe(ctx: TranscribeContext) {
                   segments: r.segments,
                 },
           );
-          await appendFile(partial, lines.map((l) => JSON.stringify(l) + '\n').join(''));
+          await journal.append(lines);
           beat(done.size + i + batch.length);
         }
-        await rename(partial, staging.transcriptsFile).catch(async (err: NodeJS.ErrnoException) => {
-          if (err.code !== 'ENOENT') throw err; // nothing to transcribe: write an empty file
-          await appendFile(staging.transcriptsFile, '');
-        });
-        const summary = summarize(await readJsonl(staging.transcriptsFile), done.size);
+        const summary = summarize(await journal.complete(), done.size);
         logger.info({ stage: 'transcribe', ...ref, ...summary, ms: Date.now() - started }, 'transcribe done');
         return summary;
       });
@@ -89,22 +77,4 @@ function summarize(lines: TranscriptLine[], resumed: number) {
   const failed = lines.filter((l) => 'error' in l).length;
   const noSpeech = lines.filter((l) => 'no_speech' in l && l.no_speech).length;
   return { transcribed: lines.length - failed, noSpeech, failed, resumed };
-}
-
-export async function readJsonl(file: string): Promise<TranscriptLine[]> {
-  const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return '';
-    throw err;
-  });
-  // A crash mid-append can leave a torn last line: it is dropped and that batch redone.
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .flatMap((line) => {
-      try {
-        return [JSON.parse(line) as TranscriptLine];
-      } catch {
-        return [];
-      }
-    });
 }

@@ -1,8 +1,7 @@
-import { uploadToLocal } from '../lib/storage/local.ts';
-import { parseStorageTarget } from '../lib/storage/target.ts';
-import { BadInputError } from '../lib/errors.ts';
-import { markUploaded } from '../db/queries/mark-uploaded.ts';
-import { stagingFor, type ArchiveRef } from './archive-ref.ts';
+import { uploadToTarget } from '../lib/storage/target.ts';
+import { clipsToUpload, markUploaded } from '../lib/manifest.ts';
+import { markUploaded as markRowsUploaded } from '../db/queries/mark-uploaded.ts';
+import { currentAttempt, stagingFor, type ArchiveRef } from './archive-ref.ts';
 import type { DatabaseContext } from './context.ts';
 import { runStage } from './run-stage.ts';
 
@@ -14,34 +13,24 @@ export function createUpload({ config, logger, db }: DatabaseContext) {
         if (!config.upload) return { uploaded: 0, skipped: true };
         const started = Date.now();
         const staging = stagingFor(config, ref);
-        const manifest = await staging.readManifest();
-        const target = parseStorageTarget(config.storageTarget);
-        if (target.kind !== 'local') {
-          throw new BadInputError(
-            'rsync upload is not available in this version (it comes in its own issue); use a local folder',
-            'STORAGE_TARGET',
-          );
-        }
-        const stored = manifest.clips.filter(
-          (c) => (c.status === 'stored' || c.status === 'uploaded') && c.opusPath,
-        );
-        const uploads = await uploadToLocal(
-          target.path,
+        const attempt = currentAttempt('upload');
+        const { manifest } = await staging.beginAttempt(attempt);
+        if (!manifest) throw new Error(`no manifest in ${staging.dir}`); // beginAttempt rebuilds it
+        const stored = clipsToUpload(manifest);
+        const uploads = await uploadToTarget(
+          config.storageTarget,
           ref.date,
           stored.map((c) => ({ id: c.id, path: c.opusPath as string })),
         );
-        await markUploaded(
+        await markRowsUploaded(
           db,
           ref.date,
           ref.archive,
           uploads.map((u) => ({ id: u.id, storageUri: u.uri })),
         );
         const uriOf = new Map(uploads.map((u) => [u.id, u.uri]));
-        for (const clip of stored) {
-          clip.status = 'uploaded';
-          clip.storageUri = uriOf.get(clip.id) ?? null;
-        }
-        await staging.writeManifest(manifest);
+        for (const clip of stored) markUploaded(clip, uriOf.get(clip.id) as string);
+        await staging.writeManifest(manifest, attempt);
         logger.info(
           { stage: 'upload', ...ref, uploaded: uploads.length, ms: Date.now() - started },
           'upload done',

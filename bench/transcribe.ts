@@ -18,9 +18,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../lib/config.ts';
 import { loadAudio, SAMPLE_RATE } from '../lib/whisper/audio.ts';
 import { corpusWer } from '../lib/whisper/wer.ts';
-import { writeWav } from '../test/support/audio-files.ts';
+import { writeWav } from '../lib/audio/wav.ts';
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const FIX = path.join(ROOT, 'test', 'fixtures', 'whisper');
@@ -200,12 +201,7 @@ function runChild(kind: string, clipsFile: string, extra: string[]): Promise<Chi
 
 async function main(): Promise<void> {
   const model = arg('model', 'base');
-  const cacheDir = path.resolve(
-    arg(
-      'cache',
-      process.env.WHISPER_MODEL_CACHE || path.join(os.homedir(), '.cache', 'audio-pipeline', 'models'),
-    ),
-  );
+  const cacheDir = path.resolve(arg('cache', loadConfig().whisper.modelCache));
   const threads = Number(arg('threads', '2'));
   const batchSize = Number(arg('batch-size', '8'));
   const childKind = arg('child', '');

@@ -1,28 +1,30 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowFailedError } from '@temporalio/client';
+import { innermostMessage } from '../lib/errors.ts';
 import type { processDate } from '../workflows/index.ts';
-import { progressQuery } from '../workflows/process-date.ts';
-import { CPU_TASK_QUEUE } from '../workflows/task-queues.ts';
 import {
+  WORKFLOW_TYPES,
   dateWorkflowId,
+  progressQuery,
   type DateProgress,
   type DateSummary,
   type ProcessDateInput,
-} from '../workflows/types.ts';
+} from '../workflows/contract.ts';
 import { ProgressLine, bar } from './progress-line.ts';
 import { archiveStage } from './stage-progress.ts';
 
 /**
- * Starts the date's workflow, or attaches to it when it is already running (same workflow id),
- * shows progress from its `progress` query until it ends, and returns its summary.
+ * Starts the date's workflow on `taskQueue` (config's TASK_QUEUE; the input carries the GPU
+ * queue), or attaches to it when it is already running (same workflow id), shows progress from
+ * its `progress` query until it ends, and returns its summary.
  */
 export async function runDate(
   client: Client,
   input: ProcessDateInput,
-  options: { taskQueue?: string; pollMs?: number; out?: NodeJS.WriteStream } = {},
+  options: { taskQueue: string; pollMs?: number; out?: NodeJS.WriteStream },
 ): Promise<DateSummary> {
-  const handle = await client.workflow.start<typeof processDate>('processDate', {
-    taskQueue: options.taskQueue ?? CPU_TASK_QUEUE,
+  const handle = await client.workflow.start<typeof processDate>(WORKFLOW_TYPES.date, {
+    taskQueue: options.taskQueue,
     workflowId: dateWorkflowId(input.date),
     args: [input],
     workflowIdConflictPolicy: 'USE_EXISTING',
@@ -42,7 +44,7 @@ export async function runDate(
     return (await handle.result()) as DateSummary;
   } catch (err) {
     if (err instanceof WorkflowFailedError) {
-      throw new Error(`workflow ${handle.workflowId} failed: ${innermost(err)}`);
+      throw new Error(`workflow ${handle.workflowId} failed: ${innermostMessage(err)}`);
     }
     throw err;
   } finally {
@@ -70,10 +72,4 @@ export async function describeProgress(
   const failed = ended.reduce((n, a) => n + ('filesFailed' in a ? a.filesFailed : 0), 0);
   const tail = running.length ? `  running ${running.join(', ')}` : '';
   return `${p.date} ${p.stage.padEnd(12)} archives ${bar(ended.length, p.archivesTotal)}  clips ok ${files} failed ${failed}${tail}`;
-}
-
-function innermost(err: Error): string {
-  let e: unknown = err;
-  while (e instanceof Error && e.cause) e = e.cause;
-  return e instanceof Error ? e.message : String(e);
 }

@@ -35,8 +35,8 @@ registerStatusCommand(program, ctx);
 registerExportCommand(program, ctx);
 registerSearchCommand(program, ctx);
 registerTranscribeCommand(program, ctx);
-registerModelCommands(program);
-registerSampleCommand(program);
+registerModelCommands(program, ctx);
+registerSampleCommand(program, ctx);
 registerDbCommands(program, { loadConfig: ctx.loadConfig, logger: dbLogger(ctx) });
 registerWorkerCommand(program, ctx);
 
@@ -60,6 +60,6 @@ function report(err: unknown): number {
     return EXIT.usage;
   }
   process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
-  if (process.env.LOG_LEVEL === 'debug' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  if (ctx.debugging() && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   return EXIT.error;
 }

@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { archiveWorkflowId } from '../workflows/types.ts';
+import { archiveWorkflowId } from '../workflows/contract.ts';
 
 /**
  * What a running archive is doing right now: its pending activity and the `{done, total}` that

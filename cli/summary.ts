@@ -1,4 +1,4 @@
-import type { DateSummary } from '../workflows/types.ts';
+import type { DateSummary } from '../workflows/contract.ts';
 
 /** The closing summary of `run` and `demo`: per archive, then clip counts per status. */
 export function formatSummary(summary: DateSummary, countsByStatus: Record<string, number>): string {

@@ -1,15 +1,32 @@
-import { openDatabase } from '../db/client.ts';
-import type { Db } from '../db/queries/database.ts';
-import { migrate } from '../db/migrate.ts';
-import { dbLogger, type CliContext } from './context.ts';
+import type { Config } from '../lib/config.ts';
+import { openDatabase, type DbLogger, type OpenedDatabase } from '../db/client.ts';
+import { migrate as applyMigrations } from '../db/migrate.ts';
 
-/** Opens the configured database (or the embedded one), migrated, for one command. */
-export async function withDatabase<T>(ctx: CliContext, fn: (db: Db) => Promise<T>): Promise<T> {
-  const database = await openDatabase(ctx.loadConfig(), { logger: dbLogger(ctx) });
+export interface WithDatabaseOptions {
+  /** Where the embedded server's lifecycle lines go (started, reused…). */
+  logger?: DbLogger;
+  /** Apply pending migrations first (commands that read the pipeline's tables). */
+  migrate?: boolean;
+  maxConnections?: number;
+}
+
+/**
+ * Opens the configured database (DATABASE_URL, or the embedded one) for one command or worker,
+ * and closes it — stopping an embedded server this process started — however `fn` ends.
+ */
+export async function withDatabase<T>(
+  config: Config,
+  options: WithDatabaseOptions,
+  fn: (opened: OpenedDatabase) => Promise<T>,
+): Promise<T> {
+  const opened = await openDatabase(config, {
+    logger: options.logger,
+    maxConnections: options.maxConnections,
+  });
   try {
-    await migrate(database.db);
-    return await fn(database.db);
+    if (options.migrate) await applyMigrations(opened.db);
+    return await fn(opened);
   } finally {
-    await database.close();
+    await opened.close();
   }
 }

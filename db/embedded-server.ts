@@ -24,6 +24,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { ensureReachable, postgresRunAs, type RunAs } from './postgres-os-user.ts';
+import { inheritedEnv } from '../lib/config.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -81,7 +82,7 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
 
 async function run(file: string, args: string[], runAs: RunAs | undefined): Promise<string> {
   try {
-    const { stdout } = await execFileAsync(file, args, { ...runAs, env: { ...process.env, LC_ALL: 'C' } });
+    const { stdout } = await execFileAsync(file, args, { ...runAs, env: inheritedEnv({ LC_ALL: 'C' }) });
     return stdout;
   } catch (err) {
     const e = err as { stderr?: string; message: string };

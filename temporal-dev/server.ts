@@ -18,7 +18,7 @@ import { msToTs } from '@temporalio/common/lib/time';
 // CommonJS package: its named exports are not visible to ESM, the default export is.
 import proto from '@temporalio/proto';
 import type { Config } from '../lib/config.ts';
-import { PIPELINE_SEARCH_ATTRIBUTES } from './search-attributes.ts';
+import { PIPELINE_SEARCH_ATTRIBUTES } from '../workflows/contract.ts';
 import { ensureTemporalCli } from './temporal-cli.ts';
 
 export { findTemporalCli, ensureTemporalCli } from './temporal-cli.ts';

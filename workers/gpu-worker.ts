@@ -3,12 +3,11 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { createGpuActivities } from '../activities/index.ts';
 import { installTemporalLogging } from './runtime-logging.ts';
 import type { ActivityContext } from '../activities/context.ts';
-import { resolveFfmpegPath } from '../lib/audio/ffmpeg-path.ts';
 import { resolveModelDir } from '../lib/whisper/model-store.ts';
 import { WhisperEngine } from '../lib/whisper/transcribe.ts';
 
 /**
- * The `audio-pipeline-gpu` queue: transcription only. One activity at a time, because one batch
+ * The GPU queue (GPU_TASK_QUEUE, default `audio-pipeline-gpu`): transcription only. One activity at a time, because one batch
  * already fills the device; the model loads on the first task and stays loaded.
  */
 export async function createGpuWorker(
@@ -25,7 +24,7 @@ export async function createGpuWorker(
       threads: whisper.threads,
       batchSize: whisper.batchSize,
       logger: ctx.logger,
-      ffmpegPath: resolveFfmpegPath(ctx.config.ffmpegPath),
+      ffmpegPath: ctx.config.ffmpegPath,
     }).catch((err: unknown) => {
       loading = undefined; // the next task tries again instead of reusing the failure
       throw err;

@@ -1,3 +1,3 @@
 // The worker bundles this file: only deterministic workflow code below.
-export { processDate, progressQuery } from './process-date.ts';
+export { processDate } from './process-date.ts';
 export { processArchive } from './process-archive.ts';

@@ -3,8 +3,12 @@ import type { CpuActivities, GpuActivities } from '../activities/index.ts';
 import type { ExtractSummary } from '../activities/extract.ts';
 import { recordFailure, recordOutcome, recordRunning, recordStarted, type QueueRow } from './queue-row.ts';
 import { longActivity, shortActivity } from './retry-policies.ts';
-import { GPU_TASK_QUEUE } from './task-queues.ts';
-import { ARCHIVE_PATTERN, type ArchiveSummary, type ProcessArchiveInput } from './types.ts';
+import {
+  ARCHIVE_PATTERN,
+  DEFAULT_TASK_QUEUES,
+  type ArchiveSummary,
+  type ProcessArchiveInput,
+} from './contract.ts';
 
 const { cleanupArchive } = proxyActivities<CpuActivities>(shortActivity);
 const { extractArchive, convertClips, storeArchive, uploadClips } =
@@ -27,7 +31,7 @@ function gpuActivities(taskQueue: string) {
  */
 export async function processArchive(input: ProcessArchiveInput): Promise<ArchiveSummary> {
   const { date, archive } = input;
-  const { transcribeClips } = gpuActivities(input.gpuTaskQueue ?? GPU_TASK_QUEUE);
+  const { transcribeClips } = gpuActivities(input.gpuTaskQueue ?? DEFAULT_TASK_QUEUES.gpu);
   if (!ARCHIVE_PATTERN.test(archive ?? '') || !archive.startsWith(date)) {
     throw ApplicationFailure.nonRetryable(
       `archive must be ${date}_HH-MM, got ${JSON.stringify(archive)}`,

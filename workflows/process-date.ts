@@ -2,7 +2,6 @@ import {
   ApplicationFailure,
   isCancellation,
   ParentClosePolicy,
-  defineQuery,
   executeChild,
   proxyActivities,
   setHandler,
@@ -16,16 +15,15 @@ import { longActivity, shortActivity } from './retry-policies.ts';
 import {
   DATE_PATTERN,
   archiveWorkflowId,
+  progressQuery,
   type ArchiveSummary,
   type DateProgress,
   type DateSummary,
   type ProcessDateInput,
-} from './types.ts';
+} from './contract.ts';
 
 const { listArchives } = proxyActivities<CpuActivities>(shortActivity);
 const { transferArchives } = proxyActivities<CpuActivities>(longActivity);
-
-export const progressQuery = defineQuery<DateProgress>('progress');
 
 /**
  * One date: list its archives, transfer them to staging, then one child workflow per archive,

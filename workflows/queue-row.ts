@@ -1,6 +1,6 @@
 import { CancellationScope, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { CpuActivities } from '../activities/index.ts';
-import { AUDIO_DATE, PIPELINE_STATUS } from '../temporal-dev/search-attributes.ts';
+import { AUDIO_DATE, PIPELINE_STATUS } from './contract.ts';
 import { rootMessage } from './failure-message.ts';
 import { shortActivity } from './retry-policies.ts';
 

@@ -14,12 +14,14 @@
  * Errors are thrown (commander's parseAsync rejects) for main.ts to report; `test-connection`
  * instead prints the failure and sets process.exitCode = 1, since failing is its answer.
  */
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import type { Config } from '../../lib/config.ts';
-import { errorMessage } from '../../lib/errors.ts';
-import { openDatabase, type DbLogger, type OpenedDatabase } from '../../db/client.ts';
+import { causeChain, errorMessage } from '../../lib/errors.ts';
+import type { DbLogger } from '../../db/client.ts';
 import { migrate } from '../../db/migrate.ts';
 import { getPending } from '../../db/queries/queue.ts';
+import { integerOption } from '../integer-option.ts';
+import { withDatabase } from '../with-database.ts';
 
 export interface DbCommandContext {
   loadConfig(): Config;
@@ -27,30 +29,13 @@ export interface DbCommandContext {
   print?(line: string): void;
 }
 
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}
-
-async function withDatabase<T>(
-  ctx: DbCommandContext,
-  fn: (opened: OpenedDatabase) => Promise<T>,
-): Promise<T> {
-  const opened = await openDatabase(ctx.loadConfig(), { logger: ctx.logger, maxConnections: 2 });
-  try {
-    return await fn(opened);
-  } finally {
-    await opened.close();
-  }
-}
+/** The maintenance commands need one connection at a time; 2 leaves room for the pool's checks. */
+const open = <T>(ctx: DbCommandContext, fn: Parameters<typeof withDatabase<T>>[2]): Promise<T> =>
+  withDatabase(ctx.loadConfig(), { logger: ctx.logger, maxConnections: 2 }, fn);
 
 /** "relation does not exist": the schema was never migrated. */
 function explainMissingSchema(err: unknown): never {
-  const code =
-    (err as { code?: string; cause?: { code?: string } }).code ??
-    (err as { cause?: { code?: string } }).cause?.code;
-  if (code === '42P01')
+  if (causeChain(err).some((e) => (e as { code?: unknown }).code === '42P01'))
     throw new Error('the database has no pipeline tables yet: run `audio-pipeline db migrate` first');
   throw err;
 }
@@ -64,7 +49,7 @@ export function registerDbCommands(program: Command, ctx: DbCommandContext): Com
   db.command('migrate')
     .description('apply pending schema migrations (idempotent)')
     .action(async () => {
-      await withDatabase(ctx, async ({ db: database, displayUrl }) => {
+      await open(ctx, async ({ db: database, displayUrl }) => {
         await migrate(database);
         print(`migrations applied: ${displayUrl}`);
       });
@@ -74,7 +59,7 @@ export function registerDbCommands(program: Command, ctx: DbCommandContext): Com
     .description('connect and print the server version')
     .action(async () => {
       try {
-        await withDatabase(ctx, async ({ pool, displayUrl, embedded }) => {
+        await open(ctx, async ({ pool, displayUrl, embedded }) => {
           const { rows } = await pool.query<{ version: string }>('SELECT version() AS version');
           print(`ok: ${displayUrl}${embedded ? ' (embedded)' : ''}`);
           print(rows[0]!.version);
@@ -87,10 +72,10 @@ export function registerDbCommands(program: Command, ctx: DbCommandContext): Com
 
   db.command('get-pending')
     .description('dates waiting to be processed (pending or failed), oldest first')
-    .option('--limit <n>', 'at most this many dates', positiveInt, 10)
+    .option('--limit <n>', 'at most this many dates', integerOption(), 10)
     .option('--json', 'one JSON array on stdout')
     .action(async (opts: { limit: number; json?: boolean }) => {
-      await withDatabase(ctx, async ({ db: database }) => {
+      await open(ctx, async ({ db: database }) => {
         const pending = await getPending(database, opts.limit).catch(explainMissingSchema);
         if (opts.json) {
           print(

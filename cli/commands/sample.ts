@@ -1,7 +1,9 @@
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { isCalendarDate } from '../../lib/archive/dates.ts';
-import { generateDay, type DefectName, type Defects } from '../../test/fixtures/generate.ts';
+import { generateDay, type DefectName, type Defects } from '../../lib/sample-day/generate.ts';
+import type { CliContext } from '../context.ts';
+import { integerOption } from '../integer-option.ts';
 
 const DEFECTS: DefectName[] = [
   'corruptMp3',
@@ -11,15 +13,6 @@ const DEFECTS: DefectName[] = [
   'unsafeEntries',
   'truncatedArchive',
 ];
-
-function positiveInt(max: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1 || n > max)
-      throw new InvalidArgumentError(`expected an integer from 1 to ${max}`);
-    return n;
-  };
-}
 
 function parseDate(value: string): string {
   if (!isCalendarDate(value)) {
@@ -46,26 +39,17 @@ function parseDefects(value: string): Defects {
  * a 99-column metadata.parquet each) into a folder that `SOURCE=local:<dir>` can read, plus
  * truth.json. Progress goes to stderr, the paths written to stdout.
  */
-export function registerSampleCommand(program: Command): void {
+export function registerSampleCommand(program: Command, ctx: CliContext): void {
   program
     .command('sample')
     .description(
       'Generate sample archives (YYYY-MM-DD_HH-MM.tar.xz per 10-minute slot) and truth.json for a date.',
     )
     .requiredOption('--date <date>', 'the day (YYYY-MM-DD)', parseDate)
-    .option('--archives <n>', 'archives, one per 10-minute slot from 00-00 (1-144)', positiveInt(144), 3)
-    .option('--clips <n>', 'clips per archive', positiveInt(100_000), 5)
+    .option('--archives <n>', 'archives, one per 10-minute slot from 00-00 (1-144)', integerOption(1, 144), 3)
+    .option('--clips <n>', 'clips per archive', integerOption(1, 100_000), 5)
     .option('--out <dir>', 'output folder (default $DATA_DIR/incoming)')
-    .option(
-      '--seed <n>',
-      'seed: the same seed and date give the same files',
-      (v: string) => {
-        const n = Number(v);
-        if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
-        return n;
-      },
-      1,
-    )
+    .option('--seed <n>', 'seed: the same seed and date give the same files', integerOption(0), 1)
     .option('--defects <list>', `comma-separated defects to include (${DEFECTS.join(', ')})`, parseDefects)
     .action(
       async (opts: {
@@ -76,7 +60,8 @@ export function registerSampleCommand(program: Command): void {
         seed: number;
         defects?: Defects;
       }) => {
-        const outDir = path.resolve(opts.out ?? path.join(process.env.DATA_DIR || './data', 'incoming'));
+        const config = ctx.loadConfig();
+        const outDir = path.resolve(opts.out ?? path.join(config.dataDir, 'incoming'));
         const started = Date.now();
         process.stderr.write(
           `generating ${opts.archives} archive(s) × ${opts.clips} clip(s) for ${opts.date} into ${outDir} (seed ${opts.seed})\n`,
@@ -88,6 +73,7 @@ export function registerSampleCommand(program: Command): void {
           outDir,
           seed: opts.seed,
           defects: opts.defects,
+          ffmpegPath: config.ffmpegPath,
           onProgress: (line) => process.stderr.write(`${line}\n`),
         });
         process.stderr.write(`done in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);

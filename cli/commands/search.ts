@@ -1,19 +1,19 @@
 import type { Command } from 'commander';
 import { searchTranscripts } from '../../db/queries/search-transcripts.ts';
-import type { CliContext } from '../context.ts';
+import { dbLogger, type CliContext } from '../context.ts';
+import { integerOption } from '../integer-option.ts';
 import { withDatabase } from '../with-database.ts';
-import { parsePositive } from './run.ts';
 
 export function registerSearchCommand(program: Command, ctx: CliContext): void {
   program
     .command('search')
     .description('Full-text search of the transcripts (web-search syntax: words, "a phrase", -not, or).')
     .argument('<query>', 'what to look for')
-    .option('--limit <n>', 'at most this many hits', (v) => parsePositive(v, '--limit'), 20)
+    .option('--limit <n>', 'at most this many hits', integerOption(), 20)
     .option('--language <xx>', 'only clips detected in this language')
     .option('--json', 'one JSON object per hit')
     .action(async (query: string, opts: { limit: number; language?: string; json?: boolean }) => {
-      await withDatabase(ctx, async (db) => {
+      await withDatabase(ctx.loadConfig(), { logger: dbLogger(ctx), migrate: true }, async ({ db }) => {
         const hits = await searchTranscripts(db, query, { limit: opts.limit, language: opts.language });
         for (const hit of hits) {
           process.stdout.write(

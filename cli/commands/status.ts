@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { dateStatus } from '../../db/queries/queue.ts';
 import { listDates } from '../../db/queries/list-dates.ts';
 import { checkDateOption } from '../date-option.ts';
-import type { CliContext } from '../context.ts';
+import { dbLogger, type CliContext } from '../context.ts';
 import { withDatabase } from '../with-database.ts';
 
 export function registerStatusCommand(program: Command, ctx: CliContext): void {
@@ -13,7 +13,7 @@ export function registerStatusCommand(program: Command, ctx: CliContext): void {
     .option('--json', 'machine-readable output (one JSON document)')
     .action(async (opts: { date?: string; json?: boolean }) => {
       if (opts.date) checkDateOption(opts.date);
-      await withDatabase(ctx, async (db) => {
+      await withDatabase(ctx.loadConfig(), { logger: dbLogger(ctx), migrate: true }, async ({ db }) => {
         if (!opts.date) {
           const dates = await listDates(db);
           if (opts.json) return void process.stdout.write(JSON.stringify(dates) + '\n');

@@ -1,11 +1,11 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Config } from '../../lib/config.ts';
 import type { Logger } from '../../lib/log.ts';
-import { resolveFfmpegPath } from '../../lib/audio/ffmpeg-path.ts';
 import { resolveModelDir } from '../../lib/whisper/model-store.ts';
 import type { WhisperDevice } from '../../lib/whisper/model.ts';
 import { LANGUAGES, normalizeLanguage } from '../../lib/whisper/tokenizer.ts';
 import { WhisperEngine, type TranscriptionResult } from '../../lib/whisper/transcribe.ts';
+import { integerOption } from '../integer-option.ts';
 
 interface TranscribeCliOptions {
   model?: string;
@@ -17,14 +17,6 @@ interface TranscribeCliOptions {
 }
 
 const DEVICES: WhisperDevice[] = ['cpu', 'cuda', 'webgpu', 'auto'];
-
-function positiveInt(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer`);
-    return n;
-  };
-}
 
 function fmtTime(s: number): string {
   const m = Math.floor(s / 60);
@@ -77,11 +69,7 @@ export function registerTranscribeCommand(
     .argument('<files...>', 'audio files (anything ffmpeg decodes)')
     .option('--model <dir|name>', 'model directory or cached model name (default: WHISPER_MODEL)')
     .option('--language <xx>', 'language code or name; default: detected per file (WHISPER_LANGUAGE)')
-    .option(
-      '--batch-size <n>',
-      '30-second windows per batch (default: WHISPER_BATCH_SIZE)',
-      positiveInt('--batch-size'),
-    )
+    .option('--batch-size <n>', '30-second windows per batch (default: WHISPER_BATCH_SIZE)', integerOption())
     .option('--device <device>', `${DEVICES.join('|')} (default: WHISPER_DEVICE)`, (v: string) => {
       if (!DEVICES.includes(v as WhisperDevice))
         throw new InvalidArgumentError(`--device must be one of ${DEVICES.join(', ')}`);
@@ -90,7 +78,7 @@ export function registerTranscribeCommand(
     .option(
       '--threads <n>',
       'onnxruntime threads (default: WHISPER_THREADS or one per core)',
-      positiveInt('--threads'),
+      integerOption(),
     )
     .option('--json', 'one JSON object per file on stdout')
     .action(async (files: string[], opts: TranscribeCliOptions) => {
@@ -105,7 +93,7 @@ export function registerTranscribeCommand(
         device: opts.device ?? config.whisper.device,
         threads: opts.threads ?? config.whisper.threads,
         batchSize: opts.batchSize ?? config.whisper.batchSize,
-        ffmpegPath: resolveFfmpegPath(config.ffmpegPath),
+        ffmpegPath: config.ffmpegPath,
         logger,
       });
       const ac = new AbortController();

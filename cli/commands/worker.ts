@@ -1,12 +1,11 @@
 import type { Command } from 'commander';
 import { NativeConnection } from '@temporalio/worker';
-import { openDatabase } from '../../db/client.ts';
-import { migrate } from '../../db/migrate.ts';
 import { createCpuWorker } from '../../workers/cpu-worker.ts';
 import { createGpuWorker } from '../../workers/gpu-worker.ts';
 import { installTemporalLogging } from '../../workers/runtime-logging.ts';
-import type { CliContext } from '../context.ts';
+import { dbLogger, type CliContext } from '../context.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
+import { withDatabase } from '../with-database.ts';
 
 export function registerWorkerCommand(program: Command, ctx: CliContext): void {
   program
@@ -31,15 +30,11 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
           logger.info({ address, taskQueue: config.temporal.gpuTaskQueue }, 'gpu worker polling');
           await gpu.worker.run().finally(() => gpu.close());
         } else {
-          const database = await openDatabase(config);
-          try {
-            await migrate(database.db);
-            const worker = await createCpuWorker({ config, logger, db: database.db, connection });
+          await withDatabase(config, { logger: dbLogger(ctx), migrate: true }, async ({ db }) => {
+            const worker = await createCpuWorker({ config, logger, db, connection });
             logger.info({ address, taskQueue: config.temporal.taskQueue }, 'cpu worker polling');
             await worker.run();
-          } finally {
-            await database.close();
-          }
+          });
         }
       } finally {
         await connection.close();

@@ -1,7 +1,6 @@
 /** Clip counts per status for one date, for run summaries and the monitor. */
 import { sql } from 'drizzle-orm';
-import type { ClipStatus } from '../../lib/manifest.ts';
-import { CLIP_STATUSES } from '../schema.ts';
+import { CLIP_STATUSES, type ClipStatus } from '../../lib/statuses.ts';
 import type { Db } from './database.ts';
 
 /** Every status is present (0 when none), so callers can sum and print without guards. */

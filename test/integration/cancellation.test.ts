@@ -11,8 +11,8 @@ import { createLogger } from '../../lib/log.ts';
 import { migrate } from '../../db/migrate.ts';
 import { dateStatus } from '../../db/queries/queue.ts';
 import { createCpuWorker } from '../../workers/cpu-worker.ts';
-import { archiveWorkflowId } from '../../workflows/types.ts';
-import { generateDay } from '../fixtures/generate.ts';
+import { archiveWorkflowId } from '../../workflows/contract.ts';
+import { generateDay } from '../../lib/sample-day/generate.ts';
 import { createLocalTestEnvironment } from '../support/temporal.ts';
 import { makeTempDir, startEmbeddedTestPostgres } from '../support/postgres.ts';
 

@@ -15,7 +15,7 @@ import { storeArchive } from '../../db/queries/store-archive.ts';
 import { upsertQueue } from '../../db/queries/queue.ts';
 import type { ArchiveRecord, ClipRecord } from '../../lib/manifest.ts';
 import { wordErrorRate } from '../../lib/whisper/wer.ts';
-import { generateDay, type Truth } from '../fixtures/generate.ts';
+import { generateDay, type Truth } from '../../lib/sample-day/generate.ts';
 import { makeTempDir } from '../support/postgres.ts';
 
 const CLI = fileURLToPath(new URL('../../bin/audio-pipeline.js', import.meta.url));

@@ -41,7 +41,7 @@ function clip(id: string, overrides: Partial<ClipRecord> = {}): ClipRecord {
     date: DATE,
     archive: ARCHIVE,
     sourceName: `${id}.mp3`,
-    status: 'transcribed',
+    status: 'converted',
     error: null,
     mp3Path: `/staging/${DATE}/${ARCHIVE}/audio/${id}.mp3`,
     mp3Bytes: 123_456,

@@ -23,8 +23,8 @@ import { dateStatus } from '../../db/queries/queue.ts';
 import { wordErrorRate } from '../../lib/whisper/wer.ts';
 import { createCpuWorker } from '../../workers/cpu-worker.ts';
 import { createGpuWorker } from '../../workers/gpu-worker.ts';
-import type { DateSummary } from '../../workflows/types.ts';
-import { generateDay, type Truth } from '../fixtures/generate.ts';
+import type { DateSummary } from '../../workflows/contract.ts';
+import { generateDay, type Truth } from '../../lib/sample-day/generate.ts';
 import { createLocalTestEnvironment } from '../support/temporal.ts';
 import { makeTempDir, startEmbeddedTestPostgres } from '../support/postgres.ts';
 
@@ -124,7 +124,7 @@ describe('a generated day end to end', { timeout: 20 * 60_000 }, () => {
     closeGpu = gpu.close;
     workers = [cpu, cpuNoUpload, gpu.worker];
     running = workers.map((w) => w.run());
-    storageRoot = config.storageTarget;
+    storageRoot = config.storageTarget.path;
     [first, noUpload] = await Promise.all([runDate(), runDate(NO_UPLOAD_DATE, NO_UPLOAD_QUEUE)]);
     firstExport = await exportAll();
   });

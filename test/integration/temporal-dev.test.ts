@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { freePort } from '../../db/embedded-server.ts';
 import { ConfigError } from '../../lib/errors.ts';
-import { AUDIO_DATE, PIPELINE_STATUS } from '../../temporal-dev/search-attributes.ts';
+import { AUDIO_DATE, PIPELINE_STATUS } from '../../workflows/contract.ts';
 import {
   findTemporalCli,
   startTemporalDevServer,

@@ -17,7 +17,7 @@ import {
 } from '../../lib/whisper/transcribe.ts';
 import { corpusWer, normalizeForWer, wordErrorRate } from '../../lib/whisper/wer.ts';
 import { whisperModelDir } from '../support/whisper-models.ts';
-import { writeWav } from '../support/audio-files.ts';
+import { writeWav } from '../../lib/audio/wav.ts';
 
 const FIX = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'whisper');
 const JFK_TEXT =

@@ -6,7 +6,7 @@
  */
 import { TestWorkflowEnvironment, type LocalTestWorkflowEnvironmentOptions } from '@temporalio/testing';
 import { ensureTemporalCli } from '../../temporal-dev/temporal-cli.ts';
-import { PIPELINE_SEARCH_ATTRIBUTE_KEYS } from '../../temporal-dev/search-attributes.ts';
+import { PIPELINE_SEARCH_ATTRIBUTE_KEYS } from '../../workflows/contract.ts';
 
 export async function createLocalTestEnvironment(
   server: Omit<
@@ -14,7 +14,7 @@ export async function createLocalTestEnvironment(
     'executable' | 'searchAttributes'
   > = {},
 ): Promise<TestWorkflowEnvironment> {
-  const cli = await ensureTemporalCli();
+  const cli = await ensureTemporalCli(undefined, process.env);
   return TestWorkflowEnvironment.createLocal({
     server: {
       ip: '127.0.0.1',

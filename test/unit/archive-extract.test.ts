@@ -9,7 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { extractArchive, locateContents, safeEntryPath } from '../../lib/archive/extract.ts';
 import { BadInputError } from '../../lib/errors.ts';
-import { generateDay, type GeneratedDay } from '../fixtures/generate.ts';
+import { generateDay, type GeneratedDay } from '../../lib/sample-day/generate.ts';
 
 const run = promisify(execFile);
 const LIMITS = { maxEntryBytes: 64 * 1024 * 1024, maxTotalBytes: 1024 * 1024 * 1024 };

@@ -2,14 +2,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig } from '../../lib/config.ts';
 import { ConfigError } from '../../lib/errors.ts';
+import { DEFAULT_TASK_QUEUES } from '../../workflows/contract.ts';
 
 test('defaults are the embedded ones, all under DATA_DIR', () => {
   const c = loadConfig({ DATA_DIR: '/tmp/ap-data' });
   assert.equal(c.databaseUrl, undefined);
   assert.equal(c.temporal.address, undefined);
-  assert.equal(c.source, 'local:/tmp/ap-data/incoming');
+  assert.deepEqual(c.source, { kind: 'local', dir: '/tmp/ap-data/incoming' });
   assert.equal(c.stagingDir, '/tmp/ap-data/staging');
-  assert.equal(c.storageTarget, '/tmp/ap-data/storage');
+  assert.deepEqual(c.storageTarget, { kind: 'local', path: '/tmp/ap-data/storage' });
   assert.equal(c.whisper.device, 'cpu');
 });
 
@@ -31,4 +32,43 @@ test('a bad DATABASE_URL is reported without echoing it (it may hold a password)
       /DATABASE_URL=\(hidden\)/.test(err.message) &&
       !/secret/.test(err.message),
   );
+});
+
+test('SOURCE and STORAGE_TARGET are parsed at load: local ones become typed targets', () => {
+  const c = loadConfig({ SOURCE: 'local:/srv/in', STORAGE_TARGET: 'file:///srv/opus' });
+  assert.deepEqual(c.source, { kind: 'local', dir: '/srv/in' });
+  assert.deepEqual(c.storageTarget, { kind: 'local', path: '/srv/opus' });
+});
+
+test('a SOURCE or STORAGE_TARGET this version cannot serve is a ConfigError naming the variable', () => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ SOURCE: 'globus:abc-123:/data' }, /SOURCE="globus:abc-123:\/data": Globus transfer is not available/],
+    [{ SOURCE: 's3://bucket/day' }, /SOURCE="s3:\/\/bucket\/day": expected local:<dir>/],
+    [{ SOURCE: 'local:' }, /SOURCE="local:": expected local:<dir>/],
+    [{ STORAGE_TARGET: 'archiver@nas:/opus' }, /STORAGE_TARGET="archiver@nas:\/opus": uploading over rsync/],
+    [{ STORAGE_TARGET: 'rsync://nas/opus' }, /STORAGE_TARGET="rsync:\/\/nas\/opus": rsync daemon URLs/],
+  ];
+  for (const [env, message] of cases) {
+    assert.throws(
+      () => loadConfig(env),
+      (err: unknown) => err instanceof ConfigError && message.test(err.message),
+      JSON.stringify(env),
+    );
+  }
+});
+
+test('the task queues default to the names in the Temporal contract', () => {
+  const c = loadConfig({});
+  assert.equal(c.temporal.taskQueue, DEFAULT_TASK_QUEUES.cpu);
+  assert.equal(c.temporal.gpuTaskQueue, DEFAULT_TASK_QUEUES.gpu);
+  const custom = loadConfig({ TASK_QUEUE: 'tenant-a', GPU_TASK_QUEUE: 'tenant-a-gpu' });
+  assert.equal(custom.temporal.taskQueue, 'tenant-a');
+  assert.equal(custom.temporal.gpuTaskQueue, 'tenant-a-gpu');
+});
+
+test('LOG_LEVEL unset leaves the level to each command; FFMPEG_PATH is resolved at load', () => {
+  assert.equal(loadConfig({}).logLevel, undefined);
+  assert.equal(loadConfig({ LOG_LEVEL: 'debug' }).logLevel, 'debug');
+  assert.equal(loadConfig({ FFMPEG_PATH: '/opt/ffmpeg/bin/ffmpeg' }).ffmpegPath, '/opt/ffmpeg/bin/ffmpeg');
+  assert.ok(loadConfig({}).ffmpegPath.length > 0);
 });

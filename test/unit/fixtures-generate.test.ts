@@ -7,8 +7,8 @@ import path from 'node:path';
 import { parquetMetadata } from 'hyparquet';
 import { extractArchive } from '../../lib/archive/extract.ts';
 import { CONTRACT_COLUMNS } from '../../lib/metadata/columns.ts';
-import { generateDay, type GeneratedDay, type Truth } from '../fixtures/generate.ts';
-import { SENTENCES } from '../fixtures/sentences.ts';
+import { generateDay, type GeneratedDay, type Truth } from '../../lib/sample-day/generate.ts';
+import { SENTENCES } from '../../lib/sample-day/sentences.ts';
 import { probe } from '../support/audio-files.ts';
 
 let tmp: string;

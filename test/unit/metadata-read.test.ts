@@ -7,8 +7,8 @@ import { extractArchive } from '../../lib/archive/extract.ts';
 import { BadInputError } from '../../lib/errors.ts';
 import { CONTRACT_COLUMNS, type ContractColumnType } from '../../lib/metadata/columns.ts';
 import { readMetadata, readMetadataReport, toJsonSafe } from '../../lib/metadata/read.ts';
-import { generateDay, type GeneratedDay } from '../fixtures/generate.ts';
-import { writeContractParquet, type ParquetColumns } from '../fixtures/parquet.ts';
+import { generateDay, type GeneratedDay } from '../../lib/sample-day/generate.ts';
+import { writeContractParquet, type ParquetColumns } from '../../lib/sample-day/parquet.ts';
 
 let tmp: string;
 let day: GeneratedDay;

@@ -56,7 +56,7 @@ const EXPECTED: Record<ModelName, Expected> = {
 /** sha256 of Whisper's mel_80 filters (openai-whisper whisper/assets/mel_filters.npz) as float32 LE 80x201. */
 const MEL_80_SHA256 = '4f2701b1d287d74a0dc9871026e9519d98cb76426615f2539b0d151a0ae4ec2e';
 
-const cache = defaultModelCache();
+const cache = defaultModelCache(process.env.WHISPER_MODEL_CACHE);
 
 function readJson(dir: string, file: string): Record<string, unknown> {
   return JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as Record<string, unknown>;

@@ -1,0 +1,2 @@
+ALTER TABLE "audio_files" DROP CONSTRAINT "audio_files_status_check";--> statement-breakpoint
+ALTER TABLE "audio_files" ADD CONSTRAINT "audio_files_status_check" CHECK ("audio_files"."status" IN ('pending', 'converted', 'stored', 'uploaded', 'failed'));
