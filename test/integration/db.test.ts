@@ -265,7 +265,6 @@ for (const backend of backends) {
         assert.deepEqual(await countsByStatus(db, date), {
           pending: 0,
           converted: 0,
-          transcribed: 0,
           stored: 4,
           uploaded: 0,
           failed: 1,
