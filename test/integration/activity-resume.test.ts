@@ -183,7 +183,10 @@ test(
         })),
     });
     try {
-      const summary = await new MockActivityEnvironment({ attempt: 2 }).run(transcribeClips, ref);
+      const summary = (await new MockActivityEnvironment({ attempt: 2 }).run(
+        transcribeClips,
+        ref,
+      )) as Awaited<ReturnType<typeof transcribeClips>>;
       assert.deepEqual([summary.transcribed, summary.failed, summary.resumed], [4, 0, 1]);
     } finally {
       await (await engine)?.close();
