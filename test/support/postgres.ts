@@ -14,6 +14,7 @@ import pg from 'pg';
 import { openDatabase, type OpenedDatabase } from '../../db/client.ts';
 import { freePort } from '../../db/embedded-server.ts';
 import { postgresRunAs, type RunAs } from '../../db/postgres-os-user.ts';
+import { childEnv } from './child-env.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -91,7 +92,7 @@ async function freshDatabase(serverUrl: string): Promise<{ url: string; drop(): 
 
 async function runPg(bin: string, args: string[], runAs: RunAs | undefined): Promise<void> {
   try {
-    await execFileAsync(path.join(PG15_BIN, bin), args, { ...runAs, env: { ...process.env, LC_ALL: 'C' } });
+    await execFileAsync(path.join(PG15_BIN, bin), args, { ...runAs, env: childEnv({ LC_ALL: 'C' }) });
   } catch (err) {
     const e = err as { stderr?: string; message: string };
     throw new Error(`${bin} ${args.join(' ')} failed: ${(e.stderr || e.message).trim()}`);
@@ -126,19 +127,30 @@ export async function startPostgres15(): Promise<TestPostgres> {
     [`--pgdata=${clusterDir}`, '--username=postgres', '--auth=trust', '--encoding=UTF8', '--locale=C'],
     runAs,
   );
-  const port = await freePort();
-  await runPg(
-    'pg_ctl',
-    [
-      'start',
-      `--pgdata=${clusterDir}`,
-      `--log=${path.join(root, 'server.log')}`,
-      '--wait',
-      '--timeout=60',
-      `--options=-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''`,
-    ],
-    runAs,
-  );
+  // PostgreSQL cannot bind port 0 and report the port it got: take a free port and, should
+  // another process take it before the server binds it, start again on another one.
+  let port = 0;
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort();
+    try {
+      await runPg(
+        'pg_ctl',
+        [
+          'start',
+          `--pgdata=${clusterDir}`,
+          `--log=${path.join(root, 'server.log')}`,
+          '--wait',
+          '--timeout=60',
+          `--options=-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''`,
+        ],
+        runAs,
+      );
+      break;
+    } catch (err) {
+      const log = await fs.readFile(path.join(root, 'server.log'), 'utf8').catch(() => '');
+      if (attempt === 5 || !/could not bind|Address already in use/i.test(log)) throw err;
+    }
+  }
   const serverUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
   const stop = async () => {
     await runPg('pg_ctl', ['stop', `--pgdata=${clusterDir}`, '--mode=fast', '--wait'], runAs);
