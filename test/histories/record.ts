@@ -12,19 +12,13 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { Worker } from '@temporalio/worker';
-import { migrate } from '../../db/migrate.ts';
-import { loadConfig } from '../../lib/config.ts';
-import { createLogger } from '../../lib/log.ts';
-import { createCpuWorker } from '../../workers/cpu-worker.ts';
-import { createGpuWorker } from '../../workers/gpu-worker.ts';
 import { archiveWorkflowId, dateWorkflowId } from '../../workflows/contract.ts';
 import { generateDay } from '../../lib/sample-day/generate.ts';
 import { writeHistoryFile } from '../support/history-files.ts';
-import { makeTempDir, startEmbeddedTestPostgres } from '../support/postgres.ts';
-import { createLocalTestEnvironment } from '../support/temporal.ts';
+import { makeTempDir } from '../support/postgres.ts';
+import { waitForPendingActivity } from '../support/temporal.ts';
+import { startTestPipeline } from '../support/test-pipeline.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const CPU_QUEUE = 'record-histories-cpu';
@@ -64,36 +58,16 @@ async function main(): Promise<void> {
       defects: { truncatedArchive: s.truncatedArchive },
     });
   }
-  const [env, pg] = await Promise.all([createLocalTestEnvironment(), startEmbeddedTestPostgres()]);
-  const workers: Worker[] = [];
-  let closeGpu = async () => {};
+  const pipeline = await startTestPipeline({
+    dataDir,
+    incoming,
+    settings: { WHISPER_MODEL: process.env.WHISPER_MODEL ?? 'base' },
+  });
+  const { env } = pipeline;
   try {
-    await migrate(pg.opened.db);
-    const config = loadConfig({
-      DATA_DIR: dataDir,
-      DATABASE_URL: pg.url,
-      SOURCE: `local:${incoming}`,
-      WHISPER_MODEL: process.env.WHISPER_MODEL ?? 'base',
-      WHISPER_MODEL_CACHE: process.env.WHISPER_MODEL_CACHE,
-      LOG_LEVEL: 'warn',
-    });
-    const logger = createLogger('record-histories', 'warn');
-    const cpu = await createCpuWorker({
-      config,
-      logger,
-      db: pg.opened.db,
-      connection: env.nativeConnection,
-      taskQueue: CPU_QUEUE,
-    });
-    const gpu = await createGpuWorker({
-      config,
-      logger,
-      connection: env.nativeConnection,
-      taskQueue: GPU_QUEUE,
-    });
-    closeGpu = gpu.close;
-    workers.push(cpu, gpu.worker);
-    const running = workers.map((w) => w.run());
+    await pipeline.cpuWorker(CPU_QUEUE);
+    await pipeline.gpuWorker(GPU_QUEUE);
+    pipeline.runWorkers();
 
     for (const s of SCENARIOS) {
       const handle = await env.client.workflow.start('processDate', {
@@ -102,7 +76,10 @@ async function main(): Promise<void> {
         args: [{ date: s.date, gpuTaskQueue: s.cancel ? NOBODY_QUEUE : GPU_QUEUE, archiveConcurrency: 1 }],
       });
       if (s.cancel) {
-        await waitForPendingActivity(env.client.workflow.getHandle(archiveWorkflowId(`${s.date}_00-00`)));
+        await waitForPendingActivity(
+          env.client.workflow.getHandle(archiveWorkflowId(`${s.date}_00-00`)),
+          'transcribeClips',
+        );
         await handle.cancel();
       }
       const outcome = await handle.result().then(
@@ -123,32 +100,10 @@ async function main(): Promise<void> {
         `${s.name}: ${s.date} ${outcome}; ${ids.length} histories in ${path.relative(process.cwd(), dir)}`,
       );
     }
-    for (const w of workers) w.shutdown();
-    await Promise.all(running);
   } finally {
-    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
-    await closeGpu();
-    await env.teardown();
-    await pg.close();
+    await pipeline.close();
     await rm(dataDir, { recursive: true, force: true });
   }
-}
-
-/** Until the archive's workflow has an activity scheduled on the GPU queue nobody polls. */
-async function waitForPendingActivity(handle: {
-  describe(): Promise<{
-    raw: { pendingActivities?: { activityType?: { name?: string | null } | null }[] | null };
-  }>;
-}): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    const pending = await handle.describe().then(
-      (d) => d.raw.pendingActivities ?? [],
-      () => [],
-    );
-    if (pending.some((a) => a.activityType?.name === 'transcribeClips')) return;
-    await sleep(200);
-  }
-  throw new Error('the archive never reached transcription');
 }
 
 await main();
