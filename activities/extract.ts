@@ -1,7 +1,9 @@
 import path from 'node:path';
 import { rm } from 'node:fs/promises';
+import { BadInputError } from '../lib/errors.ts';
 import { extractArchive as extractTarXz } from '../lib/archive/extract.ts';
 import { readMetadataReport } from '../lib/metadata/read.ts';
+import { writeMetadataRows } from '../lib/metadata/rows-file.ts';
 import { joinClipsWithMetadata } from '../lib/archive/clip-join.ts';
 import { currentAttempt, stagingFor, type ArchiveRef } from './archive-ref.ts';
 import type { ActivityContext } from './context.ts';
@@ -32,14 +34,27 @@ export function createExtract({ config, logger }: ActivityContext) {
         await staging.beginAttempt(attempt);
         // A retry starts from a clean folder: extraction is cheap next to what follows.
         await rm(staging.extractDir, { recursive: true, force: true });
+        const { limits } = config;
         const report = await extractTarXz(staging.archiveFile, staging.extractDir, {
-          maxEntryBytes: config.limits.maxEntryBytes,
-          maxTotalBytes: config.limits.maxArchiveBytes,
+          maxEntryBytes: limits.maxEntryBytes,
+          maxTotalBytes: limits.maxArchiveBytes,
+          maxEntries: limits.maxArchiveEntries,
+          maxXzMemoryBytes: limits.maxXzMemoryBytes,
+          maxMetaBytes: limits.maxTarMetaBytes,
+          signal: attempt.signal,
         });
         // Rows without an id cannot become rows of their own: they are reported, not dropped silently.
+        // A metadata.parquet that cannot be read at all (no id column, corrupt, over
+        // MAX_PARQUET_ROWS) costs the metadata, not the clips: they go on without it.
         const { rows: metadata, problems } = report.metadataPath
-          ? await readMetadataReport(report.metadataPath)
+          ? await readMetadataReport(report.metadataPath, { maxRows: limits.maxParquetRows }).catch(
+              (err: unknown) => {
+                if (!(err instanceof BadInputError)) throw err;
+                return { rows: [], problems: [`metadata.parquet not used: ${err.message}`] };
+              },
+            )
           : { rows: [], problems: ['no metadata.parquet in the archive'] };
+        await writeMetadataRows(staging.metadataRowsFile, metadata);
         const clips = joinClipsWithMetadata(
           ref,
           report.audioFiles.map((f) => path.resolve(staging.extractDir, f)),
@@ -60,7 +75,7 @@ export function createExtract({ config, logger }: ActivityContext) {
           withoutClip: clips.filter((c) => c.sourceName === null).length,
           withoutMetadata: clips.filter((c) => !c.hasMetadata).length,
           refused: report.refused.slice(0, 20),
-          refusedCount: report.refused.length,
+          refusedCount: report.refusedCount,
           metadataProblems: problems.slice(0, 20),
         };
         logger.info(

@@ -21,8 +21,16 @@ import { archiveStage } from './stage-progress.ts';
 export async function runDate(
   client: Client,
   input: ProcessDateInput,
-  options: { taskQueue: string; pollMs?: number; out?: NodeJS.WriteStream },
+  options: {
+    taskQueue: string;
+    pollMs?: number;
+    out?: NodeJS.WriteStream;
+    /** Aborted (Ctrl-C): the calls in flight are cancelled, so the connection can close cleanly. */
+    signal?: AbortSignal;
+  },
 ): Promise<DateSummary> {
+  const { signal } = options;
+  const call = <T>(fn: () => Promise<T>): Promise<T> => (signal ? client.withAbortSignal(signal, fn) : fn());
   const handle = await client.workflow.start<typeof processDate>(WORKFLOW_TYPES.date, {
     taskQueue: options.taskQueue,
     workflowId: dateWorkflowId(input.date),
@@ -33,15 +41,17 @@ export async function runDate(
   const line = new ProgressLine(options.out);
   let finished = false;
   const poll = (async () => {
-    while (!finished) {
-      const progress = await handle.query(progressQuery).catch(() => null);
+    while (!finished && !signal?.aborted) {
+      const progress = await call(() => handle.query(progressQuery)).catch(() => null);
       if (progress && !finished)
-        line.update(await describeProgress(progress, (a) => archiveStage(client, a)));
+        line.update(
+          await describeProgress(progress, (a) => call(() => archiveStage(client, a)).catch(() => null)),
+        );
       await new Promise((r) => setTimeout(r, options.pollMs ?? 1000));
     }
   })();
   try {
-    return (await handle.result()) as DateSummary;
+    return (await call(() => handle.result())) as DateSummary;
   } catch (err) {
     if (err instanceof WorkflowFailedError) {
       throw new Error(`workflow ${handle.workflowId} failed: ${innermostMessage(err)}`);

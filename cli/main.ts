@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../lib/errors.ts';
 import { createCliContext, dbLogger } from './context.ts';
 import { CliError, EXIT } from './exit-codes.ts';
+import { installSignalHandling, InterruptedError } from './signals.ts';
 import { registerDbCommands } from './commands/db.ts';
 import { registerDemoCommand } from './commands/demo.ts';
 import { registerDevCommand } from './commands/dev.ts';
@@ -14,6 +15,7 @@ import { registerStatusCommand } from './commands/status.ts';
 import { registerTranscribeCommand } from './commands/transcribe.ts';
 import { registerWorkerCommand } from './commands/worker.ts';
 
+installSignalHandling();
 const ctx = createCliContext();
 const program = new Command('audio-pipeline')
   .description(
@@ -23,6 +25,8 @@ const program = new Command('audio-pipeline')
   )
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
+
+const EXIT_GRACE_MS = 2000;
 
 program.hook('preAction', (_program, command) => {
   if (command.name() === 'worker' || command.name() === 'dev') ctx.setDefaultLogLevel('info');
@@ -45,8 +49,15 @@ try {
 } catch (err) {
   process.exitCode = report(err);
 }
+// The command is over and has stopped what it started. Should anything still hold the event loop
+// (a connection left open by a failure path), the CLI exits anyway rather than hang.
+setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
 
 function report(err: unknown): number {
+  if (err instanceof InterruptedError) {
+    process.stderr.write(`${err.message}\n`);
+    return EXIT.interrupted;
+  }
   if (err instanceof CommanderError) {
     // --help and --version end here too, with exit code 0.
     return err.exitCode === 0 ? EXIT.ok : EXIT.usage;

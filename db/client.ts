@@ -7,7 +7,7 @@ import path from 'node:path';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import type { Config } from '../lib/config.ts';
-import { startEmbeddedPostgres } from './embedded-server.ts';
+import { startEmbeddedPostgres } from '../local/embedded-postgres.ts';
 import * as schema from './schema.ts';
 
 export type AppDatabase = NodePgDatabase<typeof schema> & { $client: pg.Pool };
@@ -37,13 +37,37 @@ export interface OpenDatabaseOptions {
   maxConnections?: number;
 }
 
+/** Query parameters that carry a secret (libpq takes `?password=` and `sslpassword=` too). */
+const SECRET_PARAM = /pass|secret|token|key/i;
+
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
+    for (const name of [...u.searchParams.keys()]) {
+      if (SECRET_PARAM.test(name)) u.searchParams.set(name, '***');
+    }
     return u.toString();
   } catch {
     return '(unparseable database URL)';
+  }
+}
+
+/**
+ * One connection with a 3 s deadline before the pool is used: a wrong host or port in DATABASE_URL is
+ * a one-line error within seconds, not a wait on the operating system's connect timeout.
+ */
+async function checkReachable(url: string, timeoutMs = 3000): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+  } catch (err) {
+    throw new Error(
+      `cannot connect to the database ${redactUrl(url)}: ${(err as Error).message || String(err)}`,
+    );
+  } finally {
+    await client.end().catch(() => {});
   }
 }
 
@@ -56,6 +80,12 @@ export async function openDatabase(
     ? undefined
     : await startEmbeddedPostgres(path.join(config.dataDir, 'pg'), config.dataDir, (msg) => log?.info(msg));
   const url = config.databaseUrl ?? server!.url;
+  try {
+    await checkReachable(url);
+  } catch (err) {
+    await server?.stop();
+    throw err;
+  }
 
   const pool = new pg.Pool({ connectionString: url, max: options.maxConnections ?? 10 });
   // An idle client losing its server (restart, embedded server stopped by its owner) must not

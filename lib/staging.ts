@@ -12,7 +12,9 @@ import {
   type ManifestWriter,
   type TranscriptLine,
 } from './manifest.ts';
+import { BadInputError } from './errors.ts';
 import { readMetadataReport } from './metadata/read.ts';
+import { readMetadataRows } from './metadata/rows-file.ts';
 
 export type { ArchiveManifest } from './manifest.ts';
 
@@ -69,6 +71,10 @@ export class ArchiveStaging {
   }
   get manifestFile(): string {
     return path.join(this.dir, 'manifest.json');
+  }
+  /** metadata.parquet parsed once by extract, read by store (lib/metadata/rows-file.ts). */
+  get metadataRowsFile(): string {
+    return path.join(this.dir, 'metadata-rows.json');
   }
   get transcriptsFile(): string {
     return path.join(this.dir, 'transcripts.jsonl');
@@ -172,7 +178,19 @@ export class ArchiveStaging {
     }
     const { metadataPath, audioFiles } = locateContents(files.map((f) => f.path));
     const metadataFile = metadataPath && path.join(this.extractDir, metadataPath);
-    const metadata = metadataFile ? (await readMetadataReport(metadataFile)).rows : [];
+    // The rows extract parsed (metadata-rows.json, written before the manifest), else the parquet;
+    // one extract could not use costs the metadata, as it did then.
+    const metadata =
+      (await readMetadataRows(this.metadataRowsFile)) ??
+      (metadataFile
+        ? await readMetadataReport(metadataFile).then(
+            (r) => r.rows,
+            (err: unknown) => {
+              if (err instanceof BadInputError) return [];
+              throw err;
+            },
+          )
+        : []);
     const clips = joinClipsWithMetadata(
       { date: this.date, archive: this.archive },
       audioFiles.map((f) => path.join(this.extractDir, f)),

@@ -15,3 +15,11 @@ export type ClipStatus = (typeof CLIP_STATUSES)[number];
 /** A date's or an archive's row in processing_queue. */
 export const QUEUE_STATUSES = ['pending', 'running', 'completed', 'completed_with_errors', 'failed'] as const;
 export type QueueStatus = (typeof QUEUE_STATUSES)[number];
+
+/** How a date or an archive ended (its row gets `finished_at`; a workflow returns one of these). */
+export const FINISHED_STATUSES = [
+  'completed',
+  'completed_with_errors',
+  'failed',
+] as const satisfies readonly QueueStatus[];
+export type FinishedStatus = (typeof FINISHED_STATUSES)[number];

@@ -3,7 +3,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { createGpuActivities } from '../activities/index.ts';
 import { installTemporalLogging } from './runtime-logging.ts';
 import type { ActivityContext } from '../activities/context.ts';
-import { resolveModelDir } from '../lib/whisper/model-store.ts';
+import { resolveModelDir } from '../lib/model-supply/store.ts';
 import { WhisperEngine } from '../lib/whisper/transcribe.ts';
 
 /**
@@ -25,6 +25,7 @@ export async function createGpuWorker(
       batchSize: whisper.batchSize,
       logger: ctx.logger,
       ffmpegPath: ctx.config.ffmpegPath,
+      maxClipSeconds: ctx.config.limits.maxClipSeconds,
     }).catch((err: unknown) => {
       loading = undefined; // the next task tries again instead of reusing the failure
       throw err;

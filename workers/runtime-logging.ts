@@ -4,8 +4,9 @@ import type { Logger } from '../lib/log.ts';
 let installed = false;
 
 /**
- * Routes the Temporal SDK's own log lines (worker state changes, poll errors) into our pino
- * logger, at WARN unless LOG_LEVEL asks for more, so that CLI output stays readable. Takes
+ * Installs the Temporal SDK's runtime without its signal handlers, and routes the SDK's own log
+ * lines (worker state changes, poll errors) into our pino logger, at WARN unless LOG_LEVEL asks
+ * for more, so that CLI output stays readable. Takes
  * effect only before the SDK's runtime exists (the first connection creates it): callers run it
  * first thing; where something else created the runtime already (a test environment), its
  * logging stays as it is.
@@ -22,6 +23,9 @@ export function installTemporalLogging(logger: Logger): void {
       else if (entry.level === 'WARN') logger.warn(fields, entry.message);
       else logger.debug(fields, entry.message);
     }),
+    // The CLI owns SIGINT/SIGTERM: it stops workers before their connection and the servers
+    // after them (cli/signals.ts). The SDK's own handlers would shut workers down behind its back.
+    shutdownSignals: [],
     telemetryOptions: {
       logging: { filter: makeTelemetryFilterString({ core: level === 'DEBUG' ? 'DEBUG' : 'WARN' }) },
     },

@@ -1,7 +1,7 @@
 /**
  * The pipeline's Temporal interface in one place (in the spirit of the Temporal samples'
  * `shared.ts`): what a client, a worker, the dev server and a person with the `temporal` CLI
- * need to agree on. Workflows, workers, the CLI and temporal-dev/ import it.
+ * need to agree on. Workflows, workers, the CLI and local/ import it.
  *
  * It lives in workflows/ because the workflow bundle imports it too: only deterministic code and
  * Temporal's workflow-safe definitions here, no Node APIs, nothing from lib/ but types.
@@ -13,7 +13,7 @@
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery } from '@temporalio/workflow';
-import type { QueueStatus } from '../lib/statuses.ts';
+import type { FinishedStatus, QueueStatus } from '../lib/statuses.ts';
 
 // ── Task queues (DESIGN.md §2) ───────────────────────────────────────────────────────────────
 
@@ -60,7 +60,7 @@ export interface ProcessArchiveInput {
 }
 
 /** How an archive or a date ended: the finished queue statuses. */
-export type Outcome = Extract<QueueStatus, 'completed' | 'completed_with_errors' | 'failed'>;
+export type Outcome = FinishedStatus;
 
 export interface ArchiveSummary {
   archive: string;
@@ -88,7 +88,7 @@ export interface DateProgress {
   date: string;
   stage: 'listing' | 'transferring' | 'processing' | 'done';
   archivesTotal: number;
-  archives: Record<string, ArchiveSummary | { archive: string; status: 'pending' | 'running' }>;
+  archives: Record<string, ArchiveSummary | { archive: string; status: Exclude<QueueStatus, Outcome> }>;
 }
 
 /** processDate answers it; `run` polls it for its progress line. */
@@ -104,7 +104,7 @@ export const PIPELINE_SEARCH_ATTRIBUTE_KEYS = [AUDIO_DATE, PIPELINE_STATUS];
 
 /**
  * name → type as the `temporal` CLI's `--search-attribute NAME=TYPE` spells it: registered at
- * dev-server start, and on a reused server when missing (temporal-dev/server.ts).
+ * dev-server start, and on a reused server when missing (local/temporal-dev-server.ts).
  */
 export const PIPELINE_SEARCH_ATTRIBUTES = {
   [AUDIO_DATE.name]: 'Keyword',

@@ -63,13 +63,7 @@ export async function processArchive(input: ProcessArchiveInput): Promise<Archiv
       filesFailed: stored.failed,
       refusedEntries: extracted.refusedCount,
     };
-    await recordOutcome(row, {
-      status: summary.status,
-      error: summary.error,
-      filesTotal: summary.filesTotal,
-      filesDone: summary.filesDone,
-      filesFailed: summary.filesFailed,
-    });
+    await recordOutcome(row, summary);
     return summary;
   } catch (err) {
     await recordFailure(row, err);

@@ -71,11 +71,8 @@ export async function processDate(input: ProcessDateInput): Promise<DateSummary>
     const summary = summarize(date, results);
     progress.stage = 'done';
     await recordOutcome(row, {
-      status: summary.status,
+      ...summary,
       error: summary.status === 'completed' ? null : describeFailures(summary),
-      filesTotal: summary.filesTotal,
-      filesDone: summary.filesDone,
-      filesFailed: summary.filesFailed,
     });
     return summary;
   } catch (err) {

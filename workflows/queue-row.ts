@@ -24,13 +24,14 @@ export async function recordRunning(row: QueueRow, filesTotal: number): Promise<
   await recordQueue({ ...row, status: 'running', filesTotal });
 }
 
-/** The outcome of a run that got to its end, with its counts. */
+/** The outcome of a run that got to its end, with its counts (from its summary; nothing else is sent). */
 export async function recordOutcome(
   row: QueueRow,
-  outcome: Pick<QueueUpdate, 'status' | 'error' | 'filesTotal' | 'filesDone' | 'filesFailed'>,
+  outcome: Required<Pick<QueueUpdate, 'status' | 'error' | 'filesTotal' | 'filesDone' | 'filesFailed'>>,
 ): Promise<void> {
-  upsertSearchAttributes([{ key: PIPELINE_STATUS, value: outcome.status }]);
-  await recordQueue({ ...row, ...outcome });
+  const { status, error, filesTotal, filesDone, filesFailed } = outcome;
+  upsertSearchAttributes([{ key: PIPELINE_STATUS, value: status }]);
+  await recordQueue({ ...row, status, error, filesTotal, filesDone, filesFailed });
 }
 
 /** A failed run — recorded even when it was cancelled, so that its row never stays `running`. */

@@ -2,8 +2,8 @@ import type { ActivityOptions } from '@temporalio/workflow';
 
 /**
  * Transient failures (a busy database, a network blip, a preempted GPU node) are retried with
- * exponential backoff; BadInputError and ConfigError are non-retryable (activities/failures.ts), so a corrupt
- * archive fails fast instead of burning retries.
+ * exponential backoff; BadInputError and ConfigError are non-retryable (activities/run-stage.ts),
+ * so a corrupt archive fails fast instead of burning retries.
  */
 const retry = {
   initialInterval: '2s',

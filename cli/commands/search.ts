@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
-import { searchTranscripts } from '../../db/queries/search-transcripts.ts';
+import { checkSearchQuery, searchTranscripts } from '../../db/queries/search-transcripts.ts';
+import { errorMessage } from '../../lib/errors.ts';
+import { CliError, EXIT } from '../exit-codes.ts';
 import { dbLogger, type CliContext } from '../context.ts';
 import { integerOption } from '../integer-option.ts';
 import { withDatabase } from '../with-database.ts';
@@ -13,6 +15,11 @@ export function registerSearchCommand(program: Command, ctx: CliContext): void {
     .option('--language <xx>', 'only clips detected in this language')
     .option('--json', 'one JSON object per hit')
     .action(async (query: string, opts: { limit: number; language?: string; json?: boolean }) => {
+      try {
+        checkSearchQuery(query);
+      } catch (err) {
+        throw new CliError(errorMessage(err), EXIT.usage);
+      }
       await withDatabase(ctx.loadConfig(), { logger: dbLogger(ctx), migrate: true }, async ({ db }) => {
         const hits = await searchTranscripts(db, query, { limit: opts.limit, language: opts.language });
         for (const hit of hits) {

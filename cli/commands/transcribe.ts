@@ -1,8 +1,9 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Config } from '../../lib/config.ts';
 import type { Logger } from '../../lib/log.ts';
-import { resolveModelDir } from '../../lib/whisper/model-store.ts';
-import type { WhisperDevice } from '../../lib/whisper/model.ts';
+import { ensureModel } from '../../lib/model-supply/ensure.ts';
+import { gracefulStop } from '../signals.ts';
+import { WHISPER_DEVICES, type WhisperDevice } from '../../lib/whisper/devices.ts';
 import { LANGUAGES, normalizeLanguage } from '../../lib/whisper/tokenizer.ts';
 import { WhisperEngine, type TranscriptionResult } from '../../lib/whisper/transcribe.ts';
 import { integerOption } from '../integer-option.ts';
@@ -16,7 +17,7 @@ interface TranscribeCliOptions {
   json?: boolean;
 }
 
-const DEVICES: WhisperDevice[] = ['cpu', 'cuda', 'webgpu', 'auto'];
+const DEVICES: readonly string[] = WHISPER_DEVICES;
 
 function fmtTime(s: number): string {
   const m = Math.floor(s / 60);
@@ -86,24 +87,33 @@ export function registerTranscribeCommand(
       const language = opts.language ?? config.whisper.language;
       if (language && !normalizeLanguage(language))
         throw new InvalidArgumentError(`unknown language "${language}"`);
-      const modelDir = resolveModelDir(opts.model ?? config.whisper.model, config.whisper.modelCache);
-      const logger = ctx.logger?.();
-      const engine = await WhisperEngine.load({
-        modelDir,
-        device: opts.device ?? config.whisper.device,
-        threads: opts.threads ?? config.whisper.threads,
-        batchSize: opts.batchSize ?? config.whisper.batchSize,
-        ffmpegPath: config.ffmpegPath,
-        logger,
-      });
-      const ac = new AbortController();
-      const onSigint = () => ac.abort(new Error('interrupted'));
-      process.once('SIGINT', onSigint);
+      const stopping = gracefulStop();
+      let engine: WhisperEngine;
+      try {
+        const modelDir = await ensureModel(
+          config,
+          (line) => process.stderr.write(`${line}\n`),
+          opts.model ?? config.whisper.model,
+          stopping.signal,
+        );
+        engine = await WhisperEngine.load({
+          modelDir,
+          device: opts.device ?? config.whisper.device,
+          threads: opts.threads ?? config.whisper.threads,
+          batchSize: opts.batchSize ?? config.whisper.batchSize,
+          ffmpegPath: config.ffmpegPath,
+          maxClipSeconds: config.limits.maxClipSeconds,
+          logger: ctx.logger?.(),
+        });
+      } catch (err) {
+        stopping.release();
+        throw err;
+      }
       const tty = process.stderr.isTTY === true;
       try {
         const results = await engine.transcribeFiles(files, {
           language,
-          signal: ac.signal,
+          signal: stopping.signal,
           onProgress: tty
             ? (done, total) =>
                 process.stderr.write(`\rtranscribed ${done}/${total}${done === total ? '\n' : ''}`)
@@ -125,7 +135,7 @@ export function registerTranscribeCommand(
         }
         if (failed > 0) process.exitCode = 1;
       } finally {
-        process.off('SIGINT', onSigint);
+        stopping.release();
         await engine.close();
       }
     });

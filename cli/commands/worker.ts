@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
-import { NativeConnection } from '@temporalio/worker';
+import { NativeConnection, type Worker } from '@temporalio/worker';
 import { createCpuWorker } from '../../workers/cpu-worker.ts';
 import { createGpuWorker } from '../../workers/gpu-worker.ts';
 import { installTemporalLogging } from '../../workers/runtime-logging.ts';
 import { dbLogger, type CliContext } from '../context.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
+import { gracefulStop, InterruptedError } from '../signals.ts';
+import { ensureModel } from '../../lib/model-supply/ensure.ts';
 import { withDatabase } from '../with-database.ts';
 
 export function registerWorkerCommand(program: Command, ctx: CliContext): void {
@@ -22,22 +24,51 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
       const config = ctx.loadConfig();
       const logger = ctx.logger();
       const address = config.temporal.address ?? `127.0.0.1:${config.temporal.port}`;
-      installTemporalLogging(logger);
-      const connection = await NativeConnection.connect({ address });
+      const stopping = gracefulStop();
       try {
         if (opts.queue === 'gpu') {
-          const gpu = await createGpuWorker({ config, logger, connection });
-          logger.info({ address, taskQueue: config.temporal.gpuTaskQueue }, 'gpu worker polling');
-          await gpu.worker.run().finally(() => gpu.close());
-        } else {
-          await withDatabase(config, { logger: dbLogger(ctx), migrate: true }, async ({ db }) => {
-            const worker = await createCpuWorker({ config, logger, db, connection });
-            logger.info({ address, taskQueue: config.temporal.taskQueue }, 'cpu worker polling');
-            await worker.run();
-          });
+          await ensureModel(config, (line) => process.stderr.write(`${line}\n`), undefined, stopping.signal);
         }
+        stopping.signal.throwIfAborted();
+        installTemporalLogging(logger);
+        const connection = await NativeConnection.connect({ address });
+        try {
+          if (opts.queue === 'gpu') {
+            const gpu = await createGpuWorker({ config, logger, connection });
+            logger.info({ address, taskQueue: config.temporal.gpuTaskQueue }, 'gpu worker polling');
+            await runUntilStopped(gpu.worker, stopping).finally(() => gpu.close());
+          } else {
+            await withDatabase(config, { logger: dbLogger(ctx), migrate: true }, async ({ db }) => {
+              const worker = await createCpuWorker({ config, logger, db, connection });
+              logger.info({ address, taskQueue: config.temporal.taskQueue }, 'cpu worker polling');
+              await runUntilStopped(worker, stopping);
+            });
+          }
+        } finally {
+          // After the worker has drained: a connection cannot close while a worker holds it.
+          await connection.close();
+        }
+      } catch (err) {
+        // A signal before the worker ran: what had started is stopped already.
+        if (!(err instanceof InterruptedError)) throw err;
+        process.exitCode = EXIT.interrupted;
       } finally {
-        await connection.close();
+        stopping.release();
       }
     });
+}
+
+/** Runs the worker until the first SIGINT/SIGTERM, then shuts it down and waits until it has drained. */
+async function runUntilStopped(worker: Worker, stopping: { signal: AbortSignal }): Promise<void> {
+  const running = worker.run();
+  const shutdown = () => {
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+  };
+  if (stopping.signal.aborted) shutdown();
+  else stopping.signal.addEventListener('abort', shutdown, { once: true });
+  try {
+    await running;
+  } finally {
+    stopping.signal.removeEventListener('abort', shutdown);
+  }
 }

@@ -11,12 +11,19 @@ import type { AudioFileInsert, AudioMetadataInsert, TranscriptInsert } from '../
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
-/** Text without NUL characters, which PostgreSQL text and jsonb cannot hold. */
+/** A UTF-16 surrogate without its partner: no Unicode character, and jsonb refuses its escape. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * Text PostgreSQL can hold: NUL characters (refused by text and jsonb) removed, lone surrogates
+ * (refused by jsonb, mangled by the UTF-8 encoder) replaced by U+FFFD.
+ */
 export function cleanText(value: string): string;
 export function cleanText(value: string | null | undefined): string | null;
 export function cleanText(value: string | null | undefined): string | null {
   if (value === null || value === undefined) return null;
-  return value.includes('\u0000') ? value.replaceAll('\u0000', '') : value;
+  const noNul = value.includes('\u0000') ? value.replaceAll('\u0000', '') : value;
+  return noNul.replace(LONE_SURROGATE, '\uFFFD');
 }
 
 /** A JSON-safe copy for jsonb: NULs removed, BigInt → decimal string, bytes → base64. */

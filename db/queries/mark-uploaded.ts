@@ -44,3 +44,30 @@ export async function markUploaded(
   `);
   return result.rowCount ?? 0;
 }
+
+/**
+ * The upload stage's critical section, one transaction: locks the rows of `ids` that `archive`
+ * owns (another archive of the date may own a shared video id, see store-archive.ts), lets
+ * `upload` copy exactly those files, and marks them uploaded. While the locks are held no other
+ * archive can take a row over (its store waits), so a stored file and its row always come from
+ * the same archive. Returns what `upload` returned.
+ */
+export async function uploadOwnedClips(
+  db: Db,
+  date: string,
+  archive: string,
+  ids: string[],
+  upload: (owned: string[]) => Promise<Upload[]>,
+): Promise<Upload[]> {
+  if (ids.length === 0) return [];
+  return db.transaction(async (tx) => {
+    const owned = await tx.execute<{ id: string }>(sql`
+      SELECT id FROM audio_files
+      WHERE date = ${date} AND archive = ${archive} AND id = ANY(${sql.param(ids)}::text[])
+      ORDER BY id
+      FOR UPDATE`);
+    const uploads = await upload(owned.rows.map((r) => r.id));
+    await markUploaded(tx, date, archive, uploads);
+    return uploads;
+  });
+}

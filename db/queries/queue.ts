@@ -4,7 +4,7 @@
  * `status --json` read the shape of DESIGN.md §6.
  */
 import { and, asc, eq, inArray, lt, sql } from 'drizzle-orm';
-import type { QueueStatus } from '../../lib/statuses.ts';
+import { FINISHED_STATUSES, type QueueStatus } from '../../lib/statuses.ts';
 import { processingQueue, type QueueRow } from '../schema.ts';
 import type { Db } from './database.ts';
 
@@ -12,8 +12,6 @@ export type { QueueStatus } from '../../lib/statuses.ts';
 
 /** The date's own row has archive ''. */
 export const DATE_ROW = '';
-
-const FINISHED: QueueStatus[] = ['completed', 'completed_with_errors', 'failed'];
 
 export interface QueueUpdate {
   date: string;
@@ -38,7 +36,7 @@ export interface QueueUpdate {
  */
 export async function upsertQueue(db: Db, update: QueueUpdate): Promise<QueueRow> {
   const q = processingQueue;
-  const finished = FINISHED.includes(update.status);
+  const finished = (FINISHED_STATUSES as readonly QueueStatus[]).includes(update.status);
   const running = update.status === 'running';
   const optional = {
     ...(update.error !== undefined && { lastError: update.error }),

@@ -11,7 +11,26 @@
  * the exact per-row check.
  */
 import { sql } from 'drizzle-orm';
+import { BadInputError } from '../../lib/errors.ts';
 import type { Db } from './database.ts';
+
+/** Longest query accepted: far more than anyone types, far less than a costly tsquery. */
+export const MAX_QUERY_CHARS = 500;
+
+/**
+ * A query PostgreSQL can take, or BadInputError (the monitor answers 400, the CLI exits 2): a NUL
+ * byte would be a raw PostgreSQL error, and a 200,000-character query costs half a second.
+ */
+export function checkSearchQuery(query: string): string {
+  if (query.includes('\u0000')) throw new BadInputError('holds a NUL byte', 'search query');
+  if (query.length > MAX_QUERY_CHARS) {
+    throw new BadInputError(
+      `${query.length} characters, more than the limit of ${MAX_QUERY_CHARS}`,
+      'search query',
+    );
+  }
+  return query.trim();
+}
 
 export interface SearchOptions {
   limit?: number;
@@ -43,7 +62,7 @@ export async function searchTranscripts(
   query: string,
   options: SearchOptions = {},
 ): Promise<SearchHit[]> {
-  const text = query.trim();
+  const text = checkSearchQuery(query);
   if (!text) return [];
   const limit = Math.max(1, Math.min(options.limit ?? 20, 1000));
   const offset = Math.max(0, options.offset ?? 0);

@@ -3,7 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { type FileHandle, mkdir, open, realpath, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
+import { untrustedChildEnv } from '../config.ts';
 import { BadInputError } from '../errors.ts';
+import { CappedList, shownText } from '../untrusted-text.ts';
 
 /**
  * Safe `.tar.xz` extraction (DESIGN.md §1, extract stage).
@@ -15,10 +17,12 @@ import { BadInputError } from '../errors.ts';
  *   unknown entry types are refused;
  * - a path that is absolute or holds a `..` component is refused, and every parent directory
  *   must resolve (realpath) inside the target, so nothing is written outside it;
- * - an entry larger than `maxEntryBytes` is refused; when the accepted entries add up to more
- *   than `maxTotalBytes`, or the archive holds more than `maxEntries` entries of any kind (empty
- *   files escape the byte cap but still cost an inode each), the whole extraction stops with
- *   BadInputError;
+ * - an entry larger than `maxEntryBytes` is refused; when xz's output (every byte of it: refused
+ *   entries, headers and padding count too) grows beyond `maxTotalBytes`, or the archive holds
+ *   more than `maxEntries` entries of any kind (empty files escape the byte cap but still cost an
+ *   inode each), xz is killed and the whole extraction stops with BadInputError;
+ * - pax and GNU long-name headers are capped at `maxMetaBytes` (a name needs far less than the
+ *   parser's 1 MiB default; a bigger one is refused, not held in memory);
  * - xz runs with a decompression memory limit (`maxXzMemoryBytes`), so a crafted dictionary size
  *   cannot make it allocate gigabytes: an archive that needs more is a BadInputError;
  * - a file is written to a short temp name in its final folder and renamed once complete, with
@@ -27,21 +31,31 @@ import { BadInputError } from '../errors.ts';
  *   entry; the rest of the archive is still extracted;
  * - a corrupt or truncated archive throws BadInputError with xz's (or the tar parser's) reason,
  *   and the files this run had already written are removed again, since data decoded ahead of a
- *   failed xz block check cannot be trusted.
- * Refused entries are skipped, never written, and listed in the report with their reason.
+ *   failed xz block check cannot be trusted; xz is killed at the first tar error rather than
+ *   left to decompress what nobody reads;
+ * - an archive that is a compressed stream inside the xz (gzip, zstd) is refused: the tar parser
+ *   would inflate it, uncounted.
+ * Refused entries are skipped, never written, and reported with their reason: the first
+ * `MAX_LISTED_REFUSALS` of them, names cut to a few hundred characters, plus their count, so
+ * a report (and an activity result built from it) stays small whatever the archive holds.
+ * xz runs with a minimal environment (no secrets for a decompressor exploited by its input).
  * Re-extracting into the same folder rewrites the same files (idempotent).
  */
 
 export interface ExtractOptions {
   maxEntryBytes: number;
   maxTotalBytes: number;
-  /** Most entries (files, directories, refused ones) an archive may hold; 200 000 by default. */
+  /** Most entries (files, directories, refused ones) an archive may hold; 50 000 by default. */
   maxEntries?: number;
   /** xz's `--memlimit-decompress`; 1 GiB by default. */
   maxXzMemoryBytes?: number;
+  /** Largest pax / GNU long-name header; 64 KiB by default. */
+  maxMetaBytes?: number;
   onProgress?: (progress: ExtractProgress) => void;
   /** Program used to decompress; `xz` on PATH by default. */
   xzPath?: string;
+  /** Aborting stops the extraction: xz is killed, what was written removed, the reason thrown. */
+  signal?: AbortSignal;
 }
 
 export interface ExtractProgress {
@@ -59,7 +73,10 @@ export interface RefusedEntry {
 export interface ExtractReport {
   /** Every file written, path relative to destDir (POSIX separators), in archive order. */
   files: { path: string; bytes: number }[];
+  /** The first MAX_LISTED_REFUSALS refused entries, names shortened (see shownText). */
   refused: RefusedEntry[];
+  /** How many entries were refused in all. */
+  refusedCount: number;
   /** Absolute path of `metadata.parquet` (at the root or under the one top folder), or null. */
   metadataPath: string | null;
   /** Absolute paths of the clips (audio files at the root or in `audio/`, or the same under the
@@ -67,8 +84,13 @@ export interface ExtractReport {
   audioFiles: string[];
 }
 
-export const DEFAULT_MAX_ENTRIES = 200_000;
+export const DEFAULT_MAX_ENTRIES = 50_000;
 export const DEFAULT_MAX_XZ_MEMORY_BYTES = 1024 * 1024 * 1024;
+export const DEFAULT_MAX_META_BYTES = 64 * 1024;
+/** Refused entries a report lists by name (all of them are counted). */
+export const MAX_LISTED_REFUSALS = 100;
+/** gzip and zstd magic numbers: node-tar would inflate such a stream itself. */
+const COMPRESSED_MAGIC = [Buffer.from([0x1f, 0x8b]), Buffer.from([0x28, 0xb5, 0x2f, 0xfd])];
 
 /** Errors that concern one entry's name (the filesystem refuses it), not the archive or the disk. */
 const NAME_ERRORS: Record<string, string> = {
@@ -138,10 +160,12 @@ export async function extractArchive(
   const { maxEntryBytes, maxTotalBytes, onProgress } = options;
   const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
   const maxXzMemoryBytes = options.maxXzMemoryBytes ?? DEFAULT_MAX_XZ_MEMORY_BYTES;
+  const maxMetaBytes = options.maxMetaBytes ?? DEFAULT_MAX_META_BYTES;
   const archiveStat = await stat(archivePath).catch((err: NodeJS.ErrnoException) => {
     throw new BadInputError(`cannot read archive (${err.code ?? err.message})`, archivePath);
   });
   if (!archiveStat.isFile()) throw new BadInputError('not a regular file', archivePath);
+  options.signal?.throwIfAborted();
 
   await mkdir(destDir, { recursive: true });
   const root = await realpath(destDir);
@@ -149,7 +173,7 @@ export async function extractArchive(
   const xz = spawn(
     options.xzPath ?? 'xz',
     ['-dc', `--memlimit-decompress=${Math.floor(maxXzMemoryBytes)}`, '--', archivePath],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: untrustedChildEnv() },
   );
   let xzStderr = '';
   xz.stderr.setEncoding('utf8');
@@ -163,31 +187,53 @@ export async function extractArchive(
   // Keep an unhandled rejection from escaping while the loop below runs.
   xzExit.catch(() => undefined);
 
-  const parser = new Parser({ strict: false, brotli: false, zstd: false });
+  const parser = new Parser({ strict: false, brotli: false, zstd: false, maxMetaEntrySize: maxMetaBytes });
   const queue = new EntryQueue();
-  const refused: RefusedEntry[] = [];
+  const refusals = new CappedList<RefusedEntry>(MAX_LISTED_REFUSALS);
+  const noteRefused = (entry: string, reason: string) =>
+    refusals.push({ entry: shownText(entry), reason: shownText(reason) });
   let tarProblem: string | null = null;
   let fatal: Error | null = null;
   let parsing = true;
   let seen = 0; // entries of every kind, the ones the parser skips included (maxEntries)
+  let decompressed = 0; // every byte out of xz (maxTotalBytes)
 
-  const tooManyEntries = () => {
-    fatal ??= new BadInputError(`archive holds more than ${maxEntries} entries`, archivePath);
-  };
-  const stopParsing = (problem: string) => {
-    tarProblem ??= problem;
+  // Resolves when xz is stopped: an entry being written then gets no more data, and stops too.
+  let markStopped = () => {};
+  const stopped = new Promise<{ done: true; value: undefined }>((resolve) => {
+    markStopped = () => resolve({ done: true, value: undefined });
+  });
+  // Nothing more is read: xz is stopped at once rather than drained.
+  const stopXz = () => {
     parsing = false;
     queue.close();
+    markStopped();
+    xz.stdout.destroy();
+    xz.kill('SIGKILL');
+  };
+  const stopFatal = (err: Error) => {
+    fatal ??= err;
+    stopXz();
+  };
+  const tooManyEntries = () =>
+    stopFatal(new BadInputError(`archive holds more than ${maxEntries} entries`, archivePath));
+  const stopParsing = (problem: string) => {
+    tarProblem ??= shownText(problem, 600);
+    stopXz();
   };
   parser.on('entry', (entry: ReadEntry) => queue.push(entry));
   parser.on('ignoredEntry', (entry: ReadEntry) => {
     if (++seen > maxEntries) {
       tooManyEntries();
-      parsing = false;
-      queue.close();
       return;
     }
-    refused.push({ entry: entry.path, reason: `unsupported entry type ${entry.type}` });
+    const meta = /ExtendedHeader|LongPath|LongLinkpath/.test(entry.type as string);
+    noteRefused(
+      entry.path,
+      meta
+        ? `${entry.type} header of ${entry.size} bytes exceeds the limit of ${maxMetaBytes} bytes`
+        : `unsupported entry type ${entry.type}`,
+    );
   });
   parser.on('warn', (code: string, message: string) => {
     if (code !== 'TAR_ENTRY_INFO') stopParsing(`${code}: ${message}`);
@@ -196,10 +242,25 @@ export async function extractArchive(
   parser.on('end', () => queue.close());
   parser.on('close', () => queue.close());
 
-  // Once parsing stops on a tar problem, xz's output is still drained so that xz can report its
-  // own error (the usual cause of a broken tar stream); the cap stops everything at once.
+  // A cancelled activity stops here: xz is killed, the entry in progress ends, and the loop below
+  // stops with the cancellation as the failure.
+  const onAbort = () => {
+    const reason: unknown = options.signal?.reason;
+    stopFatal(reason instanceof Error ? reason : new Error(`extraction of ${archivePath} cancelled`));
+  };
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+
   xz.stdout.on('data', (chunk: Buffer) => {
     if (!parsing) return;
+    if (decompressed === 0 && COMPRESSED_MAGIC.some((m) => chunk.subarray(0, m.length).equals(m))) {
+      stopFatal(new BadInputError('holds a gzip or zstd stream inside the xz, not a tar', archivePath));
+      return;
+    }
+    decompressed += chunk.length;
+    if (decompressed > maxTotalBytes) {
+      stopFatal(new BadInputError(`archive expands beyond the limit of ${maxTotalBytes} bytes`, archivePath));
+      return;
+    }
     if (!parser.write(chunk)) xz.stdout.pause();
   });
   parser.on('drain', () => xz.stdout.resume());
@@ -260,9 +321,12 @@ export async function extractArchive(
     pendingTemp = tmp;
     let bytes = 0;
     try {
-      for await (const chunk of entry as AsyncIterable<Buffer>) {
-        bytes += chunk.length;
-        await fh.write(chunk);
+      const chunks = (entry as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+      for (;;) {
+        const next = await Promise.race([chunks.next(), stopped]);
+        if (next.done) break;
+        bytes += next.value.length;
+        await fh.write(next.value);
       }
     } finally {
       await fh.close();
@@ -293,7 +357,7 @@ export async function extractArchive(
   };
 
   const refuse = (entry: ReadEntry, reason: string) => {
-    refused.push({ entry: entry.path, reason });
+    noteRefused(entry.path, reason);
     entry.resume();
   };
 
@@ -327,12 +391,11 @@ export async function extractArchive(
               const code = errCode(err);
               const nameError = code ? NAME_ERRORS[code] : undefined;
               if (code !== 'ESCAPE' && code !== 'ENOTDIR' && code !== 'EEXIST' && !nameError) throw err;
-              refused.push({
-                entry: entry.path,
-                reason:
-                  nameError ??
+              noteRefused(
+                entry.path,
+                nameError ??
                   (code === 'ESCAPE' ? 'resolves outside the target' : 'a path component is not a directory'),
-              });
+              );
             }
           }
         } else if (safe.rel === '') {
@@ -341,28 +404,25 @@ export async function extractArchive(
           refuse(entry, `${entry.size} bytes exceeds the per-entry limit of ${maxEntryBytes} bytes`);
         } else if (total + entry.size > maxTotalBytes) {
           entry.resume();
-          fatal = new BadInputError(
-            `archive expands beyond the limit of ${maxTotalBytes} bytes (at entry ${entry.path})`,
-            archivePath,
+          stopFatal(
+            new BadInputError(
+              `archive expands beyond the limit of ${maxTotalBytes} bytes (at entry ${shownText(entry.path)})`,
+              archivePath,
+            ),
           );
           break;
         } else {
           total += entry.size;
           const reason = await writeEntry(entry, safe.rel);
-          if (reason) refused.push({ entry: entry.path, reason });
+          if (reason) noteRefused(entry.path, reason);
         }
       }
       onProgress?.({ entries, files: files.size, bytes: total, entry: entry.path });
     }
   } catch (err) {
-    fatal ??= err instanceof Error ? err : new Error(String(err));
+    stopFatal(err instanceof Error ? err : new Error(String(err)));
   }
 
-  if (fatal) {
-    parsing = false;
-    xz.stdout.destroy();
-    xz.kill('SIGTERM');
-  }
   queue.drain();
   let exit: { code: number | null; signal: NodeJS.Signals | null };
   try {
@@ -372,8 +432,11 @@ export async function extractArchive(
     fatal ??= err as Error;
   }
 
+  options.signal?.removeEventListener('abort', onAbort);
   let failure: Error | null = null;
-  if (exit.code !== null && exit.code !== 0) {
+  if (fatal) {
+    failure = fatal;
+  } else if (exit.code !== null && exit.code !== 0) {
     const reason =
       xzStderr.split(`${archivePath}: `).join('').trim().split('\n').slice(0, 3).join(' / ') ||
       `exited with code ${exit.code}`;
@@ -384,8 +447,6 @@ export async function extractArchive(
         : `corrupt or truncated archive: ${xzReason}`,
       archivePath,
     );
-  } else if (fatal) {
-    failure = fatal;
   } else if (tarProblem) {
     failure = new BadInputError(`corrupt tar data: ${tarProblem}`, archivePath);
   } else if (exit.signal) {
@@ -402,7 +463,8 @@ export async function extractArchive(
   const { metadataPath, audioFiles } = locateContents(paths);
   return {
     files: paths.map((p) => ({ path: p, bytes: files.get(p) as number })),
-    refused,
+    refused: refusals.items,
+    refusedCount: refusals.count,
     metadataPath: metadataPath === null ? null : path.join(root, metadataPath),
     audioFiles: audioFiles.map((p) => path.join(root, p)),
   };

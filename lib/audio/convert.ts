@@ -1,17 +1,22 @@
+import { createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import os from 'node:os';
 import { forEachConcurrent } from '../concurrency.ts';
 import { BadInputError, errorMessage } from '../errors.ts';
 import { sha256File } from '../file-hash.ts';
 import { oggOpusDurationS } from './ogg-duration.ts';
-import { checkInputFile, ffmpegFileArg, runFfmpeg } from './run-ffmpeg.ts';
+import { checkInputFile, pinnedInput, runFfmpeg } from './run-ffmpeg.ts';
 import { replaceAtomically } from '../atomic-file.ts';
 
 /** DESIGN.md §1 convert stage: MP3 → Opus 32 kbps, mono, 16 kHz, no metadata, in Ogg. */
 export interface ConvertOptions {
   ffmpegPath: string;
   signal?: AbortSignal;
+  /** Longest clip converted (MAX_CLIP_SECONDS); default 600. A longer one is BadInputError. */
+  maxClipSeconds?: number;
 }
+
+export const DEFAULT_MAX_CLIP_SECONDS = 600;
 
 export interface ConvertResult {
   bytes: number;
@@ -25,6 +30,12 @@ export interface ConvertResult {
  * Converts one clip, writing `output` atomically (temp name in the same folder, then rename).
  * An empty, missing or undecodable input throws BadInputError with ffmpeg's reason; an input
  * that decodes to no audio at all does too.
+ *
+ * The input is read as MP3 and nothing else (the contract's format; `-f mp3`, file protocol
+ * only), and at most `maxClipSeconds` + 1 s of it is encoded (`-t`): a clip that turns out
+ * longer fails with that reason, so a 1 MB file holding 50 h of audio costs seconds, not hours.
+ * No separate probe runs first: a header's duration is an estimate an input controls, and `-t`
+ * bounds the work whatever it says.
  */
 export async function convertToOpus(
   input: string,
@@ -32,49 +43,80 @@ export async function convertToOpus(
   options: ConvertOptions,
 ): Promise<ConvertResult> {
   await checkInputFile(input);
+  const maxSeconds = options.maxClipSeconds ?? DEFAULT_MAX_CLIP_SECONDS;
   return replaceAtomically(
     output,
     async (tmp) => {
-      await runFfmpeg(
-        options.ffmpegPath,
-        // -f ogg: the temp name has no extension to guess the container from. bitexact: a fixed
-        // Ogg serial number and no version tag, so converting again gives the same bytes (sha256).
-        [
-          '-nostdin',
-          '-hide_banner',
-          '-v',
-          'error',
-          '-y',
-          '-i',
-          ffmpegFileArg(input),
-          '-vn',
-          '-map_metadata',
-          '-1',
-          '-c:a',
-          'libopus',
-          '-b:a',
-          '32k',
-          '-ac',
-          '1',
-          '-ar',
-          '16000',
-          '-fflags',
-          '+bitexact',
-          '-flags:a',
-          '+bitexact',
-          '-f',
-          'ogg',
-          ffmpegFileArg(tmp),
-        ],
-        input,
-        { signal: options.signal },
+      await ffmpegToFile(tmp, (onStdout) =>
+        runFfmpeg(
+          options.ffmpegPath,
+          // -f ogg: the output is a pipe, with no extension to guess the container from. bitexact: a
+          // fixed Ogg serial number and no version tag, so converting again gives the same bytes.
+          [
+            '-nostdin',
+            '-hide_banner',
+            '-v',
+            'error',
+            '-y',
+            ...pinnedInput(input, { demuxer: 'mp3' }),
+            '-t',
+            String(maxSeconds + 1),
+            '-vn',
+            '-map_metadata',
+            '-1',
+            '-c:a',
+            'libopus',
+            '-b:a',
+            '32k',
+            '-ac',
+            '1',
+            '-ar',
+            '16000',
+            '-fflags',
+            '+bitexact',
+            '-flags:a',
+            '+bitexact',
+            '-f',
+            'ogg',
+            'pipe:1',
+          ],
+          input,
+          { signal: options.signal, onStdout },
+        ),
       );
       const result = await describeOpus(tmp);
       if (!result) throw new BadInputError('no audio could be decoded', input);
+      if (result.durationS > maxSeconds + 0.5) {
+        throw new BadInputError(`longer than the limit of ${maxSeconds} s (MAX_CLIP_SECONDS)`, input);
+      }
       return result;
     },
     { signal: options.signal },
   );
+}
+
+/**
+ * Runs `run` (an ffmpeg writing to stdout) and writes what it prints to `file`. ffmpeg writes
+ * through a pipe rather than to the file itself so that it cannot outlive this process: when a
+ * worker is killed (SIGKILL, OOM, a preempted node) the pipe's reading end closes with it, and
+ * ffmpeg's next write fails (EPIPE) and ends it — no orphan keeps converting for a dead worker.
+ * A failed write (disk full) is reported after ffmpeg ends, as a plain, retryable error.
+ */
+async function ffmpegToFile(
+  file: string,
+  run: (onStdout: (chunk: Buffer) => void) => Promise<unknown>,
+): Promise<void> {
+  const out = createWriteStream(file);
+  let writeError: Error | undefined;
+  out.on('error', (err) => (writeError ??= err));
+  try {
+    await run((chunk) => {
+      if (!writeError) out.write(chunk);
+    });
+  } finally {
+    await new Promise<void>((resolve) => out.end(resolve));
+  }
+  if (writeError) throw new Error(`cannot write ${file}: ${writeError.message}`);
 }
 
 /**

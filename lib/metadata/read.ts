@@ -1,29 +1,56 @@
 import { readFile } from 'node:fs/promises';
-import { parquetMetadata, parquetReadObjects } from 'hyparquet';
+import { parquetMetadata, parquetReadObjects, type FileMetaData } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
+import { clipKey } from '../clip-id.ts';
 import { BadInputError } from '../errors.ts';
+import { CappedList, shownText } from '../untrusted-text.ts';
 import type { ClipMetadata } from './types.ts';
 
 /**
  * metadata.parquet → typed rows (tiktok-metadata.md). Every column of a row is kept in `raw`
  * (unknown ones too) as JSON-safe values; a missing optional column never fails; `id` is the one
  * required column. Rows that cannot be keyed (null or empty id) are skipped and reported in
- * `problems`, as are repeated ids (the first row wins), so nothing disappears silently.
+ * `problems`, as are repeated ids (the first row wins), so nothing disappears silently. An id
+ * that is not a plain token (a NUL byte, 8,000 characters, `../x`) keeps its row under a stand-in
+ * key (lib/clip-id.ts) and fails alone.
+ *
+ * Memory is bounded by what the footer declares, checked before anything is decoded: at most
+ * `maxRows` rows (MAX_PARQUET_ROWS) and MAX_ROW_GROUP_BYTES of uncompressed data per row group;
+ * row groups are decoded one at a time; problems are counted, the first few listed.
  */
 export interface MetadataReadResult {
   rows: ClipMetadata[];
-  /** One line per skipped row, naming the row number (0-based) and why. */
+  /** The first MAX_LISTED_PROBLEMS skipped or stand-in rows, naming the row (0-based) and why. */
   problems: string[];
+  /** How many rows had a problem in all. */
+  problemCount: number;
   /** All columns of the file, in file order. */
   columns: string[];
 }
 
-/** The rows only (problems are dropped): see {@link readMetadataReport} to get them. */
-export async function readMetadata(parquetPath: string): Promise<ClipMetadata[]> {
-  return (await readMetadataReport(parquetPath)).rows;
+export interface MetadataReadOptions {
+  /** Rows the footer may declare; default DEFAULT_MAX_PARQUET_ROWS. */
+  maxRows?: number;
 }
 
-export async function readMetadataReport(parquetPath: string): Promise<MetadataReadResult> {
+export const DEFAULT_MAX_PARQUET_ROWS = 100_000;
+/** Uncompressed bytes one row group may declare: hundreds of times a real archive's. */
+export const MAX_ROW_GROUP_BYTES = 256 * 1024 * 1024;
+export const MAX_LISTED_PROBLEMS = 20;
+
+/** The rows only (problems are dropped): see {@link readMetadataReport} to get them. */
+export async function readMetadata(
+  parquetPath: string,
+  options: MetadataReadOptions = {},
+): Promise<ClipMetadata[]> {
+  return (await readMetadataReport(parquetPath, options)).rows;
+}
+
+export async function readMetadataReport(
+  parquetPath: string,
+  options: MetadataReadOptions = {},
+): Promise<MetadataReadResult> {
+  const maxRows = options.maxRows ?? DEFAULT_MAX_PARQUET_ROWS;
   let bytes: Buffer;
   try {
     bytes = await readFile(parquetPath);
@@ -35,42 +62,88 @@ export async function readMetadataReport(parquetPath: string): Promise<MetadataR
   }
   const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
 
+  const rows: ClipMetadata[] = [];
+  const problems = new CappedList<string>(MAX_LISTED_PROBLEMS);
+  const seen = new Map<string, number>();
   let columns: string[];
-  let records: Record<string, unknown>[];
   try {
     const metadata = parquetMetadata(file);
     columns = topLevelColumns(metadata.schema);
     if (!columns.includes('id')) throw new BadInputError('metadata has no id column', parquetPath);
-    // utf8: false keeps un-annotated BYTE_ARRAY columns binary (base64 in raw); UTF8 ones are text.
-    records = await parquetReadObjects({ file, metadata, compressors, utf8: false });
+    checkDeclaredSize(metadata, maxRows, parquetPath);
+    let groupStart = 0;
+    for (const group of metadata.row_groups) {
+      const groupRows = Number(group.num_rows);
+      // utf8: false keeps un-annotated BYTE_ARRAY columns binary (base64 in raw); UTF8 ones are text.
+      const records = await parquetReadObjects({
+        file,
+        metadata,
+        compressors,
+        utf8: false,
+        rowStart: groupStart,
+        rowEnd: groupStart + groupRows,
+      });
+      records.forEach((record, i) => addRow(record, groupStart + i));
+      groupStart += groupRows;
+    }
   } catch (err) {
     if (err instanceof BadInputError) throw err;
     throw new BadInputError(
-      `corrupt parquet: ${err instanceof Error ? err.message : String(err)}`,
+      `corrupt parquet: ${shownText(err instanceof Error ? err.message : String(err), 300)}`,
       parquetPath,
     );
   }
+  return { rows, problems: problems.items, problemCount: problems.count, columns };
 
-  const rows: ClipMetadata[] = [];
-  const problems: string[] = [];
-  const seen = new Map<string, number>();
-  records.forEach((record, index) => {
+  function addRow(record: Record<string, unknown>, index: number): void {
     const raw: Record<string, unknown> = {};
     for (const name of columns) raw[name] = toJsonSafe(record[name]);
-    const id = idString(record.id);
-    if (id === null) {
+    const given = idString(record.id);
+    if (given === null) {
       problems.push(`row ${index}: no id, skipped`);
       return;
     }
+    const id = clipKey(given);
     const first = seen.get(id);
     if (first !== undefined) {
-      problems.push(`row ${index}: id ${id} repeats row ${first}, skipped`);
+      problems.push(`row ${index}: id ${shownText(given, 60)} repeats row ${first}, skipped`);
       return;
     }
     seen.set(id, index);
-    rows.push(toClipMetadata(id, record, raw));
-  });
-  return { rows, problems, columns };
+    const row = toClipMetadata(id, record, raw);
+    if (id !== given) {
+      row.invalidId = shownText(given, 60);
+      problems.push(`row ${index}: id "${row.invalidId}" is not a plain token; kept as ${id}, failed`);
+    }
+    rows.push(row);
+  }
+}
+
+/** The footer's promises, checked before any page is decoded. */
+function checkDeclaredSize(metadata: FileMetaData, maxRows: number, parquetPath: string): void {
+  const declared = Number(metadata.num_rows);
+  if (declared > maxRows) {
+    throw new BadInputError(
+      `declares ${declared} rows, more than the limit of ${maxRows} (MAX_PARQUET_ROWS)`,
+      parquetPath,
+    );
+  }
+  let counted = 0;
+  for (const group of metadata.row_groups) {
+    counted += Number(group.num_rows);
+    if (Number(group.total_byte_size) > MAX_ROW_GROUP_BYTES) {
+      throw new BadInputError(
+        `a row group declares ${group.total_byte_size} uncompressed bytes, more than ${MAX_ROW_GROUP_BYTES}`,
+        parquetPath,
+      );
+    }
+  }
+  if (counted > maxRows) {
+    throw new BadInputError(
+      `row groups hold ${counted} rows, more than the limit of ${maxRows} (MAX_PARQUET_ROWS)`,
+      parquetPath,
+    );
+  }
 }
 
 function topLevelColumns(schema: { name: string; num_children?: number }[]): string[] {

@@ -5,7 +5,10 @@
  * timestamps → ISO-8601 strings, lists → arrays, null stays null.
  */
 export interface ClipMetadata {
+  /** The video id, or a stand-in key when the id is not a plain token (see invalidId). */
   id: string;
+  /** The parquet's id, shortened for reports, when it could not be a key (lib/clip-id.ts). */
+  invalidId?: string;
   audioFile: string;
   createTime: string | null; // ISO-8601
   description: string | null;

@@ -11,8 +11,16 @@ export interface ArchiveListing {
 
 const ARCHIVE_FILE = /^(\d{4}-\d{2}-\d{2}_\d{2}-\d{2})\.tar\.xz$/;
 
-/** The date's archives in a local folder, in time order. */
-export async function listLocalArchives(dir: string, date: string): Promise<ArchiveListing[]> {
+/**
+ * The date's archives in a local folder, in time order. Names that start with the date but are
+ * not `YYYY-MM-DD_HH-MM.tar.xz` regular files (a misnamed archive, a folder) are added to
+ * `ignored`, so that they are reported rather than dropped silently.
+ */
+export async function listLocalArchives(
+  dir: string,
+  date: string,
+  ignored: string[] = [],
+): Promise<ArchiveListing[]> {
   let names: string[];
   try {
     names = await readdir(dir);
@@ -21,10 +29,11 @@ export async function listLocalArchives(dir: string, date: string): Promise<Arch
   }
   const listings: ArchiveListing[] = [];
   for (const file of names.sort()) {
+    if (!file.startsWith(date)) continue;
     const m = ARCHIVE_FILE.exec(file);
-    if (!m || !m[1].startsWith(`${date}_`)) continue;
-    const s = await stat(path.join(dir, file));
-    if (s.isFile()) listings.push({ name: m[1], bytes: s.size });
+    const s = m?.[1].startsWith(`${date}_`) ? await stat(path.join(dir, file)) : null;
+    if (m && s?.isFile()) listings.push({ name: m[1], bytes: s.size });
+    else ignored.push(file);
   }
   return listings;
 }

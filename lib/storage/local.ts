@@ -5,7 +5,7 @@ import { isCalendarDate } from '../archive/dates.ts';
 import { isSafeClipId } from '../clip-id.ts';
 import { BadInputError } from '../errors.ts';
 import { sha256File } from '../file-hash.ts';
-import { replaceAtomically } from '../atomic-file.ts';
+import { fsyncPath, replaceAtomically } from '../atomic-file.ts';
 
 export interface UploadFile {
   id: string;
@@ -37,8 +37,10 @@ export function storagePath(root: string, date: string, id: string): string {
 }
 
 /**
- * Copies Opus files into the local storage root, each to a temp name then renamed into place.
- * Idempotent: a destination that already has the source's size and sha256 is left untouched.
+ * Copies Opus files into the local storage root, each to a temp name, flushed to disk, then
+ * renamed into place (lib/atomic-file.ts): when this returns, the copies survive a power loss, so
+ * the rows may say uploaded and staging may be deleted. Idempotent: a destination that already
+ * has the source's size and sha256 is left untouched.
  */
 export async function uploadToLocal(
   root: string,
@@ -62,6 +64,9 @@ export async function uploadToLocal(
     if (existing?.isFile() && existing.size === source.size) {
       const want = file.sha256 ?? (await sha256File(file.path));
       if ((await sha256File(dest)) === want) {
+        // Left by an attempt that may have died before flushing it: flushed before it counts.
+        await fsyncPath(dest);
+        await fsyncPath(path.dirname(dest));
         results.push({ id: file.id, uri, bytes: source.size, skipped: true });
         continue;
       }

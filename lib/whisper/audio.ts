@@ -5,10 +5,11 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { untrustedChildEnv } from '../config.ts';
 import { BadInputError } from '../errors.ts';
 import { resolveFfmpegPath } from '../audio/ffmpeg-path.ts';
+import { AUDIO_DEMUXERS, ffmpegFailure, pinnedInput, type FfmpegExit } from '../audio/run-ffmpeg.ts';
 
 export const SAMPLE_RATE = 16000;
 export const N_FFT = 400;
@@ -27,22 +28,25 @@ export interface LoadAudioOptions {
   ffmpegPath?: string;
   sampleRate?: number;
   signal?: AbortSignal;
+  /** Longest audio decoded (MAX_CLIP_SECONDS); a longer file is BadInputError. Default 600. */
+  maxSeconds?: number;
 }
+
+export const DEFAULT_MAX_SECONDS = 600;
 
 interface FfmpegJob {
   file: string;
   cmd: string;
   args: string[];
-  input: string;
+  maxSeconds: number;
 }
 
 function ffmpegJob(file: string, opts: LoadAudioOptions): FfmpegJob | BadInputError {
   if (!existsSync(file)) return new BadInputError('no such file', file);
   if (statSync(file).isDirectory()) return new BadInputError('is a directory, not an audio file', file);
   const cmd = opts.ffmpegPath ?? resolveFfmpegPath();
-  // `file:` keeps names that look like protocols or options ("-x.mp3", "http:a.mp3") literal.
-  const input = 'file:' + path.resolve(file);
   const sr = opts.sampleRate ?? SAMPLE_RATE;
+  const maxSeconds = opts.maxSeconds ?? DEFAULT_MAX_SECONDS;
   const args = [
     '-nostdin',
     '-hide_banner',
@@ -50,8 +54,11 @@ function ffmpegJob(file: string, opts: LoadAudioOptions): FfmpegJob | BadInputEr
     'error',
     '-threads',
     '0',
-    '-i',
-    input,
+    // Plain audio containers only, from this one file (no playlists naming other files).
+    ...pinnedInput(file, { allowed: AUDIO_DEMUXERS }),
+    // One second more than allowed: enough to tell a file that is too long, never more.
+    '-t',
+    String(maxSeconds + 1),
     '-f',
     'f32le',
     '-ac',
@@ -60,21 +67,26 @@ function ffmpegJob(file: string, opts: LoadAudioOptions): FfmpegJob | BadInputEr
     String(sr),
     '-',
   ];
-  return { file, cmd, args, input };
+  return { file, cmd, args, maxSeconds };
 }
 
-/** PCM from ffmpeg's exit code, stderr and stdout; the errors name the file. */
+/**
+ * PCM from ffmpeg's exit code (-1: killed by a signal, -2: could not start, as the helper
+ * reports them), stderr and stdout; failures are classified by the one ffmpeg runner
+ * (lib/audio/run-ffmpeg.ts), so a full disk is retryable here as in convert.
+ */
 function ffmpegResult(job: FfmpegJob, code: number, stderr: string, stdout: Buffer): Float32Array {
-  if (code === -2)
-    throw new Error(
-      `ffmpeg could not be started as "${job.cmd}" (${stderr.trim()}; set FFMPEG_PATH) while decoding ${job.file}`,
-    );
   if (code !== 0) {
-    const lines = stderr.trim().split('\n').filter(Boolean);
-    const why = lines.length
-      ? lines.slice(-2).join(' / ').split(job.input).join(job.file)
-      : `ffmpeg exited with ${code}`;
-    throw new BadInputError(`cannot decode audio: ${why}`, job.file);
+    const exit: FfmpegExit =
+      code === -2
+        ? { code: null, spawnError: stderr.trim(), stderr: '' }
+        : code === -1
+          ? { code: null, signal: 'a signal', stderr }
+          : { code, stderr };
+    throw ffmpegFailure(exit, job.file, job.cmd, 'cannot decode audio');
+  }
+  if (stdout.length > (job.maxSeconds + 0.5) * SAMPLE_RATE * 4) {
+    throw new BadInputError(`longer than the limit of ${job.maxSeconds} s (MAX_CLIP_SECONDS)`, job.file);
   }
   const n = Math.floor(stdout.length / 4);
   const pcm = new Float32Array(n);
@@ -92,7 +104,11 @@ export function loadAudio(file: string, opts: LoadAudioOptions = {}): Promise<Fl
   const job = ffmpegJob(file, opts);
   if (job instanceof Error) return Promise.reject(job);
   return new Promise((resolve, reject) => {
-    const child = spawn(job.cmd, job.args, { stdio: ['ignore', 'pipe', 'pipe'], signal: opts.signal });
+    const child = spawn(job.cmd, job.args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      signal: opts.signal,
+      env: untrustedChildEnv(),
+    });
     const chunks: Buffer[] = [];
     let stderr = '';
     let failed: Error | undefined;
@@ -137,8 +153,10 @@ export class AudioLoader {
   constructor(private readonly opts: LoadAudioOptions = {}) {
     try {
       const script = fileURLToPath(new URL('./ffmpeg-helper.mjs', import.meta.url));
+      // A minimal environment: the helper and the ffmpeg processes it starts parse untrusted audio.
       const child = spawn(process.execPath, [script], {
         stdio: ['pipe', 'pipe', 'inherit'],
+        env: untrustedChildEnv(),
       }) as unknown as ChildProcessWithoutNullStreams;
       child.on('error', () => this.fail(new Error('audio helper process failed')));
       child.on('exit', () => this.fail(new Error('audio helper process exited')));

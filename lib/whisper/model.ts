@@ -10,8 +10,10 @@ import type { Logger } from '../log.ts';
 import { splitMergedDecoder } from './onnx-split.ts';
 import { ConfigError } from '../errors.ts';
 
-export type WhisperDevice = 'cpu' | 'cuda' | 'webgpu' | 'auto';
-export type Provider = 'cpu' | 'cuda' | 'webgpu';
+import type { WhisperDevice } from './devices.ts';
+
+export type { WhisperDevice } from './devices.ts';
+export type Provider = Exclude<WhisperDevice, 'auto'>;
 
 export interface ModelDimensions {
   nMels: number;

@@ -70,6 +70,8 @@ export interface EngineOptions {
   encoderBatchSize?: number;
   logger?: Logger;
   ffmpegPath?: string;
+  /** Longest audio file transcribed (MAX_CLIP_SECONDS, default 600): a longer one is an error. */
+  maxClipSeconds?: number;
   /** Quality settings, Whisper's transcribe() defaults. */
   temperatures?: number[];
   compressionRatioThreshold?: number;
@@ -103,7 +105,7 @@ export class WhisperEngine {
 
   static async load(opts: EngineOptions): Promise<WhisperEngine> {
     // The audio helper process starts while this process is still small (see AudioLoader).
-    const audio = new AudioLoader({ ffmpegPath: opts.ffmpegPath });
+    const audio = new AudioLoader({ ffmpegPath: opts.ffmpegPath, maxSeconds: opts.maxClipSeconds });
     try {
       const tokenizer = Tokenizer.fromModelDir(opts.modelDir);
       const model = await WhisperModel.load({

@@ -10,11 +10,13 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openDatabase } from '../../db/client.ts';
-import { freePort } from '../../db/embedded-server.ts';
+import { Client, Connection } from '@temporalio/client';
+import { freePort } from '../../local/embedded-postgres.ts';
 import { storeArchive } from '../../db/queries/store-archive.ts';
 import { upsertQueue } from '../../db/queries/queue.ts';
 import type { ArchiveRecord, ClipRecord } from '../../lib/manifest.ts';
 import { wordErrorRate } from '../../lib/whisper/wer.ts';
+import { archiveWorkflowId, dateWorkflowId } from '../../workflows/contract.ts';
 import { generateDay, type Truth } from '../../lib/sample-day/generate.ts';
 import { makeTempDir } from '../support/postgres.ts';
 
@@ -38,6 +40,35 @@ interface Result {
   stderr: string;
 }
 
+/** Everything local under dataDir, archives from `incoming`, the CI's model cache. */
+function localEnv(dataDir: string, incoming: string): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    WHISPER_MODEL_CACHE: process.env.WHISPER_MODEL_CACHE,
+    DATA_DIR: dataDir,
+    SOURCE: `local:${incoming}`,
+    LOG_LEVEL: 'warn',
+  };
+}
+
+/** Runs the CLI to its end (killed after `timeoutMs`: a hang fails the test instead of stalling it). */
+function runCli(env: NodeJS.ProcessEnv, args: string[], timeoutMs = 10 * 60_000): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: timeoutMs,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
 /**
  * Shared setup (`before`), which every test reads and none changes: the three dates above run
  * through `audio-pipeline run` in one DATA_DIR, then the running date's queue rows and the CSV
@@ -51,16 +82,7 @@ describe('audio-pipeline CLI', { timeout: 15 * 60_000 }, () => {
   let clean: Result;
   let broken: Result;
 
-  const cli = (...args: string[]): Promise<Result> =>
-    new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+  const cli = (...args: string[]): Promise<Result> => runCli(env, args);
 
   /**
    * `run` with the dev server on ports found free just before. Another process can take one of
@@ -97,14 +119,7 @@ describe('audio-pipeline CLI', { timeout: 15 * 60_000 }, () => {
       clips: { ...main.truth.clips, ...cleanDay.truth.clips },
       archives: { ...main.truth.archives, ...cleanDay.truth.archives },
     };
-    env = {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      WHISPER_MODEL_CACHE: process.env.WHISPER_MODEL_CACHE,
-      DATA_DIR: dataDir,
-      SOURCE: `local:${incoming}`,
-      LOG_LEVEL: 'warn',
-    };
+    env = localEnv(dataDir, incoming);
     run = await runDate(DATE);
     clean = await runDate(CLEAN_DATE);
     broken = await runDate(BROKEN_DATE);
@@ -320,6 +335,96 @@ describe('audio-pipeline CLI', { timeout: 15 * 60_000 }, () => {
     });
     assert.equal(badEnv.code, 2);
     assert.match(badEnv.stderr, /WHISPER_BATCH_SIZE="lots": expected/);
+  });
+});
+
+test('a SOURCE, --source or STORAGE_TARGET this version cannot serve stops start-up with exit 2', async () => {
+  const base = { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: '/nonexistent/never-created' };
+  const cases: [NodeJS.ProcessEnv, string[], RegExp][] = [
+    [{ ...base, SOURCE: 'globus:abc-123:/data' }, [], /SOURCE="globus:abc-123:\/data": Globus/],
+    [
+      { ...base, STORAGE_TARGET: 'archiver@nas:/opus' },
+      [],
+      /STORAGE_TARGET="archiver@nas:\/opus": uploading over rsync/,
+    ],
+    [base, ['--source', 'globus:abc-123:/data'], /--source "globus:abc-123:\/data": Globus/],
+  ];
+  for (const [env, extra, message] of cases) {
+    const r = await runCli(env, ['run', '--date', '2024-01-15', ...extra], 60_000);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, message);
+  }
+});
+
+describe('custom task queues end to end', { timeout: 15 * 60_000 }, () => {
+  const DAY = '2024-04-03';
+  const QUEUES = { TASK_QUEUE: 'e2e-tenant', GPU_TASK_QUEUE: 'e2e-tenant-gpu' };
+  let dataDir: string;
+  let env: NodeJS.ProcessEnv;
+  let dev: ReturnType<typeof spawn> | undefined;
+  let devLog = '';
+
+  /** `dev` with the custom queues, until it says it is ready (or exits). */
+  const startDev = () =>
+    new Promise<boolean>((resolve, reject) => {
+      devLog = '';
+      dev = spawn(process.execPath, [CLI, 'dev'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      dev.stderr!.on('data', (d) => {
+        devLog += d;
+        if (devLog.includes('Ctrl-C stops everything')) resolve(true);
+      });
+      dev.on('error', reject);
+      dev.on('close', () => resolve(false));
+    });
+
+  before(async () => {
+    dataDir = await makeTempDir('audio-pipeline-queues-');
+    const incoming = path.join(dataDir, 'incoming');
+    await generateDay({ date: DAY, archives: 1, clipsPerArchive: 2, outDir: incoming, seed: 7 });
+    env = { ...localEnv(dataDir, incoming), ...QUEUES };
+    // On a port race with the dev server (see above), once more with fresh ports.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      env.TEMPORAL_PORT = String(await freePort());
+      env.TEMPORAL_UI_PORT = String(await freePort());
+      if (await startDev()) return;
+      if (!/address already in use/.test(devLog)) break;
+    }
+    assert.fail(`dev did not start:\n${devLog}`);
+  });
+
+  after(async () => {
+    if (dev && dev.exitCode === null) {
+      const closed = new Promise((resolve) => dev!.once('close', resolve));
+      dev.kill('SIGTERM');
+      await closed;
+    }
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  test('dev polls TASK_QUEUE and GPU_TASK_QUEUE, run starts the date there, the archive transcribes on the GPU queue', async () => {
+    assert.match(devLog, /Workers: e2e-tenant, e2e-tenant-gpu/);
+    const address = `127.0.0.1:${env.TEMPORAL_PORT}`;
+    // With TEMPORAL_ADDRESS set, `run` starts no workers of its own: only dev's can do the work.
+    const run = await runCli({ ...env, TEMPORAL_ADDRESS: address }, ['run', '--date', DAY], 5 * 60_000);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, new RegExp(`date ${DAY}: completed`));
+
+    const connection = await Connection.connect({ address });
+    try {
+      const client = new Client({ connection });
+      const date = await client.workflow.getHandle(dateWorkflowId(DAY)).describe();
+      assert.equal(date.taskQueue, QUEUES.TASK_QUEUE);
+      const history = await client.workflow.getHandle(archiveWorkflowId(`${DAY}_00-00`)).fetchHistory();
+      const scheduled = (history.events ?? [])
+        .map((e) => e.activityTaskScheduledEventAttributes)
+        .filter((a) => a?.activityType?.name === 'transcribeClips');
+      assert.deepEqual(
+        scheduled.map((a) => a?.taskQueue?.name),
+        [QUEUES.GPU_TASK_QUEUE],
+      );
+    } finally {
+      await connection.close();
+    }
   });
 });
 

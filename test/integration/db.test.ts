@@ -8,12 +8,14 @@
  * each test passes alone (`--test-name-pattern`) and in any order.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import type { AppDatabase } from '../../db/client.ts';
-import { migrate } from '../../db/migrate.ts';
+import { migrate, MIGRATIONS_FOLDER } from '../../db/migrate.ts';
 import {
   countsByStatus,
   dateStatus,
@@ -27,12 +29,22 @@ import {
 } from '../../db/queries/index.ts';
 import { rowsPerStatement } from '../../db/queries/upsert-unless-unchanged.ts';
 import * as schema from '../../db/schema.ts';
+import { CLIP_STATUSES, QUEUE_STATUSES } from '../../lib/statuses.ts';
 import { BadInputError } from '../../lib/errors.ts';
 import type { ArchiveRecord, ClipRecord, TranscriptRecord } from '../../lib/manifest.ts';
 import type { ClipMetadata } from '../../lib/metadata/types.ts';
 import { startEmbeddedTestPostgres, startPostgres15, type TestPostgres } from '../support/postgres.ts';
 
 const DATE = '2024-01-15';
+
+/** The migrations drizzle-kit generated (db/migrations/meta/_journal.json). */
+const migrationCount = (): number =>
+  (
+    JSON.parse(readFileSync(path.join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8')) as {
+      entries: unknown[];
+    }
+  ).entries.length;
+
 const ARCHIVE = '2024-01-15_10-20';
 
 function clip(id: string, overrides: Partial<ClipRecord> = {}): ClipRecord {
@@ -211,13 +223,26 @@ for (const backend of backends) {
       const applied = await db.execute<{ n: number }>(
         sql`SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations`,
       );
-      assert.equal(applied.rows[0]!.n, 2);
+      assert.equal(applied.rows[0]!.n, migrationCount(), 'each migration applied once');
       const tables = await db.execute<{ t: string }>(sql`
         SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`);
       assert.deepEqual(
         tables.rows.map((r) => r.t),
         ['audio_files', 'audio_metadata', 'processing_queue', 'transcripts'],
       );
+    });
+
+    test('the status check constraints allow exactly the statuses of lib/statuses.ts', async () => {
+      for (const [name, statuses] of [
+        ['audio_files_status_check', CLIP_STATUSES],
+        ['processing_queue_status_check', QUEUE_STATUSES],
+      ] as const) {
+        const { rows } = await db.execute<{ def: string }>(
+          sql`SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conname = ${name}`,
+        );
+        const allowed = [...rows[0]!.def.matchAll(/'([a-z_]+)'/g)].map((m) => m[1]);
+        assert.deepEqual(allowed.sort(), [...statuses].sort(), name);
+      }
     });
 
     test('text-search configuration follows the language', async () => {

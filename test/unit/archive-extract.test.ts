@@ -9,6 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { extractArchive, locateContents, safeEntryPath } from '../../lib/archive/extract.ts';
 import { BadInputError } from '../../lib/errors.ts';
+import { shownText } from '../../lib/untrusted-text.ts';
 import { generateDay, type GeneratedDay } from '../../lib/sample-day/generate.ts';
 
 const run = promisify(execFile);
@@ -293,7 +294,7 @@ describe('extractArchive', () => {
     const dest = path.join(tmp, 'long-name-out');
     const report = await extractArchive(`${plain}.xz`, dest, LIMITS);
     assert.deepEqual(report.refused, [
-      { entry: long, reason: 'file name too long for the filesystem (ENAMETOOLONG)' },
+      { entry: shownText(long), reason: 'file name too long for the filesystem (ENAMETOOLONG)' },
     ]);
     assert.deepEqual(
       report.files.map((f) => f.path),

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { joinClipsWithMetadata } from '../../lib/archive/clip-join.ts';
+import { clipKey } from '../../lib/clip-id.ts';
 import type { ClipMetadata } from '../../lib/metadata/types.ts';
 
 const ref = { date: '2024-01-15', archive: '2024-01-15_00-00' };
@@ -34,9 +35,12 @@ test('an id that cannot safely name a file fails alone and never reaches a path'
     files('a.mp3', 'b c.mp3', `${'9'.repeat(129)}.mp3`, '444.mp3'),
   );
   const byId = Object.fromEntries(clips.map((c) => [c.id, c]));
-  for (const id of ['../../../tmp/x', 'b c', '9'.repeat(129)]) {
-    assert.equal(byId[id].status, 'failed', id);
-    assert.match(byId[id].error ?? '', /^unsafe id/);
+  for (const given of ['../../../tmp/x', 'b c', '9'.repeat(129)]) {
+    const id = clipKey(given);
+    assert.match(id, /^invalid-id-[0-9a-f]{16}$/, 'a stand-in key, safe as a file name and a row key');
+    assert.equal(byId[id].status, 'failed', given);
+    assert.match(byId[id].error ?? '', /^unsafe id "/);
+    assert.ok(byId[id].error!.includes(given.slice(0, 40)), 'the reason shows the id given');
     assert.equal(byId[id].mp3Path, null);
   }
   assert.equal(byId['444'].status, 'pending');

@@ -57,6 +57,14 @@ test('a SOURCE or STORAGE_TARGET this version cannot serve is a ConfigError nami
   }
 });
 
+test('both bad targets are reported at once', () => {
+  assert.throws(
+    () => loadConfig({ SOURCE: 'globus:e:/p', STORAGE_TARGET: 'u@h:/p' }),
+    (err: unknown) =>
+      err instanceof ConfigError && /SOURCE=/.test(err.message) && /STORAGE_TARGET=/.test(err.message),
+  );
+});
+
 test('the task queues default to the names in the Temporal contract', () => {
   const c = loadConfig({});
   assert.equal(c.temporal.taskQueue, DEFAULT_TASK_QUEUES.cpu);

@@ -4,14 +4,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { MODEL_PINS, WHISPER_ASSETS_PIN, type ModelName } from '../../lib/whisper/model-pins.ts';
+import { MODEL_PINS, WHISPER_ASSETS_PIN, type ModelName } from '../../lib/model-supply/pins.ts';
 import {
   defaultModelCache,
   ModelNotFoundError,
   readManifest,
   resolveModelDir,
   verifyModelDir,
-} from '../../lib/whisper/model-store.ts';
+} from '../../lib/model-supply/store.ts';
 
 /**
  * Checks the converted models in the default cache ($WHISPER_MODEL_CACHE or

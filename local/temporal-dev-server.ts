@@ -29,7 +29,7 @@ export interface DevServerOptions {
   port: number;
   uiPort: number;
   namespace: string;
-  /** The CLI to run; default: ensureTemporalCli() (TEMPORAL_CLI, PATH, <repo>/.venv). */
+  /** The CLI to run (config's TEMPORAL_CLI); default: ensureTemporalCli() (PATH, <repo>/.venv). */
   cli?: string;
   /** Bind address; default 127.0.0.1. */
   ip?: string;
@@ -37,6 +37,8 @@ export interface DevServerOptions {
   log?: (line: string) => void;
   /** How long to wait for the server to answer; default 90 s. */
   readyTimeoutMs?: number;
+  /** Aborted while waiting for the server: it is stopped and the signal's reason thrown. */
+  signal?: AbortSignal;
 }
 
 export interface TemporalDevServer {
@@ -47,6 +49,8 @@ export interface TemporalDevServer {
   logFile: string;
   /** true when an already running server was found and is left running by stop(). */
   reused: boolean;
+  /** The server's pid when this process started it. */
+  pid?: number;
   /** Stops the server if this process started it: SIGTERM, then SIGKILL after a grace period. */
   stop(): Promise<void>;
 }
@@ -177,13 +181,38 @@ async function isReady(address: string, namespace: string): Promise<boolean> {
   }
 }
 
-async function logTail(logFile: string): Promise<string> {
-  const text = await fs.readFile(logFile, 'utf8').catch(() => '');
-  return text.split('\n').slice(-15).join('\n');
+/** The server log's last error line (or last line): why it stopped, in one line. */
+async function lastLogError(logFile: string): Promise<string> {
+  const lines = (await fs.readFile(logFile, 'utf8').catch(() => '')).split('\n').filter((l) => l.trim());
+  const line =
+    [...lines].reverse().find((l) => /error|fatal|panic|in use/i.test(l)) ?? lines.at(-1) ?? '(empty log)';
+  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
 }
 
 function exited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
+}
+
+/**
+ * 'temporal' when a Temporal server already answers on the port (it will be reused), 'free' when
+ * both the port and the UI port are free; anything else is an error naming the setting to change.
+ * Cheap: the local stack asks before it starts anything.
+ */
+export async function checkDevServerPorts(
+  options: Pick<DevServerOptions, 'port' | 'uiPort' | 'ip'>,
+): Promise<'free' | 'temporal'> {
+  const ip = options.ip ?? '127.0.0.1';
+  if (await somethingListens(ip, options.port)) {
+    if (await isTemporal(`${ip}:${options.port}`)) return 'temporal';
+    throw new Error(
+      `port ${options.port} on ${ip} is in use by something that is not a Temporal server (set TEMPORAL_PORT)`,
+    );
+  }
+  if (await somethingListens(ip, options.uiPort))
+    throw new Error(
+      `port ${options.uiPort} on ${ip}, for the Temporal Web UI, is in use (set TEMPORAL_UI_PORT)`,
+    );
+  return 'free';
 }
 
 export async function startTemporalDevServer(options: DevServerOptions): Promise<TemporalDevServer> {
@@ -194,12 +223,7 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
   const logFile = path.join(dir, 'server.log');
   const log = options.log ?? (() => {});
 
-  if (await somethingListens(ip, options.port)) {
-    if (!(await isTemporal(address))) {
-      throw new Error(
-        `port ${options.port} on ${ip} is in use by something that is not a Temporal server (set TEMPORAL_PORT)`,
-      );
-    }
+  if ((await checkDevServerPorts(options)) === 'temporal') {
     await ensureNamespaceAndSearchAttributes(address, options.namespace, options.readyTimeoutMs ?? 90_000);
     log(`reusing the Temporal server already on ${address}`);
     return { address, namespace: options.namespace, uiUrl, logFile, reused: true, stop: async () => {} };
@@ -245,9 +269,10 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
       /* already gone */
     }
   };
-  // Safety net for a process that exits without stop(): 'exit' handlers must be synchronous.
+  // Safety net for a process that exits without stop() (a forced exit): 'exit' handlers must be
+  // synchronous, so there is no waiting for a graceful stop here.
   const onExit = () => {
-    if (!exited(child)) killGroup('SIGTERM');
+    if (!exited(child)) killGroup('SIGKILL');
   };
   process.once('exit', onExit);
   const exitedPromise = new Promise<void>((resolve) => {
@@ -273,18 +298,22 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
     if (exited(child)) {
       process.removeListener('exit', onExit);
       throw new Error(
-        `the Temporal dev server exited (code ${child.exitCode}) before it was ready; ${logFile}:\n${await logTail(logFile)}`,
+        `the Temporal dev server exited (code ${child.exitCode}) before it was ready: ${await lastLogError(logFile)} (log: ${logFile})`,
       );
+    }
+    if (options.signal?.aborted) {
+      await stop();
+      throw options.signal.reason;
     }
     if (await isReady(address, options.namespace)) break;
     if (Date.now() > deadline) {
       await stop();
       throw new Error(
-        `the Temporal dev server did not become ready on ${address}; ${logFile}:\n${await logTail(logFile)}`,
+        `the Temporal dev server did not become ready on ${address}: ${await lastLogError(logFile)} (log: ${logFile})`,
       );
     }
     await sleep(250);
   }
-  log(`Temporal dev server ready on ${address}, UI ${uiUrl}`);
-  return { address, namespace: options.namespace, uiUrl, logFile, reused: false, stop };
+  log(`Temporal dev server pid ${child.pid} ready on ${address}, UI ${uiUrl}`);
+  return { address, namespace: options.namespace, uiUrl, logFile, reused: false, pid: child.pid, stop };
 }

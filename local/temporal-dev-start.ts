@@ -1,10 +1,10 @@
 /**
- * `node --import tsx temporal-dev/start.ts`: runs the local Temporal dev server in the
+ * `node --import tsx local/temporal-dev-start.ts`: runs the local Temporal dev server in the
  * foreground (state under $DATA_DIR/temporal) until Ctrl-C. The CLI's `dev`/`demo` use
  * startTemporalDevServer() directly; this entry is for running the server on its own.
  */
 import { loadConfig } from '../lib/config.ts';
-import { devServerOptionsFromConfig, startTemporalDevServer } from './server.ts';
+import { devServerOptionsFromConfig, startTemporalDevServer } from './temporal-dev-server.ts';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 const server = await startTemporalDevServer(devServerOptionsFromConfig(loadConfig(), say));

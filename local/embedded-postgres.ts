@@ -23,6 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { isProcessAlive, withPidLock } from '../lib/pid-lock.ts';
 import { ensureReachable, postgresRunAs, type RunAs } from './postgres-os-user.ts';
 import { inheritedEnv } from '../lib/config.ts';
 
@@ -59,15 +60,6 @@ async function binaries(): Promise<Binaries> {
   return { initdb: mod.initdb, pgCtl: mod.pg_ctl };
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
@@ -95,31 +87,6 @@ async function readJson<T>(file: string): Promise<T | undefined> {
     return JSON.parse(await fs.readFile(file, 'utf8')) as T;
   } catch {
     return undefined;
-  }
-}
-
-/** Exclusive lock file; a lock left by a dead process is taken over. */
-async function withStartLock<T>(lockFile: string, fn: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    try {
-      await fs.writeFile(lockFile, String(process.pid), { flag: 'wx' });
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const holder = Number.parseInt(await fs.readFile(lockFile, 'utf8').catch(() => ''), 10);
-      if (!Number.isFinite(holder) || !isAlive(holder)) {
-        await fs.rm(lockFile, { force: true });
-        continue;
-      }
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${lockFile} (held by pid ${holder})`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await fs.rm(lockFile, { force: true });
   }
 }
 
@@ -223,7 +190,7 @@ export async function startEmbeddedPostgres(
     await fs.chown(pgDir, runAs.uid, runAs.gid);
   }
 
-  return withStartLock(path.join(pgDir, 'start.lock'), async () => {
+  return withPidLock(path.join(pgDir, 'start.lock'), { timeoutMs: 120_000 }, async () => {
     const clusterExists = existsSync(path.join(clusterDir, 'PG_VERSION'));
     let password: string;
     if (clusterExists) {
@@ -239,9 +206,9 @@ export async function startEmbeddedPostgres(
     }
 
     const recorded = await readJson<ServerFile>(serverFile);
-    if (recorded && isAlive(recorded.pid) && (await accepts(recorded.port, password))) {
+    if (recorded && isProcessAlive(recorded.pid) && (await accepts(recorded.port, password))) {
       // Adopt a server whose starter died (crash, SIGKILL): someone has to stop it.
-      const adopt = !isAlive(recorded.ownerPid);
+      const adopt = !isProcessAlive(recorded.ownerPid);
       if (adopt) {
         await fs.writeFile(serverFile, JSON.stringify({ ...recorded, ownerPid: process.pid }));
         log(
@@ -295,12 +262,18 @@ export async function startEmbeddedPostgres(
 
   function handle(port: number, password: string, owned: boolean): EmbeddedServer {
     const stopArgs = ['stop', `--pgdata=${clusterDir}`, '--mode=fast', '--wait', '--timeout=60'];
+    let stopping: Promise<void> | undefined;
     let stopped = !owned;
-    // Safety net for a process that exits without close(): stop synchronously on 'exit'.
+    // Safety net for a process that exits without stop(), or is forced out while stop() still
+    // runs (its pg_ctl is killed with the other children): stop synchronously on 'exit'. An
+    // immediate stop, since an exit cannot wait long; the next start recovers as after a crash.
     const onExit = () => {
       if (stopped) return;
       stopped = true;
-      spawnSync(bin.pgCtl, stopArgs, { ...runAs, stdio: 'ignore' });
+      spawnSync(bin.pgCtl, ['stop', `--pgdata=${clusterDir}`, '--mode=immediate', '--wait', '--timeout=10'], {
+        ...runAs,
+        stdio: 'ignore',
+      });
       rmSync(serverFile, { force: true });
     };
     if (owned) process.once('exit', onExit);
@@ -308,14 +281,15 @@ export async function startEmbeddedPostgres(
       url: urlFor(port, password, EMBEDDED_DATABASE),
       port,
       owned,
-      async stop() {
-        if (stopped) return;
-        stopped = true;
-        process.removeListener('exit', onExit);
-        await run(bin.pgCtl, stopArgs, runAs);
-        await fs.rm(serverFile, { force: true });
-        log(`stopped embedded PostgreSQL on 127.0.0.1:${port}`);
-      },
+      stop: () =>
+        (stopping ??= (async () => {
+          if (stopped) return;
+          await run(bin.pgCtl, stopArgs, runAs);
+          stopped = true;
+          process.removeListener('exit', onExit);
+          await fs.rm(serverFile, { force: true });
+          log(`stopped embedded PostgreSQL on 127.0.0.1:${port}`);
+        })()),
     };
   }
 }

