@@ -35,19 +35,21 @@ const speech = JSON.parse(readFileSync(path.join(FIX, 'speech.json'), 'utf8')) a
 const speechFile = (s: Sentence) => path.join(FIX, `speech-${s.id}.flac`);
 
 /**
- * Highest corpus WER accepted per language: the figure measured with base (fp32, greedy, CPU) on
- * every sentence of speech.json, plus a margin of 0.10 (5 words in 50). Measured: en 0.053 (10
- * sentences, 139 words), de 0.157 (4, 51), es 0.175 (4, 63), it 0.208 (4, 52); jfk.flac 0. The
- * test prints the figures and checks that every bound stays well below the WER of garbage (the
- * same transcripts given to the wrong sentences, ~1.0–1.3), so a decoder that outputs fluent
- * nonsense, or transcripts attached to the wrong clips, fails.
+ * Highest corpus WER accepted per language: the figure measured by this test (base, fp32, greedy,
+ * CPU, these batches) on every sentence of speech.json, plus a margin of 0.10 (5 words in 50).
+ * Measured: en 0.053 (10 sentences, 133 words), de 0.235 (4, 51), es 0.175 (4, 63), it 0.208
+ * (4, 53); jfk.flac 0. The margin also covers batch composition: decoded in another batch the
+ * German sentences scored 0.157. The test prints the figures and checks that every bound stays
+ * well below the WER of garbage (the same transcripts given to the wrong sentences, 1.0–1.4), so
+ * a decoder that outputs fluent nonsense, or transcripts attached to the wrong clips, fails.
  *
  * fr, pt and nl have no bound: eSpeak's voices for them are beyond the 74M-parameter model
- * (measured fr 0.55, pt 0.70, nl 0.88 on 4 sentences each, some detected as another language),
- * and a bound above those figures would pass on garbage. For fr and pt the test still asserts
- * that the transcripts are far closer to their own sentences than to the others'; nl is printed.
+ * (measured fr 0.55, pt 0.70, nl 0.86 on 4 sentences each; fr4 is detected as Thai and dropped as
+ * non-speech, nl2–4 as Latin/Norwegian), and a bound above those figures would pass on garbage.
+ * For fr and pt the test still asserts that the transcripts are far closer to their own
+ * sentences than to the others'; nl is printed.
  */
-const MAX_WER: Record<string, number> = { en: 0.15, de: 0.26, es: 0.28, it: 0.31 };
+const MAX_WER: Record<string, number> = { en: 0.15, de: 0.34, es: 0.28, it: 0.31 };
 /** Languages whose eSpeak speech the model only partly understands (see MAX_WER). */
 const WEAK_LANGUAGES = new Set(['fr', 'pt', 'nl']);
 
@@ -180,11 +182,11 @@ describe('WhisperEngine (base)', () => {
     const weak: Record<string, string[]> = {};
     for (const s of speech) {
       const r = ok(speechFile(s));
-      assert.equal(r.no_speech, false, `${s.id}: no speech in "${r.text}"`);
       if (WEAK_LANGUAGES.has(s.lang)) {
-        (weak[s.lang] ??= []).push(r.language);
+        (weak[s.lang] ??= []).push(`${r.language}${r.no_speech ? ' (no speech)' : ''}`);
         continue;
       }
+      assert.equal(r.no_speech, false, `${s.id}: no speech in "${r.text}"`);
       assert.equal(
         r.language,
         s.lang,
