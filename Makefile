@@ -2,12 +2,12 @@
 SHELL := /bin/bash
 CLI := ./bin/audio-pipeline.js
 
-.PHONY: demo test setup system-packages temporal-cli model lint format-check typecheck check dev clean
+.PHONY: demo test setup system-packages slurm temporal-cli model lint format-check typecheck check dev clean
 
 demo: setup
 	$(CLI) demo
 
-test: setup check
+test: setup slurm check
 	npm test
 
 check: typecheck lint format-check
@@ -28,6 +28,11 @@ setup: system-packages node_modules/.installed temporal-cli model
 
 system-packages:
 	@bash .ci/system-packages.sh
+
+# A one-node SLURM cluster on this machine for test/integration/slurm.test.ts (root + apt-get
+# install and start it; elsewhere a running cluster is expected).
+slurm:
+	@bash .ci/slurm.sh
 
 node_modules/.installed: package.json package-lock.json
 	npm ci

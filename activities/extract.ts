@@ -18,6 +18,8 @@ export interface ExtractSummary {
   refusedCount: number;
   /** Rows of metadata.parquet that could not be used (no id, a repeated id), first 20. */
   metadataProblems: string[];
+  /** How many rows had a problem in all. */
+  metadataProblemCount: number;
 }
 
 export function createExtract({ config, logger }: ActivityContext) {
@@ -46,14 +48,18 @@ export function createExtract({ config, logger }: ActivityContext) {
         // Rows without an id cannot become rows of their own: they are reported, not dropped silently.
         // A metadata.parquet that cannot be read at all (no id column, corrupt, over
         // MAX_PARQUET_ROWS) costs the metadata, not the clips: they go on without it.
-        const { rows: metadata, problems } = report.metadataPath
+        const {
+          rows: metadata,
+          problems,
+          problemCount,
+        } = report.metadataPath
           ? await readMetadataReport(report.metadataPath, { maxRows: limits.maxParquetRows }).catch(
               (err: unknown) => {
                 if (!(err instanceof BadInputError)) throw err;
-                return { rows: [], problems: [`metadata.parquet not used: ${err.message}`] };
+                return { rows: [], problems: [`metadata.parquet not used: ${err.message}`], problemCount: 1 };
               },
             )
-          : { rows: [], problems: ['no metadata.parquet in the archive'] };
+          : { rows: [], problems: ['no metadata.parquet in the archive'], problemCount: 1 };
         await writeMetadataRows(staging.metadataRowsFile, metadata);
         const clips = joinClipsWithMetadata(
           ref,
@@ -77,6 +83,7 @@ export function createExtract({ config, logger }: ActivityContext) {
           refused: report.refused.slice(0, 20),
           refusedCount: report.refusedCount,
           metadataProblems: problems.slice(0, 20),
+          metadataProblemCount: problemCount,
         };
         logger.info(
           {
@@ -84,7 +91,7 @@ export function createExtract({ config, logger }: ActivityContext) {
             ...ref,
             ...summary,
             refused: summary.refused.length,
-            metadataProblems: problems.length,
+            metadataProblems: problemCount,
             ms: Date.now() - started,
           },
           'extract done',

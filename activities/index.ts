@@ -1,3 +1,4 @@
+import { createAutoscale } from './autoscale.ts';
 import { createCleanup } from './cleanup.ts';
 import type { DatabaseContext } from './context.ts';
 import { createConvert } from './convert.ts';
@@ -20,6 +21,7 @@ export function createCpuActivities(ctx: DatabaseContext) {
     ...createUpload(ctx),
     ...createCleanup(ctx),
     ...createQueue(ctx),
+    ...createAutoscale(ctx),
   };
 }
 

@@ -1,4 +1,5 @@
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { BatchGate } from '../lib/hpc/walltime.ts';
 import { clipsToTranscribe, type TranscriptLine } from '../lib/manifest.ts';
 import type { WhisperEngine } from '../lib/whisper/transcribe.ts';
 import { currentAttempt, stagingFor, type ArchiveRef } from './archive-ref.ts';
@@ -9,6 +10,8 @@ export interface TranscribeContext extends ActivityContext {
   /** The worker's engine, loaded once on first use and shared by all activity calls. */
   engine(): Promise<WhisperEngine>;
   modelName: string;
+  /** A pilot job's walltime: asked before each batch (workers/pilot.ts); absent = always go on. */
+  batchGate?: BatchGate;
 }
 
 export function createTranscribe(ctx: TranscribeContext) {
@@ -43,6 +46,12 @@ export function createTranscribe(ctx: TranscribeContext) {
 
         for (let i = 0; i < todo.length; i += chunk) {
           signal.throwIfAborted();
+          const decision = ctx.batchGate?.mayStartBatch() ?? { start: true };
+          if (!decision.start) {
+            beat(done.size + i);
+            throw handOver(decision.reason, done.size + i, clips.length);
+          }
+          const batchStarted = Date.now();
           const batch = todo.slice(i, i + chunk);
           const results = await engine.transcribeFiles(
             batch.map((c) => c.opusPath as string),
@@ -63,14 +72,29 @@ export function createTranscribe(ctx: TranscribeContext) {
                 },
           );
           await journal.append(lines);
+          ctx.batchGate?.recordBatch(Date.now() - batchStarted);
           beat(done.size + i + batch.length);
         }
         const summary = summarize(await journal.complete(), done.size);
+        ctx.batchGate?.taskDone?.();
         logger.info({ stage: 'transcribe', ...ref, ...summary, ms: Date.now() - started }, 'transcribe done');
         return summary;
       });
     },
   };
+}
+
+/**
+ * A worker near its end (walltime, SIGTERM) hands the rest of the archive over: a retryable
+ * failure that Temporal retries at once on another worker, which resumes from the batches already
+ * in the partial transcripts file — instead of waiting out the heartbeat timeout of a killed job.
+ */
+function handOver(reason: string, done: number, total: number): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: 'WorkerLeaving',
+    message: `worker leaving: ${reason}; ${done} of ${total} clips done, the rest resumes on another worker`,
+    nextRetryDelay: '1s',
+  });
 }
 
 function summarize(lines: TranscriptLine[], resumed: number) {

@@ -29,11 +29,11 @@ export function createUpload({ config, logger, db }: DatabaseContext) {
           [...stored.keys()],
           async (owned) => {
             const files = owned.map((id) => stored.get(id)!);
-            attempt.signal?.throwIfAborted();
             const copied = await uploadToTarget(
               config.storageTarget,
               ref.date,
               files.map((c) => ({ id: c.id, path: c.opusPath as string, sha256: c.sha256 })),
+              { signal: attempt.signal }, // checked before each rename
             );
             return copied.map((u) => ({ id: u.id, storageUri: u.uri }));
           },

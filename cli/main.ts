@@ -11,6 +11,7 @@ import { registerModelCommands } from './commands/model.ts';
 import { registerRunCommand } from './commands/run.ts';
 import { registerSampleCommand } from './commands/sample.ts';
 import { registerSearchCommand } from './commands/search.ts';
+import { registerSlurmCommands } from './commands/slurm.ts';
 import { registerStatusCommand } from './commands/status.ts';
 import { registerTranscribeCommand } from './commands/transcribe.ts';
 import { registerWorkerCommand } from './commands/worker.ts';
@@ -43,6 +44,7 @@ registerModelCommands(program, ctx);
 registerSampleCommand(program, ctx);
 registerDbCommands(program, { loadConfig: ctx.loadConfig, logger: dbLogger(ctx) });
 registerWorkerCommand(program, ctx);
+registerSlurmCommands(program, ctx);
 
 try {
   await program.parseAsync(process.argv);

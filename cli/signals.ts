@@ -13,7 +13,8 @@ import { EXIT } from './exit-codes.ts';
 /** How long a graceful stop may take before the process exits anyway. */
 export const GRACEFUL_STOP_MS = 15_000;
 
-const controllers = new Set<AbortController>();
+/** The stops asked for, each with the time it may take. */
+const controllers = new Map<AbortController, number>();
 let signalsSeen = 0;
 let installed = false;
 
@@ -29,11 +30,9 @@ export function installSignalHandling(
     if (signalsSeen > 1 || controllers.size === 0)
       forceExit(signal, say, signalsSeen > 1 ? 'second signal' : '');
     say(`\n${signal}: stopping (send it again to force)`);
-    for (const c of controllers) c.abort(new InterruptedError(signal));
-    setTimeout(
-      () => forceExit(signal, say, `not stopped after ${GRACEFUL_STOP_MS / 1000} s`),
-      GRACEFUL_STOP_MS,
-    ).unref();
+    const graceMs = Math.max(GRACEFUL_STOP_MS, ...controllers.values());
+    for (const c of controllers.keys()) c.abort(new InterruptedError(signal));
+    setTimeout(() => forceExit(signal, say, `not stopped after ${graceMs / 1000} s`), graceMs).unref();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -50,11 +49,17 @@ export class InterruptedError extends Error {
 /**
  * An AbortSignal that the first SIGINT/SIGTERM aborts (with an InterruptedError), and `release()`
  * for when the command no longer needs it. Already aborted when a signal came before the call.
+ * `graceMs`: how long the stop may take before the process exits anyway (a GPU pilot job lets
+ * its batch in flight finish: PILOT_GRACE_S).
  */
-export function gracefulStop(): { signal: AbortSignal; stopped: Promise<InterruptedError>; release(): void } {
+export function gracefulStop(graceMs = GRACEFUL_STOP_MS): {
+  signal: AbortSignal;
+  stopped: Promise<InterruptedError>;
+  release(): void;
+} {
   const controller = new AbortController();
   if (signalsSeen > 0) controller.abort(new InterruptedError('SIGINT'));
-  else controllers.add(controller);
+  else controllers.set(controller, graceMs);
   const stopped = new Promise<InterruptedError>((resolve) => {
     const done = () => resolve(controller.signal.reason as InterruptedError);
     if (controller.signal.aborted) done();

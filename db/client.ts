@@ -91,6 +91,10 @@ export async function openDatabase(
   // An idle client losing its server (restart, embedded server stopped by its owner) must not
   // crash the process; the next query reports the error instead.
   pool.on('error', (err) => log?.warn(`database connection error: ${err.message}`));
+  // So must a client in use — inside a transaction — when the server restarts: its query fails
+  // (and the activity is retried), but the client also emits 'error', which the pool listens to
+  // only while the client is idle; unheard, it would kill the worker (test/faults/).
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = drizzle({ client: pool, schema }) as AppDatabase;
 
   let closed = false;

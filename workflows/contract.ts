@@ -49,6 +49,8 @@ export interface ProcessDateInput {
   archiveConcurrency?: number;
   /** The task queue the GPU worker polls (default DEFAULT_TASK_QUEUES.gpu). */
   gpuTaskQueue?: string;
+  /** See HEARTBEAT_TIMEOUT_PATTERN: for tests that kill workers; production keeps the default. */
+  heartbeatTimeout?: string;
 }
 
 export interface ProcessArchiveInput {
@@ -57,7 +59,17 @@ export interface ProcessArchiveInput {
   archive: string;
   /** Passed on by processDate (default DEFAULT_TASK_QUEUES.gpu). */
   gpuTaskQueue?: string;
+  /** Passed on by processDate. */
+  heartbeatTimeout?: string;
 }
+
+/**
+ * `heartbeatTimeout` in a workflow input overrides the long stages' heartbeat timeout (default
+ * 2 minutes, workflows/retry-policies.ts): how long after a worker dies its activity is retried
+ * elsewhere. The fault-injection tests (test/faults/) kill workers and use a few seconds so that
+ * they finish in minutes; a shorter timeout in production would only risk retrying slow stages.
+ */
+export const HEARTBEAT_TIMEOUT_PATTERN = /^\d{1,4}(s|m)$/;
 
 /** How an archive or a date ended: the finished queue statuses. */
 export type Outcome = FinishedStatus;

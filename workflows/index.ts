@@ -1,3 +1,4 @@
 // The worker bundles this file: only deterministic workflow code below.
 export { processDate } from './process-date.ts';
 export { processArchive } from './process-archive.ts';
+export { autoscaleGpuWorkers } from './autoscale.ts';

@@ -1,26 +1,41 @@
-import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  proxyActivities,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
 import type { CpuActivities, GpuActivities } from '../activities/index.ts';
 import type { ExtractSummary } from '../activities/extract.ts';
 import { recordFailure, recordOutcome, recordRunning, recordStarted, type QueueRow } from './queue-row.ts';
-import { longActivity, shortActivity } from './retry-policies.ts';
+import { longActivityWith, shortActivity } from './retry-policies.ts';
 import {
   ARCHIVE_PATTERN,
   DEFAULT_TASK_QUEUES,
+  HEARTBEAT_TIMEOUT_PATTERN,
   type ArchiveSummary,
   type ProcessArchiveInput,
 } from './contract.ts';
 
 const { cleanupArchive } = proxyActivities<CpuActivities>(shortActivity);
-const { extractArchive, convertClips, storeArchive, uploadClips } =
-  proxyActivities<CpuActivities>(longActivity);
 
-/** The GPU stage runs on its own task queue, polled by the GPU worker (a SLURM job on a cluster). */
-function gpuActivities(taskQueue: string) {
+/** The CPU stages, and the GPU stage on its own task queue, polled by the GPU worker (a SLURM job). */
+function stageActivities(gpuTaskQueue: string, heartbeatTimeout: string | undefined) {
+  const long = longActivityWith(heartbeatTimeout);
+  // proxyActivities returns a Proxy: its functions are taken by name, not spread.
+  const { extractArchive, convertClips, storeArchive, uploadClips } = proxyActivities<CpuActivities>(long);
+  const { transcribeClips } = gpuActivities(gpuTaskQueue, long);
+  return { extractArchive, convertClips, transcribeClips, storeArchive, uploadClips };
+}
+
+function gpuActivities(taskQueue: string, long: ActivityOptions) {
   return proxyActivities<GpuActivities>({
-    ...longActivity,
+    ...long,
     taskQueue,
     // A GPU job may wait in SLURM's queue before its worker polls: allow for it.
     scheduleToStartTimeout: '12h',
+    // A pilot job near its walltime hands its archive over (a retryable 'WorkerLeaving'
+    // failure, see activities/transcribe.ts): each hand-over is an attempt, so allow many.
+    retry: { ...long.retry, maximumAttempts: 20 },
   });
 }
 
@@ -31,13 +46,17 @@ function gpuActivities(taskQueue: string) {
  */
 export async function processArchive(input: ProcessArchiveInput): Promise<ArchiveSummary> {
   const { date, archive } = input;
-  const { transcribeClips } = gpuActivities(input.gpuTaskQueue ?? DEFAULT_TASK_QUEUES.gpu);
   if (!ARCHIVE_PATTERN.test(archive ?? '') || !archive.startsWith(date)) {
     throw ApplicationFailure.nonRetryable(
       `archive must be ${date}_HH-MM, got ${JSON.stringify(archive)}`,
       'BadInputError',
     );
   }
+  checkHeartbeatTimeout(input.heartbeatTimeout);
+  const { extractArchive, convertClips, transcribeClips, storeArchive, uploadClips } = stageActivities(
+    input.gpuTaskQueue ?? DEFAULT_TASK_QUEUES.gpu,
+    input.heartbeatTimeout,
+  );
   const { workflowId, runId } = workflowInfo();
   const row: QueueRow = { date, archive, workflowId, runId };
   await recordStarted(row);
@@ -68,6 +87,16 @@ export async function processArchive(input: ProcessArchiveInput): Promise<Archiv
   } catch (err) {
     await recordFailure(row, err);
     throw err;
+  }
+}
+
+/** A malformed override fails the workflow at once, naming the field. */
+export function checkHeartbeatTimeout(value: string | undefined): void {
+  if (value !== undefined && !HEARTBEAT_TIMEOUT_PATTERN.test(value)) {
+    throw ApplicationFailure.nonRetryable(
+      `heartbeatTimeout must look like 10s or 2m, got ${JSON.stringify(value)}`,
+      'BadInputError',
+    );
   }
 }
 

@@ -9,9 +9,9 @@ import {
 } from '@temporalio/workflow';
 import type { CpuActivities } from '../activities/index.ts';
 import { rootMessage } from './failure-message.ts';
-import { processArchive } from './process-archive.ts';
+import { checkHeartbeatTimeout, processArchive } from './process-archive.ts';
 import { recordFailure, recordOutcome, recordStarted, type QueueRow } from './queue-row.ts';
-import { longActivity, shortActivity } from './retry-policies.ts';
+import { longActivityWith, shortActivity } from './retry-policies.ts';
 import {
   DATE_PATTERN,
   archiveWorkflowId,
@@ -23,7 +23,6 @@ import {
 } from './contract.ts';
 
 const { listArchives } = proxyActivities<CpuActivities>(shortActivity);
-const { transferArchives } = proxyActivities<CpuActivities>(longActivity);
 
 /**
  * One date: list its archives, transfer them to staging, then one child workflow per archive,
@@ -38,6 +37,8 @@ export async function processDate(input: ProcessDateInput): Promise<DateSummary>
       'BadInputError',
     );
   }
+  checkHeartbeatTimeout(input.heartbeatTimeout);
+  const { transferArchives } = proxyActivities<CpuActivities>(longActivityWith(input.heartbeatTimeout));
   const info = workflowInfo();
   const progress: DateProgress = { date, stage: 'listing', archivesTotal: 0, archives: {} };
   setHandler(progressQuery, () => progress);
@@ -61,7 +62,7 @@ export async function processDate(input: ProcessDateInput): Promise<DateSummary>
         const i = next++;
         const archive = names[i];
         progress.archives[archive] = { archive, status: 'running' };
-        results[i] = await runArchive(date, archive, input.gpuTaskQueue);
+        results[i] = await runArchive(date, archive, input);
         progress.archives[archive] = results[i];
       }
     };
@@ -82,11 +83,12 @@ export async function processDate(input: ProcessDateInput): Promise<DateSummary>
 }
 
 /** Runs one archive's child workflow; its failure becomes a failed summary, not the date's failure. */
-async function runArchive(date: string, archive: string, gpuTaskQueue?: string): Promise<ArchiveSummary> {
+async function runArchive(date: string, archive: string, input: ProcessDateInput): Promise<ArchiveSummary> {
+  const { gpuTaskQueue, heartbeatTimeout } = input;
   try {
     return await executeChild(processArchive, {
       workflowId: archiveWorkflowId(archive),
-      args: [{ date, archive, gpuTaskQueue }],
+      args: [{ date, archive, gpuTaskQueue, heartbeatTimeout }],
       parentClosePolicy: ParentClosePolicy.TERMINATE,
     });
   } catch (err) {

@@ -24,3 +24,8 @@ export const longActivity: ActivityOptions = {
   heartbeatTimeout: '2m',
   retry,
 };
+
+/** longActivity with the workflow input's heartbeat timeout, if it has one (contract.ts). */
+export function longActivityWith(heartbeatTimeout: string | undefined): ActivityOptions {
+  return heartbeatTimeout ? { ...longActivity, heartbeatTimeout } : longActivity;
+}

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { createCpuWorker } from '../../workers/cpu-worker.ts';
-import { createGpuWorker } from '../../workers/gpu-worker.ts';
+import { runPilotGpuWorker } from '../../workers/pilot.ts';
 import { installTemporalLogging } from '../../workers/runtime-logging.ts';
 import { dbLogger, type CliContext } from '../context.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
@@ -18,13 +18,21 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
         'and exit. cpu: workflows + extract/convert/store/upload (needs the database); gpu: transcription only.',
     )
     .requiredOption('--queue <cpu|gpu>', 'which task queue to poll')
-    .action(async (opts: { queue: string }) => {
+    .option('--idle-exit <minutes>', 'gpu: exit after this long without work (default PILOT_IDLE_EXIT_MIN)')
+    .option(
+      '--walltime <minutes>',
+      'gpu: stop taking work before this time is up (inside SLURM: the job end)',
+    )
+    .action(async (opts: { queue: string; idleExit?: string; walltime?: string }) => {
       if (opts.queue !== 'cpu' && opts.queue !== 'gpu')
         throw new CliError(`--queue must be cpu or gpu, got ${JSON.stringify(opts.queue)}`, EXIT.usage);
       const config = ctx.loadConfig();
       const logger = ctx.logger();
       const address = config.temporal.address ?? `127.0.0.1:${config.temporal.port}`;
-      const stopping = gracefulStop();
+      const idleExitMs = minutesOption('--idle-exit', opts.idleExit) ?? config.pilot.idleExitMs;
+      const walltimeMs = minutesOption('--walltime', opts.walltime);
+      // The GPU worker lets its batch in flight finish (PILOT_GRACE_S), then hands over and closes.
+      const stopping = gracefulStop(opts.queue === 'gpu' ? config.pilot.graceMs + 30_000 : undefined);
       try {
         if (opts.queue === 'gpu') {
           await ensureModel(config, (line) => process.stderr.write(`${line}\n`), undefined, stopping.signal);
@@ -34,9 +42,16 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
         const connection = await NativeConnection.connect({ address });
         try {
           if (opts.queue === 'gpu') {
-            const gpu = await createGpuWorker({ config, logger, connection });
-            logger.info({ address, taskQueue: config.temporal.gpuTaskQueue }, 'gpu worker polling');
-            await runUntilStopped(gpu.worker, stopping).finally(() => gpu.close());
+            logger.info({ address, taskQueue: config.temporal.gpuTaskQueue }, 'gpu worker starting');
+            const endsAt = walltimeMs === undefined ? undefined : new Date(Date.now() + walltimeMs);
+            await runPilotGpuWorker({
+              config,
+              logger,
+              connection,
+              idleExitMs,
+              endsAt,
+              stop: stopping.signal,
+            });
           } else {
             await withDatabase(config, { logger: dbLogger(ctx), migrate: true }, async ({ db }) => {
               const worker = await createCpuWorker({ config, logger, db, connection });
@@ -71,4 +86,15 @@ async function runUntilStopped(worker: Worker, stopping: { signal: AbortSignal }
   } finally {
     stopping.signal.removeEventListener('abort', shutdown);
   }
+}
+
+function minutesOption(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const minutes = Number(value);
+  if (!(minutes > 0))
+    throw new CliError(
+      `${name} must be a positive number of minutes, got ${JSON.stringify(value)}`,
+      EXIT.usage,
+    );
+  return minutes * 60_000;
 }

@@ -5,7 +5,7 @@ import { isCalendarDate } from '../archive/dates.ts';
 import { isSafeClipId } from '../clip-id.ts';
 import { BadInputError } from '../errors.ts';
 import { sha256File } from '../file-hash.ts';
-import { fsyncPath, replaceAtomically } from '../atomic-file.ts';
+import { fsyncPath, replaceAtomically, type ReplaceOptions } from '../atomic-file.ts';
 
 export interface UploadFile {
   id: string;
@@ -46,6 +46,7 @@ export async function uploadToLocal(
   root: string,
   date: string,
   files: UploadFile[],
+  options: ReplaceOptions = {},
 ): Promise<UploadedFile[]> {
   const absRoot = path.resolve(root);
   const results: UploadedFile[] = [];
@@ -71,7 +72,7 @@ export async function uploadToLocal(
         continue;
       }
     }
-    await replaceAtomically(dest, (tmp) => copyFile(file.path, tmp));
+    await replaceAtomically(dest, (tmp) => copyFile(file.path, tmp), options);
     results.push({ id: file.id, uri, bytes: source.size, skipped: false });
   }
   return results;

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.ts';
+import type { ReplaceOptions } from '../atomic-file.ts';
 import { uploadToLocal, type UploadedFile, type UploadFile } from './local.ts';
 
 /**
@@ -47,6 +48,7 @@ export async function uploadToTarget(
   target: StorageTarget,
   date: string,
   files: UploadFile[],
+  options: ReplaceOptions = {},
 ): Promise<UploadedFile[]> {
-  return uploadToLocal(localStorageTarget(target).path, date, files);
+  return uploadToLocal(localStorageTarget(target).path, date, files, options);
 }

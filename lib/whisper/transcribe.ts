@@ -21,7 +21,7 @@ import * as ort from 'onnxruntime-node';
 import type { TranscriptSegment } from '../manifest.ts';
 import type { Logger } from '../log.ts';
 import { errorMessage } from '../errors.ts';
-import { AudioLoader, HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE } from './audio.ts';
+import { AudioLoader, FRAMES_PER_SECOND, HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE } from './audio.ts';
 import { loadMelFilters, logMelSpectrogram, melWindow } from './mel.ts';
 import { decodeBatch, DecodingTask, TIME_PRECISION, type DecodingResult } from './decoding.ts';
 import { WhisperModel, type WhisperDevice } from './model.ts';
@@ -58,6 +58,8 @@ export interface TranscribeOptions {
   language?: string;
   onProgress?(done: number, total: number): void;
   signal?: AbortSignal;
+  /** This call's bound on audio held at once; default the engine's (EngineOptions). */
+  maxBufferedSeconds?: number;
 }
 
 export interface EngineOptions {
@@ -72,6 +74,12 @@ export interface EngineOptions {
   ffmpegPath?: string;
   /** Longest audio file transcribed (MAX_CLIP_SECONDS, default 600): a longer one is an error. */
   maxClipSeconds?: number;
+  /**
+   * Audio held as spectrograms at once, across the clips being transcribed (default 1800 s, about
+   * 60 MB with 80 Mel bins): many long clips are then taken a few at a time instead of up to
+   * three batches of them. Changes the order of the work, never a result.
+   */
+  maxBufferedSeconds?: number;
   /** Quality settings, Whisper's transcribe() defaults. */
   temperatures?: number[];
   compressionRatioThreshold?: number;
@@ -82,6 +90,8 @@ export interface EngineOptions {
   // same length (so that any windows can share a batch).
 }
 
+const DEFAULT_MAX_BUFFERED_SECONDS = 1800;
+
 function hashString(s: string): number {
   let h = 2166136261;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
@@ -90,6 +100,8 @@ function hashString(s: string): number {
 
 export class WhisperEngine {
   private busy: Promise<unknown> = Promise.resolve();
+  /** The most audio (seconds, padding included) the last call held as spectrograms at once. */
+  peakBufferedSeconds = 0;
   private readonly thresholds: QualityThresholds;
 
   private constructor(
@@ -166,8 +178,17 @@ export class WhisperEngine {
     const total = files.length;
     const results: Array<TranscriptionResult | TranscriptionError | undefined> = new Array(total);
     let finished = 0;
+    // Mel frames of the clips between their decode and their last window, bounded (see pump).
+    const maxHeldFrames =
+      (opts.maxBufferedSeconds ?? this.opts.maxBufferedSeconds ?? DEFAULT_MAX_BUFFERED_SECONDS) *
+      FRAMES_PER_SECOND;
+    const heldBy = new Map<number, number>();
+    let held = 0;
+    this.peakBufferedSeconds = 0;
     const finish = (i: number, r: TranscriptionResult | TranscriptionError) => {
       results[i] = r;
+      held -= heldBy.get(i) ?? 0;
+      heldBy.delete(i);
       finished++;
       opts.onProgress?.(finished, total);
     };
@@ -185,7 +206,12 @@ export class WhisperEngine {
         .then((pcm) => {
           const clip = this.newClip(index, file, pcm, pinned);
           if (clip.contentFrames <= 0) finish(index, this.clipResult(clip));
-          else queue.push(nextWindow(clip));
+          else {
+            heldBy.set(index, clip.mel.nFrames);
+            held += clip.mel.nFrames;
+            this.peakBufferedSeconds = Math.max(this.peakBufferedSeconds, held / FRAMES_PER_SECOND);
+            queue.push(nextWindow(clip));
+          }
         })
         .catch((err: unknown) => {
           if (signal?.aborted) return;
@@ -197,13 +223,16 @@ export class WhisperEngine {
         });
       loading.add(p);
     };
-    // Keep up to `maxLoading` decodes in flight while fewer than two batches are waiting.
+    // Keep up to `maxLoading` decodes in flight while fewer than two batches are waiting and the
+    // clips in flight hold less than maxBufferedSeconds of audio (a clip is at most
+    // MAX_CLIP_SECONDS: what is held stays below the bound plus maxLoading clips).
     const pump = () => {
       while (
         !signal?.aborted &&
         nextFile < total &&
         loading.size < maxLoading &&
-        queue.length + loading.size < 3 * B
+        queue.length + loading.size < 3 * B &&
+        held < maxHeldFrames
       )
         startLoad();
     };

@@ -8,11 +8,31 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { clipKey } from '../../lib/clip-id.ts';
 import type { ContractColumnType } from '../../lib/metadata/columns.ts';
 
 const run = promisify(execFile);
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+
+/** An uncompressed tar with exactly these entries (make-tar.py: Python's tarfile, PAX). */
+export function makeTar(file: string, entries: TarEntry[]): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const child = execFile('python3', [path.join(HERE, 'make-tar.py'), file], (err) =>
+      err ? reject(err) : resolve(),
+    );
+    child.stdin!.end(JSON.stringify({ entries }));
+  });
+}
+
+/** 1.5 s of silence as a 64 kbps MP3: a valid clip that transcribes quickly. */
+export async function writeGoodMp3(file: string): Promise<void> {
+  await run('ffmpeg', [
+    ...['-v', 'error', '-f', 'lavfi', '-i', 'anullsrc=r=44100:cl=stereo', '-t', '1.5'],
+    ...['-c:a', 'libmp3lame', '-b:a', '64k', file],
+  ]);
+}
 
 export interface TarEntry {
   name: string;

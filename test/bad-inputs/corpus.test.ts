@@ -28,6 +28,8 @@ import { makeTempDir, startPostgres15, type TestPostgres } from '../support/post
 import {
   BASE_COLUMNS,
   CASES,
+  makeTar,
+  writeGoodMp3,
   type Builder,
   type CaseGroup,
   type CorpusCase,
@@ -69,16 +71,6 @@ interface Group {
 }
 const GROUPS: CaseGroup[] = ['tar-entries', 'clips', 'captions'];
 
-/** An uncompressed tar with exactly these entries (make-tar.py: Python's tarfile, PAX). */
-function makeTar(file: string, entries: TarEntry[]): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const child = execFile('python3', [path.join(HERE, 'make-tar.py'), file], (err) =>
-      err ? reject(err) : resolve(),
-    );
-    child.stdin!.end(JSON.stringify({ entries }));
-  });
-}
-
 function slot(i: number): string {
   const minutes = i * 10;
   return `${DATE}_${String(Math.floor(minutes / 60)).padStart(2, '0')}-${String(minutes % 60).padStart(2, '0')}`;
@@ -106,10 +98,7 @@ describe('bad-input corpus', { timeout: 5 * 60_000 }, () => {
     await mkdir(outside);
     const startingPg = startPostgres15();
     const goodMp3 = path.join(root, 'good.mp3');
-    await run('ffmpeg', [
-      ...['-v', 'error', '-f', 'lavfi', '-i', 'anullsrc=r=44100:cl=stereo', '-t', '1.5'],
-      ...['-c:a', 'libmp3lame', '-b:a', '64k', goodMp3],
-    ]);
+    await writeGoodMp3(goodMp3);
 
     // Groups take the slots after the cases'.
     const groups = Object.fromEntries(

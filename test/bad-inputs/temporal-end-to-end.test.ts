@@ -12,7 +12,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
@@ -32,10 +31,9 @@ import type { DateSummary } from '../../workflows/contract.ts';
 import { MODEL_CACHE, whisperModelDir } from '../support/whisper-models.ts';
 import { makeTempDir, startPostgres15, type TestPostgres } from '../support/postgres.ts';
 import { createLocalTestEnvironment } from '../support/temporal.ts';
-import { BASE_COLUMNS } from './cases.ts';
+import { BASE_COLUMNS, makeTar, writeGoodMp3, type TarEntry } from './cases.ts';
 
 const run = promisify(execFile);
-const HERE = path.dirname(fileURLToPath(import.meta.url));
 const DATE = '2024-03-01';
 const ARCHIVE = `${DATE}_00-00`;
 const CPU_QUEUE = 'bad-inputs-cpu';
@@ -77,10 +75,7 @@ describe(
       await mkdir(incoming, { recursive: true });
       await mkdir(work, { recursive: true });
       const good = path.join(work, 'good.mp3');
-      await run('ffmpeg', [
-        ...['-v', 'error', '-f', 'lavfi', '-i', 'anullsrc=r=44100:cl=stereo', '-t', '1.5'],
-        ...['-c:a', 'libmp3lame', '-b:a', '64k', good],
-      ]);
+      await writeGoodMp3(good);
       const parquet = path.join(work, 'metadata.parquet');
       await writeContractParquet(
         parquet,
@@ -92,7 +87,7 @@ describe(
         ],
         BASE_COLUMNS,
       );
-      const entries = [
+      const entries: TarEntry[] = [
         { name: 'metadata.parquet', source: parquet },
         { name: `audio/${GOOD}.mp3`, source: good },
         { name: `audio/${CORRUPT}.mp3`, text: 'not audio at all '.repeat(300) },
@@ -102,12 +97,7 @@ describe(
         { name: 'audio/link.mp3', kind: 'symlink', link: '/etc/passwd' },
       ];
       const plain = path.join(work, 'archive.tar');
-      await new Promise<void>((resolve, reject) => {
-        const child = execFile('python3', [path.join(HERE, 'make-tar.py'), plain], (err) =>
-          err ? reject(err) : resolve(),
-        );
-        child.stdin!.end(JSON.stringify({ entries }));
-      });
+      await makeTar(plain, entries);
       await run('sh', [
         '-c',
         'xz -6 -T1 -c "$1" > "$2"',

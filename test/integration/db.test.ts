@@ -282,6 +282,7 @@ for (const backend of backends) {
           transcripts: 4,
           failed: 1,
           changed: { audioFiles: 5, audioMetadata: 4, transcripts: 4 },
+          rejected: [],
         });
         const before = (await db.execute(mine)).rows;
         const second = await storeArchive(db, sample());
@@ -418,9 +419,24 @@ for (const backend of backends) {
         archive: '2024-01-15_10-30',
         clips: [clip('7318273645512907101', { archive: '2024-01-15_10-30' })],
         metadata: new Map(),
-        transcripts: [{ ...transcript('7318273645512907101', 'en', 'x'), model: null as unknown as string }],
+        transcripts: [transcript('7318273645512907101', 'en', 'boom')],
       };
-      await assert.rejects(storeArchive(db, rec));
+      // A failure that is not the input's (a row PostgreSQL refuses fails alone instead): the
+      // transcripts insert, the archive's last statement, fails after its clip rows were written.
+      await db.execute(sql`CREATE FUNCTION test_fail_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.text = 'boom' THEN RAISE EXCEPTION 'injected failure' USING ERRCODE = '57014'; END IF;
+        RETURN NEW; END $$`);
+      await db.execute(sql`CREATE TRIGGER test_fail_boom BEFORE INSERT ON transcripts
+        FOR EACH ROW EXECUTE FUNCTION test_fail_boom()`);
+      try {
+        await assert.rejects(
+          storeArchive(db, rec),
+          (err: Error) => (err.cause as Error | undefined)?.message === 'injected failure',
+        );
+      } finally {
+        await db.execute(sql`DROP TRIGGER test_fail_boom ON transcripts`);
+        await db.execute(sql`DROP FUNCTION test_fail_boom()`);
+      }
       const rows = await db.execute(sql`SELECT 1 FROM audio_files WHERE archive = '2024-01-15_10-30'`);
       assert.equal(rows.rows.length, 0);
       await assert.rejects(

@@ -108,6 +108,29 @@ export async function startPostgres15(): Promise<TestPostgres> {
     const db = await freshDatabase(given);
     return { name: 'postgresql-15', url: db.url, close: () => db.drop() };
   }
+  const cluster = await startPostgres15Cluster();
+  try {
+    const db = await freshDatabase(cluster.serverUrl);
+    return { name: 'postgresql-15', url: db.url, close: cluster.close };
+  } catch (err) {
+    await cluster.close().catch(() => {});
+    throw err;
+  }
+}
+
+export interface Postgres15Cluster {
+  /** The `postgres` database of the cluster. */
+  serverUrl: string;
+  /** pg_ctl stop --mode=fast: every connection is cut, as when the server restarts. */
+  stop(): Promise<void>;
+  /** pg_ctl start, on the same port and data. */
+  start(): Promise<void>;
+  /** Stops it and removes its files. */
+  close(): Promise<void>;
+}
+
+/** A throwaway PostgreSQL 15 cluster of this process's own (tests that stop and restart it). */
+export async function startPostgres15Cluster(): Promise<Postgres15Cluster> {
   if (!existsSync(path.join(PG15_BIN, 'initdb'))) {
     throw new Error(
       `PostgreSQL 15 not found at ${PG15_BIN} (install postgresql-15, or set TEST_PG15_URL or PG15_BIN_DIR)`,
@@ -127,42 +150,47 @@ export async function startPostgres15(): Promise<TestPostgres> {
     [`--pgdata=${clusterDir}`, '--username=postgres', '--auth=trust', '--encoding=UTF8', '--locale=C'],
     runAs,
   );
-  // PostgreSQL cannot bind port 0 and report the port it got: take a free port and, should
-  // another process take it before the server binds it, start again on another one.
-  let port = 0;
+  let port = await freePort();
+  const start = () =>
+    runPg(
+      'pg_ctl',
+      [
+        'start',
+        `--pgdata=${clusterDir}`,
+        `--log=${path.join(root, 'server.log')}`,
+        '--wait',
+        '--timeout=60',
+        `--options=-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''`,
+      ],
+      runAs,
+    );
+  const stop = () => runPg('pg_ctl', ['stop', `--pgdata=${clusterDir}`, '--mode=fast', '--wait'], runAs);
+  const close = async () => {
+    await stop().catch(() => {});
+    await fs.rm(root, { recursive: true, force: true });
+  };
+  // PostgreSQL cannot bind port 0 and report the port it got: should another process take the
+  // free port before the server binds it, the first start tries again on another one.
   for (let attempt = 1; ; attempt++) {
-    port = await freePort();
     try {
-      await runPg(
-        'pg_ctl',
-        [
-          'start',
-          `--pgdata=${clusterDir}`,
-          `--log=${path.join(root, 'server.log')}`,
-          '--wait',
-          '--timeout=60',
-          `--options=-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''`,
-        ],
-        runAs,
-      );
+      await start();
       break;
     } catch (err) {
       const log = await fs.readFile(path.join(root, 'server.log'), 'utf8').catch(() => '');
-      if (attempt === 5 || !/could not bind|Address already in use/i.test(log)) throw err;
+      if (attempt === 5 || !/could not bind|Address already in use/i.test(log)) {
+        await fs.rm(root, { recursive: true, force: true });
+        throw err;
+      }
+      port = await freePort();
     }
   }
   const serverUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
-  const stop = async () => {
-    await runPg('pg_ctl', ['stop', `--pgdata=${clusterDir}`, '--mode=fast', '--wait'], runAs);
-    await fs.rm(root, { recursive: true, force: true });
-  };
   try {
     const major = await serverMajor(serverUrl);
     if (major !== 15) throw new Error(`${PG15_BIN} runs PostgreSQL ${major}, not 15`);
-    const db = await freshDatabase(serverUrl);
-    return { name: 'postgresql-15', url: db.url, close: stop };
   } catch (err) {
-    await stop().catch(() => {});
+    await close();
     throw err;
   }
+  return { serverUrl, stop, start, close };
 }

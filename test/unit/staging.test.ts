@@ -5,11 +5,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { syncBuiltinESMExports } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { replaceAtomically } from '../../lib/atomic-file.ts';
+import { uploadToLocal } from '../../lib/storage/local.ts';
 import type { ArchiveManifest, TranscriptLine } from '../../lib/manifest.ts';
 import { ArchiveStaging, SupersededError, type StageAttempt } from '../../lib/staging.ts';
 
@@ -18,7 +19,9 @@ const ARCHIVE = '2024-01-02_00-00';
 
 async function tempStaging(): Promise<{ root: string; staging: ArchiveStaging }> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'audio-pipeline-staging-'));
-  return { root, staging: new ArchiveStaging(root, DATE, ARCHIVE) };
+  const staging = new ArchiveStaging(root, DATE, ARCHIVE);
+  await mkdir(staging.dir, { recursive: true }); // as transfer leaves it
+  return { root, staging };
 }
 
 function manifest(note: string): ArchiveManifest {
@@ -45,6 +48,15 @@ test('a manifest write by an older attempt, or an earlier stage, is refused', as
   // A new run of the archive starts afresh.
   await staging.writeManifest(manifest('run 2'), at('extract', 1, 'run-2'));
   assert.equal((await staging.readManifest()).metadataPath, 'run 2');
+  await rm(root, { recursive: true, force: true });
+});
+
+test('an attempt that outlived cleanup does not create the staging folder again', async () => {
+  const { root, staging } = await tempStaging();
+  await staging.writeManifest(manifest('converted'), at('convert', 1));
+  await rm(staging.dir, { recursive: true });
+  await assert.rejects(staging.writeManifest(manifest('stale'), at('convert', 1)), /is gone/);
+  assert.equal(fs.existsSync(staging.dir), false);
   await rm(root, { recursive: true, force: true });
 });
 
@@ -137,7 +149,7 @@ test('an attempt starts by removing the temp files killed attempts left', async 
   await rm(root, { recursive: true, force: true });
 });
 
-test('a replaced file is flushed to disk before its rename, and the folder after it', async (t) => {
+test('a replaced or uploaded file is flushed to disk before its rename, and the folder after it', async (t) => {
   const { root } = await tempStaging();
   const events: string[] = [];
   const promises = fs.promises;
@@ -166,5 +178,17 @@ test('a replaced file is flushed to disk before its rename, and the folder after
 
   await replaceAtomically(path.join(root, 'sub', 'file.opus'), (tmp) => writeFile(tmp, 'audio'));
   assert.deepEqual(events, ['fsync sub/file.opus.tmp', 'rename sub/file.opus', 'fsync sub']);
+
+  // Upload: the copy is on disk when uploadToLocal returns (its rows are marked uploaded next,
+  // then staging is deleted) — also when an earlier attempt left an identical copy unflushed.
+  const source = path.join(root, 'sub', 'file.opus');
+  for (const expected of [
+    ['fsync storage/2024/01/02/v1.opus.tmp', 'rename storage/2024/01/02/v1.opus', 'fsync storage/2024/01/02'],
+    ['fsync storage/2024/01/02/v1.opus', 'fsync storage/2024/01/02'],
+  ]) {
+    events.length = 0;
+    await uploadToLocal(path.join(root, 'storage'), DATE, [{ id: 'v1', path: source }]);
+    assert.deepEqual(events, expected);
+  }
   await rm(root, { recursive: true, force: true });
 });
