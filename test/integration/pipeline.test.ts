@@ -13,20 +13,15 @@ import { existsSync, readdirSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
-import { loadConfig } from '../../lib/config.ts';
-import { createLogger } from '../../lib/log.ts';
-import { migrate } from '../../db/migrate.ts';
+import type { Config } from '../../lib/config.ts';
 import { exportDate, type ExportRow } from '../../db/queries/export-date.ts';
 import { searchTranscripts } from '../../db/queries/search-transcripts.ts';
 import { dateStatus } from '../../db/queries/queue.ts';
 import { wordErrorRate } from '../../lib/whisper/wer.ts';
-import { createCpuWorker } from '../../workers/cpu-worker.ts';
-import { createGpuWorker } from '../../workers/gpu-worker.ts';
 import type { DateSummary } from '../../workflows/contract.ts';
 import { generateDay, type Truth } from '../../lib/sample-day/generate.ts';
-import { createLocalTestEnvironment } from '../support/temporal.ts';
-import { makeTempDir, startEmbeddedTestPostgres } from '../support/postgres.ts';
+import { makeTempDir } from '../support/postgres.ts';
+import { startTestPipeline, type TestPipeline } from '../support/test-pipeline.ts';
 
 const DATE = '2024-03-05';
 /** One clean archive, processed by a worker with UPLOAD=off. */
@@ -42,13 +37,11 @@ const GPU_QUEUE = 'test-pipeline-gpu';
 const MAX_CLIP_WER = 0.5;
 
 describe('a generated day end to end', { timeout: 20 * 60_000 }, () => {
+  let pipeline: TestPipeline;
   let env: TestWorkflowEnvironment;
-  let pg: Awaited<ReturnType<typeof startEmbeddedTestPostgres>>;
-  let workers: Worker[] = [];
-  let running: Promise<void>[] = [];
-  let closeGpu: () => Promise<void>;
+  let pg: TestPipeline['pg'];
   let truth: Truth;
-  let config: ReturnType<typeof loadConfig>;
+  let config: Config;
   let first: DateSummary;
   let firstExport: ExportRow[];
   let noUpload: DateSummary;
@@ -90,51 +83,19 @@ describe('a generated day end to end', { timeout: 20 * 60_000 }, () => {
     noUploadTruth = (
       await generateDay({ date: NO_UPLOAD_DATE, archives: 1, clipsPerArchive: 2, outDir: incoming, seed: 12 })
     ).truth;
-    [env, pg] = await Promise.all([createLocalTestEnvironment(), startEmbeddedTestPostgres()]);
-    await migrate(pg.opened.db);
-    config = loadConfig({
-      DATA_DIR: dataDir,
-      DATABASE_URL: pg.url,
-      SOURCE: `local:${incoming}`,
-      WHISPER_MODEL: 'base',
-      WHISPER_MODEL_CACHE: process.env.WHISPER_MODEL_CACHE,
-      LOG_LEVEL: 'warn',
-    });
-    const logger = createLogger('test', 'warn');
-    const cpu = await createCpuWorker({
-      config,
-      logger,
-      db: pg.opened.db,
-      connection: env.nativeConnection,
-      taskQueue: CPU_QUEUE,
-    });
-    const gpu = await createGpuWorker({
-      config,
-      logger,
-      connection: env.nativeConnection,
-      taskQueue: GPU_QUEUE,
-    });
-    const cpuNoUpload = await createCpuWorker({
-      config: { ...config, upload: false },
-      logger,
-      db: pg.opened.db,
-      connection: env.nativeConnection,
-      taskQueue: NO_UPLOAD_QUEUE,
-    });
-    closeGpu = gpu.close;
-    workers = [cpu, cpuNoUpload, gpu.worker];
-    running = workers.map((w) => w.run());
+    pipeline = await startTestPipeline({ dataDir, incoming, settings: { WHISPER_MODEL: 'base' } });
+    ({ env, pg, config } = pipeline);
+    await pipeline.cpuWorker(CPU_QUEUE);
+    await pipeline.cpuWorker(NO_UPLOAD_QUEUE, { ...config, upload: false });
+    await pipeline.gpuWorker(GPU_QUEUE);
+    pipeline.runWorkers();
     storageRoot = config.storageTarget.path;
     [first, noUpload] = await Promise.all([runDate(), runDate(NO_UPLOAD_DATE, NO_UPLOAD_QUEUE)]);
     firstExport = await exportAll();
   });
 
   after(async () => {
-    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
-    await Promise.allSettled(running);
-    await closeGpu?.();
-    await env?.teardown();
-    await pg?.close();
+    await pipeline?.close();
   });
 
   test('the date completes with errors: the truncated archive fails alone with its reason', () => {
