@@ -28,7 +28,7 @@ import { createCpuWorker } from '../../workers/cpu-worker.ts';
 import { pilotStatusFile } from '../../workers/pilot.ts';
 import type { AutoscaleResult } from '../../workflows/contract.ts';
 import { generateDay } from '../../lib/sample-day/generate.ts';
-import { MODEL_CACHE, whisperModelDir } from '../helpers/whisper-models.ts';
+import { MODEL_CACHE, whisperModelDir } from '../support/whisper-models.ts';
 import { makeTempDir, startEmbeddedTestPostgres } from '../support/postgres.ts';
 import { requireSlurm, scancel, waitForJobState } from '../support/slurm.ts';
 import { createLocalTestEnvironment } from '../support/temporal.ts';
