@@ -146,7 +146,6 @@ function transferOptions(filesFrom: string): string[] {
     '--chmod=F644,D755',
     '--perms',
     '--times',
-    '--protect-args',
   ];
 }
 
@@ -250,6 +249,10 @@ export function classifyRsyncFailure(
       'the host key is not in STORAGE_KNOWN_HOSTS (or changed): add it with ssh-keyscan after checking its fingerprint',
     ],
     [/rsync: (command )?not found|rsync: No such file or directory/, 'rsync is not installed on the host'],
+    [
+      /has been disabled on this server|rrsync error/,
+      "the host's rsync restriction (rrsync, command=) refuses what this upload needs",
+    ],
     [
       /Load key .*: (invalid format|bad permissions|error in libcrypto)|UNPROTECTED PRIVATE KEY/,
       'STORAGE_SSH_KEY cannot be used as a private key',

@@ -145,6 +145,24 @@ describe('uploadWithRsync against a real sshd', () => {
     assert.deepEqual(await readdir(day), [`${big.id}.opus`], 'partial folder removed');
   });
 
+  test('a key restricted to rrsync (as the README suggests) uploads into its folder', async () => {
+    const restricted = { ...target({ keyFile: sshd.restrictedKey }, '/'), spec: `${sshd.user}@127.0.0.1:/` };
+    const result = await uploadWithRsync(restricted, '2024-01-16', files);
+    assert.deepEqual(await tree(sshd.restrictedRoot), [
+      '2024/01/16/7318273645512907014.opus',
+      '2024/01/16/7318273645512907015.opus',
+    ]);
+    assert.deepEqual(
+      result.map((r) => r.skipped),
+      [false, false],
+    );
+    const again = await uploadWithRsync(restricted, '2024-01-16', files);
+    assert.deepEqual(
+      again.map((r) => r.skipped),
+      [true, true],
+    );
+  });
+
   test('sshd down: a retryable error, nothing written', async () => {
     await sshd.stop();
     try {

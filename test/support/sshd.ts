@@ -23,6 +23,9 @@ export interface TestSshd {
   /** The key authorized_keys accepts, and one it does not. */
   clientKey: string;
   wrongKey: string;
+  /** A key authorized only for rsync into `restrictedRoot` (`restrict,command="rrsync <root>"`). */
+  restrictedKey: string;
+  restrictedRoot: string;
   /** known_hosts naming this server's host key. */
   knownHosts: string;
   stop(): Promise<void>;
@@ -60,7 +63,13 @@ export async function startTestSshd(): Promise<TestSshd> {
   const clientKey = path.join(dir, 'client_ed25519');
   const wrongKey = path.join(dir, 'wrong_ed25519');
   const authorized = path.join(dir, 'authorized_keys');
-  await writeFile(authorized, `${await keygen(clientKey)}\n`);
+  const restrictedKey = path.join(dir, 'restricted_ed25519');
+  const restrictedRoot = path.join(dir, 'restricted-root');
+  await mkdir(restrictedRoot);
+  await writeFile(
+    authorized,
+    `${await keygen(clientKey)}\nrestrict,command="/usr/bin/rrsync ${restrictedRoot}" ${await keygen(restrictedKey)}\n`,
+  );
   await keygen(wrongKey);
   await chmod(authorized, 0o600);
   const port = await freePort();
@@ -110,6 +119,8 @@ export async function startTestSshd(): Promise<TestSshd> {
     user: os.userInfo().username,
     clientKey,
     wrongKey,
+    restrictedKey,
+    restrictedRoot,
     knownHosts,
     start,
     stop,
