@@ -13,6 +13,7 @@ import { registerSampleCommand } from './commands/sample.ts';
 import { registerSearchCommand } from './commands/search.ts';
 import { registerSlurmCommands } from './commands/slurm.ts';
 import { registerStatusCommand } from './commands/status.ts';
+import { registerStorageCommands } from './commands/storage.ts';
 import { registerTranscribeCommand } from './commands/transcribe.ts';
 import { registerWorkerCommand } from './commands/worker.ts';
 
@@ -45,6 +46,7 @@ registerSampleCommand(program, ctx);
 registerDbCommands(program, { loadConfig: ctx.loadConfig, logger: dbLogger(ctx) });
 registerWorkerCommand(program, ctx);
 registerSlurmCommands(program, ctx);
+registerStorageCommands(program, ctx);
 
 try {
   await program.parseAsync(process.argv);

@@ -6,7 +6,12 @@ import { ConfigError } from './errors.ts';
 import { readFileSync } from 'node:fs';
 import { parseSource, type Source } from './source/parse.ts';
 import type { GlobusCredentials } from './globus/client.ts';
-import { parseStorageTarget, storageTarget as withSsh, type StorageTarget } from './storage/target.ts';
+import {
+  parseStorageTarget,
+  storageTarget as withSsh,
+  type SshSettings,
+  type StorageTarget,
+} from './storage/target.ts';
 import { defaultModelCache } from './model-supply/store.ts';
 import { WHISPER_DEVICES } from './whisper/devices.ts';
 
@@ -121,6 +126,8 @@ export interface Config {
   };
   /** Where Opus files go: STORAGE_TARGET (an rsync target carries its STORAGE_SSH_* settings). */
   storageTarget: StorageTarget;
+  /** How rsync targets are reached (STORAGE_SSH_KEY, _PORT, STORAGE_KNOWN_HOSTS, STORAGE_TIMEOUT_S). */
+  storageSsh: SshSettings;
   upload: boolean;
   whisper: {
     model: string;
@@ -194,13 +201,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const source = parsedSetting('SOURCE', e.SOURCE, problems, () =>
     parseSource(e.SOURCE ?? `local:${path.join(dataDir, 'incoming')}`),
   );
+  const storageSsh = {
+    keyFile: e.STORAGE_SSH_KEY && path.resolve(e.STORAGE_SSH_KEY),
+    port: e.STORAGE_SSH_PORT,
+    knownHosts: path.resolve(e.STORAGE_KNOWN_HOSTS ?? path.join(os.homedir(), '.ssh', 'known_hosts')),
+    timeoutS: e.STORAGE_TIMEOUT_S,
+  };
   const storageTarget = parsedSetting('STORAGE_TARGET', e.STORAGE_TARGET, problems, () =>
-    withSsh(parseStorageTarget(e.STORAGE_TARGET ?? path.join(dataDir, 'storage')), {
-      keyFile: e.STORAGE_SSH_KEY && path.resolve(e.STORAGE_SSH_KEY),
-      port: e.STORAGE_SSH_PORT,
-      knownHosts: path.resolve(e.STORAGE_KNOWN_HOSTS ?? path.join(os.homedir(), '.ssh', 'known_hosts')),
-      timeoutS: e.STORAGE_TIMEOUT_S,
-    }),
+    withSsh(parseStorageTarget(e.STORAGE_TARGET ?? path.join(dataDir, 'storage')), storageSsh),
   );
   const stagingDir = path.resolve(e.STAGING_DIR ?? path.join(dataDir, 'staging'));
   const globus = {
@@ -228,6 +236,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     stagingDir,
     globus,
     storageTarget,
+    storageSsh,
     upload: e.UPLOAD === 'on',
     whisper: {
       model: e.WHISPER_MODEL,

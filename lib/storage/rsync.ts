@@ -172,25 +172,35 @@ function destination(target: RsyncTarget): string {
   return `${user}${target.host}:${target.path.endsWith('/') ? target.path : `${target.path}/`}`;
 }
 
+/**
+ * Checks that the target can be reached and written to the way uploads will: ssh with the same
+ * options, rsync on the host, the root listed (`--list-only`). Throws what an upload would.
+ */
+export async function testRsyncConnection(target: RsyncTarget, signal?: AbortSignal): Promise<void> {
+  await checkSshFiles(target.ssh);
+  await runRsync(target, ['--list-only', '--dirs'], null, signal, () => undefined);
+}
+
 /** Runs rsync from `cwd` to the target, line by line on stdout; the exit status is classified. */
 async function runRsync(
   target: RsyncTarget,
   args: string[],
-  cwd: string,
+  /** The tree to send from; null: only list the target. */
+  cwd: string | null,
   signal: AbortSignal | undefined,
   onLine: (line: string) => void,
 ): Promise<void> {
   signal?.throwIfAborted();
+  const endpoints = cwd === null ? [destination(target)] : ['.', destination(target)];
   const argv = [
     '--timeout',
     String(target.ssh.timeoutS),
     '-e',
     remoteShell(target.ssh),
     ...args,
-    '.',
-    destination(target),
+    ...endpoints,
   ];
-  const child = spawn('rsync', argv, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('rsync', argv, { cwd: cwd ?? undefined, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let pending = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {

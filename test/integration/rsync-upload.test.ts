@@ -14,6 +14,29 @@ import { ConfigError } from '../../lib/errors.ts';
 import { RsyncTransientError, uploadWithRsync, type RsyncTarget } from '../../lib/storage/rsync.ts';
 import { freePort } from '../../local/embedded-postgres.ts';
 import { startTestSshd, type TestSshd } from '../support/sshd.ts';
+import { spawn } from 'node:child_process';
+import { appendFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../../bin/audio-pipeline.js', import.meta.url));
+
+/** Runs the CLI with only the given settings (plus PATH and HOME); resolves with its exit and output. */
+function cli(
+  args: string[],
+  settings: Record<string, string>,
+): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { PATH: process.env.PATH, HOME: tmp, DATA_DIR: path.join(tmp, 'data'), ...settings },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, out }));
+  });
+}
 
 let sshd: TestSshd;
 let tmp: string;
@@ -204,5 +227,27 @@ describe('uploadWithRsync against a real sshd', () => {
       (err: unknown) =>
         err instanceof ConfigError && /STORAGE_SSH_KEY=.*nope: no such file/.test(err.message),
     );
+  });
+
+  test('storage setup-keys creates a key, prints the rsync-only authorized_keys line, and tests the connection', async () => {
+    const key = path.join(tmp, 'new-key', 'upload_ed25519');
+    const settings = { STORAGE_SSH_PORT: String(sshd.port), STORAGE_KNOWN_HOSTS: sshd.knownHosts };
+    const target = `${sshd.user}@127.0.0.1:${root}`;
+    const first = await cli(['storage', 'setup-keys', '--target', target, '--key', key], settings);
+    assert.equal(first.code, 1, first.out);
+    assert.match(first.out, new RegExp(`created key ${key}`));
+    const publicKey = (await readFile(`${key}.pub`, 'utf8')).trim();
+    assert.ok(first.out.includes(`restrict,command="rrsync ${root}" ${publicKey}`), first.out);
+    assert.match(first.out, /connection test: .*refused the ssh key/);
+
+    // Authorize it as printed (the plain line: this test's target names the root), then it works.
+    await appendFile(path.join(sshd.dir, 'authorized_keys'), `restrict ${publicKey}\n`);
+    const second = await cli(['storage', 'setup-keys', '--key', key], {
+      ...settings,
+      STORAGE_TARGET: target,
+    });
+    assert.equal(second.code, 0, second.out);
+    assert.match(second.out, new RegExp(`using key ${key}`));
+    assert.match(second.out, /connection test: ok/);
   });
 });
