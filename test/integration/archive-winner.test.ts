@@ -7,7 +7,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { sql } from 'drizzle-orm';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createStore } from '../../activities/store.ts';
@@ -16,9 +16,8 @@ import { migrate } from '../../db/migrate.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { sha256File } from '../../lib/file-hash.ts';
 import { createLogger } from '../../lib/log.ts';
-import type { ArchiveManifest } from '../../lib/manifest.ts';
-import { ArchiveStaging } from '../../lib/staging.ts';
 import { makeTempDir, startEmbeddedTestPostgres } from '../support/postgres.ts';
+import { writeTranscribedArchive } from '../support/staged-archive.ts';
 
 const DATE = '2024-08-09';
 const EARLY = '2024-08-09_00-00';
@@ -40,47 +39,9 @@ after(async () => {
 
 /** An archive's staging folder as transcription leaves it: the shared clip converted, its transcript. */
 async function stageArchive(config: ReturnType<typeof loadConfig>, archive: string): Promise<void> {
-  const staging = new ArchiveStaging(config.stagingDir, DATE, archive);
-  await rm(staging.dir, { recursive: true, force: true });
-  await mkdir(staging.opusDir, { recursive: true });
-  const opus = staging.opusPath(SHARED);
-  await writeFile(opus, `Opus bytes of ${archive}`);
-  const manifest: ArchiveManifest = {
-    date: DATE,
-    archive,
-    metadataPath: null,
-    refused: [],
-    clips: [
-      {
-        id: SHARED,
-        date: DATE,
-        archive,
-        sourceName: `${SHARED}.mp3`,
-        status: 'converted',
-        error: null,
-        mp3Path: `/x/${SHARED}.mp3`,
-        mp3Bytes: 1,
-        opusPath: opus,
-        opusBytes: 20,
-        storageUri: null,
-        durationS: 1,
-        sha256: await sha256File(opus),
-        hasMetadata: false,
-      },
-    ],
-  };
-  await writeFile(staging.manifestFile, JSON.stringify(manifest));
-  const line = {
-    id: SHARED,
-    model: 'tiny.en',
-    language: 'en',
-    language_prob: 1,
-    text: `said in ${archive}`,
-    no_speech: false,
-    duration_s: 1,
-    segments: [],
-  };
-  await writeFile(staging.transcriptsFile, JSON.stringify(line) + '\n');
+  await writeTranscribedArchive(config.stagingDir, DATE, archive, [
+    { id: SHARED, opus: `Opus bytes of ${archive}`, text: `said in ${archive}` },
+  ]);
 }
 
 test('one archive owns a shared video id, its transcript and its stored file, in every interleaving', async () => {

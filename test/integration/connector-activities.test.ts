@@ -19,13 +19,13 @@ import { createTransfer } from '../../activities/transfer.ts';
 import { createUpload } from '../../activities/upload.ts';
 import { migrate } from '../../db/migrate.ts';
 import { loadConfig, type Config } from '../../lib/config.ts';
-import { sha256File } from '../../lib/file-hash.ts';
 import { createLogger } from '../../lib/log.ts';
-import type { ArchiveManifest } from '../../lib/manifest.ts';
 import { ArchiveStaging } from '../../lib/staging.ts';
 import { startFakeGlobus, type FakeGlobus } from '../support/globus-server.ts';
 import { makeTempDir, startEmbeddedTestPostgres } from '../support/postgres.ts';
 import { startTestSshd, type TestSshd } from '../support/sshd.ts';
+import { writeTranscribedArchive } from '../support/staged-archive.ts';
+import { until } from '../support/until.ts';
 
 const SOURCE_ID = '11111111-2222-4333-8444-555555555555';
 const DEST_ID = '99999999-8888-4777-8666-555555555555';
@@ -63,14 +63,6 @@ function globusConfig(): Config {
     GLOBUS_POLL_S: '0.02',
     LOG_LEVEL: 'silent',
   });
-}
-
-async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 describe('Globus source activities', () => {
@@ -174,49 +166,12 @@ describe('rsync storage target activity', () => {
 
   /** An archive's staging folder as transcription leaves it: one converted clip, its transcript. */
   async function stageAndStore(archive: string, id: string): Promise<string> {
-    const staging = new ArchiveStaging(config.stagingDir, DATE, archive);
-    await mkdir(staging.opusDir, { recursive: true });
-    const opus = staging.opusPath(id);
-    await writeFile(opus, randomBytes(3000));
-    const manifest: ArchiveManifest = {
-      date: DATE,
-      archive,
-      metadataPath: null,
-      refused: [],
-      clips: [
-        {
-          id,
-          date: DATE,
-          archive,
-          sourceName: `${id}.mp3`,
-          status: 'converted',
-          error: null,
-          mp3Path: `/x/${id}.mp3`,
-          mp3Bytes: 1,
-          opusPath: opus,
-          opusBytes: 3000,
-          storageUri: null,
-          durationS: 1,
-          sha256: await sha256File(opus),
-          hasMetadata: false,
-        },
-      ],
-    };
-    await writeFile(staging.manifestFile, JSON.stringify(manifest));
-    const line = {
-      id,
-      model: 'tiny.en',
-      language: 'en',
-      language_prob: 1,
-      text: 'hi',
-      no_speech: false,
-      duration_s: 1,
-      segments: [],
-    };
-    await writeFile(staging.transcriptsFile, JSON.stringify(line) + '\n');
+    const staging = await writeTranscribedArchive(config.stagingDir, DATE, archive, [
+      { id, opus: randomBytes(3000), text: 'hi' },
+    ]);
     const { storeArchive } = createStore({ config, logger, db: pg.opened.db });
     await new MockActivityEnvironment().run(storeArchive, { date: DATE, archive });
-    return opus;
+    return staging.opusPath(id);
   }
 
   async function row(id: string): Promise<{ status: string; uri: string | null }> {

@@ -21,6 +21,7 @@ import {
 } from '../../lib/globus/transfer.ts';
 import type { GlobusSource } from '../../lib/source/parse.ts';
 import { startFakeGlobus, type FakeGlobus } from '../support/globus-server.ts';
+import { until } from '../support/until.ts';
 
 const SOURCE_ID = '11111111-2222-4333-8444-555555555555';
 const DEST_ID = '99999999-8888-4777-8666-555555555555';
@@ -83,14 +84,6 @@ function request(
 
 async function staged(archive: string): Promise<Buffer> {
   return readFile(path.join(staging, DATE, archive, 'archive.tar.xz'));
-}
-
-async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 describe('Globus listing', () => {
