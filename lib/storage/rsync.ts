@@ -70,9 +70,12 @@ export async function uploadWithRsync(
     const list = path.join(tree, '.files-from');
     await writeFile(list, relative.join('\n') + '\n');
 
+    // `%i %n` lines: `<f+++++++++ 2024/01/15/<id>.opus` is a file whose data went (or, in the dry
+    // run, would go) to the host; `.f..t......` only an attribute fixed, its data already there.
+    const dataLine = /^[<>]f\S*\s(.+)$/;
     const sent = new Set<string>();
     await runRsync(target, [...transferOptions(list), '--out-format=%i %n'], tree, options.signal, (line) => {
-      const m = /^[<>ch.*][fdLDS]\S*\s(.+)$/.exec(line);
+      const m = dataLine.exec(line);
       if (m && bytes.has(m[1])) {
         sent.add(m[1]);
         options.onFile?.(sent.size);
@@ -86,7 +89,7 @@ export async function uploadWithRsync(
       tree,
       options.signal,
       (line) => {
-        const m = /^\S+\s(.+)$/.exec(line);
+        const m = dataLine.exec(line);
         if (m && bytes.has(m[1])) differ.push(m[1]);
       },
     );
@@ -251,7 +254,7 @@ export function classifyRsyncFailure(
   const what = `rsync to ${target.spec} (port ${target.ssh.port}) failed (exit ${code}): ${detail || 'no message'}`;
   const config: [RegExp, string][] = [
     [
-      /Permission denied \(|Too many authentication failures/,
+      /Permission denied \((publickey|password|keyboard-interactive|hostbased|gssapi)|Too many authentication failures/,
       'the host refused the ssh key: check STORAGE_SSH_KEY and the authorized_keys line (`audio-pipeline storage setup-keys`)',
     ],
     [
