@@ -39,7 +39,7 @@ test('rsync failures: what no retry fixes is a ConfigError, the network is retri
 });
 
 test('Globus error documents: unknown collections and permissions are ConfigError, outages are retried', () => {
-  const cases: [number, string, Function, RegExp][] = [
+  const cases: [number, string, new (...args: never[]) => Error, RegExp][] = [
     [404, 'EndpointNotFound', ConfigError, /check SOURCE and GLOBUS_DEST_ENDPOINT/],
     [403, 'PermissionDenied', ConfigError, /grant the client access/],
     [403, 'ConsentRequired', ConfigError, /grant the client access/],
