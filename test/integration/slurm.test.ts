@@ -26,7 +26,7 @@ import { migrate } from '../../db/migrate.ts';
 import { GPU_WORKER_SCRIPT } from '../../activities/autoscale.ts';
 import { createCpuWorker } from '../../workers/cpu-worker.ts';
 import { pilotStatusFile } from '../../workers/pilot.ts';
-import type { AutoscaleResult } from '../../workflows/autoscale.ts';
+import type { AutoscaleResult } from '../../workflows/contract.ts';
 import { generateDay } from '../../lib/sample-day/generate.ts';
 import { MODEL_CACHE, whisperModelDir } from '../support/whisper-models.ts';
 import { makeTempDir, startEmbeddedTestPostgres } from '../support/postgres.ts';
