@@ -21,5 +21,12 @@ if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
   exit 1
 fi
 echo "installing system packages: ${need[*]}" >&2
+# No package may start a service here (openssh-server would listen on port 22): the tests start
+# their own sshd on 127.0.0.1. policy-rc.d is what invoke-rc.d and deb-systemd-invoke ask.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
