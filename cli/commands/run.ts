@@ -10,6 +10,7 @@ import { startLocalStack } from '../../local/stack.ts';
 import { gracefulStop, InterruptedError } from '../signals.ts';
 import { formatSummary } from '../summary.ts';
 import { ConfigError } from '../../lib/errors.ts';
+import { missingGlobusSettings, type Config } from '../../lib/config.ts';
 import { parseSource } from '../../lib/source/parse.ts';
 import { dateWorkflowId } from '../../workflows/contract.ts';
 
@@ -38,8 +39,8 @@ export async function runCommand(
   afterSummary?: (db: Db) => Promise<void>,
 ): Promise<number> {
   checkDateOption(opts.date);
-  if (opts.source) checkSourceOption(opts.source);
   const config = ctx.loadConfig();
+  if (opts.source) checkSourceOption(opts.source, config);
   const stopping = gracefulStop();
   const interrupted = () => {
     process.stderr.write(
@@ -91,10 +92,16 @@ export async function runCommand(
   }
 }
 
-/** `--source` is checked before anything starts, as SOURCE is: a usage error naming the option. */
-function checkSourceOption(spec: string): void {
+/**
+ * `--source` is checked before anything starts, as SOURCE is: a usage error naming the option
+ * (a globus: source also needs its client and destination settings here).
+ */
+function checkSourceOption(spec: string, config: Config): void {
   try {
-    parseSource(spec);
+    if (parseSource(spec).kind === 'globus') {
+      const missing = missingGlobusSettings(config.globus);
+      if (missing.length > 0) throw new ConfigError(missing.join('; '));
+    }
   } catch (err) {
     if (err instanceof ConfigError)
       throw new CliError(`--source ${JSON.stringify(spec)}: ${err.message}`, EXIT.usage);

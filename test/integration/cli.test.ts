@@ -340,14 +340,21 @@ describe('audio-pipeline CLI', { timeout: 15 * 60_000 }, () => {
 
 test('a SOURCE, --source or STORAGE_TARGET this version cannot serve stops start-up with exit 2', async () => {
   const base = { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: '/nonexistent/never-created' };
+  const globus = 'globus:11111111-2222-4333-8444-555555555555:/data';
   const cases: [NodeJS.ProcessEnv, string[], RegExp][] = [
-    [{ ...base, SOURCE: 'globus:abc-123:/data' }, [], /SOURCE="globus:abc-123:\/data": Globus/],
     [
-      { ...base, STORAGE_TARGET: 'archiver@nas:/opus' },
+      { ...base, SOURCE: 'globus:abc-123:/data' },
       [],
-      /STORAGE_TARGET="archiver@nas:\/opus": uploading over rsync/,
+      /SOURCE="globus:abc-123:\/data": the Globus endpoint .* UUID/,
     ],
-    [base, ['--source', 'globus:abc-123:/data'], /--source "globus:abc-123:\/data": Globus/],
+    [{ ...base, SOURCE: globus }, [], /SOURCE=globus:…: needs GLOBUS_CLIENT_ID/],
+    [
+      { ...base, STORAGE_TARGET: 'archiver@nas:/opus/../etc' },
+      [],
+      /STORAGE_TARGET=".*": the remote path may not contain '\.\.'/,
+    ],
+    [base, ['--source', 'globus:abc-123:/data'], /--source "globus:abc-123:\/data": the Globus endpoint/],
+    [base, ['--source', globus], /--source ".*": needs GLOBUS_CLIENT_ID .*; needs GLOBUS_DEST_ENDPOINT/],
   ];
   for (const [env, extra, message] of cases) {
     const r = await runCli(env, ['run', '--date', '2024-01-15', ...extra], 60_000);
