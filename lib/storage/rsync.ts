@@ -271,7 +271,7 @@ export function classifyRsyncFailure(
       'STORAGE_SSH_KEY cannot be used as a private key',
     ],
     [
-      /mkdir .* failed: Permission denied|change_dir#?\d? .* failed: No such file or directory|failed: Permission denied \(13\)/,
+      /mkdir .* failed: (Permission denied|No such file or directory)|change_dir#?\d? .* failed: No such file or directory|failed: Permission denied \(13\)/,
       'the storage root is missing or not writable on the host',
     ],
   ];

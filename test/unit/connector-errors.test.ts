@@ -24,6 +24,12 @@ test('rsync failures: what no retry fixes is a ConfigError, the network is retri
     [12, 'Host key verification failed.', ConfigError, /STORAGE_KNOWN_HOSTS/],
     [127, 'bash: line 1: rsync: command not found', ConfigError, /rsync is not installed on the host/],
     [23, 'rsync: [Receiver] mkdir "/opus/2024" failed: Permission denied (13)', ConfigError, /not writable/],
+    [
+      11,
+      'rsync: [Receiver] mkdir "/no/such/opus" failed: No such file or directory (2)',
+      ConfigError,
+      /missing/,
+    ],
     [255, 'ssh: connect to host nas port 22: Connection refused', RsyncTransientError, /Connection refused/],
     [255, 'ssh: connect to host nas port 22: Connection timed out', RsyncTransientError, /timed out/],
     [30, 'rsync error: timeout in data send/receive (code 30)', RsyncTransientError, /timeout/],
