@@ -109,11 +109,15 @@ export async function uploadWithRsync(
   }
 }
 
-/** `ssh://[user@]host[:port]/root/YYYY/MM/DD/id.opus`: where the copy is, as a URI. */
+/**
+ * `ssh://[user@]host[:port]/root/YYYY/MM/DD/id.opus`: where the copy is, as a URI. A root
+ * relative to the login's home (`host:opus`) is written `/~/opus/…`, as sftp URLs do.
+ */
 export function rsyncUri(target: RsyncTarget, relative: string): string {
   const user = target.user ? `${encodeURIComponent(target.user)}@` : '';
   const port = target.ssh.port === 22 ? '' : `:${target.ssh.port}`;
-  const file = path.posix.join(target.path, relative).split('/').map(encodeURIComponent).join('/');
+  const root = target.path.startsWith('/') ? target.path : `/~/${target.path}`;
+  const file = path.posix.join(root, relative).split('/').map(encodeURIComponent).join('/');
   return `ssh://${user}${target.host}${port}${file}`;
 }
 

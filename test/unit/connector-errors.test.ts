@@ -7,7 +7,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BadInputError, ConfigError } from '../../lib/errors.ts';
 import { globusError, GlobusTransientError } from '../../lib/globus/client.ts';
-import { classifyRsyncFailure, RsyncTransientError, type RsyncTarget } from '../../lib/storage/rsync.ts';
+import {
+  classifyRsyncFailure,
+  rsyncUri,
+  RsyncTransientError,
+  type RsyncTarget,
+} from '../../lib/storage/rsync.ts';
 
 const target: RsyncTarget = {
   kind: 'rsync',
@@ -62,4 +67,19 @@ test('Globus error documents: unknown collections and permissions are ConfigErro
     assert.match(err.message, message);
     assert.match(err.message, /^Globus: cannot list \/x: /);
   }
+});
+
+test('storage URIs: ssh://user@host[:port]/path, a home-relative root under /~/, names escaped', () => {
+  assert.equal(rsyncUri(target, '2024/01/15/1.opus'), 'ssh://archiver@nas/opus/2024/01/15/1.opus');
+  assert.equal(
+    rsyncUri(
+      { ...target, user: null, path: 'backup/opus', ssh: { ...target.ssh, port: 2222 } },
+      '2024/01/15/1.opus',
+    ),
+    'ssh://nas:2222/~/backup/opus/2024/01/15/1.opus',
+  );
+  assert.equal(
+    rsyncUri({ ...target, path: '/data/my opus' }, 'x.opus'),
+    'ssh://archiver@nas/data/my%20opus/x.opus',
+  );
 });
