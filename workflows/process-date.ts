@@ -22,7 +22,7 @@ import {
   type ProcessDateInput,
 } from './contract.ts';
 
-const { listArchives } = proxyActivities<CpuActivities>(shortActivity);
+const { listArchives, completedArchiveSummaries } = proxyActivities<CpuActivities>(shortActivity);
 
 /**
  * One date: list its archives, transfer them to staging, then one child workflow per archive,
@@ -50,11 +50,16 @@ export async function processDate(input: ProcessDateInput): Promise<DateSummary>
     progress.archivesTotal = archives.length;
     for (const a of archives) progress.archives[a.name] = { archive: a.name, status: 'pending' };
 
+    // Only with onlyUnfinished (absent from every earlier run's input, so their replay is unchanged).
+    const done = input.onlyUnfinished ? await completedArchiveSummaries({ date }) : [];
+    const skipped = new Set(done.map((a) => a.archive));
+    for (const a of done) if (a.archive in progress.archives) progress.archives[a.archive] = a;
+    const names = archives.map((a) => a.name).filter((name) => !skipped.has(name));
+
     progress.stage = 'transferring';
-    await transferArchives({ date, source: input.source, archives: archives.map((a) => a.name) });
+    await transferArchives({ date, source: input.source, archives: names });
 
     progress.stage = 'processing';
-    const names = archives.map((a) => a.name);
     const results: ArchiveSummary[] = new Array(names.length);
     let next = 0;
     const lane = async (): Promise<void> => {
@@ -69,7 +74,7 @@ export async function processDate(input: ProcessDateInput): Promise<DateSummary>
     const lanes = Math.max(1, Math.min(input.archiveConcurrency ?? 2, names.length || 1));
     await Promise.all(Array.from({ length: lanes }, lane));
 
-    const summary = summarize(date, results);
+    const summary = summarize(date, [...done.filter((a) => a.archive in progress.archives), ...results]);
     progress.stage = 'done';
     await recordOutcome(row, {
       ...summary,
