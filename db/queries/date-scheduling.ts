@@ -108,7 +108,10 @@ export async function runningDates(db: Db): Promise<string[]> {
   return rows.map((r) => r.date);
 }
 
-/** Marks a date running as soon as its workflow is started, so the next count includes it. */
+/**
+ * Marks a date running as soon as its workflow is started (or reset), so the next count includes
+ * it. A row that already names this run is left alone: the run recorded itself, perhaps its end.
+ */
 export async function markDateStarted(
   db: Db,
   date: string,
@@ -126,7 +129,7 @@ export async function markDateStarted(
       finishedAt: null,
       updatedAt: sql`now()`,
     })
-    .where(and(eq(q.date, date), eq(q.archive, DATE_ROW)));
+    .where(and(eq(q.date, date), eq(q.archive, DATE_ROW), sql`${q.runId} IS DISTINCT FROM ${runId}`));
 }
 
 /** The date's archives whose last run completed cleanly: a retry skips them. */

@@ -4,7 +4,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdir } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { copyFile, mkdir, rename } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
@@ -34,6 +36,16 @@ import { createLocalTestEnvironment } from '../support/temporal.ts';
 import { makeTempDir, startEmbeddedTestPostgres } from '../support/postgres.ts';
 
 const BACKOFF_S = 4;
+const CLI = fileURLToPath(new URL('../../bin/audio-pipeline.js', import.meta.url));
+
+/** Runs the CLI to its end (killed after a minute: a hang fails the test). */
+function runCli(env: NodeJS.ProcessEnv, args: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { env, timeout: 60_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number(err.code ?? 1) : 0, out: stdout + stderr }),
+    );
+  });
+}
 
 describe('the discovery schedule, retries and reset', { timeout: 10 * 60_000 }, () => {
   let env: TestWorkflowEnvironment;
@@ -158,7 +170,6 @@ describe('the discovery schedule, retries and reset', { timeout: 10 * 60_000 }, 
     // Only the first archive had arrived when the date ran.
     const later = day.archives[1];
     const away = `${later}.later`;
-    const { rename } = await import('node:fs/promises');
     await rename(later, away);
     const first = await discover({ from: date, to: date });
     assert.deepEqual(first.added, [date]);
@@ -247,5 +258,44 @@ describe('the discovery schedule, retries and reset', { timeout: 10 * 60_000 }, 
     const good = s!.archives.find((a) => a.archive !== broken)!.archive;
     assert.equal((await runsOf(archiveWorkflowId(good))).length, 1, 'the completed archive is kept');
     assert.equal((await runsOf(archiveWorkflowId(broken), 2)).length, 2, 'the failed archive ran again');
+  });
+
+  test('the CLI: schedule create, describe, pause, delete; reset --to first; bad usage exits 2', async () => {
+    const cliEnv = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      DATA_DIR: config.dataDir,
+      DATABASE_URL: pg.url,
+      TEMPORAL_ADDRESS: env.address,
+      TASK_QUEUE: config.temporal.taskQueue,
+      GPU_TASK_QUEUE: config.temporal.gpuTaskQueue,
+      SOURCE: `local:${incoming}`,
+    };
+    const cli = (...args: string[]) => runCli(cliEnv, args);
+    assert.equal((await cli('schedule', 'create', '--every', '5x')).code, 2);
+    assert.equal((await cli('reset', '--date', '2024-04-06', '--to', 'middle')).code, 2);
+    assert.equal((await cli('retry', '--date', '2024-02-30')).code, 2);
+
+    const created = await cli('schedule', 'create', '--every', '2h', '--from', '2024-05-01');
+    assert.equal(created.code, 0, created.out);
+    assert.equal((await cli('schedule', 'create')).code, 2, 'a second create is refused');
+    assert.match((await cli('schedule', 'describe')).out, /active, every 7200s[\s\S]*"from":"2024-05-01"/);
+    assert.equal((await cli('schedule', 'pause')).code, 0);
+    assert.match((await cli('schedule', 'describe')).out, /paused/);
+    assert.equal((await cli('schedule', 'delete')).code, 0);
+    assert.notEqual((await cli('schedule', 'describe')).code, 0, 'gone');
+
+    const date = '2024-04-06'; // completed by the reset test above
+    const reset = await cli('reset', '--date', date, '--to', 'first');
+    assert.equal(reset.code, 0, reset.out);
+    const runId = /new run (\S+)/.exec(reset.out)![1];
+    const row = await pg.opened.pool.query(
+      `SELECT status, run_id FROM processing_queue WHERE date = $1 AND archive = ''`,
+      [date],
+    );
+    assert.equal(row.rows[0].run_id, runId, 'the queue names the new run');
+    const result = await env.client.workflow.getHandle(dateWorkflowId(date), runId).result();
+    assert.equal(result.status, 'completed');
+    assert.equal(await status(date), 'completed');
   });
 });
