@@ -13,6 +13,7 @@
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery } from '@temporalio/workflow';
+import type { ScaleRound } from '../activities/autoscale.ts';
 import type { FinishedStatus, QueueStatus } from '../lib/statuses.ts';
 
 // ── Task queues (DESIGN.md §2) ───────────────────────────────────────────────────────────────
@@ -31,6 +32,7 @@ export const DEFAULT_TASK_QUEUES = {
 export const WORKFLOW_TYPES = {
   date: 'processDate',
   archive: 'processArchive',
+  autoscale: 'autoscaleGpuWorkers',
   discover: 'discoverDates',
 } as const;
 
@@ -38,6 +40,9 @@ export const WORKFLOW_TYPES = {
 export const dateWorkflowId = (date: string): string => `process-date-${date}`;
 /** One child workflow per archive (`YYYY-MM-DD_HH-MM`). */
 export const archiveWorkflowId = (archive: string): string => `process-archive-${archive}`;
+/** One autoscaler per GPU queue (`-once`: a single round, beside a running one). */
+export const autoscaleWorkflowId = (gpuTaskQueue: string, once = false): string =>
+  `autoscale-gpu-${gpuTaskQueue}${once ? '-once' : ''}`;
 
 /** The Temporal Schedule that runs discoverDates (`audio-pipeline schedule create`). */
 export const DISCOVERY_SCHEDULE_ID = 'discover-dates';
@@ -143,6 +148,21 @@ export interface DateSummary {
   filesTotal: number;
   filesDone: number;
   filesFailed: number;
+}
+
+export interface AutoscaleInput {
+  /** At most this many GPU jobs pending or running (default MAX_GPU_JOBS of the worker). */
+  maxJobs?: number;
+  /** Seconds between rounds (default 60). */
+  intervalSeconds?: number;
+  /** Stop after this many rounds; unset = run until cancelled. */
+  rounds?: number;
+}
+
+export interface AutoscaleResult {
+  rounds: number;
+  /** Every job this run submitted, in order: the record of what it asked SLURM for. */
+  submitted: ScaleRound['submitted'];
 }
 
 // ── Queries (no signals or updates yet) ──────────────────────────────────────────────────────
