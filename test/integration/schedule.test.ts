@@ -8,16 +8,10 @@ import { execFile } from 'node:child_process';
 import { copyFile, mkdir, rename } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
-import { loadConfig, type Config } from '../../lib/config.ts';
-import { createLogger } from '../../lib/log.ts';
+import type { Config } from '../../lib/config.ts';
 import { ArchiveStaging } from '../../lib/staging.ts';
 import { generateDay } from '../../lib/sample-day/generate.ts';
-import { migrate } from '../../db/migrate.ts';
 import { dateStatus } from '../../db/queries/queue.ts';
-import { createCpuWorker } from '../../workers/cpu-worker.ts';
-import { createGpuWorker } from '../../workers/gpu-worker.ts';
 import {
   DISCOVERY_SCHEDULE_ID,
   archiveWorkflowId,
@@ -32,8 +26,8 @@ import {
 import { retryDate } from '../../temporal-client/retry-date.ts';
 import { startDate } from '../../temporal-client/start-date.ts';
 import { resetDate } from '../../temporal-client/reset-date.ts';
-import { createLocalTestEnvironment } from '../support/temporal.ts';
-import { makeTempDir, startEmbeddedTestPostgres } from '../support/postgres.ts';
+import { makeTempDir } from '../support/postgres.ts';
+import { startTestPipeline, type TestPipeline } from '../support/test-pipeline.ts';
 
 const BACKOFF_S = 4;
 const CLI = fileURLToPath(new URL('../../bin/audio-pipeline.js', import.meta.url));
@@ -48,13 +42,11 @@ function runCli(env: NodeJS.ProcessEnv, args: string[]): Promise<{ code: number;
 }
 
 describe('the discovery schedule, retries and reset', { timeout: 10 * 60_000 }, () => {
-  let env: TestWorkflowEnvironment;
-  let pg: Awaited<ReturnType<typeof startEmbeddedTestPostgres>>;
+  let pipeline: TestPipeline;
+  let env: TestPipeline['env'];
+  let pg: TestPipeline['pg'];
   let config: Config;
   let incoming: string;
-  let workers: Worker[] = [];
-  let running: Promise<void>[] = [];
-  let closeGpu: () => Promise<void>;
 
   /** Archives of `date` in the source; `truncated`: the last one cut in half. */
   const addDay = async (date: string, archives: number, truncated = false, outDir = incoming) =>
@@ -107,36 +99,25 @@ describe('the discovery schedule, retries and reset', { timeout: 10 * 60_000 }, 
   before(async () => {
     const dataDir = await makeTempDir('audio-pipeline-schedule-');
     incoming = path.join(dataDir, 'incoming');
-    [env, pg] = await Promise.all([createLocalTestEnvironment(), startEmbeddedTestPostgres()]);
-    await migrate(pg.opened.db);
-    config = loadConfig({
-      DATA_DIR: dataDir,
-      DATABASE_URL: pg.url,
-      SOURCE: `local:${incoming}`,
-      WHISPER_MODEL: 'tiny.en',
-      WHISPER_MODEL_CACHE: process.env.WHISPER_MODEL_CACHE,
-      TASK_QUEUE: 'test-schedule-cpu',
-      GPU_TASK_QUEUE: 'test-schedule-gpu',
-      DATE_RETRY_BACKOFF_S: String(BACKOFF_S),
-      DATE_MAX_ATTEMPTS: '3',
-      ARCHIVE_CONCURRENCY: '1',
-      LOG_LEVEL: 'warn',
+    pipeline = await startTestPipeline({
+      dataDir,
+      incoming,
+      settings: {
+        WHISPER_MODEL: 'tiny.en',
+        TASK_QUEUE: 'test-schedule-cpu',
+        GPU_TASK_QUEUE: 'test-schedule-gpu',
+        DATE_RETRY_BACKOFF_S: String(BACKOFF_S),
+        DATE_MAX_ATTEMPTS: '3',
+        ARCHIVE_CONCURRENCY: '1',
+      },
     });
-    const logger = createLogger('test', 'warn');
-    const cpu = await createCpuWorker({ config, logger, db: pg.opened.db, connection: env.nativeConnection });
-    const gpu = await createGpuWorker({ config, logger, connection: env.nativeConnection });
-    closeGpu = gpu.close;
-    workers = [cpu, gpu.worker];
-    running = workers.map((w) => w.run());
+    ({ env, pg, config } = pipeline);
+    await pipeline.cpuWorker(config.temporal.taskQueue);
+    await pipeline.gpuWorker(config.temporal.gpuTaskQueue);
+    pipeline.runWorkers();
   });
 
-  after(async () => {
-    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
-    await Promise.allSettled(running);
-    await closeGpu?.();
-    await env?.teardown();
-    await pg?.close();
-  });
+  after(() => pipeline?.close());
 
   test('a triggered schedule discovers new dates and processes them, MAX_CONCURRENT_DATES at a time', async () => {
     await addDay('2024-04-01', 1);
@@ -232,7 +213,8 @@ describe('the discovery schedule, retries and reset', { timeout: 10 * 60_000 }, 
     assert.equal(row.rows[0].attempts, 1);
     assert.deepEqual(await runsOf(dateWorkflowId(date)), [manual.firstExecutionRunId], 'one run of the date');
     await manual.cancel();
-    assert.equal(await waitForDate(date, 'failed'), 'failed');
+    await assert.rejects(manual.result(), /cancel/i);
+    assert.equal(await status(date), 'failed');
     // Closed, the date may run again (reuse policy ALLOW_DUPLICATE): a retry completes it.
     const retried = await retryDate(env.client, config, date);
     assert.notEqual(retried.runId, manual.firstExecutionRunId);
