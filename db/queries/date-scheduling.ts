@@ -24,39 +24,45 @@ export async function enqueueDates(
   db: Db,
   dates: DateAtSource[],
 ): Promise<{ added: string[]; revisited: string[] }> {
+  if (dates.length === 0) return { added: [], revisited: [] };
   const q = processingQueue;
-  const added: string[] = [];
-  const revisited: string[] = [];
-  for (const { date, archives } of dates) {
-    const inserted = await db
-      .insert(q)
-      .values({ date, archive: DATE_ROW, status: 'pending' })
-      .onConflictDoNothing()
-      .returning({ date: q.date });
-    if (inserted.length) {
-      added.push(date);
-      continue;
-    }
-    const known = await db
-      .select({ archive: q.archive })
-      .from(q)
-      .where(and(eq(q.date, date), sql`${q.archive} <> ${DATE_ROW}`));
-    const seen = new Set(known.map((r) => r.archive));
-    if (archives.every((a) => seen.has(a))) continue;
-    const requeued = await db
-      .update(q)
-      .set({ status: 'pending', finishedAt: null, updatedAt: sql`now()` })
-      .where(
-        and(
-          eq(q.date, date),
-          eq(q.archive, DATE_ROW),
-          inArray(q.status, ['completed', 'completed_with_errors']),
-        ),
-      )
-      .returning({ date: q.date });
-    if (requeued.length) revisited.push(date);
-  }
-  return { added, revisited };
+  // One read of what the queue knows of these dates, whatever their number.
+  const rows = await db
+    .select({ date: q.date, archive: q.archive })
+    .from(q)
+    .where(
+      inArray(
+        q.date,
+        dates.map((d) => d.date),
+      ),
+    );
+  const known = new Map<string, Set<string>>();
+  for (const r of rows) known.set(r.date, (known.get(r.date) ?? new Set<string>()).add(r.archive));
+  const fresh = dates.filter((d) => !known.get(d.date)?.has(DATE_ROW)).map((d) => d.date);
+  const grown = dates
+    .filter((d) => known.get(d.date)?.has(DATE_ROW) && d.archives.some((a) => !known.get(d.date)!.has(a)))
+    .map((d) => d.date);
+  const added = fresh.length
+    ? await db
+        .insert(q)
+        .values(fresh.map((date) => ({ date, archive: DATE_ROW, status: 'pending' as const })))
+        .onConflictDoNothing()
+        .returning({ date: q.date })
+    : [];
+  const revisited = grown.length
+    ? await db
+        .update(q)
+        .set({ status: 'pending', finishedAt: null, updatedAt: sql`now()` })
+        .where(
+          and(
+            inArray(q.date, grown),
+            eq(q.archive, DATE_ROW),
+            inArray(q.status, ['completed', 'completed_with_errors']),
+          ),
+        )
+        .returning({ date: q.date })
+    : [];
+  return { added: added.map((r) => r.date).sort(), revisited: revisited.map((r) => r.date).sort() };
 }
 
 export interface RetryRule {
