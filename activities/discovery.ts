@@ -1,8 +1,10 @@
 import { Context } from '@temporalio/activity';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import {
   completedArchives,
   dueDates,
   enqueueDates,
+  markDateAbandoned,
   markDateStarted,
   runningDates,
 } from '../db/queries/date-scheduling.ts';
@@ -12,6 +14,25 @@ import { startDate } from '../temporal-client/start-date.ts';
 import type { ArchiveSummary, DiscoverDatesInput } from '../workflows/contract.ts';
 import type { DatabaseContext } from './context.ts';
 import { runStage } from './run-stage.ts';
+
+/**
+ * How a date's run ended if it ended without recording it in the queue: terminated or timed out
+ * (a completed, failed or cancelled run records its own end), or gone from the server; null
+ * while the date runs — in that run or in a later one (`temporal workflow reset` starts one).
+ */
+async function endedUnrecorded(client: Client, workflowId: string, runId: string): Promise<string | null> {
+  try {
+    const latest = await client.workflow.getHandle(workflowId).describe();
+    if (latest.status.name === 'RUNNING') return null;
+    const { status } = await client.workflow.getHandle(workflowId, runId).describe();
+    return status.name === 'TERMINATED' || status.name === 'TIMED_OUT'
+      ? `workflow ${status.name.toLowerCase().replace('_', ' ')} before it recorded its end`
+      : null;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return 'workflow run not found on the server';
+    throw err;
+  }
+}
 
 export function createDiscovery({ config, db }: DatabaseContext) {
   return {
@@ -30,11 +51,17 @@ export function createDiscovery({ config, db }: DatabaseContext) {
      */
     async startDueDates(input: DiscoverDatesInput): Promise<{ started: string[] }> {
       return runStage(async () => {
-        const running = await runningDates(db);
-        const rule = { maxAttempts: input.maxDateAttempts, backoffSeconds: input.retryBackoffSeconds };
-        const free = input.maxConcurrentDates - running.length;
-        const due = await dueDates(db, rule, free, { from: input.from, to: input.to });
         const { client } = Context.current();
+        let busy = 0;
+        for (const row of await runningDates(db)) {
+          const ended =
+            row.workflowId && row.runId ? await endedUnrecorded(client, row.workflowId, row.runId) : null;
+          if (ended) await markDateAbandoned(db, row.date, row.runId!, ended);
+          else busy++;
+        }
+        const rule = { maxAttempts: input.maxDateAttempts, backoffSeconds: input.retryBackoffSeconds };
+        const free = input.maxConcurrentDates - busy;
+        const due = await dueDates(db, rule, free, { from: input.from, to: input.to });
         for (const date of due) {
           const handle = await startDate(
             client,

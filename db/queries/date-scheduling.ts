@@ -104,14 +104,26 @@ export async function dueDates(
   return rows.map((r) => r.date);
 }
 
-/** Dates whose row says running (counted against MAX_CONCURRENT_DATES). */
-export async function runningDates(db: Db): Promise<string[]> {
+/** Dates whose row says running (counted against MAX_CONCURRENT_DATES), with their run. */
+export async function runningDates(db: Db) {
   const q = processingQueue;
-  const rows = await db
-    .select({ date: q.date })
+  return db
+    .select({ date: q.date, workflowId: q.workflowId, runId: q.runId })
     .from(q)
     .where(and(eq(q.archive, DATE_ROW), eq(q.status, 'running')));
-  return rows.map((r) => r.date);
+}
+
+/**
+ * A run that ended without recording its end (terminated, timed out) leaves its row running:
+ * it is marked failed, so that it frees its slot and is retried like any failed date. Only if
+ * the row still names that run and still says running.
+ */
+export async function markDateAbandoned(db: Db, date: string, runId: string, error: string): Promise<void> {
+  const q = processingQueue;
+  await db
+    .update(q)
+    .set({ status: 'failed', lastError: error, finishedAt: sql`now()`, updatedAt: sql`now()` })
+    .where(and(eq(q.date, date), eq(q.archive, DATE_ROW), eq(q.status, 'running'), eq(q.runId, runId)));
 }
 
 /**

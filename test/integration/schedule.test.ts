@@ -222,6 +222,26 @@ describe('the discovery schedule, retries and reset', { timeout: 10 * 60_000 }, 
     assert.equal(await status(date), 'completed');
   });
 
+  test('a terminated date, which cannot record its end, is marked failed by the next tick', async () => {
+    const date = '2024-04-07';
+    await addDay(date, 1);
+    const handle = await startDate(
+      env.client,
+      { date, gpuTaskQueue: 'test-schedule-nobody-polls' },
+      config.temporal.taskQueue,
+    );
+    await waitForDate(date, 'running');
+    await handle.terminate('a person stopped it');
+    const tick = await discover({ from: date, to: date });
+    assert.deepEqual(tick.started, [], 'its backoff runs from now');
+    const row = await pg.opened.pool.query(
+      `SELECT status, last_error FROM processing_queue WHERE date = $1 AND archive = ''`,
+      [date],
+    );
+    assert.equal(row.rows[0].status, 'failed');
+    assert.match(row.rows[0].last_error, /terminated/);
+  });
+
   test('reset --to last-failure re-runs the failed archive only', async () => {
     const date = '2024-04-06';
     await addDay(date, 2, true);
