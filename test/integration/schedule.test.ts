@@ -79,6 +79,21 @@ describe('the discovery schedule, retries and reset', { timeout: 10 * 60_000 }, 
       await new Promise((r) => setTimeout(r, 300));
     }
   };
+  /** A one-archive date whose run waits at transcription (no worker polls its GPU queue). */
+  const startStuckDate = async (date: string) => {
+    await addDay(date, 1);
+    const handle = await startDate(
+      env.client,
+      { date, gpuTaskQueue: 'test-schedule-nobody-polls' },
+      config.temporal.taskQueue,
+    );
+    await waitForDate(date, 'running');
+    return handle;
+  };
+  /** The date's own processing_queue row. */
+  const dateRow = async (date: string) =>
+    (await pg.opened.pool.query(`SELECT * FROM processing_queue WHERE date = $1 AND archive = ''`, [date]))
+      .rows[0];
   const discover = (range: { from: string; to: string }, maxConcurrentDates = 2) =>
     backfillDates(env.client, {
       ...discoveryInput(config),
@@ -181,36 +196,24 @@ describe('the discovery schedule, retries and reset', { timeout: 10 * 60_000 }, 
     const due = await discover({ from: date, to: date });
     assert.deepEqual(due.started, [date]);
     assert.equal(await waitForDate(date, 'completed', 'failed'), 'completed');
-    const row = await pg.opened.pool.query(
-      `SELECT attempts FROM processing_queue WHERE date = $1 AND archive = ''`,
-      [date],
-    );
-    assert.equal(row.rows[0].attempts, 2);
+    const row = await dateRow(date);
+    assert.equal(row.attempts, 2);
   });
 
   test('a person and the schedule starting the same date share one run', async () => {
     const date = '2024-04-05';
-    await addDay(date, 1);
-    // The person's run waits at transcription (no worker polls its GPU queue), so it is surely
-    // running when the schedule, which read the date as pending, starts it too.
-    const manual = await startDate(
-      env.client,
-      { date, gpuTaskQueue: 'test-schedule-nobody-polls' },
-      config.temporal.taskQueue,
-    );
-    await waitForDate(date, 'running');
+    // The person's run waits at transcription, so it is surely running when the schedule, which
+    // read the date as pending, starts it too.
+    const manual = await startStuckDate(date);
     await pg.opened.pool.query(
       `UPDATE processing_queue SET status = 'pending' WHERE date = $1 AND archive = ''`,
       [date],
     );
     const scheduled = await discover({ from: date, to: date });
     assert.deepEqual(scheduled.started, [date]);
-    const row = await pg.opened.pool.query(
-      `SELECT run_id, attempts FROM processing_queue WHERE date = $1 AND archive = ''`,
-      [date],
-    );
-    assert.equal(row.rows[0].run_id, manual.firstExecutionRunId, 'the schedule attached to the run');
-    assert.equal(row.rows[0].attempts, 1);
+    const row = await dateRow(date);
+    assert.equal(row.run_id, manual.firstExecutionRunId, 'the schedule attached to the run');
+    assert.equal(row.attempts, 1);
     assert.deepEqual(await runsOf(dateWorkflowId(date)), [manual.firstExecutionRunId], 'one run of the date');
     await manual.cancel();
     await assert.rejects(manual.result(), /cancel/i);
@@ -224,22 +227,13 @@ describe('the discovery schedule, retries and reset', { timeout: 10 * 60_000 }, 
 
   test('a terminated date, which cannot record its end, is marked failed by the next tick', async () => {
     const date = '2024-04-07';
-    await addDay(date, 1);
-    const handle = await startDate(
-      env.client,
-      { date, gpuTaskQueue: 'test-schedule-nobody-polls' },
-      config.temporal.taskQueue,
-    );
-    await waitForDate(date, 'running');
+    const handle = await startStuckDate(date);
     await handle.terminate('a person stopped it');
     const tick = await discover({ from: date, to: date });
     assert.deepEqual(tick.started, [], 'its backoff runs from now');
-    const row = await pg.opened.pool.query(
-      `SELECT status, last_error FROM processing_queue WHERE date = $1 AND archive = ''`,
-      [date],
-    );
-    assert.equal(row.rows[0].status, 'failed');
-    assert.match(row.rows[0].last_error, /terminated/);
+    const row = await dateRow(date);
+    assert.equal(row.status, 'failed');
+    assert.match(row.last_error, /terminated/);
   });
 
   test('reset --to last-failure re-runs the failed archive only', async () => {
@@ -291,11 +285,8 @@ describe('the discovery schedule, retries and reset', { timeout: 10 * 60_000 }, 
     const reset = await cli('reset', '--date', date, '--to', 'first');
     assert.equal(reset.code, 0, reset.out);
     const runId = /new run (\S+)/.exec(reset.out)![1];
-    const row = await pg.opened.pool.query(
-      `SELECT status, run_id FROM processing_queue WHERE date = $1 AND archive = ''`,
-      [date],
-    );
-    assert.equal(row.rows[0].run_id, runId, 'the queue names the new run');
+    const row = await dateRow(date);
+    assert.equal(row.run_id, runId, 'the queue names the new run');
     const result = await env.client.workflow.getHandle(dateWorkflowId(date), runId).result();
     assert.equal(result.status, 'completed');
     assert.equal(await status(date), 'completed');
