@@ -9,10 +9,12 @@ import {
   runningDates,
 } from '../db/queries/date-scheduling.ts';
 import { listLocalDates } from '../lib/source/local-dates.ts';
+import { listGlobusDates } from '../lib/globus/transfer.ts';
 import { parseSource } from '../lib/source/parse.ts';
 import { startDate } from '../temporal-client/start-date.ts';
 import type { ArchiveSummary, DiscoverDatesInput } from '../workflows/contract.ts';
 import type { DatabaseContext } from './context.ts';
+import { globusFor } from './globus.ts';
 import { runStage } from './run-stage.ts';
 
 /**
@@ -40,7 +42,16 @@ export function createDiscovery({ config, db }: DatabaseContext) {
     async enqueueSourceDates(input: { source?: string; from?: string; to?: string }) {
       return runStage(async () => {
         const source = input.source ? parseSource(input.source) : config.source;
-        return enqueueDates(db, await listLocalDates(source.dir, input));
+        const dates =
+          source.kind === 'local'
+            ? await listLocalDates(source.dir, input)
+            : await listGlobusDates(
+                globusFor(config).client,
+                source,
+                input,
+                Context.current().cancellationSignal,
+              );
+        return enqueueDates(db, dates);
       });
     },
 

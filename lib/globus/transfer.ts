@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BadInputError, ConfigError } from '../errors.ts';
 import type { GlobusSource } from '../source/parse.ts';
 import { pickArchives, type ArchiveListing } from '../source/local.ts';
+import { datesOfArchives } from '../source/local-dates.ts';
 import { GlobusTransientError, type GlobusClient, type TaskDocument, type TransferItem } from './client.ts';
 
 /**
@@ -21,6 +22,20 @@ export async function listGlobusArchives(
     entries.map((e) => ({ name: e.name, bytes: e.size, isFile: e.type === 'file' })),
     date,
     ignored,
+  );
+}
+
+/** Every date with archives in the source folder on the collection (the schedule's discovery). */
+export async function listGlobusDates(
+  client: GlobusClient,
+  source: GlobusSource,
+  range: { from?: string; to?: string } = {},
+  signal?: AbortSignal,
+): Promise<{ date: string; archives: string[] }[]> {
+  const entries = await client.ls(source.endpoint, source.path, 'name:~*.tar.xz', signal);
+  return datesOfArchives(
+    entries.filter((e) => e.type === 'file').map((e) => e.name),
+    range,
   );
 }
 

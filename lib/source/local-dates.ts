@@ -19,8 +19,19 @@ export async function listLocalDates(
   } catch (err) {
     throw new BadInputError(`cannot read source folder (${(err as NodeJS.ErrnoException).code ?? err})`, dir);
   }
+  return datesOfArchives(names, range);
+}
+
+/**
+ * The dates among a source folder's file names (a local folder's, a Globus listing's), oldest
+ * first, each with its archive names, within `from`/`to`.
+ */
+export function datesOfArchives(
+  names: string[],
+  range: { from?: string; to?: string } = {},
+): { date: string; archives: string[] }[] {
   const byDate = new Map<string, string[]>();
-  for (const file of names.sort()) {
+  for (const file of [...names].sort()) {
     const m = ARCHIVE_FILE.exec(file);
     if (!m || !isCalendarDate(m[2])) continue;
     const date = m[2];

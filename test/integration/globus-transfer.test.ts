@@ -15,6 +15,7 @@ import { BadInputError, ConfigError } from '../../lib/errors.ts';
 import { GlobusClient, GlobusTransientError } from '../../lib/globus/client.ts';
 import {
   listGlobusArchives,
+  listGlobusDates,
   runGlobusTransfer,
   type GlobusTransferRequest,
   type TransferProgress,
@@ -96,6 +97,16 @@ describe('Globus listing', () => {
     );
     assert.deepEqual(ignored.sort(), [`${DATE}_99-99.tar.xz`, `${DATE}_notes.txt`]);
     assert.ok(globus.requests.some((r) => r === `GET /v0.10/operation/endpoint/${SOURCE_ID}/ls`));
+  });
+
+  test("the schedule's discovery lists every date with archives on the collection", async () => {
+    assert.deepEqual(await listGlobusDates(client, source), [
+      { date: DATE, archives: ARCHIVES },
+      { date: '2024-01-16', archives: ['2024-01-16_00-00'] },
+    ]);
+    assert.deepEqual(await listGlobusDates(client, source, { from: '2024-01-16' }), [
+      { date: '2024-01-16', archives: ['2024-01-16_00-00'] },
+    ]);
   });
 
   test('an unknown collection is a ConfigError; a missing folder is bad input', async () => {
