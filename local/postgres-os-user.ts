@@ -1,7 +1,7 @@
 /**
  * PostgreSQL refuses to run as root (initdb, postgres and pg_ctl all check). When we are root —
  * containers, CI — the server runs as the unprivileged `postgres` OS user instead, which must be
- * able to reach its data directory. Used by the embedded server and by test/support.
+ * able to reach its data directory. Used by the embedded server and by test/support/postgres.ts.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';

@@ -13,6 +13,7 @@
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery } from '@temporalio/workflow';
+import type { ScaleRound } from '../activities/autoscale.ts';
 import type { FinishedStatus, QueueStatus } from '../lib/statuses.ts';
 
 // ── Task queues (DESIGN.md §2) ───────────────────────────────────────────────────────────────
@@ -28,12 +29,19 @@ export const DEFAULT_TASK_QUEUES = {
 // ── Workflow types and ids ───────────────────────────────────────────────────────────────────
 
 /** Workflow type names, as `temporal workflow start --type` spells them. */
-export const WORKFLOW_TYPES = { date: 'processDate', archive: 'processArchive' } as const;
+export const WORKFLOW_TYPES = {
+  date: 'processDate',
+  archive: 'processArchive',
+  autoscale: 'autoscaleGpuWorkers',
+} as const;
 
 /** One workflow per date: re-running a date attaches to it or starts its next run. */
 export const dateWorkflowId = (date: string): string => `process-date-${date}`;
 /** One child workflow per archive (`YYYY-MM-DD_HH-MM`). */
 export const archiveWorkflowId = (archive: string): string => `process-archive-${archive}`;
+/** One autoscaler per GPU queue (`-once`: a single round, beside a running one). */
+export const autoscaleWorkflowId = (gpuTaskQueue: string, once = false): string =>
+  `autoscale-gpu-${gpuTaskQueue}${once ? '-once' : ''}`;
 
 export const DATE_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
 export const ARCHIVE_PATTERN = /^\d{4}-\d{2}-\d{2}_\d{2}-\d{2}$/;
@@ -91,6 +99,21 @@ export interface DateSummary {
   filesTotal: number;
   filesDone: number;
   filesFailed: number;
+}
+
+export interface AutoscaleInput {
+  /** At most this many GPU jobs pending or running (default MAX_GPU_JOBS of the worker). */
+  maxJobs?: number;
+  /** Seconds between rounds (default 60). */
+  intervalSeconds?: number;
+  /** Stop after this many rounds; unset = run until cancelled. */
+  rounds?: number;
+}
+
+export interface AutoscaleResult {
+  rounds: number;
+  /** Every job this run submitted, in order: the record of what it asked SLURM for. */
+  submitted: ScaleRound['submitted'];
 }
 
 // ── Queries (no signals or updates yet) ──────────────────────────────────────────────────────

@@ -8,7 +8,12 @@ import { APP_DIR, gpuJobEnvironment } from '../../lib/hpc/job-environment.ts';
 import { listJobs, submitJob } from '../../lib/hpc/slurm.ts';
 import { inheritedEnv, type Config } from '../../lib/config.ts';
 import { pilotStatusFile } from '../../workers/pilot.ts';
-import type { AutoscaleResult } from '../../workflows/autoscale.ts';
+import {
+  WORKFLOW_TYPES,
+  autoscaleWorkflowId,
+  type AutoscaleInput,
+  type AutoscaleResult,
+} from '../../workflows/contract.ts';
 import type { CliContext } from '../context.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { integerOption } from '../integer-option.ts';
@@ -123,11 +128,12 @@ export function registerSlurmCommands(program: Command, ctx: CliContext): void {
       const connection = await Connection.connect({ address });
       try {
         const client = new Client({ connection, namespace: config.temporal.namespace });
-        const workflowId = `autoscale-gpu-${config.temporal.gpuTaskQueue}${opts.once ? '-once' : ''}`;
-        const handle = await client.workflow.start('autoscaleGpuWorkers', {
+        const workflowId = autoscaleWorkflowId(config.temporal.gpuTaskQueue, opts.once);
+        const input: AutoscaleInput = { maxJobs, intervalSeconds, rounds: opts.once ? 1 : undefined };
+        const handle = await client.workflow.start(WORKFLOW_TYPES.autoscale, {
           taskQueue: config.temporal.taskQueue,
           workflowId,
-          args: [{ maxJobs, intervalSeconds, rounds: opts.once ? 1 : undefined }],
+          args: [input],
           workflowIdConflictPolicy: 'USE_EXISTING',
         });
         if (!opts.once) return void process.stdout.write(`autoscaler running: workflow ${workflowId}\n`);

@@ -22,7 +22,7 @@ import { migrate } from '../../db/migrate.ts';
 import * as schema from '../../db/schema.ts';
 import type { ExtractSummary } from '../../activities/extract.ts';
 import type { StageResult } from './run-stages.ts';
-import { MODEL_CACHE, whisperModelDir } from '../helpers/whisper-models.ts';
+import { MODEL_CACHE, whisperModelDir } from '../support/whisper-models.ts';
 import { writeContractParquet } from '../../lib/sample-day/parquet.ts';
 import { makeTempDir, startPostgres15, type TestPostgres } from '../support/postgres.ts';
 import {

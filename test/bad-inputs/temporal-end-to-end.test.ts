@@ -28,7 +28,7 @@ import { createCpuWorker } from '../../workers/cpu-worker.ts';
 import { createGpuWorker } from '../../workers/gpu-worker.ts';
 import { installTemporalLogging } from '../../workers/runtime-logging.ts';
 import type { DateSummary } from '../../workflows/contract.ts';
-import { MODEL_CACHE, whisperModelDir } from '../helpers/whisper-models.ts';
+import { MODEL_CACHE, whisperModelDir } from '../support/whisper-models.ts';
 import { makeTempDir, startPostgres15, type TestPostgres } from '../support/postgres.ts';
 import { createLocalTestEnvironment } from '../support/temporal.ts';
 import { BASE_COLUMNS, makeTar, writeGoodMp3, type TarEntry } from './cases.ts';

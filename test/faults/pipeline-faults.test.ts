@@ -208,6 +208,15 @@ describe(
         );
         await killAndRestart('gpu');
       });
+      // The new worker resumed from the killed one's partial file: the first batch (4 clips) was
+      // not transcribed again.
+      const log = await readFile(stack.workers.gpu!.logFile, 'utf8');
+      const done = log
+        .split('\n')
+        .filter((l) => l.includes('"transcribe done"'))
+        .map((l) => JSON.parse(l) as { resumed: number });
+      assert.equal(done.length, 1);
+      assert.ok(done[0]!.resumed >= 4, `resumed ${done[0]!.resumed} clips`);
     });
 
     test('SIGKILL of the CPU worker mid-convert', async (t) => {

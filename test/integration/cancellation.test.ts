@@ -5,16 +5,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { loadConfig } from '../../lib/config.ts';
-import { createLogger } from '../../lib/log.ts';
-import { migrate } from '../../db/migrate.ts';
 import { dateStatus } from '../../db/queries/queue.ts';
-import { createCpuWorker } from '../../workers/cpu-worker.ts';
 import { archiveWorkflowId } from '../../workflows/contract.ts';
 import { generateDay } from '../../lib/sample-day/generate.ts';
-import { createLocalTestEnvironment } from '../support/temporal.ts';
-import { makeTempDir, startEmbeddedTestPostgres } from '../support/postgres.ts';
+import { makeTempDir } from '../support/postgres.ts';
+import { waitForPendingActivity } from '../support/temporal.ts';
+import { startTestPipeline } from '../support/test-pipeline.ts';
 
 const DATE = '2024-07-08';
 
@@ -22,22 +18,10 @@ test('a cancelled date records its date and archive rows as failed', { timeout: 
   const dataDir = await makeTempDir('audio-pipeline-cancel-');
   const incoming = path.join(dataDir, 'incoming');
   await generateDay({ date: DATE, archives: 1, clipsPerArchive: 2, outDir: incoming, seed: 2 });
-  const [env, pg] = await Promise.all([createLocalTestEnvironment(), startEmbeddedTestPostgres()]);
+  const pipeline = await startTestPipeline({ dataDir, incoming, logLevel: 'silent' });
+  const { env, pg } = pipeline;
   try {
-    await migrate(pg.opened.db);
-    const config = loadConfig({
-      DATA_DIR: dataDir,
-      DATABASE_URL: pg.url,
-      SOURCE: `local:${incoming}`,
-      LOG_LEVEL: 'silent',
-    });
-    const worker = await createCpuWorker({
-      config,
-      logger: createLogger('test', 'silent'),
-      db: pg.opened.db,
-      connection: env.nativeConnection,
-      taskQueue: 'test-cancel-cpu',
-    });
+    const worker = await pipeline.cpuWorker('test-cancel-cpu');
     await worker.runUntil(async () => {
       // No worker polls this GPU queue: the archive waits at transcription until cancelled.
       const handle = await env.client.workflow.start('processDate', {
@@ -46,15 +30,7 @@ test('a cancelled date records its date and archive rows as failed', { timeout: 
         args: [{ date: DATE, gpuTaskQueue: 'test-cancel-gpu-nobody' }],
       });
       const child = env.client.workflow.getHandle(archiveWorkflowId(`${DATE}_00-00`));
-      for (let i = 0; ; i++) {
-        const pending = await child.describe().then(
-          (d) => d.raw.pendingActivities ?? [],
-          () => [],
-        );
-        if (pending.some((a) => a.activityType?.name === 'transcribeClips')) break;
-        assert.ok(i < 120, 'the archive reached transcription');
-        await sleep(500);
-      }
+      await waitForPendingActivity(child, 'transcribeClips');
       await handle.cancel();
       await assert.rejects(handle.result());
       assert.equal((await child.describe()).status.name, 'CANCELLED');
@@ -67,7 +43,6 @@ test('a cancelled date records its date and archive rows as failed', { timeout: 
     );
     assert.match(status?.archives[0].error ?? '', /cancel/i);
   } finally {
-    await env.teardown();
-    await pg.close();
+    await pipeline.close();
   }
 });

@@ -9,14 +9,30 @@ import { spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { openDatabase } from '../../db/client.ts';
 import { Client, Connection } from '@temporalio/client';
 import { freePort } from '../../local/embedded-postgres.ts';
+import { storeArchive } from '../../db/queries/store-archive.ts';
+import { upsertQueue } from '../../db/queries/queue.ts';
+import type { ArchiveRecord, ClipRecord } from '../../lib/manifest.ts';
+import { wordErrorRate } from '../../lib/whisper/wer.ts';
 import { archiveWorkflowId, dateWorkflowId } from '../../workflows/contract.ts';
 import { generateDay, type Truth } from '../../lib/sample-day/generate.ts';
 import { makeTempDir } from '../support/postgres.ts';
 
 const CLI = fileURLToPath(new URL('../../bin/audio-pipeline.js', import.meta.url));
+/** Two archives, the second a truncated .tar.xz: `run` exits 3. */
 const DATE = '2024-04-02';
+/** One archive of English and German speech, nothing wrong: `run` exits 0. */
+const CLEAN_DATE = '2024-04-03';
+/** Its only archive is truncated, so no archive could be read: `run` exits 1. */
+const BROKEN_DATE = '2024-04-04';
+/** A date in flight: its queue rows as the workflows write them while it runs. */
+const RUNNING_DATE = '2024-04-05';
+/** Stored transcripts with commas, quotes, line breaks and emoji, for the CSV export. */
+const CSV_DATE = '2024-04-06';
+const EXPORT_HEADER =
+  'id,date,archive,status,error,language,language_prob,text,no_speech,duration_s,opus_path,storage_uri';
 
 interface Result {
   code: number | null;
@@ -53,39 +69,81 @@ function runCli(env: NodeJS.ProcessEnv, args: string[], timeoutMs = 10 * 60_000)
   });
 }
 
+/**
+ * Shared setup (`before`), which every test reads and none changes: the three dates above run
+ * through `audio-pipeline run` in one DATA_DIR, then the running date's queue rows and the CSV
+ * date's clips are written into the same database.
+ */
 describe('audio-pipeline CLI', { timeout: 15 * 60_000 }, () => {
   let dataDir: string;
   let env: NodeJS.ProcessEnv;
   let truth: Truth;
   let run: Result;
+  let clean: Result;
+  let broken: Result;
 
   const cli = (...args: string[]): Promise<Result> => runCli(env, args);
+
+  /**
+   * `run` with the dev server on ports found free just before. Another process can take one of
+   * them before the server binds it (the server picks its HTTP and metrics ports the same way):
+   * on that race only, again with fresh ports, until it binds.
+   */
+  const runDate = async (date: string): Promise<Result> => {
+    for (let attempt = 1; ; attempt++) {
+      env.TEMPORAL_PORT = String(await freePort());
+      env.TEMPORAL_UI_PORT = String(await freePort());
+      const result = await cli('run', '--date', date);
+      if (!/address already in use/.test(result.stderr) || attempt === 5) return result;
+    }
+  };
 
   before(async () => {
     dataDir = await makeTempDir('audio-pipeline-cli-');
     const incoming = path.join(dataDir, 'incoming');
-    truth = (
-      await generateDay({
-        date: DATE,
-        archives: 2,
-        clipsPerArchive: 3,
+    const day = (date: string, archives: number, clipsPerArchive: number, truncatedArchive: boolean) =>
+      generateDay({
+        date,
+        archives,
+        clipsPerArchive,
         outDir: incoming,
         seed: 5,
-        defects: { truncatedArchive: true },
-      })
-    ).truth;
-    env = {
-      ...localEnv(dataDir, incoming),
-      TEMPORAL_PORT: String(await freePort()),
-      TEMPORAL_UI_PORT: String(await freePort()),
+        defects: { truncatedArchive },
+      });
+    const [main, cleanDay] = await Promise.all([
+      day(DATE, 2, 3, true),
+      day(CLEAN_DATE, 1, 2, false),
+      day(BROKEN_DATE, 1, 1, true),
+    ]);
+    truth = {
+      clips: { ...main.truth.clips, ...cleanDay.truth.clips },
+      archives: { ...main.truth.archives, ...cleanDay.truth.archives },
     };
-    run = await cli('run', '--date', DATE);
-    // Ports chosen free in advance can be taken before the dev server binds them (it picks its own
-    // HTTP and metrics ports the same way): on that race only, once more with fresh ports.
-    if (/address already in use/.test(run.stderr)) {
-      env.TEMPORAL_PORT = String(await freePort());
-      env.TEMPORAL_UI_PORT = String(await freePort());
-      run = await cli('run', '--date', DATE);
+    env = localEnv(dataDir, incoming);
+    run = await runDate(DATE);
+    clean = await runDate(CLEAN_DATE);
+    broken = await runDate(BROKEN_DATE);
+
+    const opened = await openDatabase({ dataDir, databaseUrl: undefined });
+    try {
+      const running = { date: RUNNING_DATE, workflowId: `process-date-${RUNNING_DATE}` };
+      await upsertQueue(opened.db, { ...running, archive: null, status: 'running', incrementAttempts: true });
+      await upsertQueue(opened.db, {
+        ...running,
+        archive: `${RUNNING_DATE}_00-00`,
+        status: 'completed',
+        filesTotal: 3,
+        filesDone: 3,
+      });
+      await upsertQueue(opened.db, {
+        ...running,
+        archive: `${RUNNING_DATE}_00-10`,
+        status: 'running',
+        filesTotal: 4,
+      });
+      await storeArchive(opened.db, csvArchive());
+    } finally {
+      await opened.close();
     }
   });
 
@@ -98,6 +156,74 @@ describe('audio-pipeline CLI', { timeout: 15 * 60_000 }, () => {
     assert.match(run.stdout, new RegExp(`date ${DATE}: completed_with_errors`));
     assert.match(run.stdout, new RegExp(`${DATE}_00-10 +failed .*truncated`));
     assert.match(run.stdout, /clips by status: .*uploaded 3/);
+  });
+
+  test('run exits 0 when every clip succeeded', () => {
+    assert.equal(clean.code, 0, clean.stderr);
+    assert.match(clean.stdout, new RegExp(`^date ${CLEAN_DATE}: completed$`, 'm'));
+    assert.match(clean.stdout, /clips by status: .*uploaded 2/);
+    assert.doesNotMatch(clean.stdout, /failed [1-9]/);
+  });
+
+  test('run exits 1 when no archive of the date could be read', () => {
+    assert.equal(broken.code, 1, broken.stdout + broken.stderr);
+    assert.match(broken.stdout, new RegExp(`date ${BROKEN_DATE}: failed`));
+    assert.match(broken.stdout, new RegExp(`${BROKEN_DATE}_00-00 +failed .*truncated`));
+  });
+
+  test('status without --date lists every date, newest first', async () => {
+    const json = await cli('status', '--json');
+    assert.equal(json.code, 0, json.stderr);
+    const dates = JSON.parse(json.stdout) as { date: string; status: string; files_done: number }[];
+    assert.deepEqual(
+      dates.map((d) => [d.date, d.status]),
+      [
+        [RUNNING_DATE, 'running'],
+        [BROKEN_DATE, 'failed'],
+        [CLEAN_DATE, 'completed'],
+        [DATE, 'completed_with_errors'],
+      ],
+    );
+    assert.equal(dates.find((d) => d.date === CLEAN_DATE)!.files_done, 2);
+    const text = await cli('status');
+    assert.equal(text.code, 0, text.stderr);
+    const lines = text.stdout.trim().split('\n');
+    assert.deepEqual(
+      lines.map((l) => l.split(/\s+/).slice(0, 2)),
+      dates.map((d) => [d.date, d.status]),
+    );
+    assert.match(lines[2]!, /2\/2 clips ok, 0 failed/);
+  });
+
+  test('status --json of a running date: its archives in flight, with their counts', async () => {
+    const r = await cli('status', '--date', RUNNING_DATE, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), {
+      date: RUNNING_DATE,
+      status: 'running',
+      archives: [
+        {
+          archive: `${RUNNING_DATE}_00-00`,
+          status: 'completed',
+          error: null,
+          files_total: 3,
+          files_done: 3,
+          files_failed: 0,
+        },
+        {
+          archive: `${RUNNING_DATE}_00-10`,
+          status: 'running',
+          error: null,
+          files_total: 4,
+          files_done: 0,
+          files_failed: 0,
+        },
+      ],
+    });
+    const text = await cli('status', '--date', RUNNING_DATE);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, new RegExp(`^${RUNNING_DATE}: running\n`));
+    assert.match(text.stdout, new RegExp(`${RUNNING_DATE}_00-10 +running +0/4 ok, 0 failed`));
   });
 
   test('status --json has the documented shape', async () => {
@@ -123,36 +249,58 @@ describe('audio-pipeline CLI', { timeout: 15 * 60_000 }, () => {
     );
   });
 
-  test('export writes one line per clip with the documented keys', async () => {
-    const r = await cli('export', '--date', DATE);
+  test('export writes one line per clip with the documented keys and what the run stored', async () => {
+    const r = await cli('export', '--date', CLEAN_DATE);
     assert.equal(r.code, 0, r.stderr);
-    const rows = r.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
-    const expected = Object.values(truth.clips).filter((c) => c.archive.endsWith('00-00'));
-    assert.equal(rows.length, expected.length);
+    const rows = jsonLines(r.stdout);
+    const expected = Object.values(truth.clips).filter((c) => c.date === CLEAN_DATE);
+    assert.deepEqual(rows.map((row) => row.id).sort(), expected.map((c) => c.id).sort());
     for (const row of rows) {
-      assert.deepEqual(Object.keys(row), [
-        'id',
-        'date',
-        'archive',
-        'status',
-        'error',
-        'language',
-        'language_prob',
-        'text',
-        'no_speech',
-        'duration_s',
-        'opus_path',
-        'storage_uri',
-      ]);
+      assert.deepEqual(Object.keys(row), EXPORT_HEADER.split(','));
+      const clip = expected.find((c) => c.id === row.id)!;
+      assert.equal(row.date, CLEAN_DATE);
+      assert.equal(row.archive, clip.archive);
+      assert.equal(row.status, 'uploaded');
+      assert.equal(row.language, clip.language, `${clip.id}: "${row.text}"`);
+      const wer = wordErrorRate(clip.sentence!, row.text as string);
+      assert.ok(
+        wer <= 0.5,
+        `${clip.id} (${clip.language}): WER ${wer.toFixed(2)} for "${row.text}" vs "${clip.sentence}"`,
+      );
+      assert.match(row.storage_uri as string, new RegExp(`^file://.*/2024/04/03/${clip.id}\\.opus$`));
     }
-    const csv = await cli('export', '--date', DATE, '--format', 'csv');
-    assert.equal(
-      csv.stdout.trim().split('\n')[0],
-      'id,date,archive,status,error,language,language_prob,text,no_speech,duration_s,opus_path,storage_uri',
+  });
+
+  test('export --format csv: header, one row per clip, RFC 4180 quoting of commas, quotes, line breaks', async () => {
+    for (const date of [CSV_DATE, DATE]) {
+      const csv = await cli('export', '--date', date, '--format', 'csv');
+      assert.equal(csv.code, 0, csv.stderr);
+      const jsonl = await cli('export', '--date', date);
+      const expected = jsonLines(jsonl.stdout);
+      const [header, ...rows] = parseCsv(csv.stdout);
+      assert.equal(header!.join(','), EXPORT_HEADER);
+      assert.equal(rows.length, expected.length, date);
+      // Every field is the JSON value as text: null empty, numbers and booleans as JSON writes them.
+      rows.forEach((row, i) =>
+        assert.deepEqual(
+          row,
+          header!.map((k) => (expected[i]![k] === null ? '' : String(expected[i]![k]))),
+          `${date} row ${i + 1}`,
+        ),
+      );
+    }
+    const csv = await cli('export', '--date', CSV_DATE, '--format', 'csv');
+    const texts = Object.fromEntries(
+      parseCsv(csv.stdout)
+        .slice(1)
+        .map((r) => [r[0], r[7]]),
     );
+    assert.deepEqual(texts, Object.fromEntries([...CSV_TEXTS, ['7400000000000000006', '']]));
+    // the raw bytes: quoted fields, doubled quotes, a line break inside a field
+    assert.ok(csv.stdout.includes('"He said ""hello, world"" and left."'), csv.stdout);
+    assert.ok(csv.stdout.includes('"first line\nsecond line"'), csv.stdout);
+    assert.ok(csv.stdout.includes(',Emoji 🎉👩‍👩‍👧 and ünïcödé,'), csv.stdout);
+    assert.match(csv.stdout, /,"convert: ffmpeg failed, exit 1",/);
   });
 
   test('search finds a spoken word', async () => {
@@ -279,3 +427,92 @@ describe('custom task queues end to end', { timeout: 15 * 60_000 }, () => {
     }
   });
 });
+
+function jsonLines(stdout: string): Record<string, unknown>[] {
+  return stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** RFC 4180: fields separated by commas, quoted when they hold commas, quotes or line breaks. */
+function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let quoted = false;
+  const endField = () => {
+    row.push(field);
+    field = '';
+  };
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quoted && c === '"' && text[i + 1] === '"') {
+      field += '"';
+      i++;
+    } else if (c === '"') {
+      quoted = !quoted;
+    } else if (!quoted && c === ',') {
+      endField();
+    } else if (!quoted && c === '\n') {
+      endField();
+      rows.push(row);
+      row = [];
+    } else {
+      field += c;
+    }
+  }
+  assert.equal(quoted, false, 'no unterminated quoted field');
+  if (field || row.length) {
+    endField();
+    rows.push(row);
+  }
+  return rows;
+}
+
+const CSV_TEXTS: [string, string][] = [
+  ['7400000000000000001', 'plain words only'],
+  ['7400000000000000002', 'one, two, three'],
+  ['7400000000000000003', 'He said "hello, world" and left.'],
+  ['7400000000000000004', 'first line\nsecond line'],
+  ['7400000000000000005', 'Emoji 🎉👩‍👩‍👧 and ünïcödé'],
+];
+
+/** Stored clips of CSV_DATE whose texts and error need quoting in CSV. */
+function csvArchive(): ArchiveRecord {
+  const archive = `${CSV_DATE}_00-00`;
+  const clip = (id: string, failed = false): ClipRecord => ({
+    id,
+    date: CSV_DATE,
+    archive,
+    sourceName: `${id}.mp3`,
+    status: failed ? 'failed' : 'converted',
+    error: failed ? 'convert: ffmpeg failed, exit 1' : null,
+    mp3Path: `/staging/${archive}/${id}.mp3`,
+    mp3Bytes: 1000,
+    opusPath: failed ? null : `/staging/${archive}/opus/${id}.opus`,
+    opusBytes: failed ? null : 500,
+    storageUri: null,
+    durationS: failed ? null : 3.5,
+    sha256: failed ? null : 'ab'.repeat(32),
+    hasMetadata: false,
+  });
+  return {
+    date: CSV_DATE,
+    archive,
+    clips: [...CSV_TEXTS.map(([id]) => clip(id)), clip('7400000000000000006', true)],
+    metadata: new Map(),
+    transcripts: CSV_TEXTS.map(([id, text]) => ({
+      id,
+      model: 'base',
+      language: 'en',
+      language_prob: 0.5,
+      text,
+      no_speech: false,
+      duration_s: 3.5,
+      segments: [{ start: 0, end: 3.5, text }],
+      timings: {},
+    })),
+  };
+}

@@ -1,6 +1,11 @@
 /**
  * The database layer against real servers: the embedded PostgreSQL the CLI uses by default AND
  * Debian's PostgreSQL 15 (the oldest supported). The same suite runs on both.
+ *
+ * Shared setup (`before`): each suite migrates its database and stores the sample archive
+ * (DATE / ARCHIVE, ids 73182736455129070xx) with its English and German clips uploaded. Tests
+ * only read that archive; a test that writes uses its own date and ids and removes its rows, so
+ * each test passes alone (`--test-name-pattern`) and in any order.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -122,13 +127,14 @@ const ODD_HASHTAGS = ['NULL', 'with "quotes"', 'com,ma', '{braces}', 'back\\slas
 const BEYOND_2_53 = '9007199254740993'; // 2^53 + 1: a double would round it to ...992
 const INT64_MAX = '9223372036854775807';
 
-/** The archive most tests use: English, German, Swahili ('simple') speech, a failed clip, a clip without metadata. */
-function sampleArchive(): ArchiveRecord {
-  const en = '7318273645512907001';
-  const de = '7318273645512907002';
-  const sw = '7318273645512907003';
-  const failed = '7318273645512907004';
-  const noMeta = '7318273645512907005';
+/**
+ * The archive most tests use: English, German, Swahili ('simple') speech, a failed clip, a clip
+ * without metadata. `variant` (one digit) gives other ids, for a copy stored under another date.
+ */
+function sampleArchive(variant = '7', date = DATE, archive = ARCHIVE): ArchiveRecord {
+  const id = (n: number) => `731827364551290${variant}00${n}`;
+  const [en, de, sw, failed, noMeta] = [1, 2, 3, 4, 5].map(id);
+  const at = { date, archive };
   const meta = new Map<string, ClipMetadata>([
     [
       en,
@@ -145,13 +151,14 @@ function sampleArchive(): ArchiveRecord {
     [failed, metadata(failed)],
   ]);
   return {
-    date: DATE,
-    archive: ARCHIVE,
+    date,
+    archive,
     clips: [
-      clip(en),
-      clip(de),
-      clip(sw),
+      clip(en, at),
+      clip(de, at),
+      clip(sw, at),
       clip(failed, {
+        ...at,
         status: 'failed',
         error: 'ffmpeg: Invalid data found when processing input',
         opusPath: null,
@@ -159,7 +166,7 @@ function sampleArchive(): ArchiveRecord {
         durationS: null,
         sha256: null,
       }),
-      clip(noMeta, { hasMetadata: false }),
+      clip(noMeta, { ...at, hasMetadata: false }),
     ],
     metadata: meta,
     transcripts: [
@@ -197,6 +204,12 @@ for (const backend of backends) {
       // emits 'error' on the pool; unhandled, that would crash the test process after the test.
       pool.on('error', () => {});
       db = drizzle({ client: pool, schema }) as AppDatabase;
+      await migrate(db);
+      await storeArchive(db, sampleArchive());
+      await markUploaded(db, DATE, ARCHIVE, [
+        { id: '7318273645512907001', storageUri: 'file:///storage/2024-01-15/7318273645512907001.opus' },
+        { id: '7318273645512907002', storageUri: 'file:///storage/2024-01-15/7318273645512907002.opus' },
+      ]);
     });
     after(async () => {
       await pool?.end();
@@ -257,37 +270,43 @@ for (const backend of backends) {
     });
 
     test('storeArchive writes every clip, and a re-run changes nothing', async () => {
-      const rec = sampleArchive();
-      const first = await storeArchive(db, rec);
-      assert.deepEqual(first, {
-        clips: 5,
-        metadata: 4,
-        transcripts: 4,
-        failed: 1,
-        changed: { audioFiles: 5, audioMetadata: 4, transcripts: 4 },
-        rejected: [],
-      });
-      const before = await snapshot(db);
-      const second = await storeArchive(db, sampleArchive());
-      assert.deepEqual(second.changed, { audioFiles: 0, audioMetadata: 0, transcripts: 0 });
-      assert.deepEqual(await snapshot(db), before, 'identical rows, updated_at included');
-      assert.deepEqual(await countsByStatus(db, DATE), {
-        pending: 0,
-        converted: 0,
-        stored: 4,
-        uploaded: 0,
-        failed: 1,
-      });
+      // A copy of the sample archive under a date and ids of its own (variant 6).
+      const date = '2024-01-14';
+      const sample = () => sampleArchive('6', date, '2024-01-14_10-20');
+      const mine = sql`SELECT * FROM audio_files f LEFT JOIN audio_metadata m USING (id) LEFT JOIN transcripts t USING (id) WHERE f.date = ${date} ORDER BY id`;
+      try {
+        const first = await storeArchive(db, sample());
+        assert.deepEqual(first, {
+          clips: 5,
+          metadata: 4,
+          transcripts: 4,
+          failed: 1,
+          changed: { audioFiles: 5, audioMetadata: 4, transcripts: 4 },
+          rejected: [],
+        });
+        const before = (await db.execute(mine)).rows;
+        const second = await storeArchive(db, sample());
+        assert.deepEqual(second.changed, { audioFiles: 0, audioMetadata: 0, transcripts: 0 });
+        assert.deepEqual((await db.execute(mine)).rows, before, 'identical rows, updated_at included');
+        assert.deepEqual(await countsByStatus(db, date), {
+          pending: 0,
+          converted: 0,
+          stored: 4,
+          uploaded: 0,
+          failed: 1,
+        });
 
-      // A changed transcript changes exactly that row.
-      const edited = sampleArchive();
-      edited.transcripts[0] = {
-        ...edited.transcripts[0]!,
-        text: 'The dog runs across the park every morning.',
-      };
-      const third = await storeArchive(db, edited);
-      assert.deepEqual(third.changed, { audioFiles: 0, audioMetadata: 0, transcripts: 1 });
-      await storeArchive(db, sampleArchive());
+        // A changed transcript changes exactly that row.
+        const edited = sample();
+        edited.transcripts[0] = {
+          ...edited.transcripts[0]!,
+          text: 'The dog runs across the park every morning.',
+        };
+        const third = await storeArchive(db, edited);
+        assert.deepEqual(third.changed, { audioFiles: 0, audioMetadata: 0, transcripts: 1 });
+      } finally {
+        await db.execute(sql`DELETE FROM audio_files WHERE date = ${date}`);
+      }
     });
 
     test('failed clips and clips without metadata are rows with a status', async () => {
@@ -447,17 +466,22 @@ for (const backend of backends) {
     });
 
     test('markUploaded sets status and URI, once', async () => {
-      const uploads = [
-        { id: '7318273645512907001', storageUri: 'file:///storage/2024-01-15/7318273645512907001.opus' },
-        { id: '7318273645512907002', storageUri: 'file:///storage/2024-01-15/7318273645512907002.opus' },
-        { id: '7318273645512907004', storageUri: 'file:///storage/2024-01-15/7318273645512907004.opus' },
-      ];
-      assert.equal(await markUploaded(db, DATE, ARCHIVE, uploads), 3);
-      assert.equal(await markUploaded(db, DATE, ARCHIVE, uploads), 0);
-      assert.equal(await markUploaded(db, DATE, 'another-archive', uploads), 0, 'scoped to its archive');
-      const counts = await countsByStatus(db, DATE);
-      assert.equal(counts.uploaded, 2);
-      assert.equal(counts.failed, 1, 'a failed clip stays failed');
+      const [date, archive] = ['2024-01-13', '2024-01-13_10-20'];
+      try {
+        await storeArchive(db, sampleArchive('5', date, archive));
+        const uploads = ['7318273645512905001', '7318273645512905002', '7318273645512905004'].map((id) => ({
+          id,
+          storageUri: `file:///storage/2024-01-13/${id}.opus`,
+        }));
+        assert.equal(await markUploaded(db, date, archive, uploads), 3);
+        assert.equal(await markUploaded(db, date, archive, uploads), 0);
+        assert.equal(await markUploaded(db, date, 'another-archive', uploads), 0, 'scoped to its archive');
+        const counts = await countsByStatus(db, date);
+        assert.equal(counts.uploaded, 2);
+        assert.equal(counts.failed, 1, 'a failed clip stays failed');
+      } finally {
+        await db.execute(sql`DELETE FROM audio_files WHERE date = ${date}`);
+      }
     });
 
     test('re-storing after upload keeps the upload while the Opus file is the same', async () => {
@@ -679,6 +703,59 @@ for (const backend of backends) {
       } finally {
         await client.query('RESET enable_seqscan');
         client.release();
+      }
+    });
+
+    test('search ranks hits by how often the words occur, then by id; limit and offset page them', async () => {
+      const [date, archive] = ['2024-05-01', '2024-05-01_00-00'];
+      const texts: Record<string, string> = {
+        '7318273645513100001': 'A guitar hangs on the wall next to the door.', // 1 ×, ties with …04
+        '7318273645513100002': 'Guitar, guitar, guitar: three guitar lessons and a guitar shop.', // 5 ×
+        '7318273645513100003': 'Nothing about that instrument here, only a piano.', // no hit
+        '7318273645513100004': 'My old guitar is out of tune again.', // 1 ×
+        '7318273645513100005': 'She plays the guitar and he plays the guitar too.', // 2 ×
+        '7318273645513100006': 'The guitar player tuned his guitar before the guitar solo.', // 3 ×
+      };
+      const ids = Object.keys(texts);
+      try {
+        await storeArchive(db, {
+          date,
+          archive,
+          clips: ids.map((id) => clip(id, { date, archive })),
+          metadata: new Map(),
+          transcripts: ids.map((id) => transcript(id, 'en', texts[id]!)),
+        });
+        const all = await searchTranscripts(db, 'guitar', { date });
+        assert.deepEqual(
+          all.map((h) => h.id),
+          [
+            '7318273645513100002',
+            '7318273645513100006',
+            '7318273645513100005',
+            '7318273645513100001',
+            '7318273645513100004',
+          ],
+          'more occurrences first; equal ranks by id',
+        );
+        const ranks = all.map((h) => h.rank);
+        assert.ok(ranks[0]! > ranks[1]! && ranks[1]! > ranks[2]! && ranks[2]! > ranks[3]!, `ranks ${ranks}`);
+        assert.equal(ranks[3], ranks[4], 'one occurrence each: the same rank');
+
+        const page = (limit: number, offset: number) =>
+          searchTranscripts(db, 'guitar', { date, limit, offset }).then((hits) => hits.map((h) => h.id));
+        const ranked = all.map((h) => h.id);
+        assert.deepEqual(await page(2, 0), ranked.slice(0, 2));
+        assert.deepEqual(await page(2, 2), ranked.slice(2, 4));
+        assert.deepEqual(await page(2, 4), ranked.slice(4));
+        assert.deepEqual(await page(3, 1), ranked.slice(1, 4));
+        assert.deepEqual(await page(2, 5), []);
+        assert.deepEqual(await page(0, 0), ranked.slice(0, 1), 'limit is at least 1');
+        assert.deepEqual(await page(10, -3), ranked, 'a negative offset counts as 0');
+        // Several words: a hit on both ranks above hits on one.
+        const both = await searchTranscripts(db, 'guitar tune', { date });
+        assert.equal(both[0]!.id, '7318273645513100004', 'the only text with both words, first');
+      } finally {
+        await db.execute(sql`DELETE FROM audio_files WHERE date = ${date}`);
       }
     });
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAudio, SAMPLE_RATE } from '../../lib/whisper/audio.ts';
 import { WhisperEngine } from '../../lib/whisper/transcribe.ts';
-import { whisperModelDir } from '../helpers/whisper-models.ts';
+import { whisperModelDir } from '../support/whisper-models.ts';
 
 const FIX = fileURLToPath(new URL('../fixtures/whisper/', import.meta.url));
 const FILES = [

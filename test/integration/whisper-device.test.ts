@@ -11,7 +11,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { WhisperModel } from '../../lib/whisper/model.ts';
-import { whisperModelDir } from '../helpers/whisper-models.ts';
+import { whisperModelDir } from '../support/whisper-models.ts';
 
 const ortBinDir = path.join(
   path.dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json')),

@@ -14,6 +14,7 @@ import pg from 'pg';
 import { openDatabase, type OpenedDatabase } from '../../db/client.ts';
 import { freePort } from '../../local/embedded-postgres.ts';
 import { postgresRunAs, type RunAs } from '../../local/postgres-os-user.ts';
+import { childEnv } from './child-env.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -91,7 +92,7 @@ async function freshDatabase(serverUrl: string): Promise<{ url: string; drop(): 
 
 async function runPg(bin: string, args: string[], runAs: RunAs | undefined): Promise<void> {
   try {
-    await execFileAsync(path.join(PG15_BIN, bin), args, { ...runAs, env: { ...process.env, LC_ALL: 'C' } });
+    await execFileAsync(path.join(PG15_BIN, bin), args, { ...runAs, env: childEnv({ LC_ALL: 'C' }) });
   } catch (err) {
     const e = err as { stderr?: string; message: string };
     throw new Error(`${bin} ${args.join(' ')} failed: ${(e.stderr || e.message).trim()}`);
@@ -149,7 +150,7 @@ export async function startPostgres15Cluster(): Promise<Postgres15Cluster> {
     [`--pgdata=${clusterDir}`, '--username=postgres', '--auth=trust', '--encoding=UTF8', '--locale=C'],
     runAs,
   );
-  const port = await freePort();
+  let port = await freePort();
   const start = () =>
     runPg(
       'pg_ctl',
@@ -168,7 +169,21 @@ export async function startPostgres15Cluster(): Promise<Postgres15Cluster> {
     await stop().catch(() => {});
     await fs.rm(root, { recursive: true, force: true });
   };
-  await start();
+  // PostgreSQL cannot bind port 0 and report the port it got: should another process take the
+  // free port before the server binds it, the first start tries again on another one.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await start();
+      break;
+    } catch (err) {
+      const log = await fs.readFile(path.join(root, 'server.log'), 'utf8').catch(() => '');
+      if (attempt === 5 || !/could not bind|Address already in use/i.test(log)) {
+        await fs.rm(root, { recursive: true, force: true });
+        throw err;
+      }
+      port = await freePort();
+    }
+  }
   const serverUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
   try {
     const major = await serverMajor(serverUrl);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { convertAll, convertToOpus } from '../../lib/audio/convert.ts';
 import { resolveFfmpegPath } from '../../lib/audio/ffmpeg-path.ts';
 import { BadInputError } from '../../lib/errors.ts';
-import { probe, writeAudioInputs } from '../helpers/audio-files.ts';
+import { probe, writeAudioInputs } from '../support/audio-files.ts';
 
 const ffmpegPath = resolveFfmpegPath(process.env.FFMPEG_PATH);
 let tmp: string;

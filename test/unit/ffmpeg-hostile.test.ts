@@ -18,7 +18,7 @@ import { resolveFfmpegPath } from '../../lib/audio/ffmpeg-path.ts';
 import { ffmpegFailure } from '../../lib/audio/run-ffmpeg.ts';
 import { BadInputError } from '../../lib/errors.ts';
 import { AudioLoader, loadAudio } from '../../lib/whisper/audio.ts';
-import { writeAudioInputs } from '../helpers/audio-files.ts';
+import { writeAudioInputs } from '../support/audio-files.ts';
 
 const run = promisify(execFile);
 const ffmpegPath = resolveFfmpegPath(process.env.FFMPEG_PATH);

@@ -9,7 +9,7 @@ import { extractArchive } from '../../lib/archive/extract.ts';
 import { CONTRACT_COLUMNS } from '../../lib/metadata/columns.ts';
 import { generateDay, type GeneratedDay, type Truth } from '../../lib/sample-day/generate.ts';
 import { SENTENCES } from '../../lib/sample-day/sentences.ts';
-import { probe } from '../helpers/audio-files.ts';
+import { probe } from '../support/audio-files.ts';
 
 let tmp: string;
 let day: GeneratedDay;

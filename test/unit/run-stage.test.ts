@@ -1,19 +1,24 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure } from '@temporalio/activity';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { progressHeartbeat, runStage } from '../../activities/run-stage.ts';
 import { BadInputError, ConfigError } from '../../lib/errors.ts';
 
-test('a running stage keeps heartbeating its last progress while it works', async () => {
+test('a running stage keeps heartbeating its last progress while it works', { timeout: 10_000 }, async () => {
   const env = new MockActivityEnvironment();
   const beats: unknown[] = [];
-  env.on('heartbeat', (d: unknown) => beats.push(d));
+  // The stage works until the keep-alive has beaten three times: an event, not a guessed sleep.
+  const threeBeats = new Promise<void>((resolve) =>
+    env.on('heartbeat', (d: unknown) => {
+      beats.push(d);
+      if (beats.length >= 3) resolve();
+    }),
+  );
   await env.run(() =>
     runStage(async () => {
       progressHeartbeat(10)(3); // one progress report, then a long silent stretch
-      await sleep(250);
+      await threeBeats;
     }, 50),
   );
   assert.ok(beats.length >= 3, `${beats.length} heartbeats`);

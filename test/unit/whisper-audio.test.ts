@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { convertToOpus } from '../../lib/audio/convert.ts';
 import { resolveFfmpegPath } from '../../lib/audio/ffmpeg-path.ts';
 import { BadInputError } from '../../lib/errors.ts';
-import { writeAudioInputs } from '../helpers/audio-files.ts';
+import { writeAudioInputs } from '../support/audio-files.ts';
 import {
   AudioLoader,
   loadAudio,

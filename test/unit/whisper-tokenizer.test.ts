@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LANGUAGES, normalizeLanguage, Tokenizer } from '../../lib/whisper/tokenizer.ts';
-import { whisperModelDir } from '../helpers/whisper-models.ts';
+import { whisperModelDir } from '../support/whisper-models.ts';
 
 const FIX = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'whisper');
 
