@@ -316,4 +316,13 @@ describe('audio-pipeline serve', { timeout: 15 * 60_000 }, () => {
     }
     assert.ok((await stat(SCREENSHOT)).size > 10_000);
   });
+
+  test('serve stops on SIGTERM with exit 0, and the embedded PostgreSQL it started stops with it', async () => {
+    // The second server only reused the database: it leaves it running for the first.
+    assert.equal(await bare.stop(), 0, bare.stderr());
+    assert.equal((await get('/health')).status, 200);
+    assert.equal(await serve.stop(), 0, serve.stderr());
+    const pid = path.join(dataDir, 'pg', 'cluster', 'postmaster.pid');
+    await assert.rejects(stat(pid), { code: 'ENOENT' }, 'PostgreSQL still running');
+  });
 });

@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../local/embedded-postgres.ts';
+import { childEnv } from './child-env.ts';
 
 export const CLI = fileURLToPath(new URL('../../bin/audio-pipeline.js', import.meta.url));
 
@@ -17,14 +18,7 @@ export interface CliResult {
 
 /** Everything local under dataDir, archives from `incoming`, the CI's model cache. */
 export function localEnv(dataDir: string, incoming: string): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    WHISPER_MODEL_CACHE: process.env.WHISPER_MODEL_CACHE,
-    DATA_DIR: dataDir,
-    SOURCE: `local:${incoming}`,
-    LOG_LEVEL: 'warn',
-  };
+  return childEnv({ DATA_DIR: dataDir, SOURCE: `local:${incoming}`, LOG_LEVEL: 'warn' });
 }
 
 export function runCli(env: NodeJS.ProcessEnv, args: string[], timeoutMs = 10 * 60_000): Promise<CliResult> {
