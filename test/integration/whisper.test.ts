@@ -44,8 +44,9 @@ const speechFile = (s: Sentence) => path.join(FIX, `speech-${s.id}.flac`);
  * a decoder that outputs fluent nonsense, or transcripts attached to the wrong clips, fails.
  *
  * fr, pt and nl have no bound: eSpeak's voices for them are beyond the 74M-parameter model
- * (measured fr 0.55, pt 0.70, nl 0.86 on 4 sentences each; fr4 is detected as Thai and dropped as
- * non-speech, nl2–4 as Latin/Norwegian), and a bound above those figures would pass on garbage.
+ * (measured fr 0.55, pt 0.70, nl 0.86 on 4 sentences each; fr4 and pt3 are detected as Thai
+ * and dropped as non-speech, nl2–4 as Latin/Norwegian), and a bound above those figures would
+ * pass on garbage.
  * For fr and pt the test still asserts that the transcripts are far closer to their own
  * sentences than to the others'; nl is printed.
  */

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { MP3_ARGS } from '../../lib/sample-day/clip-audio.ts';
 
 /**
  * Inputs the audio tests share, written into `dir`: a 3-s 440 Hz MP3 as TikTok delivers them
@@ -14,19 +15,8 @@ export async function writeAudioInputs(
   const mp3 = path.join(dir, 'tone.mp3');
   await promisify(execFile)(ffmpegPath, [
     ...['-v', 'error', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=3'],
-    ...[
-      '-ar',
-      '44100',
-      '-ac',
-      '2',
-      '-c:a',
-      'libmp3lame',
-      '-b:a',
-      '96k',
-      '-metadata',
-      'title=private title',
-      mp3,
-    ],
+    ...MP3_ARGS(96),
+    ...['-metadata', 'title=private title', mp3],
   ]);
   const empty = path.join(dir, 'empty.mp3');
   await writeFile(empty, new Uint8Array(0));
