@@ -27,7 +27,12 @@ export function installTemporalLogging(logger: Logger): void {
     // after them (cli/signals.ts). The SDK's own handlers would shut workers down behind its back.
     shutdownSignals: [],
     telemetryOptions: {
-      logging: { filter: makeTelemetryFilterString({ core: level === 'DEBUG' ? 'DEBUG' : 'WARN' }) },
+      logging: {
+        filter: makeTelemetryFilterString({ core: level === 'DEBUG' ? 'DEBUG' : 'WARN' }),
+        // Core's own lines (Rust) come through the logger above, to stderr, instead of being
+        // printed raw on stdout into the middle of `run`'s progress and summary.
+        forward: {},
+      },
     },
   });
 }

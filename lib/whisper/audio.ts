@@ -4,6 +4,7 @@
  * files). The log-Mel spectrogram is in mel.ts, the FFT it uses in fft.ts.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { setMaxListeners } from 'node:events';
 import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { untrustedChildEnv } from '../config.ts';
@@ -184,6 +185,9 @@ export class AudioLoader {
           if (this.pending.size === 0) this.idle();
         }
       };
+      // Every clip in flight listens (as many as the buffered-audio cap allows): more than
+      // Node's default of 10 listeners per signal is expected here, not a leak.
+      if (signal) setMaxListeners(0, signal);
       signal?.addEventListener('abort', onAbort, { once: true });
       this.pending.set(id, {
         job,
