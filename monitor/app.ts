@@ -183,12 +183,17 @@ export function createMonitorApp(deps: MonitorDeps): Hono {
     const refused = authorize(c, deps.token);
     if (refused) return refused;
     const date = parsed(calendarDate, c.req.param('date'), 'date');
-    const client = await temporal.client();
-    if (!client) {
-      const t = await temporal.reachability();
-      return c.json({ error: `Temporal is unreachable: ${t.reachable ? 'lost' : t.reason}` }, 503);
+    let started;
+    try {
+      started = await temporal.act((client) => deps.retry(client, date));
+    } catch (err) {
+      return c.json({ error: `Temporal refused the retry: ${errorMessage(err)}` }, 503);
     }
-    return c.json(await deps.retry(client, date), 202);
+    if (!started) {
+      const t = await temporal.reachability();
+      return c.json({ error: `Temporal is unreachable: ${t.reachable ? 'connection lost' : t.reason}` }, 503);
+    }
+    return c.json(started.result, 202);
   });
 
   app.get('/metrics', async (c) => {

@@ -11,6 +11,8 @@ import { errorMessage } from '../lib/errors.ts';
 
 const CONNECT_TIMEOUT_MS = 1500;
 const RETRY_MS = 5000;
+/** A request waits at most this long for Temporal: a stalled server makes a page slow, never stuck. */
+const CALL_TIMEOUT_MS = 3000;
 const { TaskQueueKind, TaskQueueType } = protos.temporal.api.enums.v1;
 
 export type Reachability = { reachable: true; address: string } | { reachable: false; reason: string };
@@ -23,8 +25,11 @@ export interface TemporalView {
   /** The workflow's status name (RUNNING, COMPLETED, FAILED…), 'NOT_STARTED', or 'unknown'. */
   workflowState(workflowId: string): Promise<string>;
   backlog(): Promise<Backlog>;
-  /** A connected client, or null: for actions (retry) that need one. */
-  client(): Promise<Client | null>;
+  /**
+   * Runs an action (retry) with a client, under the same deadline as the questions: null when
+   * Temporal is unreachable; the action's own errors propagate.
+   */
+  act<T>(fn: (client: Client) => Promise<T>): Promise<{ result: T } | null>;
   close(): Promise<void>;
 }
 
@@ -61,7 +66,8 @@ export function temporalView(config: Pick<Config, 'temporal'>): TemporalView {
     await connect();
     if (!connected) return fallback;
     try {
-      return await fn(connected.client);
+      const { connection, client } = connected;
+      return await connection.withDeadline(Date.now() + CALL_TIMEOUT_MS, () => fn(client));
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw err;
       lastFailure = { at: Date.now(), reason: `${address}: ${errorMessage(err)}` };
@@ -118,9 +124,11 @@ export function temporalView(config: Pick<Config, 'temporal'>): TemporalView {
         return Object.fromEntries(entries);
       }, null);
     },
-    async client() {
+    async act(fn) {
       await connect();
-      return connected?.client ?? null;
+      if (!connected) return null;
+      const { connection, client } = connected;
+      return { result: await connection.withDeadline(Date.now() + CALL_TIMEOUT_MS, () => fn(client)) };
     },
     async close() {
       await connecting;

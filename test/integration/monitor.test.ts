@@ -44,8 +44,9 @@ describe('audio-pipeline serve', { timeout: 15 * 60_000 }, () => {
   let temporal: TestWorkflowEnvironment;
   /** With MONITOR_TOKEN and a Temporal server. */
   let serve: Service;
-  /** Without either: actions disabled, workflow state unknown. */
+  /** With MONITOR_TOKEN, without Temporal: workflow state unknown, retry 503. */
   let bare: Service;
+  let env: NodeJS.ProcessEnv;
   let base: string;
   let speech: ClipTruth;
   let word: string;
@@ -70,7 +71,7 @@ describe('audio-pipeline serve', { timeout: 15 * 60_000 }, () => {
         defects: { truncatedArchive: true },
       })
     ).truth;
-    const env = localEnv(dataDir, incoming);
+    env = localEnv(dataDir, incoming);
     run = await runDateLocally(env, DATE);
     assert.equal(run.code, 3, run.stderr);
     temporal = await createLocalTestEnvironment();
@@ -81,7 +82,11 @@ describe('audio-pipeline serve', { timeout: 15 * 60_000 }, () => {
     );
     base = serve.match[1]!;
     // Nothing listens on port 1: Temporal is unreachable for this one.
-    bare = await startCli({ ...env, TEMPORAL_ADDRESS: '127.0.0.1:1' }, ['serve', '--port', '0'], READY);
+    bare = await startCli(
+      { ...env, TEMPORAL_ADDRESS: '127.0.0.1:1', MONITOR_TOKEN: TOKEN },
+      ['serve', '--port', '0'],
+      READY,
+    );
     speech = Object.values(truth.clips).find((c) => c.kind === 'speech' && c.archive === OK_ARCHIVE)!;
     word = speech.sentence!.split(/\W+/).sort((a, b) => b.length - a.length)[0]!;
   });
@@ -225,13 +230,21 @@ describe('audio-pipeline serve', { timeout: 15 * 60_000 }, () => {
 
   test('retry needs the Bearer token, is disabled without one, and starts the date workflow', async () => {
     const url = `/api/dates/${DATE}/retry`;
-    const disabled = await fetch(new URL(url, bare.match[1]), { method: 'POST' });
-    assert.equal(disabled.status, 403);
-    assert.match((await bodyOf(disabled)).error, /MONITOR_TOKEN/);
+    const tokenless = await startCli(env, ['serve', '--port', '0'], READY);
+    try {
+      const disabled = await fetch(new URL(url, tokenless.match[1]), { method: 'POST' });
+      assert.equal(disabled.status, 403);
+      assert.match((await bodyOf(disabled)).error, /MONITOR_TOKEN/);
+    } finally {
+      await tokenless.stop();
+    }
     assert.equal((await get(url, { method: 'POST' })).status, 401);
     const wrong = await get(url, { method: 'POST', headers: { Authorization: 'Bearer nope' } });
     assert.equal(wrong.status, 401);
     const auth = { Authorization: `Bearer ${TOKEN}` };
+    const unreachable = await fetch(new URL(url, bare.match[1]), { method: 'POST', headers: auth });
+    assert.equal(unreachable.status, 503);
+    assert.match((await bodyOf(unreachable)).error, /Temporal is unreachable: 127\.0\.0\.1:1/);
     assert.equal((await get('/api/dates/2024-13-01/retry', { method: 'POST', headers: auth })).status, 400);
     const started = await get(url, { method: 'POST', headers: auth });
     assert.equal(started.status, 202);
