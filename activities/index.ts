@@ -2,6 +2,7 @@ import { createAutoscale } from './autoscale.ts';
 import { createCleanup } from './cleanup.ts';
 import type { DatabaseContext } from './context.ts';
 import { createConvert } from './convert.ts';
+import { createDiscovery } from './discovery.ts';
 import { createExtract } from './extract.ts';
 import { createListArchives } from './list-archives.ts';
 import { createQueue } from './queue.ts';
@@ -22,6 +23,7 @@ export function createCpuActivities(ctx: DatabaseContext) {
     ...createCleanup(ctx),
     ...createQueue(ctx),
     ...createAutoscale(ctx),
+    ...createDiscovery(ctx),
   };
 }
 

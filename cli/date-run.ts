@@ -1,10 +1,8 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowFailedError } from '@temporalio/client';
 import { innermostMessage } from '../lib/errors.ts';
-import type { processDate } from '../workflows/index.ts';
+import { startDate } from '../temporal-client/start-date.ts';
 import {
-  WORKFLOW_TYPES,
-  dateWorkflowId,
   progressQuery,
   type DateProgress,
   type DateSummary,
@@ -31,13 +29,7 @@ export async function runDate(
 ): Promise<DateSummary> {
   const { signal } = options;
   const call = <T>(fn: () => Promise<T>): Promise<T> => (signal ? client.withAbortSignal(signal, fn) : fn());
-  const handle = await client.workflow.start<typeof processDate>(WORKFLOW_TYPES.date, {
-    taskQueue: options.taskQueue,
-    workflowId: dateWorkflowId(input.date),
-    args: [input],
-    workflowIdConflictPolicy: 'USE_EXISTING',
-    workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-  });
+  const handle = await startDate(client, input, options.taskQueue);
   const line = new ProgressLine(options.out);
   let finished = false;
   const poll = (async () => {

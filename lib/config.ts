@@ -50,6 +50,9 @@ const envSchema = z.object({
   FFMPEG_PATH: z.string().min(1).optional(),
   CONVERT_CONCURRENCY: positiveInt.optional(),
   ARCHIVE_CONCURRENCY: positiveInt.default(2),
+  MAX_CONCURRENT_DATES: positiveInt.default(2),
+  DATE_MAX_ATTEMPTS: positiveInt.default(5),
+  DATE_RETRY_BACKOFF_S: positiveInt.default(900),
   MAX_ENTRY_BYTES: positiveInt.default(512 * 1024 * 1024),
   MAX_ARCHIVE_BYTES: positiveInt.default(16 * 1024 * 1024 * 1024),
   MAX_ARCHIVE_ENTRIES: positiveInt.default(50_000),
@@ -112,6 +115,8 @@ export interface Config {
   ffmpegPath: string;
   convertConcurrency: number;
   archiveConcurrency: number;
+  /** The discovery schedule (discoverDates): how many dates at once, and retries of failed dates. */
+  scheduling: { maxConcurrentDates: number; maxDateAttempts: number; retryBackoffSeconds: number };
   limits: Limits;
   /** Set when this process runs inside a SLURM job. */
   slurm: { jobId?: string; jobEndTime?: Date; nodeName?: string };
@@ -204,6 +209,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ffmpegPath: resolveFfmpegPath(e.FFMPEG_PATH),
     convertConcurrency: e.CONVERT_CONCURRENCY ?? cores,
     archiveConcurrency: e.ARCHIVE_CONCURRENCY,
+    scheduling: {
+      maxConcurrentDates: e.MAX_CONCURRENT_DATES,
+      maxDateAttempts: e.DATE_MAX_ATTEMPTS,
+      retryBackoffSeconds: e.DATE_RETRY_BACKOFF_S,
+    },
     limits: {
       maxEntryBytes: e.MAX_ENTRY_BYTES,
       maxArchiveBytes: e.MAX_ARCHIVE_BYTES,

@@ -6,6 +6,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import type { Client } from '@temporalio/client';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { sql } from 'drizzle-orm';
@@ -31,9 +32,14 @@ import { storagePath } from '../lib/storage/local.ts';
 import { dateWorkflowId } from '../workflows/contract.ts';
 import { fileResponse } from './file-response.ts';
 import type { Metrics } from './metrics.ts';
-import type { RetryDate } from './retry.ts';
 import { staticAsset } from './static-assets.ts';
 import type { TemporalView } from './temporal.ts';
+
+/**
+ * POST /api/dates/:date/retry: temporal-client/retry-date.ts (what `audio-pipeline retry` does),
+ * behind a type so the routes do not depend on how a retry is made.
+ */
+export type RetryDate = (client: Client, date: string) => Promise<{ workflowId: string; runId: string }>;
 
 export interface MonitorDeps {
   db: Db;

@@ -8,9 +8,9 @@ import { serve } from '@hono/node-server';
 import type { Config } from '../lib/config.ts';
 import type { Db } from '../db/queries/database.ts';
 import type { Logger } from '../lib/log.ts';
-import { createMonitorApp } from './app.ts';
+import { createMonitorApp, type RetryDate } from './app.ts';
 import { createMetrics } from './metrics.ts';
-import { startDateWorkflow, type RetryDate } from './retry.ts';
+import { retryDate } from '../temporal-client/retry-date.ts';
 import { temporalView } from './temporal.ts';
 
 export interface RunningMonitor {
@@ -30,7 +30,7 @@ export async function startMonitor(
     db,
     temporal,
     metrics: createMetrics(db, temporal),
-    retry: options.retry ?? startDateWorkflow(config),
+    retry: options.retry ?? ((client, date) => retryDate(client, config, date)),
     token: config.monitor.token,
     storageRoot: config.storageTarget.path,
     stagingDir: config.stagingDir,

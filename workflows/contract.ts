@@ -33,6 +33,7 @@ export const WORKFLOW_TYPES = {
   date: 'processDate',
   archive: 'processArchive',
   autoscale: 'autoscaleGpuWorkers',
+  discover: 'discoverDates',
 } as const;
 
 /** One workflow per date: re-running a date attaches to it or starts its next run. */
@@ -42,6 +43,22 @@ export const archiveWorkflowId = (archive: string): string => `process-archive-$
 /** One autoscaler per GPU queue (`-once`: a single round, beside a running one). */
 export const autoscaleWorkflowId = (gpuTaskQueue: string, once = false): string =>
   `autoscale-gpu-${gpuTaskQueue}${once ? '-once' : ''}`;
+
+/** The Temporal Schedule that runs discoverDates (`audio-pipeline schedule create`). */
+export const DISCOVERY_SCHEDULE_ID = 'discover-dates';
+/** A one-off discovery over a range of dates (`audio-pipeline schedule backfill`). */
+export const backfillWorkflowId = (from: string, to: string): string => `discover-dates-${from}-to-${to}`;
+
+/**
+ * How every start of a date's workflow behaves (CLI `run`/`retry`, the schedule's starts, the
+ * monitor's retry): a start while the date runs attaches to that run (USE_EXISTING), so a date
+ * never runs twice at once; a start after it closed begins a new run (ALLOW_DUPLICATE), whether
+ * the last run failed or completed — a completed date is re-run when more archives arrived.
+ */
+export const DATE_START_POLICIES = {
+  workflowIdConflictPolicy: 'USE_EXISTING',
+  workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+} as const;
 
 export const DATE_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
 export const ARCHIVE_PATTERN = /^\d{4}-\d{2}-\d{2}_\d{2}-\d{2}$/;
@@ -59,6 +76,38 @@ export interface ProcessDateInput {
   gpuTaskQueue?: string;
   /** See HEARTBEAT_TIMEOUT_PATTERN: for tests that kill workers; production keeps the default. */
   heartbeatTimeout?: string;
+  /**
+   * Skip the archives whose queue row is `completed` (their summary comes from the queue): a
+   * retry, and a revisit of a day whose archives were still arriving, run only what is left.
+   */
+  onlyUnfinished?: boolean;
+}
+
+/** What discoverDates needs to start dates: the settings of whoever created the schedule. */
+export interface DiscoverDatesInput {
+  /** Only dates from / up to these days (YYYY-MM-DD, inclusive). */
+  from?: string;
+  to?: string;
+  /** Overrides SOURCE: `local:<dir>`. */
+  source?: string;
+  taskQueue: string;
+  gpuTaskQueue: string;
+  archiveConcurrency: number;
+  /** MAX_CONCURRENT_DATES: dates running at once, those already running included. */
+  maxConcurrentDates: number;
+  /** DATE_MAX_ATTEMPTS: runs of a date before a failed date is left for a person. */
+  maxDateAttempts: number;
+  /** DATE_RETRY_BACKOFF_S: a failed date waits this long after its first run, doubling per run. */
+  retryBackoffSeconds: number;
+}
+
+export interface DiscoverDatesResult {
+  /** Dates seen at the source for the first time. */
+  added: string[];
+  /** Finished dates with archives not processed yet (still arriving when they ran). */
+  revisited: string[];
+  /** Dates whose processDate this run started (or found running). */
+  started: string[];
 }
 
 export interface ProcessArchiveInput {

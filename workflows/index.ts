@@ -2,3 +2,4 @@
 export { processDate } from './process-date.ts';
 export { processArchive } from './process-archive.ts';
 export { autoscaleGpuWorkers } from './autoscale.ts';
+export { discoverDates } from './discover-dates.ts';

@@ -17,7 +17,7 @@ import { after, before, describe, test } from 'node:test';
 import { descendantPids } from '../../lib/child-processes.ts';
 import { defaultModelCache } from '../../lib/model-supply/store.ts';
 import { generateDay } from '../../lib/sample-day/generate.ts';
-import { freePort } from '../../local/embedded-postgres.ts';
+import { freePorts } from '../support/ports.ts';
 import { makeTempDir } from '../support/postgres.ts';
 
 const CLI = fileURLToPath(new URL('../../bin/audio-pipeline.js', import.meta.url));
@@ -141,14 +141,15 @@ function oneLineError(stderr: string): string {
 }
 
 async function envFor(dataDir: string, extra: NodeJS.ProcessEnv = {}): Promise<NodeJS.ProcessEnv> {
+  const [temporalPort, uiPort] = await freePorts(2);
   return {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     DATA_DIR: dataDir,
     SOURCE: `local:${path.join(dataDir, 'incoming')}`,
     WHISPER_MODEL_CACHE: process.env.WHISPER_MODEL_CACHE,
-    TEMPORAL_PORT: String(await freePort()),
-    TEMPORAL_UI_PORT: String(await freePort()),
+    TEMPORAL_PORT: String(temporalPort),
+    TEMPORAL_UI_PORT: String(uiPort),
     LOG_LEVEL: 'info',
     ...extra,
   };

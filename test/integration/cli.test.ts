@@ -10,7 +10,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { openDatabase } from '../../db/client.ts';
 import { Client, Connection } from '@temporalio/client';
-import { freePort } from '../../local/embedded-postgres.ts';
+import { freePorts } from '../support/ports.ts';
 import { storeArchive } from '../../db/queries/store-archive.ts';
 import { upsertQueue } from '../../db/queries/queue.ts';
 import type { ArchiveRecord, ClipRecord } from '../../lib/manifest.ts';
@@ -55,8 +55,9 @@ describe('audio-pipeline CLI', { timeout: 15 * 60_000 }, () => {
    */
   const runDate = async (date: string): Promise<Result> => {
     for (let attempt = 1; ; attempt++) {
-      env.TEMPORAL_PORT = String(await freePort());
-      env.TEMPORAL_UI_PORT = String(await freePort());
+      const [temporalPort, uiPort] = await freePorts(2);
+      env.TEMPORAL_PORT = String(temporalPort);
+      env.TEMPORAL_UI_PORT = String(uiPort);
       const result = await cli('run', '--date', date);
       if (!/address already in use/.test(result.stderr) || attempt === 5) return result;
     }
@@ -348,8 +349,9 @@ describe('custom task queues end to end', { timeout: 15 * 60_000 }, () => {
     env = { ...localEnv(dataDir, incoming), ...QUEUES };
     // On a port race with the dev server (see above), once more with fresh ports.
     for (let attempt = 0; attempt < 2; attempt++) {
-      env.TEMPORAL_PORT = String(await freePort());
-      env.TEMPORAL_UI_PORT = String(await freePort());
+      const [temporalPort, uiPort] = await freePorts(2);
+      env.TEMPORAL_PORT = String(temporalPort);
+      env.TEMPORAL_UI_PORT = String(uiPort);
       if (await startDev()) return;
       if (!/address already in use/.test(devLog)) break;
     }

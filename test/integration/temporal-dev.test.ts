@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
-import { freePort } from '../../local/embedded-postgres.ts';
+import { freePorts } from '../support/ports.ts';
 import { ConfigError } from '../../lib/errors.ts';
 import { AUDIO_DATE, PIPELINE_STATUS } from '../../workflows/contract.ts';
 import {
@@ -32,8 +32,7 @@ let server: TemporalDevServer | undefined;
 
 before(async () => {
   dataDir = await makeTempDir('audio-pipeline-temporal-');
-  port = await freePort();
-  uiPort = await freePort();
+  [port, uiPort] = (await freePorts(2)) as [number, number];
 });
 after(async () => {
   await server?.stop();
@@ -152,11 +151,16 @@ test('a port held by something that is not Temporal is a clear error', async () 
     socket.on('error', () => {}); // our probes hang up abruptly
     socket.end('HTTP/1.1 400 Bad Request\r\n\r\n');
   });
-  const blockedPort = await freePort();
-  await new Promise<void>((resolve) => blocker.listen(blockedPort, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const blockedPort = (blocker.address() as net.AddressInfo).port;
   try {
     await assert.rejects(
-      startTemporalDevServer({ dataDir, port: blockedPort, uiPort: await freePort(), namespace: 'default' }),
+      startTemporalDevServer({
+        dataDir,
+        port: blockedPort,
+        uiPort: (await freePorts(1))[0]!,
+        namespace: 'default',
+      }),
       /not a Temporal server/,
     );
   } finally {

@@ -5,8 +5,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../local/embedded-postgres.ts';
 import { childEnv } from './child-env.ts';
+import { freePorts } from './ports.ts';
 
 export const CLI = fileURLToPath(new URL('../../bin/audio-pipeline.js', import.meta.url));
 
@@ -43,8 +43,9 @@ export function runCli(env: NodeJS.ProcessEnv, args: string[], timeoutMs = 10 * 
  */
 export async function runDateLocally(env: NodeJS.ProcessEnv, date: string): Promise<CliResult> {
   for (let attempt = 0; ; attempt++) {
-    env.TEMPORAL_PORT = String(await freePort());
-    env.TEMPORAL_UI_PORT = String(await freePort());
+    const [temporalPort, uiPort] = await freePorts(2);
+    env.TEMPORAL_PORT = String(temporalPort);
+    env.TEMPORAL_UI_PORT = String(uiPort);
     const result = await runCli(env, ['run', '--date', date]);
     if (attempt > 0 || !/address already in use/.test(result.stderr)) return result;
   }

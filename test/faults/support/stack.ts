@@ -9,7 +9,7 @@ import { closeSync, openSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { freePort } from '../../../local/embedded-postgres.ts';
+import { freePorts } from '../../support/ports.ts';
 import { loadConfig } from '../../../lib/config.ts';
 import { startTemporalDevServer, type TemporalDevServer } from '../../../local/temporal-dev-server.ts';
 import { makeTempDir, startPostgres15Cluster, type Postgres15Cluster } from '../../support/postgres.ts';
@@ -52,7 +52,7 @@ export class FaultStack {
 
   static async start(): Promise<FaultStack> {
     const dataDir = await makeTempDir('audio-pipeline-faults-');
-    const [pg, temporalPort, uiPort] = await Promise.all([startPostgres15Cluster(), freePort(), freePort()]);
+    const [pg, [temporalPort, uiPort]] = await Promise.all([startPostgres15Cluster(), freePorts(2)]);
     const stack = new FaultStack(dataDir, pg, { temporal: temporalPort, ui: uiPort });
     await stack.startTemporal();
     return stack;
