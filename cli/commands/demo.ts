@@ -8,6 +8,7 @@ import type { Db } from '../../db/queries/database.ts';
 import { exportDate } from '../../db/queries/export-date.ts';
 import { searchTranscripts } from '../../db/queries/search-transcripts.ts';
 import { integerOption } from '../integer-option.ts';
+import { monitorUrl } from '../../monitor/server.ts';
 import { runCommand } from './run.ts';
 
 export function registerDemoCommand(program: Command, ctx: CliContext): void {
@@ -50,10 +51,17 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
         [`${cmd} export --date ${opts.date}`, 'every clip with status and transcript (JSON lines)'],
         [`${cmd} status --date ${opts.date}`, 'per-archive state'],
         [`${cmd} dev`, `Temporal Web UI on http://127.0.0.1:${config.temporal.uiPort}`],
+        [`${cmd} serve`, 'the dashboard below: dates, failures, search with audio'],
       ];
       const width = Math.max(...hints.map(([c]) => c.length));
       process.stdout.write(
-        ['', 'Try next:', ...hints.map(([c, what]) => `  ${c.padEnd(width)}  # ${what}`)].join('\n') + '\n',
+        [
+          '',
+          'Try next:',
+          ...hints.map(([c, what]) => `  ${c.padEnd(width)}  # ${what}`),
+          '',
+          `Dashboard (while \`${cmd} serve\` runs): ${monitorUrl(config.monitor.host, config.monitor.port)}`,
+        ].join('\n') + '\n',
       );
       process.exitCode = code;
     });

@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { openDatabase } from '../../db/client.ts';
 import { Client, Connection } from '@temporalio/client';
 import { freePorts } from '../support/ports.ts';
@@ -18,9 +17,9 @@ import type { ArchiveRecord, ClipRecord } from '../../lib/manifest.ts';
 import { wordErrorRate } from '../../lib/whisper/wer.ts';
 import { archiveWorkflowId, dateWorkflowId } from '../../workflows/contract.ts';
 import { generateDay, type Truth } from '../../lib/sample-day/generate.ts';
+import { CLI, localEnv, runCli, type CliResult as Result } from '../support/cli.ts';
 import { makeTempDir } from '../support/postgres.ts';
 
-const CLI = fileURLToPath(new URL('../../bin/audio-pipeline.js', import.meta.url));
 /** Two archives, the second a truncated .tar.xz: `run` exits 3. */
 const DATE = '2024-04-02';
 /** One archive of English and German speech, nothing wrong: `run` exits 0. */
@@ -33,41 +32,6 @@ const RUNNING_DATE = '2024-04-05';
 const CSV_DATE = '2024-04-06';
 const EXPORT_HEADER =
   'id,date,archive,status,error,language,language_prob,text,no_speech,duration_s,opus_path,storage_uri';
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Everything local under dataDir, archives from `incoming`, the CI's model cache. */
-function localEnv(dataDir: string, incoming: string): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    WHISPER_MODEL_CACHE: process.env.WHISPER_MODEL_CACHE,
-    DATA_DIR: dataDir,
-    SOURCE: `local:${incoming}`,
-    LOG_LEVEL: 'warn',
-  };
-}
-
-/** Runs the CLI to its end (killed after `timeoutMs`: a hang fails the test instead of stalling it). */
-function runCli(env: NodeJS.ProcessEnv, args: string[], timeoutMs = 10 * 60_000): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: timeoutMs,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /**
  * Shared setup (`before`), which every test reads and none changes: the three dates above run

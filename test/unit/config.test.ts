@@ -148,3 +148,16 @@ test('LOG_LEVEL unset leaves the level to each command; FFMPEG_PATH is resolved 
   assert.equal(loadConfig({ FFMPEG_PATH: '/opt/ffmpeg/bin/ffmpeg' }).ffmpegPath, '/opt/ffmpeg/bin/ffmpeg');
   assert.ok(loadConfig({}).ffmpegPath.length > 0);
 });
+
+test('the monitor binds 127.0.0.1 with actions disabled by default; a short token is refused unechoed', () => {
+  assert.deepEqual(loadConfig({}).monitor, { host: '127.0.0.1', port: 8080, token: undefined });
+  assert.equal(loadConfig({ MONITOR_PORT: '0', MONITOR_TOKEN: 'x'.repeat(16) }).monitor.port, 0);
+  assert.throws(
+    () => loadConfig({ MONITOR_TOKEN: 'short-secret' }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      /MONITOR_TOKEN=\(hidden\): expected at least 16 characters/.test(err.message) &&
+      !/short-secret/.test(err.message),
+  );
+  assert.throws(() => loadConfig({ MONITOR_PORT: '70000' }), /MONITOR_PORT="70000"/);
+});
