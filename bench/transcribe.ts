@@ -4,14 +4,15 @@
  * its own child process (so that peak RSS is separate), in one run.
  *
  *   node --import tsx bench/transcribe.ts [--model base] [--batch-size 8] [--threads 2]
- *        [--engines ours,transformers] [--repeat 1] [--json FILE]
+ *        [--engines ours,transformers] [--compute fp32,int8] [--repeat 1] [--json FILE]
  *
  * Reports audio seconds per wall second (RTFx) after a warm-up clip, the RTFx ratio, the corpus
  * WER of each engine against the known texts, model load time and peak RSS. The clips are built
  * from test/fixtures/whisper (jfk.flac, recorded; eSpeak English sentences): short single
  * sentences and longer clips of continuous speech (20–70 s), like the pipeline's TikTok audio.
  * transformers.js has no language detection in its pipeline, so it is told `language: 'en'`; our
- * engine detects the language as it does in production.
+ * engine detects the language as it does in production. `--compute` runs our engine once per
+ * listed WHISPER_COMPUTE (fp32: the converted graphs; int8: their quantized variants).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,6 +23,7 @@ import { loadConfig } from '../lib/config.ts';
 import { loadAudio, SAMPLE_RATE } from '../lib/whisper/audio.ts';
 import { corpusWer } from '../lib/whisper/wer.ts';
 import { writeWav } from '../lib/audio/wav.ts';
+import { WHISPER_COMPUTE_TYPES, type WhisperCompute } from '../lib/whisper/compute.ts';
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const FIX = path.join(ROOT, 'test', 'fixtures', 'whisper');
@@ -107,10 +109,11 @@ async function childOurs(
   modelDir: string,
   threads: number,
   batchSize: number,
+  compute: WhisperCompute,
 ): Promise<ChildReport> {
   const { WhisperEngine } = await import('../lib/whisper/transcribe.ts');
   const t0 = performance.now();
-  const engine = await WhisperEngine.load({ modelDir, device: 'cpu', threads, batchSize });
+  const engine = await WhisperEngine.load({ modelDir, device: 'cpu', compute, threads, batchSize });
   const loadS = (performance.now() - t0) / 1000;
   await engine.transcribeFiles([path.join(FIX, 'jfk.flac')]); // warm-up
   Object.assign(engine.model.stats, {
@@ -127,7 +130,7 @@ async function childOurs(
   const stats = { ...engine.model.stats, decoder: engine.model.decoderMode };
   await engine.close();
   return {
-    engine: `ours (batch ${batchSize})`,
+    engine: `ours (batch ${batchSize}, ${compute})`,
     loadS,
     wallS,
     audioS: clips.reduce((n, c) => n + c.seconds, 0),
@@ -175,6 +178,12 @@ async function childTransformers(
   };
 }
 
+function computeArg(v: string): WhisperCompute {
+  if (!(WHISPER_COMPUTE_TYPES as readonly string[]).includes(v))
+    throw new Error(`--compute: ${v} is not one of ${WHISPER_COMPUTE_TYPES.join(', ')}`);
+  return v as WhisperCompute;
+}
+
 function runChild(kind: string, clipsFile: string, extra: string[]): Promise<ChildReport> {
   return new Promise((resolve, reject) => {
     const child = spawn(
@@ -209,12 +218,19 @@ async function main(): Promise<void> {
     const clips = JSON.parse(readFileSync(arg('clips', ''), 'utf8')) as Clip[];
     const report =
       childKind === 'ours'
-        ? await childOurs(clips, path.join(cacheDir, model), threads, batchSize)
+        ? await childOurs(
+            clips,
+            path.join(cacheDir, model),
+            threads,
+            batchSize,
+            computeArg(arg('compute', 'fp32')),
+          )
         : await childTransformers(clips, cacheDir, model, threads);
     process.stdout.write(JSON.stringify(report) + '\n');
     return;
   }
   const engines = arg('engines', 'ours,transformers').split(',');
+  const computes = arg('compute', 'fp32').split(',').map(computeArg);
   const repeat = Number(arg('repeat', '1'));
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'whisper-bench-'));
   try {
@@ -229,20 +245,24 @@ async function main(): Promise<void> {
     // Alternate the engines so that a noisy neighbour hurts both alike.
     for (let r = 0; r < repeat; r++) {
       for (const e of engines) {
-        const rep = await runChild(e, clipsFile, [
-          '--model',
-          model,
-          '--cache',
-          cacheDir,
-          '--threads',
-          String(threads),
-          '--batch-size',
-          String(batchSize),
-        ]);
-        process.stderr.write(
-          `  ${rep.engine}: ${rep.wallS.toFixed(1)} s wall, RTFx ${(rep.audioS / rep.wallS).toFixed(2)}\n`,
-        );
-        reports.push(rep);
+        for (const compute of e === 'ours' ? computes : ['fp32']) {
+          const rep = await runChild(e, clipsFile, [
+            '--model',
+            model,
+            '--cache',
+            cacheDir,
+            '--threads',
+            String(threads),
+            '--batch-size',
+            String(batchSize),
+            '--compute',
+            compute,
+          ]);
+          process.stderr.write(
+            `  ${rep.engine}: ${rep.wallS.toFixed(1)} s wall, RTFx ${(rep.audioS / rep.wallS).toFixed(2)}\n`,
+          );
+          reports.push(rep);
+        }
       }
     }
     const best = new Map<string, ChildReport>();

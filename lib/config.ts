@@ -14,6 +14,7 @@ import {
 } from './storage/target.ts';
 import { defaultModelCache } from './model-supply/store.ts';
 import { WHISPER_DEVICES } from './whisper/devices.ts';
+import { WHISPER_COMPUTE_TYPES } from './whisper/compute.ts';
 
 /**
  * Every setting of DESIGN.md §5, read from the environment by one zod schema. This module is the
@@ -66,6 +67,7 @@ const envSchema = z.object({
   WHISPER_MODEL_CACHE: z.string().min(1).optional(),
   WHISPER_AUTO_FETCH: z.enum(['0', '1']).default('1'),
   WHISPER_DEVICE: z.enum(WHISPER_DEVICES).default('cpu'),
+  WHISPER_COMPUTE: z.enum(WHISPER_COMPUTE_TYPES).default('fp32'),
   WHISPER_BATCH_SIZE: positiveInt.default(8),
   WHISPER_THREADS: positiveInt.optional(),
   WHISPER_LANGUAGE: z
@@ -143,6 +145,8 @@ export interface Config {
     /** Fetch a missing model on first use (WHISPER_AUTO_FETCH=1), or stop and say how. */
     autoFetch: boolean;
     device: Env['WHISPER_DEVICE'];
+    /** Which graphs run: int8 (quantized) or fp32; fp16 is for GPUs (lib/whisper/compute.ts). */
+    compute: Env['WHISPER_COMPUTE'];
     batchSize: number;
     threads: number;
     language?: string;
@@ -255,6 +259,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       modelCache: defaultModelCache(e.WHISPER_MODEL_CACHE),
       autoFetch: e.WHISPER_AUTO_FETCH === '1',
       device: e.WHISPER_DEVICE,
+      compute: e.WHISPER_COMPUTE,
       batchSize: e.WHISPER_BATCH_SIZE,
       threads: e.WHISPER_THREADS ?? cores,
       language: e.WHISPER_LANGUAGE,

