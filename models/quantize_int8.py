@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -93,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--model-dir', required=True)
     args = ap.parse_args(argv)
+    # onnxruntime's quantizer logs a warning recommending its shape-inference pre-pass, which
+    # matters for static (calibrated) quantization only.
+    logging.getLogger().setLevel(logging.ERROR)
     d = args.model_dir
     manifest_path = os.path.join(d, 'manifest.json')
     with open(manifest_path, encoding='utf-8') as f:
