@@ -4,6 +4,12 @@ import type { Logger } from '../lib/log.ts';
 let installed = false;
 
 /**
+ * SDK warnings that describe how this project works on purpose: the GPU worker registers
+ * activities only (workflows run on the CPU queue), so it never polls for workflow tasks.
+ */
+const EXPECTED_WARNINGS = new Set(['No workflows registered, not polling for workflow tasks']);
+
+/**
  * Installs the Temporal SDK's runtime without its signal handlers, and routes the SDK's own log
  * lines (worker state changes, poll errors) into our pino logger, at WARN unless LOG_LEVEL asks
  * for more, so that CLI output stays readable. Takes
@@ -19,7 +25,8 @@ export function installTemporalLogging(logger: Logger): void {
   Runtime.install({
     logger: new DefaultLogger(level, (entry) => {
       const fields = { ...entry.meta, sdk: 'temporal' };
-      if (entry.level === 'ERROR') logger.error(fields, entry.message);
+      if (EXPECTED_WARNINGS.has(entry.message)) logger.debug(fields, entry.message);
+      else if (entry.level === 'ERROR') logger.error(fields, entry.message);
       else if (entry.level === 'WARN') logger.warn(fields, entry.message);
       else logger.debug(fields, entry.message);
     }),
