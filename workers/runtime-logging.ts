@@ -17,7 +17,7 @@ const EXPECTED_WARNINGS = new Set(['No workflows registered, not polling for wor
  * first thing; where something else created the runtime already (a test environment), its
  * logging stays as it is.
  */
-export function installTemporalLogging(logger: Logger): void {
+export function installTemporalLogging(logger: Logger, opts: { metricsAddress?: string } = {}): void {
   if (installed) return;
   installed = true;
   const level: LogLevel = logger.isLevelEnabled('debug') ? 'DEBUG' : 'WARN';
@@ -34,6 +34,13 @@ export function installTemporalLogging(logger: Logger): void {
     // after them (cli/signals.ts). The SDK's own handlers would shut workers down behind its back.
     shutdownSignals: [],
     telemetryOptions: {
+      // The SDK's own Prometheus exporter: per activity type (= pipeline stage) schedule-to-start
+      // and execution latencies, task slots, poll counts, and the engine's batch sizes
+      // (activities/transcribe.ts). Each worker serves its own; the monitor's /metrics holds
+      // what every worker writes to PostgreSQL (docs/operations.md).
+      ...(opts.metricsAddress
+        ? { metrics: { prometheus: { bindAddress: opts.metricsAddress, useSecondsForDurations: true } } }
+        : {}),
       logging: {
         filter: makeTelemetryFilterString({ core: level === 'DEBUG' ? 'DEBUG' : 'WARN' }),
         // Core's own lines (Rust) come through the logger above, to stderr, instead of being
