@@ -67,7 +67,7 @@ const envSchema = z.object({
   WHISPER_MODEL_CACHE: z.string().min(1).optional(),
   WHISPER_AUTO_FETCH: z.enum(['0', '1']).default('1'),
   WHISPER_DEVICE: z.enum(WHISPER_DEVICES).default('cpu'),
-  WHISPER_COMPUTE: z.enum(WHISPER_COMPUTE_TYPES).default('fp32'),
+  WHISPER_COMPUTE: z.enum(WHISPER_COMPUTE_TYPES).default('int8'),
   WHISPER_BATCH_SIZE: positiveInt.default(8),
   WHISPER_THREADS: positiveInt.optional(),
   WHISPER_LANGUAGE: z

@@ -127,7 +127,7 @@ export class WhisperModel {
       const missing = `Whisper model folder ${modelDir}: ${path.relative(modelDir, f)} is missing`;
       if (compute === 'fp32') throw new Error(missing);
       throw new ConfigError(
-        `${missing} (WHISPER_COMPUTE=${compute}: \`audio-pipeline model fetch --force\` or \`model import\` writes the int8 graphs; WHISPER_COMPUTE=fp32 runs the float32 ones)`,
+        `${missing} (WHISPER_COMPUTE=${compute}: \`audio-pipeline model fetch\` or \`model import\` writes the int8 graphs; WHISPER_COMPUTE=fp32 runs the float32 ones)`,
       );
     }
     const cfg = readJson(path.join(modelDir, 'config.json'));

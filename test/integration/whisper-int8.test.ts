@@ -42,8 +42,12 @@ after(async () => {
   await int8?.close();
 });
 
+/** The int8 results of CLIPS transcribed together (one batch). */
+let int8Batch: Array<TranscriptionResult | { error: string }> = [];
+
 async function wer(engine: WhisperEngine): Promise<{ wer: number; texts: string[] }> {
   const out = await engine.transcribeFiles(CLIPS.map((c) => c.file));
+  if (engine === int8) int8Batch = out;
   const texts = out.map((r) => {
     assert.ok(!('error' in r), JSON.stringify(r));
     return (r as TranscriptionResult).text;
@@ -58,6 +62,14 @@ test('int8 transcribes the clips within 5 WER points of fp32, with the split dec
   const b = await wer(int8);
   assert.ok(a.wer <= 0.1, `fp32 WER ${a.wer}: ${a.texts.join(' | ')}`);
   assert.ok(b.wer <= a.wer + 0.05, `int8 WER ${b.wer} vs fp32 ${a.wer}: ${b.texts.join(' | ')}`);
+});
+
+test('an int8 clip transcribes the same alone as in a batch (activations are quantized per row)', async () => {
+  assert.equal(int8Batch.length, CLIPS.length, 'the WER test ran first');
+  for (const i of [0, 2]) {
+    const [alone] = await int8.transcribeFiles([CLIPS[i].file]);
+    assert.deepEqual(alone, int8Batch[i], CLIPS[i].file);
+  }
 });
 
 test('fp16 is refused on the CPU, and a model without int8 graphs names the file and the setting', async () => {
@@ -80,5 +92,40 @@ test('fp16 is refused on the CPU, and a model without int8 graphs names the file
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the quantized decoder split in memory computes what the merged int8 graph does', async () => {
+  const { padOrTrim, loadAudio } = await import('../../lib/whisper/audio.ts');
+  const { loadMelFilters, logMelSpectrogram } = await import('../../lib/whisper/mel.ts');
+  const dir = whisperModelDir('base');
+  const merged = await WhisperModel.load({
+    modelDir: dir,
+    compute: 'int8',
+    threads: 2,
+    decoderMode: 'merged',
+  });
+  try {
+    const split = int8.model;
+    const mel = logMelSpectrogram(padOrTrim(await loadAudio(CLIPS[0].file)), loadMelFilters(dir));
+    const feats = await split.encode(mel.data, 1);
+    const sot = int8.tokenizer.sotSequence('en').map(BigInt);
+    let a = await split.decode(new BigInt64Array(sot), 1, feats);
+    let b = await merged.decode(new BigInt64Array(sot), 1, feats);
+    const V = split.dims.nVocab;
+    for (let step = 0; step < 6; step++) {
+      const last = (a.logits.length / V - 1) * V;
+      let best = 0;
+      let maxDiff = 0;
+      for (let i = 0; i < V; i++) {
+        maxDiff = Math.max(maxDiff, Math.abs(a.logits[last + i] - b.logits[last + i]));
+        if (a.logits[last + i] > a.logits[last + best]) best = i;
+      }
+      assert.ok(maxDiff < 1e-3, `step ${step}: logits differ by ${maxDiff}`);
+      a = await split.decode(new BigInt64Array([BigInt(best)]), 1, feats, a.cache);
+      b = await merged.decode(new BigInt64Array([BigInt(best)]), 1, feats, b.cache);
+    }
+  } finally {
+    await merged.release();
   }
 });
