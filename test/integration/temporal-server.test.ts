@@ -157,7 +157,7 @@ test(
         `the ${queue} worker to poll (${log})`,
         async () => {
           if (child.exitCode !== null) throw new Error(readFileSync(log, 'utf8'));
-          return readFileSync(log, 'utf8').includes(`${queue} worker`) || undefined;
+          return readFileSync(log, 'utf8').includes(`${queue} worker polling`) || undefined;
         },
         120_000,
       );
