@@ -22,7 +22,7 @@ const say = (line: string): void => void process.stderr.write(`${line}\n`);
 interface SetupOpts {
   databaseUrl?: string;
   databaseUrlFile?: string;
-  envFile?: string;
+  settingsFile?: string;
   database: string;
   visibilityDatabase: string;
   bind: string;
@@ -50,7 +50,11 @@ export function registerTemporalCommands(program: Command, ctx: CliContext): voi
     )
     .option('--database-url <url>', 'postgres://user:password@host:5432 (a user allowed to CREATE DATABASE)')
     .option('--database-url-file <file>', 'the same URL read from a file (keeps the password out of ps)')
-    .option('--env-file <file>', 'where to write the server settings (default $DATA_DIR/temporal-server.env)')
+    // Not --env-file: Node 20 takes that for its own option wherever it is in argv.
+    .option(
+      '--settings-file <file>',
+      'where to write the server settings (default $DATA_DIR/temporal-server.env)',
+    )
     .option('--database <name>', 'the main database', 'temporal')
     .option('--visibility-database <name>', 'the visibility database', 'temporal_visibility')
     .option('--bind <ip>', 'the address every service binds', '127.0.0.1')
@@ -66,9 +70,11 @@ export function registerTemporalCommands(program: Command, ctx: CliContext): voi
       const home = temporalServerHome(config.temporal.serverHome);
       say(`Temporal server ${home}; PostgreSQL ${db.user}@${db.host}:${db.port}`);
       await setupTemporalDatabases({ home, db, databases, log: say });
-      const envFile = path.resolve(opts.envFile ?? path.join(config.dataDir, 'temporal-server.env'));
+      const settingsFile = path.resolve(
+        opts.settingsFile ?? path.join(config.dataDir, 'temporal-server.env'),
+      );
       await writeEnvironmentFile(
-        envFile,
+        settingsFile,
         serverEnvironment({
           db,
           databases,
@@ -79,7 +85,7 @@ export function registerTemporalCommands(program: Command, ctx: CliContext): voi
           dynamicConfig: path.join(DEPLOY_DIR, 'dynamicconfig.yaml'),
         }),
       );
-      say(`server settings: ${envFile} (mode 0600)`);
+      say(`server settings: ${settingsFile} (mode 0600)`);
       if (config.temporal.address) await registerNamespace(config, opts.retentionDays, 60_000);
       else
         say(

@@ -103,8 +103,8 @@ test(
     cleanups.push(() => pipelineDb.drop());
 
     // The password went to the environment file (0600) only: not to setup's output, not to argv.
-    assert.equal(statSync(temporal.envFile).mode & 0o777, 0o600);
-    assert.match(readFileSync(temporal.envFile, 'utf8'), new RegExp(`TEMPORAL_DB_PASSWORD=${PASSWORD}`));
+    assert.equal(statSync(temporal.settingsFile).mode & 0o777, 0o600);
+    assert.match(readFileSync(temporal.settingsFile, 'utf8'), new RegExp(`TEMPORAL_DB_PASSWORD=${PASSWORD}`));
     assert.doesNotMatch(temporal.setup.stderr + temporal.setup.stdout, new RegExp(PASSWORD));
     assert.match(temporal.setup.stderr, /schema up to date/);
     const cmdline = readFileSync(`/proc/${temporal.pid()}/cmdline`, 'utf8');
@@ -209,17 +209,21 @@ test(
     cpuA.child.kill('SIGKILL');
     await cpuA.exited;
 
-    // Later, the Temporal server restarts (SIGTERM, then the same databases).
-    const doneBefore = await archivesDone();
+    t.diagnostic(`cpu worker killed with ${await archivesDone()}/${ARCHIVES} archives done`);
+
+    // The surviving worker takes over (another archive reaches the database), and then, with
+    // archives still to do, the Temporal server restarts (SIGTERM, then the same databases).
+    const storedBefore = await clipsWith('stored');
     await until(
-      'another archive done',
-      async () => ((await archivesDone()) > doneBefore ? true : undefined),
+      'progress on the other worker',
+      async () => ((await clipsWith('stored')) > storedBefore ? true : undefined),
       180_000,
     );
-    if ((await archivesDone()) < ARCHIVES) {
-      await temporal.stop();
-      await temporal.start();
-    }
+    const doneAtRestart = await archivesDone();
+    assert.ok(doneAtRestart < ARCHIVES, 'the date finished before the server could be restarted');
+    await temporal.stop();
+    await temporal.start();
+    t.diagnostic(`Temporal server restarted with ${doneAtRestart}/${ARCHIVES} archives done`);
 
     const result = await run;
     assert.equal(result.code, 0, `${result.stderr}\n${temporal.log()}`);

@@ -14,7 +14,7 @@ import pg from 'pg';
 import { DEPLOY_DIR, readEnvironmentFile } from '../../local/temporal-server-setup.ts';
 import { runCli, type CliResult } from './cli.ts';
 import { childEnv } from './child-env.ts';
-import { freePorts } from './ports.ts';
+import { freeLowPorts } from './ports.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -31,7 +31,7 @@ export interface RealTemporalServer {
   address: string;
   namespace: string;
   home: string;
-  envFile: string;
+  settingsFile: string;
   /** What `temporal setup` printed (checked for secrets). */
   setup: CliResult;
   pid(): number | undefined;
@@ -52,10 +52,11 @@ export async function startRealTemporalServer(options: {
   const home = await buildTemporalServer();
   const suffix = `${process.pid}_${Date.now().toString(36)}`;
   const databases = { main: `temporal_t${suffix}`, visibility: `temporal_vis_t${suffix}` };
-  const [port, fm, http, h, hm, m, mm, w, wm, metrics] = await freePorts(10);
+  // Membership ports go into a smallint column: below 32768, unlike the kernel's free ports.
+  const [port, fm, http, h, hm, m, mm, w, wm, metrics] = await freeLowPorts(10);
   const urlFile = path.join(options.dataDir, 'temporal-db-url');
   await writeFile(urlFile, options.serverUrl, { mode: 0o600 });
-  const envFile = path.join(options.dataDir, 'temporal-server.env');
+  const settingsFile = path.join(options.dataDir, 'temporal-server.env');
   const setup = await runCli(
     childEnv({ DATA_DIR: options.dataDir, TEMPORAL_SERVER_HOME: home }),
     [
@@ -63,8 +64,8 @@ export async function startRealTemporalServer(options: {
       'setup',
       '--database-url-file',
       urlFile,
-      '--env-file',
-      envFile,
+      '--settings-file',
+      settingsFile,
       '--database',
       databases.main,
       '--visibility-database',
@@ -82,7 +83,7 @@ export async function startRealTemporalServer(options: {
   const address = `127.0.0.1:${port}`;
   const logFile = path.join(options.dataDir, 'temporal-server.log');
   const env = childEnv({
-    ...readEnvironmentFile(envFile),
+    ...readEnvironmentFile(settingsFile),
     TEMPORAL_FRONTEND_MEMBERSHIP_PORT: String(fm),
     TEMPORAL_FRONTEND_HTTP_PORT: String(http),
     TEMPORAL_HISTORY_PORT: String(h),
@@ -108,11 +109,13 @@ export async function startRealTemporalServer(options: {
     const c = child;
     exited = new Promise((resolve) => c.once('exit', () => resolve()));
     // Ready when the namespace and search attributes answer (registered the first time).
-    const ns = await runCli(
+    const registering = runCli(
       childEnv({ TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: options.namespace }),
       ['temporal', 'namespace', '--wait', '120', '--retention-days', '1'],
       150_000,
     );
+    const ns = await Promise.race([registering, exited.then(() => null)]);
+    if (ns === null) throw new Error(`the Temporal server exited before it was ready:\n${tail(logFile)}`);
     if (ns.code !== 0)
       throw new Error(`temporal namespace exited ${ns.code}:\n${ns.stderr}\n${tail(logFile)}`);
   };
@@ -145,7 +148,7 @@ export async function startRealTemporalServer(options: {
     address,
     namespace: options.namespace,
     home,
-    envFile,
+    settingsFile,
     setup,
     pid: () => child?.pid,
     start,
