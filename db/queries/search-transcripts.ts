@@ -8,9 +8,7 @@
  * found in a language PostgreSQL has no stemmer for). Because that tsquery differs per row it
  * cannot drive the GIN index, so a first condition ORs the query as parsed by every
  * configuration (audio_pipeline_any_language_tsquery, migration 0000): one index scan, then
- * the exact per-row check. The any-language query is computed first and sent as a constant, so
- * that the planner sees the actual lexemes and estimates from the column's statistics how many
- * rows they match (a function call would be a blind guess).
+ * the exact per-row check.
  *
  * Ranking: a bounded candidate set (bench/README.md, "search"). Ranking every match costs time in
  * proportion to the matches — ts_rank reads each row's tsvector — so a word in 20% of a million
@@ -76,6 +74,56 @@ export interface SearchResult {
   exact: boolean;
 }
 
+/**
+ * The search as one statement (bench/search.ts EXPLAINs it). `found`: the first candidates + 1
+ * rows the GIN index yields for the any-language query (one more than are ranked, to know whether
+ * there are more). `queries`: the per-row query (its language's parse OR simple) computed once
+ * per language among them, not once per row — that parse was the largest cost per candidate. A
+ * row matched only through another language's parse is dropped by the `@@` of `ranked`.
+ * ts_headline, which reads the text, runs for the returned page only.
+ */
+export function rankedSearchSql(
+  text: string,
+  o: Pick<SearchOptions, 'language' | 'date'> & {
+    limit: number;
+    offset: number;
+    candidates: number;
+    headlineOptions: string;
+  },
+) {
+  return sql`
+    WITH found AS MATERIALIZED (
+      SELECT t.id, coalesce(t.language, '') AS language, t.tsv
+      FROM transcripts AS t
+      ${o.date !== undefined ? sql`JOIN audio_files AS df ON df.id = t.id AND df.date = ${o.date}` : sql``}
+      WHERE t.tsv @@ audio_pipeline_any_language_tsquery(${text})
+        ${o.language !== undefined ? sql`AND t.language = ${o.language}` : sql``}
+      LIMIT ${o.candidates + 1}
+    ),
+    queries AS MATERIALIZED (
+      SELECT l.language,
+             websearch_to_tsquery(audio_pipeline_ts_config(l.language), ${text})
+               || websearch_to_tsquery('pg_catalog.simple'::regconfig, ${text}) AS q
+      FROM (SELECT DISTINCT language FROM found) AS l
+    ),
+    ranked AS (
+      SELECT c.id, c.language, qs.q, ts_rank(c.tsv, qs.q)::float8 AS rank
+      FROM found AS c
+      JOIN queries AS qs ON qs.language = c.language
+      WHERE c.tsv @@ qs.q
+      ORDER BY rank DESC, c.id
+      LIMIT ${o.limit} OFFSET ${o.offset}
+    )
+    SELECT r.id, f.date::text AS date, f.archive, t.language,
+           ts_headline(audio_pipeline_ts_config(t.language), t.text, r.q, ${o.headlineOptions}) AS snippet,
+           r.rank, (SELECT count(*) FROM found)::int AS matched
+    FROM ranked AS r
+    JOIN audio_files AS f ON f.id = r.id
+    JOIN transcripts AS t ON t.id = r.id
+    ORDER BY r.rank DESC, r.id
+  `;
+}
+
 /** ts_headline options are one string of key=value pairs; keep marks from breaking it. */
 const headlineMark = (mark: string) => `"${mark.replace(/["\\,]/g, '')}"`;
 
@@ -101,49 +149,9 @@ export async function searchTranscriptsRanked(
   const { start, stop } = options.highlight ?? { start: '«', stop: '»' };
   const headlineOptions = `StartSel=${headlineMark(start)}, StopSel=${headlineMark(stop)}, MaxFragments=2, MaxWords=25, MinWords=8, FragmentDelimiter=" … "`;
 
-  const parsed = await db.execute<{ q: string }>(
-    sql`SELECT audio_pipeline_any_language_tsquery(${text})::text AS q`,
+  const result = await db.execute<SearchHit & { matched: number }>(
+    rankedSearchSql(text, { ...options, limit, offset, candidates, headlineOptions }),
   );
-  const anyLanguage = parsed.rows[0]?.q ?? '';
-  // Only stop words and punctuation in every language: nothing can match.
-  if (!anyLanguage) return { hits: [], exact: true };
-
-  // `found`: the first candidates + 1 rows the index yields for the any-language query (one more
-  // than ranked, to know whether there are more). `queries`: the per-row query (its language's
-  // parse OR simple) computed once per language among them rather than once per row, which was
-  // the largest cost per candidate. A row matched only through another language's parse is
-  // dropped by the `@@` of `ranked` (rare: most words parse alike).
-  const result = await db.execute<SearchHit & { matched: number }>(sql`
-    WITH found AS MATERIALIZED (
-      SELECT t.id, coalesce(t.language, '') AS language, t.tsv
-      FROM transcripts AS t
-      ${options.date !== undefined ? sql`JOIN audio_files AS df ON df.id = t.id AND df.date = ${options.date}` : sql``}
-      WHERE t.tsv @@ ${anyLanguage}::tsquery
-        ${options.language !== undefined ? sql`AND t.language = ${options.language}` : sql``}
-      LIMIT ${candidates + 1}
-    ),
-    queries AS (
-      SELECT l.language,
-             websearch_to_tsquery(audio_pipeline_ts_config(l.language), ${text})
-               || websearch_to_tsquery('pg_catalog.simple'::regconfig, ${text}) AS q
-      FROM (SELECT DISTINCT language FROM found) AS l
-    ),
-    ranked AS (
-      SELECT c.id, c.language, qs.q, ts_rank(c.tsv, qs.q)::float8 AS rank
-      FROM found AS c
-      JOIN queries AS qs ON qs.language = c.language
-      WHERE c.tsv @@ qs.q
-      ORDER BY rank DESC, c.id
-      LIMIT ${limit} OFFSET ${offset}
-    )
-    SELECT r.id, f.date::text AS date, f.archive, t.language,
-           ts_headline(audio_pipeline_ts_config(t.language), t.text, r.q, ${headlineOptions}) AS snippet,
-           r.rank, (SELECT count(*) FROM found)::int AS matched
-    FROM ranked AS r
-    JOIN audio_files AS f ON f.id = r.id
-    JOIN transcripts AS t ON t.id = r.id
-    ORDER BY r.rank DESC, r.id
-  `);
   const matched = result.rows[0]?.matched ?? 0;
   return {
     hits: result.rows.map(({ matched: _, ...hit }) => ({ ...hit, rank: Number(hit.rank) })),
