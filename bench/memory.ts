@@ -1,16 +1,17 @@
 /**
  * memory — peak RSS of each worker process (cpu: workflows, extract, convert, store, upload;
- * gpu: transcription with tiny.en) while processing generated dates of growing size. The goal is
- * bounded memory: no growth with the number of clips. A 20,000-clip date (--clips 20000) takes
- * hours on two shared cores, so by default dates of 400, 800 and 1,600 clips (20 clips per
- * archive; --quick: 100 and 200) are run and the growth per 1,000 clips is reported — the slope
- * of peak RSS against clips, which bounded memory keeps near 0.
+ * gpu: transcription with tiny.en) while one generated date is processed (20 clips per archive;
+ * --clips N, default 2,000; --quick 200; the issue's 20,000 takes many hours on two shared cores).
+ * Bounded memory means no growth with the number of clips, so besides each worker's peak
+ * (VmHWM) the resident set sampled every second is split into the four quarters of the run:
+ * the peak of the last quarter should be no higher than that of the first, and the slope of RSS
+ * against clips transcribed so far (least squares over the samples) should be ~0 MB per 1,000.
  */
 import { option, startResult, table, writeResult } from './lib/report.ts';
 import { runGeneratedDate } from './lib/pipeline-run.ts';
 
 /** Least-squares slope of y against x. */
-function slope(xs: number[], ys: number[]): number {
+export function slope(xs: readonly number[], ys: readonly number[]): number {
   const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
   const my = ys.reduce((a, b) => a + b, 0) / ys.length;
   const num = xs.reduce((n, x, i) => n + (x - mx) * (ys[i]! - my), 0);
@@ -20,58 +21,57 @@ function slope(xs: number[], ys: number[]): number {
 
 async function main(argv: string[]) {
   const quick = argv.includes('--quick');
-  const sizes = option(argv, 'clips', quick ? '100,200' : '400,800,1600')
-    .split(',')
-    .map(Number);
+  const clips = Number(option(argv, 'clips', quick ? '200' : '2000'));
   const perArchive = 20;
-  const result = startResult('memory', quick, { sizes, clipsPerArchive: perArchive, model: 'tiny.en' });
-  const rows: Array<{ clips: number; cpu: number; gpu: number; wallS: number }> = [];
-  for (const [i, clips] of sizes.entries()) {
-    const run = await runGeneratedDate({
-      date: `2025-03-${String(10 + i).padStart(2, '0')}`,
-      archives: Math.ceil(clips / perArchive),
-      clipsPerArchive: perArchive,
-      log: (l) => process.stderr.write(`${l}\n`),
-    });
-    rows.push({
-      clips: run.clips,
-      cpu: run.memory.cpu.peakRssMb,
-      gpu: run.memory.gpu.peakRssMb,
-      wallS: run.wallS,
-    });
-    result.repetitions.push({ clips: run.clips, wallS: run.wallS, memory: run.memory });
-    process.stderr.write(
-      `${run.clips} clips: cpu ${run.memory.cpu.peakRssMb.toFixed(0)} MB, gpu ${run.memory.gpu.peakRssMb.toFixed(0)} MB\n`,
-    );
-  }
-  const x = rows.map((r) => r.clips);
-  const perThousand = {
-    cpu:
+  const archivesPerDate = Math.ceil(clips / perArchive);
+  const result = startResult('memory', quick, { clips, clipsPerArchive: perArchive, model: 'tiny.en' });
+  const run = await runGeneratedDate({
+    date: '2025-03-10',
+    archives: archivesPerDate,
+    clipsPerArchive: perArchive,
+    log: (l) => process.stderr.write(`${l}\n`),
+  });
+  // Clips transcribed by each sample's time: transcribeClips activities done × clips per archive.
+  const firstStart = Math.min(...run.activities.map((a) => a.startMs));
+  const transcribedAt = run.activities
+    .filter((a) => a.type === 'transcribeClips')
+    .map((a) => (a.endMs - firstStart) / 1000)
+    .sort((a, b) => a - b);
+  const clipsBy = (s: number) => transcribedAt.filter((t) => t <= s).length * perArchive;
+  const rows = (['cpu', 'gpu'] as const).map((worker) => {
+    const samples = run.memory[worker].samples;
+    const quarter = (q: number) =>
+      Math.max(
+        0,
+        ...samples
+          .filter(([t]) => t >= (q * run.wallS) / 4 && t < ((q + 1) * run.wallS) / 4)
+          .map(([, mb]) => mb),
+      );
+    // Slope over the second half (the first is start-up: model load, first archives).
+    const late = samples.filter(([t]) => t >= run.wallS / 2);
+    const perThousand =
       slope(
-        x,
-        rows.map((r) => r.cpu),
-      ) * 1000,
-    gpu:
-      slope(
-        x,
-        rows.map((r) => r.gpu),
-      ) * 1000,
-  };
+        late.map(([t]) => clipsBy(t)),
+        late.map(([, mb]) => mb),
+      ) * 1000;
+    return { worker, peakMb: run.memory[worker].peakRssMb, quarters: [0, 1, 2, 3].map(quarter), perThousand };
+  });
+  result.repetitions.push({ memory: run.memory, wallS: run.wallS, transcribedAt });
   result.summary = {
-    rows,
-    growthMbPer1000Clips: perThousand,
+    clips: run.clips,
+    wallS: run.wallS,
+    workers: rows,
     goal: 'bounded: no growth with the number of clips',
   };
   const file = writeResult(result);
-  console.log(`memory: peak RSS per worker process, tiny.en, ${perArchive} clips per archive\n`);
   console.log(
-    table(
-      ['clips', 'cpu worker peak MB', 'gpu worker peak MB', 'wall s'],
-      rows.map((r) => [r.clips, Math.round(r.cpu), Math.round(r.gpu), Math.round(r.wallS)]),
-    ),
+    `memory: one date of ${run.clips} clips (${archivesPerDate} archives), tiny.en, ${run.wallS.toFixed(0)} s\n`,
   );
   console.log(
-    `\ngrowth per 1,000 clips: cpu ${perThousand.cpu.toFixed(1)} MB, gpu ${perThousand.gpu.toFixed(1)} MB (goal: ~0)`,
+    table(
+      ['worker', 'peak RSS MB', 'RSS peak per quarter of the run, MB', 'growth MB / 1,000 clips (2nd half)'],
+      rows.map((r) => [r.worker, Math.round(r.peakMb), r.quarters.join(' / '), r.perThousand]),
+    ),
   );
   console.log(`\nwrote ${file}`);
 }
