@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { temporal } from '@temporalio/proto';
+import proto, { type temporal } from '@temporalio/proto';
 import type { Client } from '@temporalio/client';
 import { inheritedEnv } from '../../lib/config.ts';
 import { freePort } from '../../local/embedded-postgres.ts';
@@ -147,12 +147,12 @@ export async function runGeneratedDate(o: PipelineRunOptions): Promise<PipelineR
     await waitForPollers(
       env.client,
       'audio-pipeline',
-      temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+      proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
     );
     await waitForPollers(
       env.client,
       'audio-pipeline-gpu',
-      temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+      proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
     );
     log('workers polling');
     const t0 = performance.now();
@@ -194,7 +194,7 @@ export async function runGeneratedDate(o: PipelineRunOptions): Promise<PipelineR
       const started = new Map<string, number>();
       const scheduled = new Map<string, string>();
       for (const e of events) {
-        const type = temporal.api.enums.v1.EventType[e.eventType ?? 0] ?? String(e.eventType);
+        const type = proto.temporal.api.enums.v1.EventType[e.eventType ?? 0] ?? String(e.eventType);
         for (const bytes of payloadSizes(e)) {
           if (bytes > largestPayload.bytes) largestPayload = { bytes, workflowId, eventType: type };
         }
