@@ -13,7 +13,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../lib/config.ts';
-import { convertAll } from '../lib/audio/convert.ts';
+import { convertAll, OPUS_OUTPUT_ARGS } from '../lib/audio/convert.ts';
 import { MP3_ARGS } from '../lib/sample-day/clip-audio.ts';
 import { option, startResult, table, writeResult } from './lib/report.ts';
 import { median } from './lib/stats.ts';
@@ -29,19 +29,7 @@ const opusArgs = (input: string, output: string) => [
   'mp3',
   '-i',
   input,
-  '-vn',
-  '-map_metadata',
-  '-1',
-  '-c:a',
-  'libopus',
-  '-b:a',
-  '32k',
-  '-ac',
-  '1',
-  '-ar',
-  '16000',
-  '-f',
-  'ogg',
+  ...OPUS_OUTPUT_ARGS,
   output,
 ];
 
