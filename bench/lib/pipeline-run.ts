@@ -39,6 +39,8 @@ export interface WorkerMemory {
 export interface ActivitySpan {
   workflowId: string;
   type: string;
+  /** When the workflow scheduled it, a worker started it, and it completed (server clock). */
+  scheduledMs: number;
   startMs: number;
   endMs: number;
 }
@@ -192,7 +194,7 @@ export async function runGeneratedDate(o: PipelineRunOptions): Promise<PipelineR
       const events = history.events ?? [];
       historyEvents[workflowId] = events.length;
       const started = new Map<string, number>();
-      const scheduled = new Map<string, string>();
+      const scheduled = new Map<string, { type: string; at: number }>();
       for (const e of events) {
         const type = proto.temporal.api.enums.v1.EventType[e.eventType ?? 0] ?? String(e.eventType);
         for (const bytes of payloadSizes(e)) {
@@ -201,7 +203,8 @@ export async function runGeneratedDate(o: PipelineRunOptions): Promise<PipelineR
         const child = e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
         if (child) pending.push(child);
         const s = e.activityTaskScheduledEventAttributes;
-        if (s) scheduled.set(String(e.eventId), s.activityType?.name ?? '?');
+        if (s)
+          scheduled.set(String(e.eventId), { type: s.activityType?.name ?? '?', at: millis(e.eventTime) });
         const st = e.activityTaskStartedEventAttributes;
         if (st) started.set(String(st.scheduledEventId), millis(e.eventTime));
         const c = e.activityTaskCompletedEventAttributes;
@@ -209,7 +212,8 @@ export async function runGeneratedDate(o: PipelineRunOptions): Promise<PipelineR
           const id = String(c.scheduledEventId);
           activities.push({
             workflowId,
-            type: scheduled.get(id) ?? '?',
+            type: scheduled.get(id)?.type ?? '?',
+            scheduledMs: scheduled.get(id)?.at ?? millis(e.eventTime),
             startMs: started.get(id) ?? millis(e.eventTime),
             endMs: millis(e.eventTime),
           });
