@@ -150,7 +150,12 @@ test('LOG_LEVEL unset leaves the level to each command; FFMPEG_PATH is resolved 
 });
 
 test('the monitor binds 127.0.0.1 with actions disabled by default; a short token is refused unechoed', () => {
-  assert.deepEqual(loadConfig({}).monitor, { host: '127.0.0.1', port: 8080, token: undefined });
+  assert.deepEqual(loadConfig({}).monitor, {
+    host: '127.0.0.1',
+    port: 8080,
+    token: undefined,
+    workerMetricsAddress: undefined,
+  });
   assert.equal(loadConfig({ MONITOR_PORT: '0', MONITOR_TOKEN: 'x'.repeat(16) }).monitor.port, 0);
   assert.throws(
     () => loadConfig({ MONITOR_TOKEN: 'short-secret' }),
@@ -160,4 +165,10 @@ test('the monitor binds 127.0.0.1 with actions disabled by default; a short toke
       !/short-secret/.test(err.message),
   );
   assert.throws(() => loadConfig({ MONITOR_PORT: '70000' }), /MONITOR_PORT="70000"/);
+  // A worker's metrics endpoint is off unless given as host:port.
+  assert.equal(
+    loadConfig({ WORKER_METRICS_ADDRESS: '127.0.0.1:9464' }).monitor.workerMetricsAddress,
+    '127.0.0.1:9464',
+  );
+  assert.throws(() => loadConfig({ WORKER_METRICS_ADDRESS: '9464' }), /WORKER_METRICS_ADDRESS="9464"/);
 });
