@@ -20,7 +20,7 @@
 import * as ort from 'onnxruntime-node';
 import type { TranscriptSegment } from '../manifest.ts';
 import type { Logger } from '../log.ts';
-import { errorMessage } from '../errors.ts';
+import { ConfigError, errorMessage } from '../errors.ts';
 import { AudioLoader, FRAMES_PER_SECOND, HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE } from './audio.ts';
 import { loadMelFilters, logMelSpectrogram, melWindow } from './mel.ts';
 import { decodeBatch, DecodingTask, TIME_PRECISION, type DecodingResult } from './decoding.ts';
@@ -35,6 +35,7 @@ import {
 } from './quality.ts';
 import { normalizeLanguage, Tokenizer } from './tokenizer.ts';
 import { nextWindow, takeBatch, type Clip, type Window } from './windows.ts';
+import { WordAligner, type ProducedSegment } from './timing.ts';
 
 export interface TranscriptionResult {
   file: string;
@@ -85,6 +86,8 @@ export interface EngineOptions {
   compressionRatioThreshold?: number;
   logprobThreshold?: number;
   noSpeechThreshold?: number;
+  /** Time every word (segments gain `words`): one more decoder pass per window (timing.ts). */
+  wordTimestamps?: boolean;
   // condition_on_previous_text is off (Whisper's default is on): no window is prompted with the
   // text before it, which keeps a hallucination from carrying over and every SOT sequence the
   // same length (so that any windows can share a batch).
@@ -103,6 +106,7 @@ export class WhisperEngine {
   /** The most audio (seconds, padding included) the last call held as spectrograms at once. */
   peakBufferedSeconds = 0;
   private readonly thresholds: QualityThresholds;
+  private readonly aligner: WordAligner | undefined;
 
   private constructor(
     readonly model: WhisperModel,
@@ -113,6 +117,13 @@ export class WhisperEngine {
     private readonly opts: EngineOptions,
   ) {
     this.thresholds = qualityThresholds(opts);
+    if (opts.wordTimestamps) {
+      if (!model.hasCrossAttentions)
+        throw new ConfigError(
+          `word timestamps: the Whisper model in ${opts.modelDir} was converted without cross-attention outputs; convert it again (audio-pipeline model fetch)`,
+        );
+      this.aligner = WordAligner.forModel(model, tokenizer);
+    }
   }
 
   static async load(opts: EngineOptions): Promise<WhisperEngine> {
@@ -248,21 +259,29 @@ export class WhisperEngine {
       const batch = takeBatch(queue, B);
       pump();
       const outcomes = await this.runBatch(batch, temperatures, signal);
-      batch.forEach((w, i) => {
+      for (const [i, w] of batch.entries()) {
         const r = outcomes[i];
         if (needsFallback(r, this.thresholds)) {
           w.tried.push(r);
           if (w.temperatureIndex + 1 < temperatures.length) {
             w.temperatureIndex++;
             queue.unshift(w); // retried in the next batch, with its encoder output kept
-            return;
+            continue;
           }
         }
+        const produced = this.applyWindow(
+          w,
+          w.tried.length === temperatures.length ? bestOf(w.tried, this.thresholds) : r,
+        );
+        if (this.aligner && produced.length > 0 && w.features)
+          await this.aligner.addWords(
+            { ...w, features: w.features, frames: w.segmentSize, language: w.clip.language ?? 'en' },
+            produced,
+          );
         w.features = undefined;
-        this.applyWindow(w, w.tried.length === temperatures.length ? bestOf(w.tried, this.thresholds) : r);
         if (w.clip.seek < w.clip.contentFrames) queue.push(nextWindow(w.clip));
         else finish(w.clip.index, this.clipResult(w.clip));
-      });
+      }
     }
     await Promise.allSettled([...loading]);
     signal?.throwIfAborted();
@@ -337,12 +356,12 @@ export class WhisperEngine {
     // SOT sequences differ in length only between detecting and pinned multilingual rows: both
     // are [sot, lang, task], so one batch always works.
     const results = await decodeBatch(this.model, features, tasks, { signal });
-    // keep encoder outputs of rows that may need a fallback
+    // keep encoder outputs of rows that may need a fallback, or all of them for word timing
     batch.forEach((w, i) => {
       if (
         !w.features &&
-        needsFallback(results[i], this.thresholds) &&
-        w.temperatureIndex + 1 < temperatures.length
+        (this.aligner ||
+          (needsFallback(results[i], this.thresholds) && w.temperatureIndex + 1 < temperatures.length))
       ) {
         w.features = (features.data as Float32Array).slice(i * per, (i + 1) * per);
       }
@@ -350,8 +369,11 @@ export class WhisperEngine {
     return results;
   }
 
-  /** Whisper's per-window bookkeeping: silence skip, segments from timestamp pairs, seek. */
-  private applyWindow(w: Window, r: DecodingResult): void {
+  /**
+   * Whisper's per-window bookkeeping: silence skip, segments from timestamp pairs, seek. Returns
+   * the segments added to the clip, with their tokens.
+   */
+  private applyWindow(w: Window, r: DecodingResult): ProducedSegment[] {
     const clip = w.clip;
     if (w.seek === 0 && clip.language === undefined) {
       clip.language = r.language;
@@ -374,7 +396,7 @@ export class WhisperEngine {
     const allFailed = w.tried.length >= (this.opts.temperatures ?? DEFAULT_TEMPERATURES).length;
     if (isNonSpeech(r, w.tried.length, allFailed, this.thresholds)) {
       clip.seek += frames; // silence, noise or music: skip the window
-      return;
+      return [];
     }
     const tb = this.tokenizer.timestampBegin;
     const tokens = r.tokens;
@@ -408,18 +430,22 @@ export class WhisperEngine {
       clip.seek += frames;
     }
     const end = clip.durationS;
+    const added: ProducedSegment[] = [];
     for (const s of produced) {
       const raw = this.tokenizer.decode(s.tokens.filter((t) => t < this.tokenizer.eot));
       if (s.start === s.end || raw.trim() === '') continue;
       clip.rawText += raw;
-      clip.segments.push({
+      const segment = {
         start: round2(Math.min(s.start, end)),
         end: round2(Math.min(s.end, end)),
         text: raw.trim(),
         avg_logprob: round4(r.avgLogprob),
         no_speech_prob: round4(r.noSpeechProb),
-      });
+      };
+      clip.segments.push(segment);
+      added.push({ segment, tokens: s.tokens });
     }
+    return added;
   }
 
   private clipResult(clip: Clip): TranscriptionResult {
