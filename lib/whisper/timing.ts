@@ -19,6 +19,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { TranscriptSegment, TranscriptWord } from '../manifest.ts';
 import { HOP_LENGTH, SAMPLE_RATE } from './audio.ts';
+import type { LogMel } from './mel.ts';
 import type { WhisperModel } from './model.ts';
 import type { Tokenizer } from './tokenizer.ts';
 
@@ -165,7 +166,7 @@ export function splitToWords(tokenizer: Tokenizer, tokens: number[], language: s
   return words;
 }
 
-interface Timed extends WordTokens {
+export interface Timed extends WordTokens {
   start: number;
   end: number;
   probability: number;
@@ -213,6 +214,8 @@ export interface WindowToAlign {
   /** Mel frame where the window starts, and its length in mel frames (≤ 3000). */
   seek: number;
   frames: number;
+  /** The clip's log-Mel spectrogram (the window is frames seek … seek + frames). */
+  mel: LogMel;
   /** The clip the window belongs to (keys the state carried from window to window). */
   clip: object;
 }
@@ -256,6 +259,7 @@ export class WordAligner {
       }
     }
     mergePunctuation(timed);
+    trimSilence(timed, windowLoudness(window.mel, window.seek, window.frames));
 
     const offset = (window.seek * HOP_LENGTH) / SAMPLE_RATE;
     const state = this.clips.get(window.clip) ?? { lastSpeech: 0 };
@@ -360,6 +364,76 @@ export class WordAligner {
     }
     return timed;
   }
+}
+
+/** Loudness of each 20 ms position of a window: the mean log-Mel of its two frames. */
+export function windowLoudness(mel: LogMel, seek: number, frames: number): Float32Array {
+  const n = Math.floor(frames / 2);
+  const out = new Float32Array(n);
+  for (let p = 0; p < n; p++) {
+    let s = 0;
+    for (let b = 0; b < mel.nMels; b++) {
+      const row = b * mel.nFrames + seek + 2 * p;
+      s += mel.data[row] + mel.data[row + 1];
+    }
+    out[p] = s / (2 * mel.nMels);
+  }
+  return out;
+}
+
+/** Quiet stretches shorter than this (20 ms positions) are taken as part of a word (stops, closures). */
+const MIN_PAUSE = 5;
+
+/**
+ * Moves word edges off pauses (as stable-ts does with its silence mask). The DTW path has no
+ * state for silence: a pause between two words goes to one of them, mostly the next, whose start
+ * then comes as early as the previous word's end, with the previous word's last sounds in front.
+ * Within each word's span, positions quieter than a quarter of the window's loudness range above
+ * its floor that last at least 100 ms split the span into stretches of sound; the word keeps the
+ * longest stretch, and a word's end then reaches over the sound right after it that no word took
+ * (the DTW ends words early as often as it starts them early). Windows with less than 20 dB
+ * between floor and speech are left alone.
+ */
+export function trimSilence(words: Timed[], loud: Float32Array): void {
+  if (loud.length === 0) return;
+  const sorted = Float32Array.from(loud).sort();
+  const floor = sorted[Math.floor(0.05 * (sorted.length - 1))];
+  const peak = sorted[Math.floor(0.95 * (sorted.length - 1))];
+  // log-Mel units are log10 / 4: 0.5 is 2 decades of power, 20 dB
+  if (peak - floor < 0.5) return;
+  const threshold = floor + 0.25 * (peak - floor);
+  const spoken = words.filter((w) => w.word);
+  for (const w of spoken) {
+    if (!w.word) continue;
+    const a = Math.max(0, Math.round(w.start * FRAMES_PER_SECOND));
+    const b = Math.min(loud.length, Math.round(w.end * FRAMES_PER_SECOND));
+    let best: [number, number] | undefined;
+    let runStart = -1;
+    let lastLoud = -1;
+    const close = () => {
+      if (runStart >= 0 && (!best || lastLoud + 1 - runStart > best[1] - best[0]))
+        best = [runStart, lastLoud + 1];
+    };
+    for (let p = a; p < b; p++) {
+      if (loud[p] < threshold) continue;
+      if (runStart < 0) runStart = p;
+      else if (p - lastLoud - 1 >= MIN_PAUSE) {
+        close();
+        runStart = p;
+      }
+      lastLoud = p;
+    }
+    close();
+    if (!best) continue;
+    w.start = best[0] / FRAMES_PER_SECOND;
+    w.end = best[1] / FRAMES_PER_SECOND;
+  }
+  spoken.forEach((w, i) => {
+    const limit = Math.min(loud.length, Math.round((spoken[i + 1]?.start ?? Infinity) * FRAMES_PER_SECOND));
+    let p = Math.round(w.end * FRAMES_PER_SECOND);
+    while (p < limit && loud[p] >= threshold) p++;
+    w.end = Math.max(w.end, p / FRAMES_PER_SECOND);
+  });
 }
 
 /** timing.py's fixes at a segment's edges (a long first word after a pause; segment times). */

@@ -275,7 +275,13 @@ export class WhisperEngine {
         );
         if (this.aligner && produced.length > 0 && w.features)
           await this.aligner.addWords(
-            { ...w, features: w.features, frames: w.segmentSize, language: w.clip.language ?? 'en' },
+            {
+              ...w,
+              features: w.features,
+              frames: w.segmentSize,
+              language: w.clip.language ?? 'en',
+              mel: w.clip.mel,
+            },
             produced,
           );
         w.features = undefined;
