@@ -29,6 +29,7 @@ export function whisperEngineLoader(ctx: ActivityContext): EngineLoader {
         logger: ctx.logger,
         ffmpegPath: ctx.config.ffmpegPath,
         maxClipSeconds: ctx.config.limits.maxClipSeconds,
+        wordTimestamps: whisper.wordTimestamps,
       }).catch((err: unknown) => {
         loading = undefined; // the next task tries again instead of reusing the failure
         throw err;
