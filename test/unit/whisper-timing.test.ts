@@ -17,6 +17,8 @@ import {
   trimSilence,
   type Timed,
 } from '../../lib/whisper/timing.ts';
+import * as ort from 'onnxruntime-node';
+import { WhisperModel } from '../../lib/whisper/model.ts';
 import { Tokenizer } from '../../lib/whisper/tokenizer.ts';
 import { whisperModelDir } from '../support/whisper-models.ts';
 
@@ -140,5 +142,50 @@ test('alignmentHeads: from config.json, else every head of the upper half of the
     assert.throws(() => alignmentHeads(dir, 4, 2), /alignment_heads entry \[4,0\] is not a \[layer, head\]/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('crossAttentions: the split and merged decoders give the same softmax rows and logits as decode', async () => {
+  const modelDir = whisperModelDir('tiny.en');
+  const tok = Tokenizer.fromModelDir(modelDir);
+  const [split, merged] = await Promise.all(
+    (['split', 'merged'] as const).map((decoderMode) =>
+      WhisperModel.load({ modelDir, threads: 1, decoderMode }),
+    ),
+  );
+  try {
+    assert.equal(split.decoderMode, 'split');
+    assert.equal(merged.decoderMode, 'merged');
+    const { nAudioCtx, nAudioState, nTextHead, nVocab } = split.dims;
+    const features = new ort.Tensor(
+      'float32',
+      new Float32Array(nAudioCtx * nAudioState).map((_, i) => Math.sin(i * 0.37) * 0.5),
+      [1, nAudioCtx, nAudioState],
+    );
+    const ids = [tok.sot, tok.noTimestamps, ...tok.encode(' Hello world.'), tok.eot];
+    const tokens = BigInt64Array.from(ids, (t) => BigInt(t));
+    const a = await split.crossAttentions(tokens, 1, features, [1, 3]);
+    const b = await merged.crossAttentions(tokens, 1, features, [1, 3]);
+    const T = ids.length;
+    for (const layer of [1, 3]) {
+      const att = a.attentions.get(layer) as Float32Array;
+      assert.equal(att.length, nTextHead * T * nAudioCtx);
+      for (let row = 0; row < nTextHead * T; row++) {
+        const sum = att.subarray(row * nAudioCtx, (row + 1) * nAudioCtx).reduce((x, y) => x + y, 0);
+        assert.ok(Math.abs(sum - 1) < 1e-4, `layer ${layer} row ${row} sums to ${sum}`);
+      }
+      const other = b.attentions.get(layer) as Float32Array;
+      assert.ok(
+        att.every((x, i) => Math.abs(x - other[i]) < 1e-5),
+        `layer ${layer}: split = merged`,
+      );
+    }
+    // the same logits as the decoding loop's own pass over these tokens
+    const { logits } = await split.decode(tokens, 1, features);
+    const last = (T - 1) * nVocab;
+    for (let v = 0; v < nVocab; v += 997)
+      assert.ok(Math.abs(logits[last + v] - a.logits[last + v]) < 1e-3, `logit ${v}`);
+  } finally {
+    await Promise.all([split.release(), merged.release()]);
   }
 });
