@@ -196,8 +196,8 @@ export function mergePunctuation(words: Timed[]): void {
   }
 }
 
-/** Per-clip state: where the last word with a time ended (timing.py's last_speech_timestamp). */
-interface ClipState {
+/** Carried from window to window: where the last timed word ended (timing.py's last_speech_timestamp). */
+interface StreamState {
   lastSpeech: number;
 }
 
@@ -211,17 +211,21 @@ export interface WindowToAlign {
   /** Encoder output of the window, [n_audio_ctx × d_model]. */
   features: Float32Array;
   language: string;
-  /** Mel frame where the window starts, and its length in mel frames (≤ 3000). */
+  /** The spectrogram the window was cut from: frames seek … seek + frames (≤ 3000). */
+  mel: LogMel;
   seek: number;
   frames: number;
-  /** The clip's log-Mel spectrogram (the window is frames seek … seek + frames). */
-  mel: LogMel;
-  /** The clip the window belongs to (keys the state carried from window to window). */
-  clip: object;
+  /** Where the window starts in the clip, in seconds (the words' times are relative to that). */
+  timeOffset: number;
+  /**
+   * What the window continues: the clip, or the stretch of it that its windows are decoded from
+   * one after another (keys the state carried from window to window).
+   */
+  stream: object;
 }
 
 export class WordAligner {
-  private readonly clips = new WeakMap<object, ClipState>();
+  private readonly streams = new WeakMap<object, StreamState>();
 
   constructor(
     private readonly model: WhisperModel,
@@ -261,9 +265,9 @@ export class WordAligner {
     mergePunctuation(timed);
     trimSilence(timed, windowLoudness(window.mel, window.seek, window.frames));
 
-    const offset = (window.seek * HOP_LENGTH) / SAMPLE_RATE;
-    const state = this.clips.get(window.clip) ?? { lastSpeech: 0 };
-    this.clips.set(window.clip, state);
+    const offset = window.timeOffset;
+    const state = this.streams.get(window.stream) ?? { lastSpeech: 0 };
+    this.streams.set(window.stream, state);
     let k = 0;
     segments.forEach(({ segment }, s) => {
       const words: TranscriptWord[] = [];
@@ -440,7 +444,7 @@ export function trimSilence(words: Timed[], loud: Float32Array): void {
 function fixSegmentBoundaries(
   segment: TranscriptSegment,
   words: TranscriptWord[],
-  state: ClipState,
+  state: StreamState,
   median: number,
   maxDuration: number,
 ): void {

@@ -276,11 +276,13 @@ export class WhisperEngine {
         if (this.aligner && produced.length > 0 && w.features)
           await this.aligner.addWords(
             {
-              ...w,
               features: w.features,
-              frames: w.segmentSize,
               language: w.clip.language ?? 'en',
               mel: w.clip.mel,
+              seek: w.seek,
+              frames: w.segmentSize,
+              timeOffset: (w.seek * HOP_LENGTH) / SAMPLE_RATE,
+              stream: w.clip,
             },
             produced,
           );
