@@ -78,7 +78,7 @@ function sizeUnder(dir: string): number {
 }
 
 /** Downloads one pinned file with pip (hash-checked by pip and again here); reuses a verified copy. */
-async function download(
+export async function download(
   py: string,
   pin: PackagePin,
   dlDir: string,

@@ -22,7 +22,7 @@ import type { TranscriptSegment } from '../manifest.ts';
 import type { Logger } from '../log.ts';
 import { errorMessage } from '../errors.ts';
 import { AudioLoader, FRAMES_PER_SECOND, HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE } from './audio.ts';
-import { loadMelFilters, logMelSpectrogram, melWindow } from './mel.ts';
+import { loadMelFilters, logMelSpectrogram, melWindow, type LogMel } from './mel.ts';
 import { decodeBatch, DecodingTask, TIME_PRECISION, type DecodingResult } from './decoding.ts';
 import { WhisperModel, type WhisperDevice } from './model.ts';
 import {
@@ -34,7 +34,8 @@ import {
   type QualityThresholds,
 } from './quality.ts';
 import { normalizeLanguage, Tokenizer } from './tokenizer.ts';
-import { nextWindow, takeBatch, type Clip, type Window } from './windows.ts';
+import { DEFAULT_VAD_OPTIONS, mergeIntoChunks, SileroVad, type SampleRange, type VadOptions } from './vad.ts';
+import { nextWindow, takeBatch, type Chunk, type Clip, type Window } from './windows.ts';
 
 export interface TranscriptionResult {
   file: string;
@@ -80,6 +81,13 @@ export interface EngineOptions {
    * three batches of them. Changes the order of the work, never a result.
    */
   maxBufferedSeconds?: number;
+  /**
+   * Silero VAD model (silero_vad_v6.onnx, lib/model-supply/vad-asset.ts): when given, only the
+   * speech it finds is decoded, in chunks of at most 30 s (WHISPER_VAD); without it every clip is
+   * decoded whole, window after window.
+   */
+  vadModel?: string;
+  vadOptions?: VadOptions;
   /** Quality settings, Whisper's transcribe() defaults. */
   temperatures?: number[];
   compressionRatioThreshold?: number;
@@ -92,6 +100,21 @@ export interface EngineOptions {
 
 const DEFAULT_MAX_BUFFERED_SECONDS = 1800;
 
+/** What the VAD did in the last call (all zero when it is off). */
+export interface VadStats {
+  /** Clips the VAD ran on, and those in which it found no speech (never decoded). */
+  clips: number;
+  clipsWithoutSpeech: number;
+  audioSeconds: number;
+  /** Seconds of audio in the chunks sent to the decoder. */
+  chunkSeconds: number;
+  chunks: number;
+}
+
+function emptyVadStats(): VadStats {
+  return { clips: 0, clipsWithoutSpeech: 0, audioSeconds: 0, chunkSeconds: 0, chunks: 0 };
+}
+
 function hashString(s: string): number {
   let h = 2166136261;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
@@ -102,6 +125,8 @@ export class WhisperEngine {
   private busy: Promise<unknown> = Promise.resolve();
   /** The most audio (seconds, padding included) the last call held as spectrograms at once. */
   peakBufferedSeconds = 0;
+  /** What the VAD did in the last call. */
+  vadStats: VadStats = emptyVadStats();
   private readonly thresholds: QualityThresholds;
 
   private constructor(
@@ -111,6 +136,7 @@ export class WhisperEngine {
     private readonly audio: AudioLoader,
     readonly batchSize: number,
     private readonly opts: EngineOptions,
+    private readonly vad: SileroVad | undefined,
   ) {
     this.thresholds = qualityThresholds(opts);
   }
@@ -127,11 +153,17 @@ export class WhisperEngine {
         logger: opts.logger,
       });
       const filters = loadMelFilters(opts.modelDir, model.dims.nMels);
-      return new WhisperEngine(model, tokenizer, filters, audio, Math.max(1, opts.batchSize ?? 8), opts);
+      const vad = opts.vadModel ? await SileroVad.load(opts.vadModel) : undefined;
+      return new WhisperEngine(model, tokenizer, filters, audio, Math.max(1, opts.batchSize ?? 8), opts, vad);
     } catch (err) {
       audio.close();
       throw err;
     }
+  }
+
+  /** True when clips go through the VAD first. */
+  get usesVad(): boolean {
+    return this.vad !== undefined;
   }
 
   get provider(): string {
@@ -155,6 +187,7 @@ export class WhisperEngine {
   async close(): Promise<void> {
     await this.busy;
     this.audio.close();
+    await this.vad?.release();
     await this.model.release();
   }
 
@@ -182,15 +215,17 @@ export class WhisperEngine {
     const maxHeldFrames =
       (opts.maxBufferedSeconds ?? this.opts.maxBufferedSeconds ?? DEFAULT_MAX_BUFFERED_SECONDS) *
       FRAMES_PER_SECOND;
-    const heldBy = new Map<number, number>();
     let held = 0;
     this.peakBufferedSeconds = 0;
+    this.vadStats = emptyVadStats();
     const finish = (i: number, r: TranscriptionResult | TranscriptionError) => {
       results[i] = r;
-      held -= heldBy.get(i) ?? 0;
-      heldBy.delete(i);
       finished++;
       opts.onProgress?.(finished, total);
+    };
+    const release = (chunk: Chunk) => {
+      held -= chunk.mel?.nFrames ?? 0;
+      chunk.mel = undefined;
     };
 
     // Audio decoding runs ahead of the model in ffmpeg processes, a bounded number at a time.
@@ -203,15 +238,21 @@ export class WhisperEngine {
       const file = files[index];
       const p = this.audio
         .load(file, signal)
-        .then((pcm) => {
-          const clip = this.newClip(index, file, pcm, pinned);
-          if (clip.contentFrames <= 0) finish(index, this.clipResult(clip));
-          else {
-            heldBy.set(index, clip.mel.nFrames);
-            held += clip.mel.nFrames;
-            this.peakBufferedSeconds = Math.max(this.peakBufferedSeconds, held / FRAMES_PER_SECOND);
-            queue.push(nextWindow(clip));
+        .then(async (pcm) => {
+          const ranges = await this.chunkRanges(pcm);
+          signal?.throwIfAborted();
+          const clip = this.newClip(index, file, pcm, ranges, pinned);
+          if (clip.chunks.length === 0) {
+            finish(index, this.clipResult(clip)); // nothing to decode: no speech
+            return;
           }
+          for (const chunk of clip.chunks) held += chunk.mel?.nFrames ?? 0;
+          this.peakBufferedSeconds = Math.max(this.peakBufferedSeconds, held / FRAMES_PER_SECOND);
+          // Without a language, the first chunk detects it before the others are decoded.
+          const [first, ...rest] = clip.chunks;
+          if (clip.language === undefined) clip.waiting = rest;
+          for (const chunk of clip.language === undefined ? [first] : clip.chunks)
+            queue.push(nextWindow(chunk));
         })
         .catch((err: unknown) => {
           if (signal?.aborted) return;
@@ -260,8 +301,16 @@ export class WhisperEngine {
         }
         w.features = undefined;
         this.applyWindow(w, w.tried.length === temperatures.length ? bestOf(w.tried, this.thresholds) : r);
-        if (w.clip.seek < w.clip.contentFrames) queue.push(nextWindow(w.clip));
-        else finish(w.clip.index, this.clipResult(w.clip));
+        const { chunk } = w;
+        const { clip } = chunk;
+        if (clip.language !== undefined && clip.waiting.length > 0) {
+          for (const c of clip.waiting.splice(0)) queue.push(nextWindow(c));
+        }
+        if (chunk.seek < chunk.contentFrames) queue.push(nextWindow(chunk));
+        else {
+          release(chunk);
+          if (--clip.chunksLeft === 0) finish(clip.index, this.clipResult(clip));
+        }
       });
     }
     await Promise.allSettled([...loading]);
@@ -269,21 +318,59 @@ export class WhisperEngine {
     return results.map((r, i) => r ?? { file: files[i], error: 'not transcribed' });
   }
 
-  private newClip(index: number, file: string, pcm: Float32Array, language: string | undefined): Clip {
-    const mel = logMelSpectrogram(pcm, this.filters, N_SAMPLES);
-    return {
+  /**
+   * The stretches of `pcm` to decode: the VAD's speech merged into chunks of at most 30 s (none
+   * when it hears no speech), or the whole clip when the VAD is off.
+   */
+  private async chunkRanges(pcm: Float32Array): Promise<SampleRange[]> {
+    if (!this.vad) return pcm.length > 0 ? [{ start: 0, end: pcm.length }] : [];
+    const regions = await this.vad.detect(pcm, this.opts.vadOptions ?? DEFAULT_VAD_OPTIONS);
+    const chunks = mergeIntoChunks(regions, N_SAMPLES);
+    const stats = this.vadStats;
+    stats.clips++;
+    stats.audioSeconds += pcm.length / SAMPLE_RATE;
+    if (chunks.length === 0) stats.clipsWithoutSpeech++;
+    stats.chunks += chunks.length;
+    for (const c of chunks) stats.chunkSeconds += (c.end - c.start) / SAMPLE_RATE;
+    return chunks;
+  }
+
+  private newClip(
+    index: number,
+    file: string,
+    pcm: Float32Array,
+    ranges: SampleRange[],
+    language: string | undefined,
+  ): Clip {
+    const clip: Clip = {
       index,
       file,
-      mel,
-      contentFrames: mel.nFrames - N_FRAMES,
       durationS: pcm.length / SAMPLE_RATE,
-      seek: 0,
       language: language ?? (this.tokenizer.isMultilingual ? undefined : 'en'),
       languageProb: language || !this.tokenizer.isMultilingual ? 1 : 0,
-      segments: [],
-      rawText: '',
+      chunks: [],
+      chunksLeft: 0,
+      waiting: [],
       seed: hashString(file),
     };
+    for (const r of ranges) {
+      // Each chunk gets its own spectrogram, padded with 30 s of silence as Whisper pads a clip.
+      const mel = logMelSpectrogram(pcm.subarray(r.start, r.end), this.filters, N_SAMPLES);
+      const contentFrames = mel.nFrames - N_FRAMES;
+      if (contentFrames <= 0) continue;
+      clip.chunks.push({
+        clip,
+        offsetS: r.start / SAMPLE_RATE,
+        endS: r.end / SAMPLE_RATE,
+        mel,
+        contentFrames,
+        seek: 0,
+        segments: [],
+        rawText: '',
+      });
+    }
+    clip.chunksLeft = clip.chunks.length;
+    return clip;
   }
 
   private async runBatch(
@@ -309,7 +396,7 @@ export class WhisperEngine {
       // see, and measured better on short clips (test/fixtures/whisper speech: fewer wrong languages).
       group.forEach(([w], j) =>
         melWindow(
-          w.clip.mel,
+          w.chunk.mel as LogMel,
           w.seek,
           N_FRAMES,
           mel.subarray(j * nMels * N_FRAMES, (j + 1) * nMels * N_FRAMES),
@@ -324,12 +411,15 @@ export class WhisperEngine {
     const features = new ort.Tensor('float32', data, [batch.length, nAudioCtx, nAudioState]);
     const tasks = batch.map((w) => {
       const t = temperatures[w.temperatureIndex];
+      const { clip } = w.chunk;
+      // the window's place in the clip, in mel frames: a seed independent of the batching
+      const at = Math.round(w.chunk.offsetS * FRAMES_PER_SECOND) + w.seek;
       return new DecodingTask(
         this.tokenizer,
         {
-          language: w.clip.language,
+          language: clip.language,
           temperature: t,
-          seed: (w.clip.seed ^ Math.imul(w.seek + 1, 2654435761) ^ w.temperatureIndex) >>> 0,
+          seed: (clip.seed ^ Math.imul(at + 1, 2654435761) ^ w.temperatureIndex) >>> 0,
         },
         this.model.dims.nTextCtx,
       );
@@ -352,7 +442,8 @@ export class WhisperEngine {
 
   /** Whisper's per-window bookkeeping: silence skip, segments from timestamp pairs, seek. */
   private applyWindow(w: Window, r: DecodingResult): void {
-    const clip = w.clip;
+    const { chunk } = w;
+    const { clip } = chunk;
     if (w.seek === 0 && clip.language === undefined) {
       clip.language = r.language;
       clip.languageProb = r.languageProbs?.[r.language] ?? 0;
@@ -361,6 +452,7 @@ export class WhisperEngine {
     this.opts.logger?.debug(
       {
         file: clip.file,
+        chunk_offset: round2(chunk.offsetS),
         seek: w.seek,
         temperature: r.temperature,
         tries: w.tried.length,
@@ -373,12 +465,12 @@ export class WhisperEngine {
     );
     const allFailed = w.tried.length >= (this.opts.temperatures ?? DEFAULT_TEMPERATURES).length;
     if (isNonSpeech(r, w.tried.length, allFailed, this.thresholds)) {
-      clip.seek += frames; // silence, noise or music: skip the window
+      chunk.seek += frames; // silence, noise or music: skip the window
       return;
     }
     const tb = this.tokenizer.timestampBegin;
     const tokens = r.tokens;
-    const timeOffset = (w.seek * HOP_LENGTH) / SAMPLE_RATE;
+    const timeOffset = chunk.offsetS + (w.seek * HOP_LENGTH) / SAMPLE_RATE;
     const inputStride = N_FRAMES / this.model.dims.nAudioCtx; // 2 mel frames per token
     const isTs = tokens.map((t) => t >= tb);
     const singleTimestampEnding = tokens.length >= 2 && !isTs[tokens.length - 2] && isTs[tokens.length - 1];
@@ -398,21 +490,21 @@ export class WhisperEngine {
         });
         last = cur;
       }
-      if (singleTimestampEnding) clip.seek += frames;
-      else clip.seek += (tokens[last - 1] - tb) * inputStride;
+      if (singleTimestampEnding) chunk.seek += frames;
+      else chunk.seek += (tokens[last - 1] - tb) * inputStride;
     } else {
       let duration = (frames * HOP_LENGTH) / SAMPLE_RATE;
       const ts = tokens.filter((t) => t >= tb);
       if (ts.length > 0 && ts[ts.length - 1] !== tb) duration = (ts[ts.length - 1] - tb) * TIME_PRECISION;
       produced.push({ start: timeOffset, end: timeOffset + duration, tokens });
-      clip.seek += frames;
+      chunk.seek += frames;
     }
-    const end = clip.durationS;
+    const end = chunk.endS;
     for (const s of produced) {
       const raw = this.tokenizer.decode(s.tokens.filter((t) => t < this.tokenizer.eot));
       if (s.start === s.end || raw.trim() === '') continue;
-      clip.rawText += raw;
-      clip.segments.push({
+      chunk.rawText += raw;
+      chunk.segments.push({
         start: round2(Math.min(s.start, end)),
         end: round2(Math.min(s.end, end)),
         text: raw.trim(),
@@ -423,13 +515,17 @@ export class WhisperEngine {
   }
 
   private clipResult(clip: Clip): TranscriptionResult {
-    const text = clip.rawText.trim();
+    // chunks in the order of the clip (they may finish in any order)
+    const text = clip.chunks
+      .map((c) => c.rawText)
+      .join('')
+      .trim();
     return {
       file: clip.file,
       language: clip.language ?? 'en',
       language_prob: round4(clip.languageProb),
       text,
-      segments: clip.segments,
+      segments: clip.chunks.flatMap((c) => c.segments),
       no_speech: text === '',
       duration_s: round2(clip.durationS),
     };
