@@ -1,9 +1,14 @@
 /**
  * Transcription of many clips at once, after openai/whisper `whisper/transcribe.py`.
  *
- * Every clip is cut into 30-second windows the way Whisper's transcribe() does it (one log-Mel
- * spectrogram per clip, padded with 30 s of silence; after each window the clip seeks to the last
- * complete timestamp). Windows of all clips share one queue: up to `batchSize` of them are
+ * With a VAD model (vad.ts) a clip is first cut into chunks: its speech, merged into stretches of
+ * at most 30 s; a clip without speech is done at once (empty text) and never reaches the model.
+ * Without one, the whole clip is one chunk. Every chunk is cut into 30-second windows the way
+ * Whisper's transcribe() cuts a clip (one log-Mel spectrogram per chunk, padded with 30 s of
+ * silence; after each window the chunk seeks to the last complete timestamp), and its segment
+ * times are shifted by the chunk's start. The language is detected from a clip's first chunk
+ * before its other chunks are queued. Windows of all chunks of all clips share one queue: up to
+ * `batchSize` of them are
  * encoded (one at a time: the encoder is compute-bound) and decoded together in one batched
  * greedy loop with KV cache, and a clip's next window rejoins the queue to be batched with other
  * clips' windows. Each sequence is decoded independently of its batch neighbours, so a clip's
