@@ -8,10 +8,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config.ts';
 import { sha256File } from '../file-hash.ts';
-import { withPidLock } from '../pid-lock.ts';
-import { ensureVenv, lastLines, runCommand } from '../python-venv.ts';
-import { download } from './fetch.ts';
-import { TOOL_REQUIREMENTS, VAD_PIN } from './pins.ts';
+import { lastLines, runCommand } from '../python-venv.ts';
+import { cacheTools, download, withFetchLock } from './fetch.ts';
+import { VAD_PIN } from './pins.ts';
 import { ModelNotFoundError } from './store.ts';
 
 export function vadModelPath(cacheDir: string): string {
@@ -42,25 +41,9 @@ export async function fetchVadModel(opts: FetchVadOptions): Promise<string> {
   const dest = vadModelPath(cacheDir);
   if (await verified(dest)) return dest;
   fs.mkdirSync(cacheDir, { recursive: true });
-  const lock = {
-    timeoutMs: 30 * 60_000,
-    pollMs: 1000,
-    onWait: (pid: number) => onLog(`waiting for another model fetch (pid ${pid}) to finish`),
-  };
-  return withPidLock(path.join(cacheDir, '.fetch.lock'), lock, async () => {
+  return withFetchLock(cacheDir, onLog, async () => {
     if (await verified(dest)) return dest;
-    const pipIndex = opts.pipIndexUrl ?? 'https://pypi.org/simple';
-    const py = await ensureVenv({
-      dir: path.join(cacheDir, '.venv'),
-      requirements: TOOL_REQUIREMENTS,
-      python: opts.python ?? 'python3',
-      pipIndexUrl: pipIndex,
-      signal: opts.signal,
-      purpose: "the model converter's tools (numpy, onnx)",
-      onLog,
-    });
-    const dlDir = path.join(cacheDir, '.downloads');
-    fs.mkdirSync(dlDir, { recursive: true });
+    const { py, pipIndex, dlDir } = await cacheTools(cacheDir, opts, onLog);
     const wheel = await download(py, VAD_PIN.wheel, dlDir, pipIndex, onLog, opts.signal);
     const tmp = path.join(cacheDir, `.${VAD_PIN.file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
     try {
