@@ -65,6 +65,7 @@ const envSchema = z.object({
   WHISPER_MODEL: z.string().min(1).default('base'),
   WHISPER_MODEL_CACHE: z.string().min(1).optional(),
   WHISPER_AUTO_FETCH: z.enum(['0', '1']).default('1'),
+  WHISPER_VAD: z.enum(['0', '1']).default('1'),
   WHISPER_DEVICE: z.enum(WHISPER_DEVICES).default('cpu'),
   WHISPER_BATCH_SIZE: positiveInt.default(8),
   WHISPER_WORD_TIMESTAMPS: z.enum(['0', '1']).default('0'),
@@ -148,6 +149,8 @@ export interface Config {
     modelCache: string;
     /** Fetch a missing model on first use (WHISPER_AUTO_FETCH=1), or stop and say how. */
     autoFetch: boolean;
+    /** Decode only the speech Silero VAD finds, in chunks of at most 30 s (WHISPER_VAD=1). */
+    vad: boolean;
     device: Env['WHISPER_DEVICE'];
     batchSize: number;
     threads: number;
@@ -268,6 +271,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       model: e.WHISPER_MODEL,
       modelCache: defaultModelCache(e.WHISPER_MODEL_CACHE),
       autoFetch: e.WHISPER_AUTO_FETCH === '1',
+      vad: e.WHISPER_VAD === '1',
       device: e.WHISPER_DEVICE,
       batchSize: e.WHISPER_BATCH_SIZE,
       threads: e.WHISPER_THREADS ?? cores,

@@ -2,6 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { Config } from '../../lib/config.ts';
 import type { Logger } from '../../lib/log.ts';
 import { ensureModel } from '../../lib/model-supply/ensure.ts';
+import { configuredVadModel } from '../../lib/model-supply/vad-asset.ts';
 import { gracefulStop } from '../signals.ts';
 import { WHISPER_DEVICES, type WhisperDevice } from '../../lib/whisper/devices.ts';
 import { LANGUAGES, normalizeLanguage } from '../../lib/whisper/tokenizer.ts';
@@ -114,6 +115,7 @@ export function registerTranscribeCommand(
           ffmpegPath: config.ffmpegPath,
           maxClipSeconds: config.limits.maxClipSeconds,
           wordTimestamps: opts.wordTimestamps ?? config.whisper.wordTimestamps,
+          vadModel: configuredVadModel(config.whisper),
           logger: ctx.logger?.(),
         });
       } catch (err) {
