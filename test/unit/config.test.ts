@@ -12,6 +12,15 @@ test('defaults are the embedded ones, all under DATA_DIR', () => {
   assert.equal(c.stagingDir, '/tmp/ap-data/staging');
   assert.deepEqual(c.storageTarget, { kind: 'local', path: '/tmp/ap-data/storage' });
   assert.equal(c.whisper.device, 'cpu');
+  assert.equal(c.whisper.wordTimestamps, false);
+});
+
+test('WHISPER_WORD_TIMESTAMPS is 0 or 1', () => {
+  assert.equal(loadConfig({ WHISPER_WORD_TIMESTAMPS: '1' }).whisper.wordTimestamps, true);
+  assert.throws(
+    () => loadConfig({ WHISPER_WORD_TIMESTAMPS: 'yes' }),
+    (err: unknown) => err instanceof ConfigError && /WHISPER_WORD_TIMESTAMPS="yes"/.test(err.message),
+  );
 });
 
 test('a bad value names the variable and what was expected', () => {
