@@ -20,7 +20,6 @@ lib/model-supply/pins.ts. Usage: quantize_int8.py --model-dir DIR
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import os
@@ -33,6 +32,8 @@ import onnxruntime
 from onnx import helper, numpy_helper
 from onnxruntime.quantization import matmul_nbits_quantizer as nbits
 
+from convert_ct2_whisper import _sha256_file  # this script's folder is on sys.path
+
 GRAPHS = ('encoder_model', 'decoder_model_merged')
 SUFFIX = '_int8'
 BLOCK_SIZE = 32
@@ -41,14 +42,6 @@ ACCURACY_LEVEL = 4  # int8 activations, int8 products
 
 def _log(msg: str) -> None:
     print(msg, flush=True)
-
-
-def _sha256_file(p: str) -> str:
-    h = hashlib.sha256()
-    with open(p, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def gemm_to_matmul(model: onnx.ModelProto) -> int:

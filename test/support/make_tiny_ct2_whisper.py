@@ -57,6 +57,13 @@ def weights(rng: np.random.Generator) -> dict[str, np.ndarray]:
         v[f'{prefix}/gamma'] = np.ones(D, dtype='<f2')
         v[f'{prefix}/beta'] = np.zeros(D, dtype='<f2')
 
+    def self_attention(prefix: str) -> None:
+        ln(f'{prefix}/self_attention/layer_norm')
+        w(f'{prefix}/self_attention/linear_0/weight', 3 * D, D)
+        w(f'{prefix}/self_attention/linear_0/bias', 3 * D)
+        w(f'{prefix}/self_attention/linear_1/weight', D, D)
+        w(f'{prefix}/self_attention/linear_1/bias', D)
+
     def ffn(prefix: str) -> None:
         ln(f'{prefix}/ffn/layer_norm')
         w(f'{prefix}/ffn/linear_0/weight', FFN, D)
@@ -71,11 +78,7 @@ def weights(rng: np.random.Generator) -> dict[str, np.ndarray]:
     w('encoder/position_encodings/encodings', N_AUDIO_CTX, D)
     for i in range(LAYERS):
         p = f'encoder/layer_{i}'
-        ln(f'{p}/self_attention/layer_norm')
-        w(f'{p}/self_attention/linear_0/weight', 3 * D, D)
-        w(f'{p}/self_attention/linear_0/bias', 3 * D)
-        w(f'{p}/self_attention/linear_1/weight', D, D)
-        w(f'{p}/self_attention/linear_1/bias', D)
+        self_attention(p)
         ffn(p)
     ln('encoder/layer_norm')
     v['encoder/num_heads'] = np.array(HEADS, dtype='i1')
@@ -84,11 +87,7 @@ def weights(rng: np.random.Generator) -> dict[str, np.ndarray]:
     w('decoder/position_encodings/encodings', N_TEXT_CTX, D)
     for i in range(LAYERS):
         p = f'decoder/layer_{i}'
-        ln(f'{p}/self_attention/layer_norm')
-        w(f'{p}/self_attention/linear_0/weight', 3 * D, D)
-        w(f'{p}/self_attention/linear_0/bias', 3 * D)
-        w(f'{p}/self_attention/linear_1/weight', D, D)
-        w(f'{p}/self_attention/linear_1/bias', D)
+        self_attention(p)
         ln(f'{p}/attention/layer_norm')
         w(f'{p}/attention/linear_0/weight', D, D)
         w(f'{p}/attention/linear_0/bias', D)
