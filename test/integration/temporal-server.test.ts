@@ -26,7 +26,7 @@ import { startRealTemporalServer } from '../support/temporal-server.ts';
 import { MODEL_CACHE, whisperModelDir } from '../support/whisper-models.ts';
 
 const DATE = '2024-10-07';
-const ARCHIVES = 4;
+const ARCHIVES = 3;
 const CLIPS = 3;
 const PASSWORD = 'pw-not-in-argv-7f3a';
 const BUILD_ID = 'prod-test-1';
