@@ -2,13 +2,18 @@
 SHELL := /bin/bash
 CLI := ./bin/audio-pipeline.js
 
-.PHONY: demo test setup system-packages slurm temporal-cli temporal-server model lint format-check typecheck check dev clean
+.PHONY: demo test bench setup system-packages slurm temporal-cli temporal-server model lint format-check typecheck check dev clean
 
 demo: setup
 	$(CLI) demo
 
 test: setup slurm temporal-server check
 	npm test
+
+# Every benchmark (bench/README.md), not part of `make test`: the better part of an hour on 2 cores.
+# One alone, quicker: `npm run bench -- search --quick`.
+bench: setup
+	npm run bench -- all
 
 check: typecheck lint format-check
 
