@@ -38,6 +38,14 @@ const envSchema = z.object({
   TEMPORAL_UI_PORT: positiveInt.default(8233),
   TEMPORAL_PORT: positiveInt.default(7233),
   TEMPORAL_CLI: z.string().optional(),
+  /** A production server's binaries and schema (deploy/temporal/build.sh builds them there). */
+  TEMPORAL_SERVER_HOME: z.string().min(1).optional(),
+  /** Worker Versioning: the build this worker runs; unset, workers are unversioned. */
+  WORKER_BUILD_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'letters, digits, . _ - (a release, a git commit)')
+    .optional(),
+  WORKER_DEPLOYMENT_NAME: z.string().min(1).default('audio-pipeline'),
   TASK_QUEUE: z.string().min(1).default('audio-pipeline'),
   GPU_TASK_QUEUE: z.string().min(1).default('audio-pipeline-gpu'),
   SOURCE: z.string().min(1).optional(),
@@ -65,8 +73,10 @@ const envSchema = z.object({
   WHISPER_MODEL: z.string().min(1).default('base'),
   WHISPER_MODEL_CACHE: z.string().min(1).optional(),
   WHISPER_AUTO_FETCH: z.enum(['0', '1']).default('1'),
+  WHISPER_VAD: z.enum(['0', '1']).default('1'),
   WHISPER_DEVICE: z.enum(WHISPER_DEVICES).default('cpu'),
   WHISPER_BATCH_SIZE: positiveInt.default(8),
+  WHISPER_WORD_TIMESTAMPS: z.enum(['0', '1']).default('0'),
   WHISPER_THREADS: positiveInt.optional(),
   WHISPER_LANGUAGE: z
     .string()
@@ -122,8 +132,15 @@ export interface Config {
     port: number;
     uiPort: number;
     cli?: string;
+    /** TEMPORAL_SERVER_HOME: where bin/temporal-sql-tool and schema/ are (unset: the build's cache). */
+    serverHome?: string;
     taskQueue: string;
     gpuTaskQueue: string;
+    /**
+     * WORKER_DEPLOYMENT_NAME + WORKER_BUILD_ID: the Worker Deployment Version workers poll as
+     * (deploy/temporal/README.md, "Rolling out a new version"); unset when WORKER_BUILD_ID is.
+     */
+    workerVersion?: { deploymentName: string; buildId: string };
   };
   /** Where archives come from: SOURCE (a `run --source` or workflow input may override it). */
   source: Source;
@@ -147,10 +164,14 @@ export interface Config {
     modelCache: string;
     /** Fetch a missing model on first use (WHISPER_AUTO_FETCH=1), or stop and say how. */
     autoFetch: boolean;
+    /** Decode only the speech Silero VAD finds, in chunks of at most 30 s (WHISPER_VAD=1). */
+    vad: boolean;
     device: Env['WHISPER_DEVICE'];
     batchSize: number;
     threads: number;
     language?: string;
+    /** WHISPER_WORD_TIMESTAMPS=1: transcripts carry per-word times (segments[].words). */
+    wordTimestamps: boolean;
   };
   /** FFMPEG_PATH, else ffmpeg-static where installed, else `ffmpeg` on PATH. */
   ffmpegPath: string;
@@ -252,8 +273,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       port: e.TEMPORAL_PORT,
       uiPort: e.TEMPORAL_UI_PORT,
       cli: e.TEMPORAL_CLI,
+      serverHome: e.TEMPORAL_SERVER_HOME && path.resolve(e.TEMPORAL_SERVER_HOME),
       taskQueue: e.TASK_QUEUE,
       gpuTaskQueue: e.GPU_TASK_QUEUE,
+      workerVersion: e.WORKER_BUILD_ID
+        ? { deploymentName: e.WORKER_DEPLOYMENT_NAME, buildId: e.WORKER_BUILD_ID }
+        : undefined,
     },
     source,
     stagingDir,
@@ -265,10 +290,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       model: e.WHISPER_MODEL,
       modelCache: defaultModelCache(e.WHISPER_MODEL_CACHE),
       autoFetch: e.WHISPER_AUTO_FETCH === '1',
+      vad: e.WHISPER_VAD === '1',
       device: e.WHISPER_DEVICE,
       batchSize: e.WHISPER_BATCH_SIZE,
       threads: e.WHISPER_THREADS ?? cores,
       language: e.WHISPER_LANGUAGE,
+      wordTimestamps: e.WHISPER_WORD_TIMESTAMPS === '1',
     },
     ffmpegPath: resolveFfmpegPath(e.FFMPEG_PATH),
     convertConcurrency: e.CONVERT_CONCURRENCY ?? cores,
@@ -309,6 +336,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       workerMetricsAddress: e.WORKER_METRICS_ADDRESS,
     },
   };
+}
+
+/**
+ * `run` and `status` against a Temporal server elsewhere (TEMPORAL_ADDRESS) read the pipeline's
+ * database that server's workers write: DATABASE_URL. An embedded database under DATA_DIR would
+ * be a different, empty one, so it is an error (exit 2) before anything starts.
+ */
+export function requireDatabaseUrlWithRemoteTemporal(config: Config, command: string): void {
+  if (config.temporal.address && !config.databaseUrl)
+    throw new ConfigError(
+      `DATABASE_URL is required with TEMPORAL_ADDRESS=${config.temporal.address}: \`${command}\` reads ` +
+        "the database that server's workers write, not an embedded one under DATA_DIR",
+    );
 }
 
 /**
