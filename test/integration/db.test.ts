@@ -839,7 +839,7 @@ for (const backend of backends) {
       const client = await pool.connect();
       try {
         await client.query('SET enable_seqscan = off');
-        const statement = rankedSearchSql('violin', {
+        const statement = rankedSearchSql('violin', "'violin'", {
           limit: 20,
           offset: 0,
           candidates: 100,
