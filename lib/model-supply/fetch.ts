@@ -252,11 +252,12 @@ export async function convertIntoStore(args: {
   const dir = path.join(cacheDir, name);
   const tmp = path.join(cacheDir, `.${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   const run = async (what: string, argv: string[]) => {
+    // No __pycache__ in the checkout: quantize_int8.py imports the converter's module.
     const res = await runCommand(
       py,
       argv,
       (l) => onLog(`  ${l}`),
-      inheritedEnv({ PYTHONUNBUFFERED: '1' }),
+      inheritedEnv({ PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1' }),
       signal,
     );
     if (res.code !== 0) throw new Error(`${what} failed (exit ${res.code})${lastLines(res.tail, 12)}`);
