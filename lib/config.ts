@@ -13,7 +13,7 @@ import {
   type StorageTarget,
 } from './storage/target.ts';
 import { defaultModelCache } from './model-supply/store.ts';
-import { WHISPER_DEVICES } from './whisper/devices.ts';
+import { WHISPER_DECODERS, WHISPER_DEVICES } from './whisper/devices.ts';
 
 /**
  * Every setting of DESIGN.md §5, read from the environment by one zod schema. This module is the
@@ -66,6 +66,7 @@ const envSchema = z.object({
   WHISPER_MODEL_CACHE: z.string().min(1).optional(),
   WHISPER_AUTO_FETCH: z.enum(['0', '1']).default('1'),
   WHISPER_DEVICE: z.enum(WHISPER_DEVICES).default('cpu'),
+  WHISPER_DECODER: z.enum(WHISPER_DECODERS).default('loop'),
   WHISPER_BATCH_SIZE: positiveInt.default(8),
   WHISPER_THREADS: positiveInt.optional(),
   WHISPER_LANGUAGE: z
@@ -143,6 +144,8 @@ export interface Config {
     /** Fetch a missing model on first use (WHISPER_AUTO_FETCH=1), or stop and say how. */
     autoFetch: boolean;
     device: Env['WHISPER_DEVICE'];
+    /** WHISPER_DECODER: loop (host-driven) or in-graph (one onnxruntime run per batch). */
+    decoder: Env['WHISPER_DECODER'];
     batchSize: number;
     threads: number;
     language?: string;
@@ -255,6 +258,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       modelCache: defaultModelCache(e.WHISPER_MODEL_CACHE),
       autoFetch: e.WHISPER_AUTO_FETCH === '1',
       device: e.WHISPER_DEVICE,
+      decoder: e.WHISPER_DECODER,
       batchSize: e.WHISPER_BATCH_SIZE,
       threads: e.WHISPER_THREADS ?? cores,
       language: e.WHISPER_LANGUAGE,

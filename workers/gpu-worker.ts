@@ -24,6 +24,7 @@ export function whisperEngineLoader(ctx: ActivityContext): EngineLoader {
       loading ??= WhisperEngine.load({
         modelDir,
         device: whisper.device,
+        decoder: whisper.decoder,
         threads: whisper.threads,
         batchSize: whisper.batchSize,
         logger: ctx.logger,

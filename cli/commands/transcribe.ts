@@ -99,6 +99,7 @@ export function registerTranscribeCommand(
         engine = await WhisperEngine.load({
           modelDir,
           device: opts.device ?? config.whisper.device,
+          decoder: config.whisper.decoder,
           threads: opts.threads ?? config.whisper.threads,
           batchSize: opts.batchSize ?? config.whisper.batchSize,
           ffmpegPath: config.ffmpegPath,

@@ -224,6 +224,24 @@ export function noSpeechProbability(sotLogits: Float32Array, tokenizer: Tokenize
 }
 
 /**
+ * The tokens never sampled: Whisper's `suppress_tokens` ("-1" = the tokenizer's non-speech
+ * tokens) plus the special tokens of the SOT sequence, sorted.
+ */
+export function suppressedTokenIds(tokenizer: Tokenizer, suppress: '-1' | number[] = '-1'): number[] {
+  const ids = new Set<number>(suppress === '-1' ? tokenizer.nonSpeechTokens() : suppress);
+  for (const id of [
+    tokenizer.transcribe,
+    tokenizer.translate,
+    tokenizer.sot,
+    tokenizer.sotPrev,
+    tokenizer.sotLm,
+    tokenizer.noSpeech,
+  ])
+    ids.add(id);
+  return [...ids].sort((a, b) => a - b);
+}
+
+/**
  * The decoding state of one sequence (one window at one temperature): its filters, its tokens,
  * its summed log probability. `decodeBatch` drives many of them in lock-step.
  */
@@ -267,18 +285,7 @@ export class DecodingTask {
     this.tokens = [...this.initialTokens];
     const sampleBegin = this.initialTokens.length;
     if (options.suppressBlank ?? true) this.filters.push(new SuppressBlank(tokenizer, sampleBegin));
-    const suppress = options.suppressTokens ?? '-1';
-    const ids = new Set<number>(suppress === '-1' ? tokenizer.nonSpeechTokens() : suppress);
-    for (const id of [
-      tokenizer.transcribe,
-      tokenizer.translate,
-      tokenizer.sot,
-      tokenizer.sotPrev,
-      tokenizer.sotLm,
-      tokenizer.noSpeech,
-    ])
-      ids.add(id);
-    this.filters.push(new SuppressTokens([...ids].sort((a, b) => a - b)));
+    this.filters.push(new SuppressTokens(suppressedTokenIds(tokenizer, options.suppressTokens)));
     if (!options.withoutTimestamps) {
       const maxInitial = options.maxInitialTimestamp ?? 1.0;
       this.filters.push(

@@ -35,6 +35,8 @@ import {
 } from './quality.ts';
 import { normalizeLanguage, Tokenizer } from './tokenizer.ts';
 import { nextWindow, takeBatch, type Clip, type Window } from './windows.ts';
+import { InGraphDecoder } from './in-graph-decoder.ts';
+import type { WhisperDecoder } from './devices.ts';
 
 export interface TranscriptionResult {
   file: string;
@@ -66,6 +68,12 @@ export interface EngineOptions {
   modelDir: string;
   device?: WhisperDevice;
   threads?: number;
+  /**
+   * 'loop' (default): the host drives the decoder token by token (decoding.ts). 'in-graph': greedy
+   * windows with a known language are decoded in one onnxruntime run per batch
+   * (in-graph-decoder.ts); language detection and temperature fallback stay in the loop.
+   */
+  decoder?: WhisperDecoder;
   /** Windows per decoder batch (default 8). */
   batchSize?: number;
   /** Windows per encoder run (default 1: as fast per window on CPU, and far less memory). */
@@ -111,6 +119,8 @@ export class WhisperEngine {
     private readonly audio: AudioLoader,
     readonly batchSize: number,
     private readonly opts: EngineOptions,
+    /** WHISPER_DECODER=in-graph: the one-run-per-batch decoder (in-graph-decoder.ts). */
+    readonly inGraph?: InGraphDecoder,
   ) {
     this.thresholds = qualityThresholds(opts);
   }
@@ -127,7 +137,30 @@ export class WhisperEngine {
         logger: opts.logger,
       });
       const filters = loadMelFilters(opts.modelDir, model.dims.nMels);
-      return new WhisperEngine(model, tokenizer, filters, audio, Math.max(1, opts.batchSize ?? 8), opts);
+      const inGraph =
+        opts.decoder === 'in-graph'
+          ? await InGraphDecoder.load({
+              modelDir: opts.modelDir,
+              tokenizer,
+              nVocab: model.dims.nVocab,
+              nTextCtx: model.dims.nTextCtx,
+              provider: model.provider,
+              threads: opts.threads,
+              logger: opts.logger,
+            }).catch(async (err: unknown) => {
+              await model.release();
+              throw err;
+            })
+          : undefined;
+      return new WhisperEngine(
+        model,
+        tokenizer,
+        filters,
+        audio,
+        Math.max(1, opts.batchSize ?? 8),
+        opts,
+        inGraph,
+      );
     } catch (err) {
       audio.close();
       throw err;
@@ -156,6 +189,7 @@ export class WhisperEngine {
     await this.busy;
     this.audio.close();
     await this.model.release();
+    await this.inGraph?.release();
   }
 
   private async run(
@@ -286,7 +320,57 @@ export class WhisperEngine {
     };
   }
 
+  private newTask(w: Window, temperatures: number[]): DecodingTask {
+    return new DecodingTask(
+      this.tokenizer,
+      {
+        language: w.clip.language,
+        temperature: temperatures[w.temperatureIndex],
+        seed: (w.clip.seed ^ Math.imul(w.seek + 1, 2654435761) ^ w.temperatureIndex) >>> 0,
+      },
+      this.model.dims.nTextCtx,
+    );
+  }
+
+  /** A batch's windows: greedy ones with a known language in-graph (when on), the rest in the loop. */
   private async runBatch(
+    batch: Window[],
+    temperatures: number[],
+    signal?: AbortSignal,
+  ): Promise<DecodingResult[]> {
+    const inGraph = this.inGraph;
+    if (!inGraph) return this.runLoopBatch(batch, temperatures, signal);
+    const { nMels } = this.model.dims;
+    const results: DecodingResult[] = new Array(batch.length);
+    const rows = batch.map((w, i) => ({ w, i, task: this.newTask(w, temperatures) }));
+    const graphRows = rows.filter((r) => inGraph.accepts(r.task));
+    const loopRows = rows.filter((r) => !inGraph.accepts(r.task));
+    if (graphRows.length > 0) {
+      signal?.throwIfAborted();
+      const size = nMels * N_FRAMES;
+      const mel = new Float32Array(graphRows.length * size);
+      graphRows.forEach((r, j) =>
+        melWindow(r.w.clip.mel, r.w.seek, N_FRAMES, mel.subarray(j * size, (j + 1) * size)),
+      );
+      const out = await inGraph.decode(
+        mel,
+        nMels,
+        graphRows.map((r) => r.task),
+      );
+      graphRows.forEach((r, j) => (results[r.i] = out[j]));
+    }
+    if (loopRows.length > 0) {
+      const out = await this.runLoopBatch(
+        loopRows.map((r) => r.w),
+        temperatures,
+        signal,
+      );
+      loopRows.forEach((r, j) => (results[r.i] = out[j]));
+    }
+    return results;
+  }
+
+  private async runLoopBatch(
     batch: Window[],
     temperatures: number[],
     signal?: AbortSignal,
@@ -322,18 +406,7 @@ export class WhisperEngine {
       if (w.features) data.set(w.features, i * per);
     });
     const features = new ort.Tensor('float32', data, [batch.length, nAudioCtx, nAudioState]);
-    const tasks = batch.map((w) => {
-      const t = temperatures[w.temperatureIndex];
-      return new DecodingTask(
-        this.tokenizer,
-        {
-          language: w.clip.language,
-          temperature: t,
-          seed: (w.clip.seed ^ Math.imul(w.seek + 1, 2654435761) ^ w.temperatureIndex) >>> 0,
-        },
-        this.model.dims.nTextCtx,
-      );
-    });
+    const tasks = batch.map((w) => this.newTask(w, temperatures));
     // SOT sequences differ in length only between detecting and pinned multilingual rows: both
     // are [sot, lang, task], so one batch always works.
     const results = await decodeBatch(this.model, features, tasks, { signal });
