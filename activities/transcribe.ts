@@ -43,6 +43,7 @@ export function createTranscribe(ctx: TranscribeContext) {
         const beat = progressHeartbeat(clips.length);
         const signal = Context.current().cancellationSignal;
         const chunk = Math.max(1, config.whisper.batchSize * 4);
+        const metrics = engineMetrics(Context.current());
 
         for (let i = 0; i < todo.length; i += chunk) {
           signal.throwIfAborted();
@@ -72,6 +73,10 @@ export function createTranscribe(ctx: TranscribeContext) {
                 },
           );
           await journal.append(lines);
+          metrics.batchClips.record(batch.length);
+          metrics.audioSeconds.add(
+            Math.round(results.reduce((s, r) => s + ('error' in r ? 0 : r.duration_s), 0)),
+          );
           ctx.batchGate?.recordBatch(Date.now() - batchStarted);
           beat(done.size + i + batch.length);
         }
@@ -81,6 +86,26 @@ export function createTranscribe(ctx: TranscribeContext) {
         return summary;
       });
     },
+  };
+}
+
+/**
+ * Served by the worker's Prometheus endpoint when WORKER_METRICS_ADDRESS is set (the SDK's meter;
+ * a no-op otherwise): how many clips each engine call got, and how much audio went through.
+ */
+function engineMetrics(ctx: Context) {
+  return {
+    batchClips: ctx.metricMeter.createHistogram(
+      'audio_pipeline_whisper_batch_clips',
+      'int',
+      'clips',
+      'Clips per transcription call (the engine batches their windows WHISPER_BATCH_SIZE at a time)',
+    ),
+    audioSeconds: ctx.metricMeter.createCounter(
+      'audio_pipeline_transcribed_audio_seconds',
+      's',
+      'Seconds of audio transcribed',
+    ),
   };
 }
 

@@ -7,6 +7,7 @@
  * server's process group and the embedded PostgreSQL are stopped there, and any process still
  * below this one is killed (lib/child-processes.ts), so nothing outlives the CLI.
  */
+import { setMaxListeners } from 'node:events';
 import { killDescendants } from '../lib/child-processes.ts';
 import { EXIT } from './exit-codes.ts';
 
@@ -58,6 +59,10 @@ export function gracefulStop(graceMs = GRACEFUL_STOP_MS): {
   release(): void;
 } {
   const controller = new AbortController();
+  // One stop signal is shared by all of a command's concurrent work: every Temporal RPC in
+  // flight (a progress poll describes each running archive) listens on it, so more than Node's
+  // default of 10 listeners is expected here, not a leak.
+  setMaxListeners(0, controller.signal);
   if (signalsSeen > 0) controller.abort(new InterruptedError('SIGINT'));
   else controllers.set(controller, graceMs);
   const stopped = new Promise<InterruptedError>((resolve) => {

@@ -105,6 +105,11 @@ const envSchema = z.object({
   MONITOR_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   /** `serve`: the Bearer token of POST actions (retry); unset, the actions are disabled. */
   MONITOR_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
+  /** `worker`: host:port of the worker's Prometheus endpoint (stage latencies); unset, none. */
+  WORKER_METRICS_ADDRESS: z
+    .string()
+    .regex(/^[^\s:]+:\d{1,5}$/, 'host:port, e.g. 127.0.0.1:9464')
+    .optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -177,7 +182,13 @@ export interface Config {
   /** `model fetch`'s tools: PYTHON, and PIP_INDEX_URL (pip reads it itself; we name it in errors). */
   tools: { python: string; pipIndexUrl: string };
   /** `serve` (monitor/): where it listens, and the token its actions need (none: disabled). */
-  monitor: { host: string; port: number; token?: string };
+  monitor: {
+    host: string;
+    port: number;
+    token?: string;
+    /** Where a worker process serves its Prometheus metrics (the SDK's exporter); unset, nowhere. */
+    workerMetricsAddress?: string;
+  };
 }
 
 /** Bounds on what one hostile input may cost (docs/reliability.md, "Bad inputs"). */
@@ -295,7 +306,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     logLevel: e.LOG_LEVEL,
     tools: { python: e.PYTHON, pipIndexUrl: e.PIP_INDEX_URL ?? 'https://pypi.org/simple' },
-    monitor: { host: e.MONITOR_HOST, port: e.MONITOR_PORT, token: e.MONITOR_TOKEN },
+    monitor: {
+      host: e.MONITOR_HOST,
+      port: e.MONITOR_PORT,
+      token: e.MONITOR_TOKEN,
+      workerMetricsAddress: e.WORKER_METRICS_ADDRESS,
+    },
   };
 }
 

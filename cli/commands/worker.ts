@@ -38,7 +38,7 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
           await ensureModel(config, (line) => process.stderr.write(`${line}\n`), undefined, stopping.signal);
         }
         stopping.signal.throwIfAborted();
-        installTemporalLogging(logger);
+        installTemporalLogging(logger, { metricsAddress: config.monitor.workerMetricsAddress });
         const connection = await NativeConnection.connect({ address });
         try {
           if (opts.queue === 'gpu') {

@@ -291,12 +291,16 @@ describe(
       const dev = startCli(['dev'], env);
       await dev.waitFor(/Ctrl-C stops everything/, 120_000);
 
-      // A worker of its own against dev's server, stopped first.
+      // A worker of its own against dev's server, stopped first; it serves its metrics.
+      const [metricsPort] = await freePorts(1);
       const worker = startCli(['worker', '--queue', 'gpu'], {
         ...env,
         TEMPORAL_ADDRESS: `127.0.0.1:${env.TEMPORAL_PORT}`,
+        WORKER_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
       });
       await worker.waitFor(/gpu worker polling/, 60_000);
+      const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      assert.match(metrics, /^temporal_\w+\{.*task_queue="[^"]+"/m, metrics.slice(0, 2000));
       const workerSignalled = Date.now();
       worker.child.kill('SIGTERM');
       const w = await worker.exited;
@@ -304,6 +308,8 @@ describe(
       assert.ok(Date.now() - workerSignalled < STOP_MS, `${Date.now() - workerSignalled} ms`);
       // No error line, no ERROR/FATAL log entry.
       assert.doesNotMatch(w.stderr, /Cannot close connection|^error: |"level":[56]0/m);
+      // An activity-only worker not polling for workflow tasks is the design, not a warning.
+      assert.doesNotMatch(w.stderr, /No workflows registered/);
 
       const running = processesOf(dataDir);
       assert.ok(

@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { chromium } from 'playwright-core';
@@ -22,7 +23,11 @@ const DATE = '2024-05-06';
 const OK_ARCHIVE = `${DATE}_00-00`;
 const BAD_ARCHIVE = `${DATE}_00-10`;
 const TOKEN = 'monitor-test-token-0123456789';
-const SCREENSHOT = fileURLToPath(new URL('../../docs/dashboard.png', import.meta.url));
+/** The test's screenshot goes to a temp file; UPDATE_SCREENSHOTS=1 writes docs/dashboard.png. */
+const SCREENSHOT =
+  process.env.UPDATE_SCREENSHOTS === '1'
+    ? fileURLToPath(new URL('../../docs/dashboard.png', import.meta.url))
+    : path.join(os.tmpdir(), `audio-pipeline-dashboard-${process.pid}.png`);
 const READY = /Dashboard: (http:\/\/\S+)/;
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON answers, checked by the assertions
@@ -328,6 +333,7 @@ describe('audio-pipeline serve', { timeout: 15 * 60_000 }, () => {
       await browser.close();
     }
     assert.ok((await stat(SCREENSHOT)).size > 10_000);
+    if (process.env.UPDATE_SCREENSHOTS !== '1') await rm(SCREENSHOT, { force: true });
   });
 
   test('serve stops on SIGTERM with exit 0, and the embedded PostgreSQL it started stops with it', async () => {

@@ -22,13 +22,15 @@ const WORKFLOWS = fileURLToPath(new URL('../../workflows/index.ts', import.meta.
 test('recorded workflow histories replay on the current workflow code', { timeout: 120_000 }, async (t) => {
   const files = (await readdir(HISTORIES, { recursive: true })).filter((f) => f.endsWith('.json')).sort();
   // the scenarios of test/histories/record.ts (a clean date, a failed archive, a cancelled date)
-  // and record-schedule.ts (a discovery that starts a date, a retry that skips a completed archive)
+  // record-schedule.ts (a discovery that starts a date, a retry that skips a completed archive)
+  // and record-autoscale.ts (three autoscaler rounds against SLURM)
   for (const scenario of [
     'clean-date',
     'failed-archive',
     'cancelled-date',
     'discovered-date',
     'retried-date',
+    'autoscale-rounds',
   ])
     assert.ok(
       files.some((f) => f.startsWith(`${scenario}${path.sep}`)),
