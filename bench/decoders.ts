@@ -16,15 +16,10 @@
  * on a GPU machine.
  */
 import { execFile, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { corpusWer } from '../lib/whisper/wer.ts';
-
-const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
-const FIX = path.join(ROOT, 'test', 'fixtures', 'whisper');
-const JFK_TEXT =
-  'And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your country.';
+import { arg, englishSpeech, FIX, JFK_TEXT } from './fixtures.ts';
 
 interface Combo {
   device: string;
@@ -44,20 +39,9 @@ interface ChildResult {
   error?: string;
 }
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : dflt;
-}
-
 /** The English fixture clips and their texts. */
 export function fixtureClips(copies = 1): Array<{ file: string; text: string }> {
-  const speech = (
-    JSON.parse(readFileSync(path.join(FIX, 'speech.json'), 'utf8')) as Array<{
-      id: string;
-      lang: string;
-      text: string;
-    }>
-  ).filter((s) => s.lang === 'en');
+  const speech = englishSpeech();
   const one = [
     { file: path.join(FIX, 'jfk.flac'), text: JFK_TEXT },
     ...speech.map((s) => ({ file: path.join(FIX, `speech-${s.id}.flac`), text: s.text })),

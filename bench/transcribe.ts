@@ -22,11 +22,7 @@ import { loadConfig } from '../lib/config.ts';
 import { loadAudio, SAMPLE_RATE } from '../lib/whisper/audio.ts';
 import { corpusWer } from '../lib/whisper/wer.ts';
 import { writeWav } from '../lib/audio/wav.ts';
-
-const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
-const FIX = path.join(ROOT, 'test', 'fixtures', 'whisper');
-const JFK_TEXT =
-  'And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your country.';
+import { arg, englishSpeech, FIX, JFK_TEXT, ROOT } from './fixtures.ts';
 
 interface Clip {
   file: string;
@@ -44,20 +40,9 @@ interface ChildReport {
   detail?: Record<string, unknown>;
 }
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : dflt;
-}
-
 /** The benchmark clips, written as WAV files into `dir`. */
 async function buildClips(dir: string): Promise<Clip[]> {
-  const speech = (
-    JSON.parse(readFileSync(path.join(FIX, 'speech.json'), 'utf8')) as Array<{
-      id: string;
-      lang: string;
-      text: string;
-    }>
-  ).filter((s) => s.lang === 'en');
+  const speech = englishSpeech();
   const parts = new Map<string, { pcm: Float32Array; text: string }>();
   parts.set('jfk', { pcm: await loadAudio(path.join(FIX, 'jfk.flac')), text: JFK_TEXT });
   for (const s of speech)
