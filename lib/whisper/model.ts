@@ -8,7 +8,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Logger } from '../log.ts';
 import { splitMergedDecoder } from './onnx-split.ts';
-import { decoderOutputLocations, disposeDeviceTensors, keepsKvOnDevice } from './providers.ts';
+import { autoProviders, decoderOutputLocations, disposeDeviceTensors, keepsKvOnDevice } from './providers.ts';
 import { ConfigError } from '../errors.ts';
 
 import type { WhisperDevice } from './devices.ts';
@@ -145,7 +145,7 @@ export class WhisperModel {
       nVocab: num('vocab_size'),
     };
     const device = opts.device ?? 'cpu';
-    const candidates: Provider[] = device === 'auto' ? ['cuda', 'webgpu', 'cpu'] : [device];
+    const candidates: Provider[] = device === 'auto' ? autoProviders() : [device];
     const failures: string[] = [];
     for (const provider of candidates) {
       const options: ort.InferenceSession.SessionOptions = {

@@ -9,8 +9,25 @@
  * (in-graph-decoder.ts) instead. onnxruntime-node has no IO binding for CUDA, so there the
  * outputs are host tensors whatever is asked.
  */
+import { existsSync, readdirSync } from 'node:fs';
 import type * as ort from 'onnxruntime-node';
 import type { Provider } from './model.ts';
+
+/**
+ * The providers WHISPER_DEVICE=auto tries, in order. WebGPU only where the machine has a GPU
+ * device node (NVIDIA, or a DRM render node): without one the only Vulkan adapter is a software
+ * one (Mesa's lavapipe, installed for the tests), far slower than the CPU provider.
+ */
+export function autoProviders(): Provider[] {
+  let render = false;
+  try {
+    render = readdirSync('/dev/dri').some((f) => f.startsWith('renderD'));
+  } catch {
+    // no /dev/dri
+  }
+  const gpu = render || existsSync('/dev/nvidia0');
+  return gpu ? ['cuda', 'webgpu', 'cpu'] : ['cuda', 'cpu'];
+}
 
 /** Whether the provider keeps the KV cache on the device between decoder runs. */
 export function keepsKvOnDevice(provider: Provider): boolean {
