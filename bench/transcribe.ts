@@ -1,17 +1,22 @@
 /**
- * Throughput benchmark: our Whisper engine (lib/whisper) against @huggingface/transformers'
- * `pipeline('automatic-speech-recognition')` on the SAME ONNX files and the same clips, each in
- * its own child process (so that peak RSS is separate), in one run.
+ * Throughput benchmark: our Whisper engine (lib/whisper), with and without its VAD, against
+ * faster-whisper 1.2.1 (CTranslate2, int8) on the very CTranslate2 model.bin our converter reads,
+ * and optionally @huggingface/transformers' `pipeline('automatic-speech-recognition')` on our ONNX
+ * files; the same clips, each engine in its own child process (so that peak RSS is separate).
  *
  *   node --import tsx bench/transcribe.ts [--model base] [--batch-size 8] [--threads 2]
- *        [--engines ours,transformers] [--repeat 1] [--json FILE]
+ *        [--engines ours,ours-novad,fw-batched,fw-sequential,transformers] [--repeat 1]
+ *        [--fw-beam-size 1] [--venv DIR] [--json FILE]
  *
  * Reports audio seconds per wall second (RTFx) after a warm-up clip, the RTFx ratio, the corpus
- * WER of each engine against the known texts, model load time and peak RSS. The clips are built
- * from test/fixtures/whisper (jfk.flac, recorded; eSpeak English sentences): short single
- * sentences and longer clips of continuous speech (20–70 s), like the pipeline's TikTok audio.
- * transformers.js has no language detection in its pipeline, so it is told `language: 'en'`; our
- * engine detects the language as it does in production.
+ * WER of each engine against the known texts on the speech clips, the words it wrote on the
+ * non-speech clips, model load time and peak RSS. The clips are built from test/fixtures/whisper
+ * (jfk.flac, recorded; eSpeak English sentences): short single sentences and longer clips of
+ * continuous speech (20–70 s), like the pipeline's TikTok audio, plus the non-speech clips of
+ * test/fixtures/held-out-audio.ts (noise, instruments, drums; 8 s each). faster-whisper is
+ * installed by the bench into its own venv (--venv, default ~/.cache/audio-pipeline/bench-venv).
+ * transformers.js has no language detection in its pipeline, so it is told `language: 'en'`; the
+ * other engines detect the language per clip.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,10 +24,29 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../lib/config.ts';
+import { MODEL_PINS, isModelName } from '../lib/model-supply/pins.ts';
+import { fetchVadModel } from '../lib/model-supply/vad-asset.ts';
+import { ensureVenv } from '../lib/python-venv.ts';
 import { loadAudio, SAMPLE_RATE } from '../lib/whisper/audio.ts';
-import { corpusWer } from '../lib/whisper/wer.ts';
+import { corpusWer, normalizeForWer } from '../lib/whisper/wer.ts';
 import { writeWav } from '../lib/audio/wav.ts';
-import { arg, englishSpeech, FIX, JFK_TEXT, ROOT } from './fixtures.ts';
+import { makeHeldOutClips } from '../test/fixtures/held-out-audio.ts';
+
+/** faster-whisper and what it runs on, pinned (the bench's own venv). */
+const FASTER_WHISPER_REQUIREMENTS = [
+  'faster-whisper==1.2.1',
+  'ctranslate2==4.8.5',
+  'onnxruntime==1.32.0',
+  'av==18.1.0',
+  'tokenizers==0.23.3',
+  'numpy==2.4.6; python_version >= "3.11"',
+];
+const FW_CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'faster_whisper_child.py');
+
+const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
+const FIX = path.join(ROOT, 'test', 'fixtures', 'whisper');
+const JFK_TEXT =
+  'And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your country.';
 
 interface Clip {
   file: string;
@@ -40,9 +64,20 @@ interface ChildReport {
   detail?: Record<string, unknown>;
 }
 
-/** The benchmark clips, written as WAV files into `dir`. */
-async function buildClips(dir: string): Promise<Clip[]> {
-  const speech = englishSpeech();
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : dflt;
+}
+
+/** The benchmark clips, written as WAV files into `dir`: speech, then non-speech (text ''). */
+async function buildClips(dir: string, ffmpegPath: string): Promise<Clip[]> {
+  const speech = (
+    JSON.parse(readFileSync(path.join(FIX, 'speech.json'), 'utf8')) as Array<{
+      id: string;
+      lang: string;
+      text: string;
+    }>
+  ).filter((s) => s.lang === 'en');
   const parts = new Map<string, { pcm: Float32Array; text: string }>();
   parts.set('jfk', { pcm: await loadAudio(path.join(FIX, 'jfk.flac')), text: JFK_TEXT });
   for (const s of speech)
@@ -72,6 +107,8 @@ async function buildClips(dir: string): Promise<Clip[]> {
   };
   const en = speech.map((s) => s.id);
   const rot = (k: number) => [...en.slice(k), ...en.slice(0, k)];
+  const { nonSpeech } = await makeHeldOutClips(dir, ffmpegPath, {});
+  const silent = Object.values(nonSpeech).map((file) => ({ file, text: '', seconds: 8 }));
   return [
     make('jfk', ['jfk']),
     ...en.map((id) => make(`single-${id}`, [id])),
@@ -82,6 +119,7 @@ async function buildClips(dir: string): Promise<Clip[]> {
     make('cont-e', rot(6).slice(0, 8)),
     make('cont-f', [...rot(5), 'jfk']),
     make('cont-g', ['jfk', ...rot(1)]),
+    ...silent,
   ];
 }
 
@@ -92,10 +130,11 @@ async function childOurs(
   modelDir: string,
   threads: number,
   batchSize: number,
+  vadModel: string | undefined,
 ): Promise<ChildReport> {
   const { WhisperEngine } = await import('../lib/whisper/transcribe.ts');
   const t0 = performance.now();
-  const engine = await WhisperEngine.load({ modelDir, device: 'cpu', threads, batchSize });
+  const engine = await WhisperEngine.load({ modelDir, device: 'cpu', threads, batchSize, vadModel });
   const loadS = (performance.now() - t0) / 1000;
   await engine.transcribeFiles([path.join(FIX, 'jfk.flac')]); // warm-up
   Object.assign(engine.model.stats, {
@@ -109,10 +148,10 @@ async function childOurs(
   const out = await engine.transcribeFiles(clips.map((c) => c.file));
   const wallS = (performance.now() - t1) / 1000;
   const texts = out.map((r) => ('error' in r ? `ERROR ${r.error}` : r.text));
-  const stats = { ...engine.model.stats, decoder: engine.model.decoderMode };
+  const stats = { ...engine.model.stats, decoder: engine.model.decoderMode, vad: engine.vadStats };
   await engine.close();
   return {
-    engine: `ours (batch ${batchSize})`,
+    engine: `ours (fp32, batch ${batchSize}, ${vadModel ? 'VAD' : 'no VAD'})`,
     loadS,
     wallS,
     audioS: clips.reduce((n, c) => n + c.seconds, 0),
@@ -160,16 +199,10 @@ async function childTransformers(
   };
 }
 
-function runChild(kind: string, clipsFile: string, extra: string[]): Promise<ChildReport> {
+/** Runs one engine's child (`cmd args`) and reads its report: the last JSON line on stdout. */
+function runChild(kind: string, cmd: string, args: string[]): Promise<ChildReport> {
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', kind, '--clips', clipsFile, ...extra],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-        cwd: ROOT,
-      },
-    );
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], cwd: ROOT });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.on('close', (code) => {
@@ -192,38 +225,86 @@ async function main(): Promise<void> {
   const childKind = arg('child', '');
   if (childKind) {
     const clips = JSON.parse(readFileSync(arg('clips', ''), 'utf8')) as Clip[];
+    const vad = arg('vad', '');
     const report =
       childKind === 'ours'
-        ? await childOurs(clips, path.join(cacheDir, model), threads, batchSize)
+        ? await childOurs(clips, path.join(cacheDir, model), threads, batchSize, vad || undefined)
         : await childTransformers(clips, cacheDir, model, threads);
     process.stdout.write(JSON.stringify(report) + '\n');
     return;
   }
-  const engines = arg('engines', 'ours,transformers').split(',');
+  const engines = arg('engines', 'ours,ours-novad,fw-batched,fw-sequential').split(',');
   const repeat = Number(arg('repeat', '1'));
+  const config = loadConfig();
+  const say = (line: string) => process.stderr.write(`${line}\n`);
+  const vadModel = await fetchVadModel({
+    cacheDir,
+    python: config.tools.python,
+    pipIndexUrl: config.tools.pipIndexUrl,
+    onLog: say,
+  });
+  const fwPython = engines.some((e) => e.startsWith('fw-'))
+    ? await ensureVenv({
+        dir: path.resolve(arg('venv', path.join(os.homedir(), '.cache', 'audio-pipeline', 'bench-venv'))),
+        requirements: FASTER_WHISPER_REQUIREMENTS,
+        python: config.tools.python,
+        pipIndexUrl: config.tools.pipIndexUrl,
+        purpose: 'the benchmark peer faster-whisper',
+        onLog: say,
+      })
+    : '';
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'whisper-bench-'));
   try {
-    const clips = await buildClips(tmp);
+    const clips = await buildClips(tmp, config.ffmpegPath);
     const clipsFile = path.join(tmp, 'clips.json');
     writeFileSync(clipsFile, JSON.stringify(clips));
     const audio = clips.reduce((n, c) => n + c.seconds, 0);
+    const speechClips = clips.filter((c) => c.text !== '').length;
     process.stderr.write(
-      `${clips.length} clips, ${audio.toFixed(1)} s of audio; model ${model}; ${threads} threads; ${os.cpus()[0]?.model ?? ''}\n`,
+      `${clips.length} clips (${speechClips} of speech, ${clips.length - speechClips} without), ${audio.toFixed(1)} s of audio; model ${model}; ${threads} threads; ${os.cpus()[0]?.model ?? ''}\n`,
     );
+    const common = ['--threads', String(threads), '--batch-size', String(batchSize)];
+    const ours = (vad: string) => [
+      '--import',
+      'tsx',
+      fileURLToPath(import.meta.url),
+      ...['--child', 'ours', '--clips', clipsFile, '--model', model, '--cache', cacheDir, '--vad', vad],
+      ...common,
+    ];
+    const fw = (mode: string) => {
+      if (!isModelName(model))
+        throw new Error(`faster-whisper runs on a pinned model (base, tiny.en), not ${model}`);
+      const pin = MODEL_PINS[model];
+      return [
+        FW_CHILD,
+        ...['--ct2-dir', path.join(path.dirname(fwPython), '..', 'ct2', model)],
+        ...pin.wheels.flatMap((w) => ['--wheel', path.join(cacheDir, '.downloads', w.file)]),
+        ...['--model-bin-sha256', pin.modelBinSha256, '--clips', clipsFile, '--mode', mode],
+        ...['--warmup', path.join(FIX, 'jfk.flac'), '--beam-size', arg('fw-beam-size', '1')],
+        ...common,
+      ];
+    };
+    const commands: Record<string, () => [string, string[]]> = {
+      ours: () => [process.execPath, ours(vadModel)],
+      'ours-novad': () => [process.execPath, ours('')],
+      'fw-batched': () => [fwPython, fw('batched')],
+      'fw-sequential': () => [fwPython, fw('sequential')],
+      transformers: () => [
+        process.execPath,
+        [
+          ...['--import', 'tsx', fileURLToPath(import.meta.url), '--child', 'transformers'],
+          ...['--clips', clipsFile, '--model', model, '--cache', cacheDir],
+          ...common,
+        ],
+      ],
+    };
+    for (const e of engines)
+      if (!commands[e]) throw new Error(`unknown engine ${e} (known: ${Object.keys(commands).join(', ')})`);
     const reports: ChildReport[] = [];
     // Alternate the engines so that a noisy neighbour hurts both alike.
     for (let r = 0; r < repeat; r++) {
       for (const e of engines) {
-        const rep = await runChild(e, clipsFile, [
-          '--model',
-          model,
-          '--cache',
-          cacheDir,
-          '--threads',
-          String(threads),
-          '--batch-size',
-          String(batchSize),
-        ]);
+        const rep = await runChild(e, ...commands[e]());
         process.stderr.write(
           `  ${rep.engine}: ${rep.wallS.toFixed(1)} s wall, RTFx ${(rep.audioS / rep.wallS).toFixed(2)}\n`,
         );
@@ -239,19 +320,27 @@ async function main(): Promise<void> {
       engine: rep.engine,
       rtfx: rep.audioS / rep.wallS,
       wallS: rep.wallS,
-      wer: corpusWer(clips.map((c, i) => ({ reference: c.text, hypothesis: rep.texts[i] }))),
+      wer: corpusWer(
+        clips
+          .map((c, i) => ({ reference: c.text, hypothesis: rep.texts[i] }))
+          .filter((p) => p.reference !== ''),
+      ),
+      nonSpeechWords: clips.reduce(
+        (n, c, i) => n + (c.text === '' ? normalizeForWer(rep.texts[i]).length : 0),
+        0,
+      ),
       loadS: rep.loadS,
       peakRssMb: rep.peakRssMb,
       detail: rep.detail,
       texts: rep.texts,
     }));
-    const base = rows.find((r) => r.engine === 'transformers.js');
+    const base = rows.find((r) => r.engine.startsWith('faster-whisper batched')) ?? rows.at(-1);
     const lines = [
-      `| engine | audio s | wall s | RTFx | vs transformers.js | WER | load s | peak RSS MB |`,
-      `|---|---|---|---|---|---|---|---|`,
+      `| engine | audio s | wall s | RTFx | vs ${base?.engine ?? '-'} | WER (speech) | words on non-speech | load s | peak RSS MB |`,
+      `|---|---|---|---|---|---|---|---|---|`,
       ...rows.map(
         (r) =>
-          `| ${r.engine} | ${audio.toFixed(1)} | ${r.wallS.toFixed(1)} | ${r.rtfx.toFixed(2)} | ${base ? (r.rtfx / base.rtfx).toFixed(2) + '×' : '-'} | ${(r.wer * 100).toFixed(1)}% | ${r.loadS.toFixed(1)} | ${r.peakRssMb.toFixed(0)} |`,
+          `| ${r.engine} | ${audio.toFixed(1)} | ${r.wallS.toFixed(1)} | ${r.rtfx.toFixed(2)} | ${base ? (r.rtfx / base.rtfx).toFixed(2) + '×' : '-'} | ${(r.wer * 100).toFixed(1)}% | ${r.nonSpeechWords} | ${r.loadS.toFixed(1)} | ${r.peakRssMb.toFixed(0)} |`,
       ),
     ];
     process.stdout.write(lines.join('\n') + '\n');

@@ -73,9 +73,11 @@ const envSchema = z.object({
   WHISPER_MODEL: z.string().min(1).default('base'),
   WHISPER_MODEL_CACHE: z.string().min(1).optional(),
   WHISPER_AUTO_FETCH: z.enum(['0', '1']).default('1'),
+  WHISPER_VAD: z.enum(['0', '1']).default('1'),
   WHISPER_DEVICE: z.enum(WHISPER_DEVICES).default('cpu'),
   WHISPER_DECODER: z.enum(WHISPER_DECODERS).default('loop'),
   WHISPER_BATCH_SIZE: positiveInt.default(8),
+  WHISPER_WORD_TIMESTAMPS: z.enum(['0', '1']).default('0'),
   WHISPER_THREADS: positiveInt.optional(),
   WHISPER_LANGUAGE: z
     .string()
@@ -163,12 +165,16 @@ export interface Config {
     modelCache: string;
     /** Fetch a missing model on first use (WHISPER_AUTO_FETCH=1), or stop and say how. */
     autoFetch: boolean;
+    /** Decode only the speech Silero VAD finds, in chunks of at most 30 s (WHISPER_VAD=1). */
+    vad: boolean;
     device: Env['WHISPER_DEVICE'];
     /** WHISPER_DECODER: loop (host-driven) or in-graph (one onnxruntime run per batch). */
     decoder: Env['WHISPER_DECODER'];
     batchSize: number;
     threads: number;
     language?: string;
+    /** WHISPER_WORD_TIMESTAMPS=1: transcripts carry per-word times (segments[].words). */
+    wordTimestamps: boolean;
   };
   /** FFMPEG_PATH, else ffmpeg-static where installed, else `ffmpeg` on PATH. */
   ffmpegPath: string;
@@ -287,11 +293,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       model: e.WHISPER_MODEL,
       modelCache: defaultModelCache(e.WHISPER_MODEL_CACHE),
       autoFetch: e.WHISPER_AUTO_FETCH === '1',
+      vad: e.WHISPER_VAD === '1',
       device: e.WHISPER_DEVICE,
       decoder: e.WHISPER_DECODER,
       batchSize: e.WHISPER_BATCH_SIZE,
       threads: e.WHISPER_THREADS ?? cores,
       language: e.WHISPER_LANGUAGE,
+      wordTimestamps: e.WHISPER_WORD_TIMESTAMPS === '1',
     },
     ffmpegPath: resolveFfmpegPath(e.FFMPEG_PATH),
     convertConcurrency: e.CONVERT_CONCURRENCY ?? cores,

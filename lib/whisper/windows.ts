@@ -1,6 +1,8 @@
 /**
- * The unit of work of the transcription loop (transcribe.ts): a clip is cut into 30-second
- * windows, one after another (a window starts where the last one's text ended); the windows of
+ * The units of work of the transcription loop (transcribe.ts). A clip (one file) is cut into
+ * chunks: the stretches of speech the VAD found (vad.ts), or the whole clip when the VAD is off.
+ * A chunk is cut into 30-second windows, one after another (a window starts where the last one's
+ * text ended; a VAD chunk is at most 30 s, so usually one window). The windows of all chunks of
  * all clips wait in one queue and are taken from it in batches.
  */
 import type { TranscriptSegment } from '../manifest.ts';
@@ -8,30 +10,44 @@ import { N_FRAMES } from './audio.ts';
 import type { DecodingResult } from './decoding.ts';
 import type { LogMel } from './mel.ts';
 
-/** A clip being transcribed: its spectrogram, where it has got to, and what it produced. */
+/** A clip being transcribed: its chunks, and what they produced. */
 export interface Clip {
   /** Position in the caller's list of files. */
   index: number;
   file: string;
-  mel: LogMel;
-  /** Mel frames of real audio (the spectrogram has 30 s of padding after them). */
-  contentFrames: number;
   durationS: number;
-  /** Mel frame where the next window starts. */
-  seek: number;
+  /** Known once the first chunk's first window is decoded (or pinned). */
   language?: string;
   languageProb: number;
-  segments: TranscriptSegment[];
-  rawText: string;
+  chunks: Chunk[];
+  /** Chunks not finished yet. */
+  chunksLeft: number;
+  /** Chunks held back until the language is known (detected from the first chunk). */
+  waiting: Chunk[];
   seed: number;
 }
 
-/** One 30-second window of a clip, queued for the model (again, for a temperature fallback). */
-export interface Window {
+/** A contiguous stretch of a clip, decoded by Whisper's seek loop on its own spectrogram. */
+export interface Chunk {
   clip: Clip;
+  /** Where the chunk starts and ends in the clip (seconds). */
+  offsetS: number;
+  endS: number;
+  /** Spectrogram of the chunk's audio, with 30 s of padding after it; dropped when done. */
+  mel?: LogMel;
+  /** Mel frames of the chunk's audio. */
+  contentFrames: number;
+  /** Mel frame (in the chunk) where the next window starts. */
+  seek: number;
+  segments: TranscriptSegment[];
+  rawText: string;
+}
+
+/** One 30-second window of a chunk, queued for the model (again, for a temperature fallback). */
+export interface Window {
+  chunk: Chunk;
   seek: number;
   segmentSize: number;
-  mel?: Float32Array;
   /** Encoder output of this window (kept for a temperature fallback). */
   features?: Float32Array;
   temperatureIndex: number;
@@ -39,18 +55,23 @@ export interface Window {
   tried: DecodingResult[];
 }
 
+/** Audio (mel frames) of a clip still to be decoded after this window's chunk. */
+function framesWaiting(clip: Clip): number {
+  return clip.waiting.reduce((n, c) => n + c.contentFrames, 0);
+}
+
 /**
- * The next batch: fallback retries first, then the windows of the clips with the most audio left.
- * A long clip's windows are decoded one after another, so starting its chain early keeps it from
- * being the lone sequence of the last batches, and windows of similar length (about as many
- * tokens) share a batch. The choice changes no result, only the order of the work.
+ * The next batch: fallback retries first, then the windows with the most audio left behind them
+ * (a chunk's windows are sequential, and a clip's first chunk holds back its others until the
+ * language is known), so that a long chain starts early instead of being the lone sequence of
+ * the last batches, and windows of similar length (about as many tokens) share a batch. The
+ * choice changes no result, only the order of the work.
  */
 export function takeBatch(queue: Window[], size: number): Window[] {
   if (queue.length <= size) return queue.splice(0, size);
   const order = queue.map((w, i) => ({
-    w,
     i,
-    key: w.temperatureIndex > 0 ? Infinity : w.clip.contentFrames - w.seek,
+    key: w.temperatureIndex > 0 ? Infinity : w.chunk.contentFrames - w.seek + framesWaiting(w.chunk.clip),
   }));
   order.sort((a, b) => b.key - a.key || a.i - b.i);
   const picked = new Set(order.slice(0, size).map((o) => o.i));
@@ -60,8 +81,8 @@ export function takeBatch(queue: Window[], size: number): Window[] {
   return batch;
 }
 
-/** The clip's window starting at its current seek (up to 30 s of its remaining audio). */
-export function nextWindow(clip: Clip): Window {
-  const segmentSize = Math.min(N_FRAMES, clip.contentFrames - clip.seek);
-  return { clip, seek: clip.seek, segmentSize, temperatureIndex: 0, tried: [] };
+/** The chunk's window starting at its current seek (up to 30 s of its remaining audio). */
+export function nextWindow(chunk: Chunk): Window {
+  const segmentSize = Math.min(N_FRAMES, chunk.contentFrames - chunk.seek);
+  return { chunk, seek: chunk.seek, segmentSize, temperatureIndex: 0, tried: [] };
 }

@@ -23,3 +23,12 @@ export function whisperModelDir(name: string): string {
   }
   return dir;
 }
+
+/** The Silero VAD model that `model fetch` puts beside the models (WHISPER_VAD). */
+export function vadModelFile(): string {
+  const file = path.join(MODEL_CACHE, 'silero_vad_v6.onnx');
+  if (!existsSync(file)) {
+    throw new Error(`the VAD model ${file} is missing: run \`audio-pipeline model fetch\``);
+  }
+  return file;
+}
