@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'data/', 'db/migrations/', '.venv/', 'models/**/*.py'] },
+  { ignores: ['node_modules/', 'data/', 'db/migrations/', '.venv/', 'models/**/*.py', '.gpucheck/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -13,7 +13,7 @@ import {
   type StorageTarget,
 } from './storage/target.ts';
 import { defaultModelCache } from './model-supply/store.ts';
-import { WHISPER_DEVICES } from './whisper/devices.ts';
+import { WHISPER_DECODERS, WHISPER_DEVICES } from './whisper/devices.ts';
 import { WHISPER_COMPUTE_TYPES } from './whisper/compute.ts';
 
 /**
@@ -77,6 +77,7 @@ const envSchema = z.object({
   WHISPER_VAD: z.enum(['0', '1']).default('1'),
   WHISPER_DEVICE: z.enum(WHISPER_DEVICES).default('cpu'),
   WHISPER_COMPUTE: z.enum(WHISPER_COMPUTE_TYPES).default('int8'),
+  WHISPER_DECODER: z.enum(WHISPER_DECODERS).default('loop'),
   WHISPER_BATCH_SIZE: positiveInt.default(8),
   WHISPER_WORD_TIMESTAMPS: z.enum(['0', '1']).default('0'),
   WHISPER_THREADS: positiveInt.optional(),
@@ -171,6 +172,8 @@ export interface Config {
     device: Env['WHISPER_DEVICE'];
     /** Which graphs run: int8 (quantized) or fp32; fp16 is for GPUs (lib/whisper/compute.ts). */
     compute: Env['WHISPER_COMPUTE'];
+    /** WHISPER_DECODER: loop (host-driven) or in-graph (one onnxruntime run per batch). */
+    decoder: Env['WHISPER_DECODER'];
     batchSize: number;
     threads: number;
     language?: string;
@@ -297,6 +300,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       vad: e.WHISPER_VAD === '1',
       device: e.WHISPER_DEVICE,
       compute: e.WHISPER_COMPUTE,
+      decoder: e.WHISPER_DECODER,
       batchSize: e.WHISPER_BATCH_SIZE,
       threads: e.WHISPER_THREADS ?? cores,
       language: e.WHISPER_LANGUAGE,

@@ -28,6 +28,7 @@ export function whisperEngineLoader(ctx: ActivityContext): EngineLoader {
         modelDir,
         device: whisper.device,
         compute: whisper.compute,
+        decoder: whisper.decoder,
         threads: whisper.threads,
         batchSize: whisper.batchSize,
         logger: ctx.logger,

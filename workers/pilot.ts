@@ -174,7 +174,9 @@ async function warmUp(loader: EngineLoader, config: Config, logger: Logger): Pro
   try {
     const wav = path.join(dir, 'silence.wav');
     await writeFile(wav, silentWav(16_000));
-    await engine.transcribeFiles([wav]);
+    const [result] = await engine.transcribeFiles([wav]);
+    // A clip the engine could not transcribe comes back as an entry, not a throw: fail here.
+    if ('error' in result) throw new Error(`pilot: the warm-up clip failed: ${result.error}`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -183,6 +185,7 @@ async function warmUp(loader: EngineLoader, config: Config, logger: Logger): Pro
       model: config.whisper.model,
       device: config.whisper.device,
       provider: engine.provider,
+      decoder: engine.inGraph ? 'in-graph' : 'loop',
       batchSize: engine.batchSize,
       loadMs: loadedMs,
       warmUpMs: Date.now() - started - loadedMs,

@@ -122,6 +122,7 @@ export function registerTranscribeCommand(
           modelDir,
           device: opts.device ?? config.whisper.device,
           compute: opts.compute ?? config.whisper.compute,
+          decoder: config.whisper.decoder,
           threads: opts.threads ?? config.whisper.threads,
           batchSize: opts.batchSize ?? config.whisper.batchSize,
           ffmpegPath: config.ffmpegPath,

@@ -224,6 +224,24 @@ export function noSpeechProbability(sotLogits: Float32Array, tokenizer: Tokenize
 }
 
 /**
+ * The tokens never sampled: Whisper's `suppress_tokens` ("-1" = the tokenizer's non-speech
+ * tokens) plus the special tokens of the SOT sequence, sorted.
+ */
+export function suppressedTokenIds(tokenizer: Tokenizer, suppress: '-1' | number[] = '-1'): number[] {
+  const ids = new Set<number>(suppress === '-1' ? tokenizer.nonSpeechTokens() : suppress);
+  for (const id of [
+    tokenizer.transcribe,
+    tokenizer.translate,
+    tokenizer.sot,
+    tokenizer.sotPrev,
+    tokenizer.sotLm,
+    tokenizer.noSpeech,
+  ])
+    ids.add(id);
+  return [...ids].sort((a, b) => a - b);
+}
+
+/**
  * The decoding state of one sequence (one window at one temperature): its filters, its tokens,
  * its summed log probability. `decodeBatch` drives many of them in lock-step.
  */
@@ -267,18 +285,7 @@ export class DecodingTask {
     this.tokens = [...this.initialTokens];
     const sampleBegin = this.initialTokens.length;
     if (options.suppressBlank ?? true) this.filters.push(new SuppressBlank(tokenizer, sampleBegin));
-    const suppress = options.suppressTokens ?? '-1';
-    const ids = new Set<number>(suppress === '-1' ? tokenizer.nonSpeechTokens() : suppress);
-    for (const id of [
-      tokenizer.transcribe,
-      tokenizer.translate,
-      tokenizer.sot,
-      tokenizer.sotPrev,
-      tokenizer.sotLm,
-      tokenizer.noSpeech,
-    ])
-      ids.add(id);
-    this.filters.push(new SuppressTokens([...ids].sort((a, b) => a - b)));
+    this.filters.push(new SuppressTokens(suppressedTokenIds(tokenizer, options.suppressTokens)));
     if (!options.withoutTimestamps) {
       const maxInitial = options.maxInitialTimestamp ?? 1.0;
       this.filters.push(
@@ -385,41 +392,46 @@ export async function decodeBatch(
     t.observeSot(out.logits.subarray((b * T + sotIndex) * V, (b * T + sotIndex + 1) * V)),
   );
 
-  // 2. the rest of the SOT sequence (language, task), now that detected languages are known
-  if (S > sotIndex + 1) {
-    const n = S - sotIndex - 1;
-    const rest = new BigInt64Array(B * n);
-    tasks.forEach((t, b) =>
-      t.initialTokens.slice(sotIndex + 1).forEach((id, j) => (rest[b * n + j] = BigInt(id))),
-    );
-    out = await model.decode(rest, B, feats, cache);
-    cache = out.cache;
-    T = n;
-  }
+  try {
+    // 2. the rest of the SOT sequence (language, task), now that detected languages are known
+    if (S > sotIndex + 1) {
+      const n = S - sotIndex - 1;
+      const rest = new BigInt64Array(B * n);
+      tasks.forEach((t, b) =>
+        t.initialTokens.slice(sotIndex + 1).forEach((id, j) => (rest[b * n + j] = BigInt(id))),
+      );
+      out = await model.decode(rest, B, feats, cache);
+      cache = out.cache;
+      T = n;
+    }
 
-  // 3. sample until every sequence has ended
-  for (;;) {
-    opts.signal?.throwIfAborted();
-    const next = new BigInt64Array(rows.length);
-    for (let i = 0; i < rows.length; i++) {
-      const task = tasks[rows[i]];
-      const row = out.logits.subarray((i * T + T - 1) * V, (i * T + T) * V);
-      next[i] = BigInt(task.step(row));
+    // 3. sample until every sequence has ended
+    for (;;) {
+      opts.signal?.throwIfAborted();
+      const next = new BigInt64Array(rows.length);
+      for (let i = 0; i < rows.length; i++) {
+        const task = tasks[rows[i]];
+        const row = out.logits.subarray((i * T + T - 1) * V, (i * T + T) * V);
+        next[i] = BigInt(task.step(row));
+      }
+      const live = rows.map((r, i) => (tasks[r].done ? -1 : i)).filter((i) => i >= 0);
+      if (live.length === 0) break;
+      // A cache on the device (WebGPU) is not compacted: finished rows are fed <|endoftext|>.
+      if (!model.keepsKvOnDevice && live.length <= rows.length * compactBelow) {
+        cache = cache.select(live);
+        feats = selectRows(feats, live);
+        rows = live.map((i) => rows[i]);
+        const kept = new BigInt64Array(live.length);
+        live.forEach((i, j) => (kept[j] = next[i]));
+        out = await model.decode(kept, rows.length, feats, cache);
+      } else {
+        out = await model.decode(next, rows.length, feats, cache);
+      }
+      cache = out.cache;
+      T = 1;
     }
-    const live = rows.map((r, i) => (tasks[r].done ? -1 : i)).filter((i) => i >= 0);
-    if (live.length === 0) break;
-    if (live.length <= rows.length * compactBelow) {
-      cache = cache.select(live);
-      feats = selectRows(feats, live);
-      rows = live.map((i) => rows[i]);
-      const kept = new BigInt64Array(live.length);
-      live.forEach((i, j) => (kept[j] = next[i]));
-      out = await model.decode(kept, rows.length, feats, cache);
-    } else {
-      out = await model.decode(next, rows.length, feats, cache);
-    }
-    cache = out.cache;
-    T = 1;
+  } finally {
+    cache.release(); // device tensors (WebGPU); also when aborted
   }
   return tasks.map((t) => t.result());
 }

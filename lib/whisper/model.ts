@@ -8,6 +8,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Logger } from '../log.ts';
 import { splitMergedDecoder } from './onnx-split.ts';
+import { autoProviders, decoderOutputLocations, disposeDeviceTensors, keepsKvOnDevice } from './providers.ts';
 import { ConfigError } from '../errors.ts';
 
 import type { WhisperDevice } from './devices.ts';
@@ -70,6 +71,11 @@ export class KVCache {
     };
     return new KVCache(rows.length, this.length, this.self.map(pick), this.cross.map(pick));
   }
+
+  /** Frees the tensors that live on a device (WebGPU); host tensors are left to the GC. */
+  release(): void {
+    disposeDeviceTensors([...this.self, ...this.cross]);
+  }
 }
 
 function readJson(file: string): Record<string, unknown> {
@@ -115,6 +121,14 @@ export class WhisperModel {
     return this.cross ? 'split' : 'merged';
   }
 
+  /**
+   * Whether decode() returns caches whose tensors live on the device (WebGPU, split decoder):
+   * such a cache cannot be compacted on the host, and is freed with KVCache.release().
+   */
+  get keepsKvOnDevice(): boolean {
+    return keepsKvOnDevice(this.provider) && this.cross !== undefined;
+  }
+
   static async load(opts: LoadModelOptions): Promise<WhisperModel> {
     const { modelDir } = opts;
     const compute = opts.compute ?? 'fp32';
@@ -151,7 +165,7 @@ export class WhisperModel {
       nTextLayer: num('decoder_layers'),
       nVocab: num('vocab_size'),
     };
-    const candidates: Provider[] = device === 'auto' ? ['cuda', 'webgpu', 'cpu'] : [device];
+    const candidates: Provider[] = device === 'auto' ? autoProviders() : [device];
     const failures: string[] = [];
     for (const provider of candidates) {
       const options: ort.InferenceSession.SessionOptions = {
@@ -184,9 +198,17 @@ export class WhisperModel {
             );
           }
           if (parts) {
-            cross = await ort.InferenceSession.create(parts.cross, decOptions);
+            // WebGPU: the K/V outputs stay on the device (providers.ts).
+            const at = (names: string[]) => {
+              const where = decoderOutputLocations(provider, names);
+              return where ? { ...decOptions, preferredOutputLocation: where } : decOptions;
+            };
+            const layers = [...Array(dims.nTextLayer).keys()];
+            const kv = (kind: string) =>
+              layers.flatMap((i) => [`present.${i}.${kind}.key`, `present.${i}.${kind}.value`]);
+            cross = await ort.InferenceSession.create(parts.cross, at(kv('encoder')));
             sessions.push(cross);
-            decoder = await ort.InferenceSession.create(parts.withPast, decOptions);
+            decoder = await ort.InferenceSession.create(parts.withPast, at(['logits', ...kv('decoder')]));
             sessions.push(decoder);
           }
         }
@@ -328,6 +350,8 @@ export class WhisperModel {
     this.stats.decodeMs += performance.now() - t0;
     this.stats.decodeCalls++;
     this.stats.decodeRows += batch;
+    // The replaced self-attention K/V: nothing reads them again (device tensors only).
+    if (cache) disposeDeviceTensors(cache.self);
     const self: ort.Tensor[] = [];
     for (let i = 0; i < L; i++)
       self.push(

@@ -42,6 +42,8 @@ import {
 import { normalizeLanguage, Tokenizer } from './tokenizer.ts';
 import { DEFAULT_VAD_OPTIONS, mergeIntoChunks, SileroVad, type SampleRange, type VadOptions } from './vad.ts';
 import { nextWindow, takeBatch, type Chunk, type Clip, type Window } from './windows.ts';
+import { InGraphDecoder } from './in-graph-decoder.ts';
+import type { WhisperDecoder } from './devices.ts';
 import { WordAligner, type ProducedSegment } from './timing.ts';
 
 export interface TranscriptionResult {
@@ -76,6 +78,12 @@ export interface EngineOptions {
   /** Weights to run (WHISPER_COMPUTE; default fp32): see compute.ts. */
   compute?: WhisperCompute;
   threads?: number;
+  /**
+   * 'loop' (default): the host drives the decoder token by token (decoding.ts). 'in-graph': greedy
+   * windows with a known language are decoded in one onnxruntime run per batch
+   * (in-graph-decoder.ts); language detection, temperature fallback and word timing stay in the loop.
+   */
+  decoder?: WhisperDecoder;
   /** Windows per decoder batch (default 8). */
   batchSize?: number;
   /** Windows per encoder run (default 1: as fast per window on CPU, and far less memory). */
@@ -149,6 +157,8 @@ export class WhisperEngine {
     readonly batchSize: number,
     private readonly opts: EngineOptions,
     private readonly vad: SileroVad | undefined,
+    /** WHISPER_DECODER=in-graph: the one-run-per-batch decoder (in-graph-decoder.ts). */
+    readonly inGraph?: InGraphDecoder,
   ) {
     this.thresholds = qualityThresholds(opts);
     if (opts.wordTimestamps) {
@@ -174,7 +184,32 @@ export class WhisperEngine {
       });
       const filters = loadMelFilters(opts.modelDir, model.dims.nMels);
       const vad = opts.vadModel ? await SileroVad.load(opts.vadModel) : undefined;
-      return new WhisperEngine(model, tokenizer, filters, audio, Math.max(1, opts.batchSize ?? 8), opts, vad);
+      const inGraph =
+        opts.decoder === 'in-graph'
+          ? await InGraphDecoder.load({
+              modelDir: opts.modelDir,
+              tokenizer,
+              nVocab: model.dims.nVocab,
+              nTextCtx: model.dims.nTextCtx,
+              provider: model.provider,
+              threads: opts.threads,
+              logger: opts.logger,
+            }).catch(async (err: unknown) => {
+              await vad?.release();
+              await model.release();
+              throw err;
+            })
+          : undefined;
+      return new WhisperEngine(
+        model,
+        tokenizer,
+        filters,
+        audio,
+        Math.max(1, opts.batchSize ?? 8),
+        opts,
+        vad,
+        inGraph,
+      );
     } catch (err) {
       audio.close();
       throw err;
@@ -209,6 +244,7 @@ export class WhisperEngine {
     this.audio.close();
     await this.vad?.release();
     await this.model.release();
+    await this.inGraph?.release();
   }
 
   private async run(
@@ -409,7 +445,61 @@ export class WhisperEngine {
     return clip;
   }
 
+  private newTask(w: Window, temperatures: number[]): DecodingTask {
+    const { clip } = w.chunk;
+    // the window's place in the clip, in mel frames: a seed independent of the batching
+    const at = Math.round(w.chunk.offsetS * FRAMES_PER_SECOND) + w.seek;
+    return new DecodingTask(
+      this.tokenizer,
+      {
+        language: clip.language,
+        temperature: temperatures[w.temperatureIndex],
+        seed: (clip.seed ^ Math.imul(at + 1, 2654435761) ^ w.temperatureIndex) >>> 0,
+      },
+      this.model.dims.nTextCtx,
+    );
+  }
+
+  /** A batch's windows: greedy ones with a known language in-graph (when on), the rest in the loop. */
   private async runBatch(
+    batch: Window[],
+    temperatures: number[],
+    signal?: AbortSignal,
+  ): Promise<DecodingResult[]> {
+    const inGraph = this.inGraph;
+    // Word timing needs every window's encoder output, which the in-graph run keeps to itself.
+    if (!inGraph || this.aligner) return this.runLoopBatch(batch, temperatures, signal);
+    const { nMels } = this.model.dims;
+    const results: DecodingResult[] = new Array(batch.length);
+    const rows = batch.map((w, i) => ({ w, i, task: this.newTask(w, temperatures) }));
+    const graphRows = rows.filter((r) => inGraph.accepts(r.task));
+    const loopRows = rows.filter((r) => !inGraph.accepts(r.task));
+    if (graphRows.length > 0) {
+      signal?.throwIfAborted();
+      const size = nMels * N_FRAMES;
+      const mel = new Float32Array(graphRows.length * size);
+      graphRows.forEach((r, j) =>
+        melWindow(r.w.chunk.mel as LogMel, r.w.seek, N_FRAMES, mel.subarray(j * size, (j + 1) * size)),
+      );
+      const out = await inGraph.decode(
+        mel,
+        nMels,
+        graphRows.map((r) => r.task),
+      );
+      graphRows.forEach((r, j) => (results[r.i] = out[j]));
+    }
+    if (loopRows.length > 0) {
+      const out = await this.runLoopBatch(
+        loopRows.map((r) => r.w),
+        temperatures,
+        signal,
+      );
+      loopRows.forEach((r, j) => (results[r.i] = out[j]));
+    }
+    return results;
+  }
+
+  private async runLoopBatch(
     batch: Window[],
     temperatures: number[],
     signal?: AbortSignal,
@@ -445,21 +535,7 @@ export class WhisperEngine {
       if (w.features) data.set(w.features, i * per);
     });
     const features = new ort.Tensor('float32', data, [batch.length, nAudioCtx, nAudioState]);
-    const tasks = batch.map((w) => {
-      const t = temperatures[w.temperatureIndex];
-      const { clip } = w.chunk;
-      // the window's place in the clip, in mel frames: a seed independent of the batching
-      const at = Math.round(w.chunk.offsetS * FRAMES_PER_SECOND) + w.seek;
-      return new DecodingTask(
-        this.tokenizer,
-        {
-          language: clip.language,
-          temperature: t,
-          seed: (clip.seed ^ Math.imul(at + 1, 2654435761) ^ w.temperatureIndex) >>> 0,
-        },
-        this.model.dims.nTextCtx,
-      );
-    });
+    const tasks = batch.map((w) => this.newTask(w, temperatures));
     // SOT sequences differ in length only between detecting and pinned multilingual rows: both
     // are [sot, lang, task], so one batch always works.
     const results = await decodeBatch(this.model, features, tasks, { signal });
