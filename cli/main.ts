@@ -17,6 +17,7 @@ import { registerServeCommand } from './commands/serve.ts';
 import { registerSlurmCommands } from './commands/slurm.ts';
 import { registerStatusCommand } from './commands/status.ts';
 import { registerStorageCommands } from './commands/storage.ts';
+import { registerTemporalCommands } from './commands/temporal.ts';
 import { registerTranscribeCommand } from './commands/transcribe.ts';
 import { registerWorkerCommand } from './commands/worker.ts';
 
@@ -53,6 +54,7 @@ registerDbCommands(program, { loadConfig: ctx.loadConfig, logger: dbLogger(ctx) 
 registerWorkerCommand(program, ctx);
 registerSlurmCommands(program, ctx);
 registerStorageCommands(program, ctx);
+registerTemporalCommands(program, ctx);
 
 try {
   await program.parseAsync(process.argv);

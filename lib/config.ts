@@ -38,6 +38,14 @@ const envSchema = z.object({
   TEMPORAL_UI_PORT: positiveInt.default(8233),
   TEMPORAL_PORT: positiveInt.default(7233),
   TEMPORAL_CLI: z.string().optional(),
+  /** A production server's binaries and schema (deploy/temporal/build.sh builds them there). */
+  TEMPORAL_SERVER_HOME: z.string().min(1).optional(),
+  /** Worker Versioning: the build this worker runs; unset, workers are unversioned. */
+  WORKER_BUILD_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'letters, digits, . _ - (a release, a git commit)')
+    .optional(),
+  WORKER_DEPLOYMENT_NAME: z.string().min(1).default('audio-pipeline'),
   TASK_QUEUE: z.string().min(1).default('audio-pipeline'),
   GPU_TASK_QUEUE: z.string().min(1).default('audio-pipeline-gpu'),
   SOURCE: z.string().min(1).optional(),
@@ -123,8 +131,15 @@ export interface Config {
     port: number;
     uiPort: number;
     cli?: string;
+    /** TEMPORAL_SERVER_HOME: where bin/temporal-sql-tool and schema/ are (unset: the build's cache). */
+    serverHome?: string;
     taskQueue: string;
     gpuTaskQueue: string;
+    /**
+     * WORKER_DEPLOYMENT_NAME + WORKER_BUILD_ID: the Worker Deployment Version workers poll as
+     * (deploy/temporal/README.md, "Rolling out a new version"); unset when WORKER_BUILD_ID is.
+     */
+    workerVersion?: { deploymentName: string; buildId: string };
   };
   /** Where archives come from: SOURCE (a `run --source` or workflow input may override it). */
   source: Source;
@@ -255,8 +270,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       port: e.TEMPORAL_PORT,
       uiPort: e.TEMPORAL_UI_PORT,
       cli: e.TEMPORAL_CLI,
+      serverHome: e.TEMPORAL_SERVER_HOME && path.resolve(e.TEMPORAL_SERVER_HOME),
       taskQueue: e.TASK_QUEUE,
       gpuTaskQueue: e.GPU_TASK_QUEUE,
+      workerVersion: e.WORKER_BUILD_ID
+        ? { deploymentName: e.WORKER_DEPLOYMENT_NAME, buildId: e.WORKER_BUILD_ID }
+        : undefined,
     },
     source,
     stagingDir,
@@ -313,6 +332,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       workerMetricsAddress: e.WORKER_METRICS_ADDRESS,
     },
   };
+}
+
+/**
+ * `run` and `status` against a Temporal server elsewhere (TEMPORAL_ADDRESS) read the pipeline's
+ * database that server's workers write: DATABASE_URL. An embedded database under DATA_DIR would
+ * be a different, empty one, so it is an error (exit 2) before anything starts.
+ */
+export function requireDatabaseUrlWithRemoteTemporal(config: Config, command: string): void {
+  if (config.temporal.address && !config.databaseUrl)
+    throw new ConfigError(
+      `DATABASE_URL is required with TEMPORAL_ADDRESS=${config.temporal.address}: \`${command}\` reads ` +
+        "the database that server's workers write, not an embedded one under DATA_DIR",
+    );
 }
 
 /**

@@ -14,11 +14,9 @@ import { openSync, closeSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { msToTs } from '@temporalio/common/lib/time';
-// CommonJS package: its named exports are not visible to ESM, the default export is.
-import proto from '@temporalio/proto';
 import type { Config } from '../lib/config.ts';
 import { PIPELINE_SEARCH_ATTRIBUTES } from '../workflows/contract.ts';
+import { ensureNamespace, namespaceReady as isReady } from '../temporal-client/namespace.ts';
 import { ensureTemporalCli } from './temporal-cli.ts';
 
 export { findTemporalCli, ensureTemporalCli } from './temporal-cli.ts';
@@ -54,18 +52,6 @@ export interface TemporalDevServer {
   /** Stops the server if this process started it: SIGTERM, then SIGKILL after a grace period. */
   stop(): Promise<void>;
 }
-
-const { IndexedValueType } = proto.temporal.api.enums.v1;
-
-const INDEXED_TYPE: Record<string, proto.temporal.api.enums.v1.IndexedValueType> = {
-  Keyword: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-  Text: IndexedValueType.INDEXED_VALUE_TYPE_TEXT,
-  Int: IndexedValueType.INDEXED_VALUE_TYPE_INT,
-  Double: IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
-  Bool: IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
-  Datetime: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
-  KeywordList: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
-};
 
 export function devServerOptionsFromConfig(config: Config, log?: (line: string) => void): DevServerOptions {
   return {
@@ -104,76 +90,6 @@ async function isTemporal(address: string): Promise<boolean> {
     connection = await connect(address, 3000);
     await connection.withDeadline(Date.now() + 3000, () => connection!.workflowService.getSystemInfo({}));
     return true;
-  } catch {
-    return false;
-  } finally {
-    await connection?.close().catch(() => {});
-  }
-}
-
-/**
- * Namespace and search attributes as the pipeline needs them, on a reused server. A new
- * namespace and new attributes take a few seconds to show (the server caches namespaces),
- * hence the waits.
- */
-async function ensureNamespaceAndSearchAttributes(
-  address: string,
-  namespace: string,
-  timeoutMs: number,
-): Promise<void> {
-  const connection = await connect(address, 5000);
-  const deadline = Date.now() + timeoutMs;
-  const retry = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
-    for (;;) {
-      try {
-        return await fn();
-      } catch (err) {
-        if (Date.now() > deadline) throw new Error(`Temporal at ${address}: ${what}: ${String(err)}`);
-        await sleep(500);
-      }
-    }
-  };
-  try {
-    try {
-      await connection.workflowService.describeNamespace({ namespace });
-    } catch {
-      await connection.workflowService.registerNamespace({
-        namespace,
-        workflowExecutionRetentionPeriod: msToTs('7 days'),
-      });
-    }
-    const { customAttributes } = await retry(`namespace ${namespace} not usable`, () =>
-      connection.operatorService.listSearchAttributes({ namespace }),
-    );
-    const missing = Object.entries(PIPELINE_SEARCH_ATTRIBUTES).filter(
-      ([name]) => !(name in (customAttributes ?? {})),
-    );
-    if (missing.length > 0) {
-      await retry('adding search attributes', () =>
-        connection.operatorService.addSearchAttributes({
-          namespace,
-          searchAttributes: Object.fromEntries(missing.map(([name, type]) => [name, INDEXED_TYPE[type]!])),
-        }),
-      );
-    }
-    await retry('search attributes not visible', async () => {
-      if (!(await isReady(address, namespace))) throw new Error('not ready yet');
-    });
-  } finally {
-    await connection.close();
-  }
-}
-
-/** Ready = the frontend answers, the namespace exists and our search attributes are listed. */
-async function isReady(address: string, namespace: string): Promise<boolean> {
-  let connection: Connection | undefined;
-  try {
-    connection = await connect(address, 2000);
-    return await connection.withDeadline(Date.now() + 3000, async () => {
-      await connection!.workflowService.describeNamespace({ namespace });
-      const { customAttributes } = await connection!.operatorService.listSearchAttributes({ namespace });
-      return Object.keys(PIPELINE_SEARCH_ATTRIBUTES).every((name) => name in (customAttributes ?? {}));
-    });
   } catch {
     return false;
   } finally {
@@ -224,7 +140,7 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
   const log = options.log ?? (() => {});
 
   if ((await checkDevServerPorts(options)) === 'temporal') {
-    await ensureNamespaceAndSearchAttributes(address, options.namespace, options.readyTimeoutMs ?? 90_000);
+    await ensureNamespace(address, options.namespace, { timeoutMs: options.readyTimeoutMs ?? 90_000 });
     log(`reusing the Temporal server already on ${address}`);
     return { address, namespace: options.namespace, uiUrl, logFile, reused: true, stop: async () => {} };
   }

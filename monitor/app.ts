@@ -22,7 +22,7 @@ import {
   throughput,
 } from '../db/queries/monitor.ts';
 import { dateStatus } from '../db/queries/queue.ts';
-import { MAX_QUERY_CHARS, searchTranscripts } from '../db/queries/search-transcripts.ts';
+import { MAX_QUERY_CHARS, searchTranscriptsRanked } from '../db/queries/search-transcripts.ts';
 import { isCalendarDate } from '../lib/archive/dates.ts';
 import { isSafeClipId } from '../lib/clip-id.ts';
 import { BadInputError, errorMessage } from '../lib/errors.ts';
@@ -155,12 +155,14 @@ export function createMonitorApp(deps: MonitorDeps): Hono {
 
   app.get('/api/search', async (c) => {
     const { q, ...options } = parsed(searchParams, c.req.query(), 'query');
-    const hits = await searchTranscripts(db, q, {
+    const { hits, exact } = await searchTranscriptsRanked(db, q, {
       ...options,
       highlight: { start: MARK_START, stop: MARK_STOP },
     });
     return c.json({
       query: q,
+      // false: more rows matched than are ranked, so these are the best of the first matches.
+      exact,
       hits: hits.map((h) => ({
         ...h,
         snippet: h.snippet.replaceAll(MARK_START, '«').replaceAll(MARK_STOP, '»'),

@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createCpuActivities } from '../activities/index.ts';
 import { installTemporalLogging } from './runtime-logging.ts';
+import { workerDeploymentOptions } from './versioning.ts';
 import type { DatabaseContext } from '../activities/context.ts';
 
 const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -22,5 +23,6 @@ export async function createCpuWorker(
     workflowsPath,
     activities: createCpuActivities(ctx),
     maxConcurrentActivityTaskExecutions: 4,
+    ...workerDeploymentOptions(ctx.config),
   });
 }

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createGpuActivities } from '../activities/index.ts';
 import { installTemporalLogging } from './runtime-logging.ts';
+import { workerDeploymentOptions } from './versioning.ts';
 import type { ActivityContext } from '../activities/context.ts';
 import { resolveModelDir } from '../lib/model-supply/store.ts';
 import { configuredVadModel } from '../lib/model-supply/vad-asset.ts';
@@ -72,6 +73,7 @@ export async function createGpuWorker(
     taskQueue: ctx.taskQueue ?? ctx.config.temporal.gpuTaskQueue,
     activities: createGpuActivities({ ...ctx, engine, modelName }),
     maxConcurrentActivityTaskExecutions: 1,
+    ...workerDeploymentOptions(ctx.config),
     ...(ctx.identity ? { identity: ctx.identity } : {}),
     ...(ctx.shutdownGraceTimeMs ? { shutdownGraceTime: ctx.shutdownGraceTimeMs } : {}),
   });

@@ -10,7 +10,11 @@ import { startLocalStack } from '../../local/stack.ts';
 import { gracefulStop, InterruptedError } from '../signals.ts';
 import { formatSummary } from '../summary.ts';
 import { ConfigError } from '../../lib/errors.ts';
-import { missingGlobusSettings, type Config } from '../../lib/config.ts';
+import {
+  missingGlobusSettings,
+  requireDatabaseUrlWithRemoteTemporal,
+  type Config,
+} from '../../lib/config.ts';
 import { parseSource } from '../../lib/source/parse.ts';
 import { dateWorkflowId } from '../../workflows/contract.ts';
 
@@ -40,6 +44,7 @@ export async function runCommand(
 ): Promise<number> {
   checkDateOption(opts.date);
   const config = ctx.loadConfig();
+  requireDatabaseUrlWithRemoteTemporal(config, 'run');
   if (opts.source) checkSourceOption(opts.source, config);
   const stopping = gracefulStop();
   const interrupted = () => {

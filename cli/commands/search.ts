@@ -1,5 +1,9 @@
 import type { Command } from 'commander';
-import { checkSearchQuery, searchTranscripts } from '../../db/queries/search-transcripts.ts';
+import {
+  checkSearchQuery,
+  DEFAULT_SEARCH_CANDIDATES,
+  searchTranscriptsRanked,
+} from '../../db/queries/search-transcripts.ts';
 import { errorMessage } from '../../lib/errors.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { dbLogger, type CliContext } from '../context.ts';
@@ -21,7 +25,10 @@ export function registerSearchCommand(program: Command, ctx: CliContext): void {
         throw new CliError(errorMessage(err), EXIT.usage);
       }
       await withDatabase(ctx.loadConfig(), { logger: dbLogger(ctx), migrate: true }, async ({ db }) => {
-        const hits = await searchTranscripts(db, query, { limit: opts.limit, language: opts.language });
+        const { hits, exact } = await searchTranscriptsRanked(db, query, {
+          limit: opts.limit,
+          language: opts.language,
+        });
         for (const hit of hits) {
           process.stdout.write(
             opts.json
@@ -29,7 +36,12 @@ export function registerSearchCommand(program: Command, ctx: CliContext): void {
               : `${hit.id}  ${hit.date}  [${hit.language ?? '?'}]  ${hit.snippet}\n`,
           );
         }
-        if (!opts.json) process.stderr.write(`${hits.length} hit(s)\n`);
+        if (!opts.json) {
+          const bound = exact
+            ? ''
+            : ` (the best of the first ${DEFAULT_SEARCH_CANDIDATES} matches; add words to narrow it)`;
+          process.stderr.write(`${hits.length} hit(s)${bound}\n`);
+        }
       });
     });
 }

@@ -4,6 +4,7 @@ import { listDates } from '../../db/queries/list-dates.ts';
 import { checkDateOption } from '../date-option.ts';
 import { dbLogger, type CliContext } from '../context.ts';
 import { withDatabase } from '../with-database.ts';
+import { requireDatabaseUrlWithRemoteTemporal } from '../../lib/config.ts';
 
 export function registerStatusCommand(program: Command, ctx: CliContext): void {
   program
@@ -13,7 +14,9 @@ export function registerStatusCommand(program: Command, ctx: CliContext): void {
     .option('--json', 'machine-readable output (one JSON document)')
     .action(async (opts: { date?: string; json?: boolean }) => {
       if (opts.date) checkDateOption(opts.date);
-      await withDatabase(ctx.loadConfig(), { logger: dbLogger(ctx), migrate: true }, async ({ db }) => {
+      const config = ctx.loadConfig();
+      requireDatabaseUrlWithRemoteTemporal(config, 'status');
+      await withDatabase(config, { logger: dbLogger(ctx), migrate: true }, async ({ db }) => {
         if (!opts.date) {
           const dates = await listDates(db);
           if (opts.json) return void process.stdout.write(JSON.stringify(dates) + '\n');

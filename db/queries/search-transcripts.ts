@@ -1,7 +1,7 @@
 /**
- * Full-text search over transcripts in any language.
+ * Full-text search over transcripts in any language, ranked, in bounded time at any scale.
  *
- * transcripts.tsv holds each text twice: stemmed with its language's configuration
+ * Matching. transcripts.tsv holds each text twice: stemmed with its language's configuration
  * (audio_pipeline_ts_config(language)) and unstemmed ('simple'). A query is matched against a
  * row with the same two configurations: the row's language (so "running" finds "runs" in an
  * English transcript and "Häuser" finds "Haus" in a German one) OR simple (so an exact word is
@@ -9,6 +9,15 @@
  * cannot drive the GIN index, so a first condition ORs the query as parsed by every
  * configuration (audio_pipeline_any_language_tsquery, migration 0000): one index scan, then
  * the exact per-row check.
+ *
+ * Ranking: a bounded candidate set (bench/README.md, "search"). Ranking every match costs time in
+ * proportion to the matches — ts_rank reads each row's tsvector — so a word in 20% of a million
+ * transcripts took ~300 ms. Instead the first `candidates` matches the index scan yields (in
+ * table order, i.e. roughly oldest first) are ranked with ts_rank and the best `limit` returned;
+ * ts_headline runs for those only. When a query matches no more rows than that, the ranking is
+ * exact (`exact: true`), which is every query that matches fewer than `candidates` rows; above,
+ * it is the best among the candidates, and `exact: false` says so. bench/search.ts measures the
+ * latency and the overlap with the exact ranking.
  */
 import { sql } from 'drizzle-orm';
 import { BadInputError } from '../../lib/errors.ts';
@@ -16,6 +25,9 @@ import type { Db } from './database.ts';
 
 /** Longest query accepted: far more than anyone types, far less than a costly tsquery. */
 export const MAX_QUERY_CHARS = 500;
+
+/** Matches ranked per query at most (see the module comment); the latency bound. */
+export const DEFAULT_SEARCH_CANDIDATES = 2000;
 
 /**
  * A query PostgreSQL can take, or BadInputError (the monitor answers 400, the CLI exits 2): a NUL
@@ -41,6 +53,8 @@ export interface SearchOptions {
   date?: string;
   /** Marks around matched words in `snippet`; default « and ». */
   highlight?: { start: string; stop: string };
+  /** Matches ranked at most; default DEFAULT_SEARCH_CANDIDATES (at least limit + offset). */
+  candidates?: number;
 }
 
 // A type alias, not an interface: db.execute wants a Record-compatible row type.
@@ -54,36 +68,94 @@ export type SearchHit = {
   rank: number;
 };
 
+export interface SearchResult {
+  hits: SearchHit[];
+  /** true when every match was ranked (the query matched no more rows than the candidate bound). */
+  exact: boolean;
+}
+
+/**
+ * The search as one statement (bench/search.ts EXPLAINs it). `found`: the first candidates + 1
+ * rows the GIN index yields for the any-language query (one more than are ranked, to know whether
+ * there are more). `queries`: the per-row query (its language's parse OR simple) computed once
+ * per language among them, not once per row — that parse was the largest cost per candidate. A
+ * row matched only through another language's parse is dropped by the `@@` of `ranked`.
+ * ts_headline, which reads the text, runs for the returned page only.
+ */
+export function rankedSearchSql(
+  text: string,
+  o: Pick<SearchOptions, 'language' | 'date'> & {
+    limit: number;
+    offset: number;
+    candidates: number;
+    headlineOptions: string;
+  },
+) {
+  return sql`
+    WITH found AS MATERIALIZED (
+      SELECT t.id, coalesce(t.language, '') AS language, t.tsv
+      FROM transcripts AS t
+      ${o.date !== undefined ? sql`JOIN audio_files AS df ON df.id = t.id AND df.date = ${o.date}` : sql``}
+      WHERE t.tsv @@ audio_pipeline_any_language_tsquery(${text})
+        ${o.language !== undefined ? sql`AND t.language = ${o.language}` : sql``}
+      LIMIT ${o.candidates + 1}
+    ),
+    queries AS MATERIALIZED (
+      SELECT l.language,
+             websearch_to_tsquery(audio_pipeline_ts_config(l.language), ${text})
+               || websearch_to_tsquery('pg_catalog.simple'::regconfig, ${text}) AS q
+      FROM (SELECT DISTINCT language FROM found) AS l
+    ),
+    ranked AS (
+      SELECT c.id, c.language, qs.q, ts_rank(c.tsv, qs.q)::float8 AS rank
+      FROM found AS c
+      JOIN queries AS qs ON qs.language = c.language
+      WHERE c.tsv @@ qs.q
+      ORDER BY rank DESC, c.id
+      LIMIT ${o.limit} OFFSET ${o.offset}
+    )
+    SELECT r.id, f.date::text AS date, f.archive, t.language,
+           ts_headline(audio_pipeline_ts_config(t.language), t.text, r.q, ${o.headlineOptions}) AS snippet,
+           r.rank, (SELECT count(*) FROM found)::int AS matched
+    FROM ranked AS r
+    JOIN audio_files AS f ON f.id = r.id
+    JOIN transcripts AS t ON t.id = r.id
+    ORDER BY r.rank DESC, r.id
+  `;
+}
+
 /** ts_headline options are one string of key=value pairs; keep marks from breaking it. */
 const headlineMark = (mark: string) => `"${mark.replace(/["\\,]/g, '')}"`;
 
+/** The hits of `query`, best first (see the module comment for how they are ranked). */
 export async function searchTranscripts(
   db: Db,
   query: string,
   options: SearchOptions = {},
 ): Promise<SearchHit[]> {
+  return (await searchTranscriptsRanked(db, query, options)).hits;
+}
+
+export async function searchTranscriptsRanked(
+  db: Db,
+  query: string,
+  options: SearchOptions = {},
+): Promise<SearchResult> {
   const text = checkSearchQuery(query);
-  if (!text) return [];
+  if (!text) return { hits: [], exact: true };
   const limit = Math.max(1, Math.min(options.limit ?? 20, 1000));
   const offset = Math.max(0, options.offset ?? 0);
+  const candidates = Math.max(options.candidates ?? DEFAULT_SEARCH_CANDIDATES, limit + offset);
   const { start, stop } = options.highlight ?? { start: '«', stop: '»' };
   const headlineOptions = `StartSel=${headlineMark(start)}, StopSel=${headlineMark(stop)}, MaxFragments=2, MaxWords=25, MinWords=8, FragmentDelimiter=" … "`;
-  const result = await db.execute<SearchHit>(sql`
-    SELECT f.id, f.date::text AS date, f.archive, t.language,
-           ts_headline(audio_pipeline_ts_config(t.language), t.text, rq.q, ${headlineOptions}) AS snippet,
-           ts_rank(t.tsv, rq.q)::float8 AS rank
-    FROM transcripts AS t
-    JOIN audio_files AS f ON f.id = t.id
-    CROSS JOIN LATERAL (
-      SELECT websearch_to_tsquery(audio_pipeline_ts_config(t.language), ${text})
-          || websearch_to_tsquery('pg_catalog.simple'::regconfig, ${text}) AS q
-    ) AS rq
-    WHERE t.tsv @@ audio_pipeline_any_language_tsquery(${text})
-      AND t.tsv @@ rq.q
-      ${options.language !== undefined ? sql`AND t.language = ${options.language}` : sql``}
-      ${options.date !== undefined ? sql`AND f.date = ${options.date}` : sql``}
-    ORDER BY rank DESC, f.id
-    LIMIT ${limit} OFFSET ${offset}
-  `);
-  return result.rows.map((r) => ({ ...r, rank: Number(r.rank) }));
+
+  const result = await db.execute<SearchHit & { matched: number }>(
+    rankedSearchSql(text, { ...options, limit, offset, candidates, headlineOptions }),
+  );
+  const matched = result.rows[0]?.matched ?? 0;
+  return {
+    hits: result.rows.map(({ matched: _, ...hit }) => ({ ...hit, rank: Number(hit.rank) })),
+    // With no rows on this page (an offset past the end) the count is unknown but below the bound.
+    exact: result.rows.length === 0 || matched <= candidates,
+  };
 }

@@ -18,6 +18,31 @@ export interface ConvertOptions {
 
 export const DEFAULT_MAX_CLIP_SECONDS = 600;
 
+/**
+ * The output side of the conversion: Opus 32 kbps mono 16 kHz in Ogg, no metadata. -f ogg: the
+ * output is a pipe, with no extension to guess the container from. bitexact: a fixed Ogg serial
+ * number and no version tag, so converting again gives the same bytes.
+ */
+export const OPUS_OUTPUT_ARGS: readonly string[] = [
+  '-vn',
+  '-map_metadata',
+  '-1',
+  '-c:a',
+  'libopus',
+  '-b:a',
+  '32k',
+  '-ac',
+  '1',
+  '-ar',
+  '16000',
+  '-fflags',
+  '+bitexact',
+  '-flags:a',
+  '+bitexact',
+  '-f',
+  'ogg',
+];
+
 export interface ConvertResult {
   bytes: number;
   /** Duration of the Opus output, from its Ogg granule positions. */
@@ -50,8 +75,6 @@ export async function convertToOpus(
       await ffmpegToFile(tmp, (onStdout) =>
         runFfmpeg(
           options.ffmpegPath,
-          // -f ogg: the output is a pipe, with no extension to guess the container from. bitexact: a
-          // fixed Ogg serial number and no version tag, so converting again gives the same bytes.
           [
             '-nostdin',
             '-hide_banner',
@@ -61,23 +84,7 @@ export async function convertToOpus(
             ...pinnedInput(input, { demuxer: 'mp3' }),
             '-t',
             String(maxSeconds + 1),
-            '-vn',
-            '-map_metadata',
-            '-1',
-            '-c:a',
-            'libopus',
-            '-b:a',
-            '32k',
-            '-ac',
-            '1',
-            '-ar',
-            '16000',
-            '-fflags',
-            '+bitexact',
-            '-flags:a',
-            '+bitexact',
-            '-f',
-            'ogg',
+            ...OPUS_OUTPUT_ARGS,
             'pipe:1',
           ],
           input,

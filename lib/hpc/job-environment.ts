@@ -22,6 +22,9 @@ export function gpuJobEnvironment(config: Config): NodeJS.ProcessEnv {
     TEMPORAL_NAMESPACE: temporal.namespace,
     TASK_QUEUE: temporal.taskQueue,
     GPU_TASK_QUEUE: temporal.gpuTaskQueue,
+    // Pinned dates' transcriptions go to GPU workers of their own build (workers/versioning.ts).
+    WORKER_BUILD_ID: temporal.workerVersion?.buildId,
+    WORKER_DEPLOYMENT_NAME: temporal.workerVersion?.deploymentName,
     WHISPER_MODEL: whisper.model,
     WHISPER_MODEL_CACHE: whisper.modelCache,
     WHISPER_DEVICE: pilot.jobWhisperDevice,

@@ -335,6 +335,7 @@ describe('custom task queues end to end', { timeout: 15 * 60_000 }, () => {
   let env: NodeJS.ProcessEnv;
   let dev: ReturnType<typeof spawn> | undefined;
   let devLog = '';
+  let database: Awaited<ReturnType<typeof openDatabase>> | undefined;
 
   /** `dev` with the custom queues, until it says it is ready (or exits). */
   const startDev = () =>
@@ -353,7 +354,10 @@ describe('custom task queues end to end', { timeout: 15 * 60_000 }, () => {
     dataDir = await makeTempDir('audio-pipeline-queues-');
     const incoming = path.join(dataDir, 'incoming');
     await generateDay({ date: DAY, archives: 1, clipsPerArchive: 2, outDir: incoming, seed: 7 });
-    env = { ...localEnv(dataDir, incoming), ...QUEUES };
+    // `run` with TEMPORAL_ADDRESS reads the database named by DATABASE_URL (it would not open an
+    // embedded one): dev and run share a server this test starts.
+    database = await openDatabase({ dataDir: path.join(dataDir, 'shared-db') });
+    env = { ...localEnv(dataDir, incoming), ...QUEUES, DATABASE_URL: database.url };
     // On a port race with the dev server (see above), once more with fresh ports.
     for (let attempt = 0; attempt < 2; attempt++) {
       const [temporalPort, uiPort] = await freePorts(2);
@@ -371,6 +375,7 @@ describe('custom task queues end to end', { timeout: 15 * 60_000 }, () => {
       dev.kill('SIGTERM');
       await closed;
     }
+    await database?.close();
     await rm(dataDir, { recursive: true, force: true });
   });
 

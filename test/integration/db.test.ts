@@ -13,6 +13,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
+import { PgDialect } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 import type { AppDatabase } from '../../db/client.ts';
 import { migrate, MIGRATIONS_FOLDER } from '../../db/migrate.ts';
@@ -28,6 +29,7 @@ import {
   upsertQueue,
 } from '../../db/queries/index.ts';
 import { rowsPerStatement } from '../../db/queries/upsert-unless-unchanged.ts';
+import { rankedSearchSql, searchTranscriptsRanked } from '../../db/queries/search-transcripts.ts';
 import * as schema from '../../db/schema.ts';
 import { CLIP_STATUSES, QUEUE_STATUSES } from '../../lib/statuses.ts';
 import { BadInputError } from '../../lib/errors.ts';
@@ -756,6 +758,83 @@ for (const backend of backends) {
         assert.equal(both[0]!.id, '7318273645513100004', 'the only text with both words, first');
       } finally {
         await db.execute(sql`DELETE FROM audio_files WHERE date = ${date}`);
+      }
+    });
+
+    test('search ranks a bounded candidate set: exact below the bound, flagged above it', async () => {
+      const [date, archive] = ['2024-05-02', '2024-05-02_00-00'];
+      // 'violin' 1..6 times; the bound decides how many of them are ranked.
+      const ids = [1, 2, 3, 4, 5, 6].map((n) => `731827364551320000${n}`);
+      const texts = ids.map((_, i) => `${'violin '.repeat(i + 1)}played at the concert hall`);
+      try {
+        await storeArchive(db, {
+          date,
+          archive,
+          clips: ids.map((id) => clip(id, { date, archive })),
+          metadata: new Map(),
+          transcripts: ids.map((id, i) => transcript(id, 'en', texts[i]!)),
+        });
+        const exact = await searchTranscriptsRanked(db, 'violins', { date, candidates: 6 });
+        assert.equal(exact.exact, true, '6 matches, 6 candidates: every match ranked');
+        assert.deepEqual(
+          exact.hits.map((h) => h.id),
+          [...ids].reverse(),
+          'most occurrences first (the stem finds "violin")',
+        );
+        assert.match(exact.hits[0]!.snippet, /«violin»/);
+        assert.equal(exact.hits[0]!.date, date);
+
+        const bounded = await searchTranscriptsRanked(db, 'violin', { date, candidates: 3, limit: 2 });
+        assert.equal(bounded.exact, false, '6 matches, 3 candidates: approximate');
+        assert.equal(bounded.hits.length, 2);
+        const ranks = bounded.hits.map((h) => h.rank);
+        assert.ok(ranks[0]! >= ranks[1]!, `ranked among the candidates: ${ranks}`);
+        for (const hit of bounded.hits) {
+          assert.ok(ids.includes(hit.id));
+          assert.match(hit.snippet, /«violin»/);
+        }
+        // The bound never cuts a page short: at least limit + offset rows are ranked.
+        const page = await searchTranscriptsRanked(db, 'violin', {
+          date,
+          candidates: 1,
+          limit: 2,
+          offset: 4,
+        });
+        assert.equal(page.hits.length, 2);
+        assert.equal(
+          (await searchTranscriptsRanked(db, 'violin', { date, candidates: 1, limit: 6 })).exact,
+          true,
+          'limit 6 raises the bound to 6',
+        );
+        // A language no clip has: no hits, and exact (nothing was left unranked).
+        assert.deepEqual(await searchTranscriptsRanked(db, 'violin', { date, language: 'xx' }), {
+          hits: [],
+          exact: true,
+        });
+      } finally {
+        await db.execute(sql`DELETE FROM audio_files WHERE date = ${date}`);
+      }
+    });
+
+    test('the search statement reads the GIN index', async () => {
+      const client = await pool.connect();
+      try {
+        await client.query('SET enable_seqscan = off');
+        const statement = rankedSearchSql('violin', {
+          limit: 20,
+          offset: 0,
+          candidates: 100,
+          headlineOptions: '',
+        });
+        const query = new PgDialect().sqlToQuery(statement);
+        const plan = await client.query(`EXPLAIN ${query.sql}`, query.params);
+        assert.match(
+          plan.rows.map((r) => r['QUERY PLAN']).join('\n'),
+          /Bitmap Index Scan on transcripts_tsv_idx/,
+        );
+      } finally {
+        await client.query('RESET enable_seqscan');
+        client.release();
       }
     });
 

@@ -167,6 +167,7 @@ describe('audio-pipeline serve', { timeout: 15 * 60_000 }, () => {
     const result = await json(`/api/search?q=${encodeURIComponent(word)}&date=${DATE}`);
     const hit = result.hits.find((h: { id: string }) => h.id === speech.id);
     assert.ok(hit, `"${word}" → ${JSON.stringify(result.hits)}`);
+    assert.equal(result.exact, true, 'a small date: every match ranked');
     const marked = hit.parts.filter((p: { hit: boolean }) => p.hit).map((p: { text: string }) => p.text);
     assert.ok(
       marked.some((t: string) => t.toLowerCase() === word.toLowerCase()),

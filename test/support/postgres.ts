@@ -65,7 +65,7 @@ async function serverMajor(url: string): Promise<number> {
 }
 
 /** A database of its own on the given server, so runs never see each other's rows. */
-async function freshDatabase(serverUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+export async function freshDatabase(serverUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `audio_pipeline_test_${process.pid}_${Date.now().toString(36)}`;
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
