@@ -41,7 +41,9 @@ async function main(argv: string[]) {
   let workflowTaskMs = 0;
   let queueMs = 0;
   const byWorkflow = new Map<string, typeof run.activities>();
-  for (const a of run.activities) byWorkflow.set(a.workflowId, [...(byWorkflow.get(a.workflowId) ?? []), a]);
+  // The date workflow's own activities are apart by its archives' whole runs: archives only.
+  for (const a of run.activities.filter((x) => x.workflowId !== `process-date-${date}`))
+    byWorkflow.set(a.workflowId, [...(byWorkflow.get(a.workflowId) ?? []), a]);
   for (const spans of byWorkflow.values()) {
     spans.sort((a, b) => a.scheduledMs - b.scheduledMs);
     spans.forEach((a, i) => {
@@ -50,7 +52,8 @@ async function main(argv: string[]) {
         workflowTaskMs += a.scheduledMs - spans[i - 1]!.endMs;
     });
   }
-  const orchestrationShare = workflowTaskMs / (workflowTaskMs + sumMs);
+  const archiveActivityMs = [...byWorkflow.values()].flat().reduce((n, a) => n + (a.endMs - a.startMs), 0);
+  const orchestrationShare = workflowTaskMs / (workflowTaskMs + archiveActivityMs);
   const archiveEvents = Object.entries(run.historyEvents)
     .filter(([id]) => id !== `process-date-${date}`)
     .map(([, n]) => n);

@@ -10,7 +10,18 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT } from './lib/report.ts';
 
-export const BENCHES = ['convert', 'store', 'search', 'transcribe', 'orchestration', 'memory'] as const;
+export const BENCHES = [
+  'convert',
+  'store',
+  'search',
+  'transcribe',
+  'orchestration',
+  'temporal-server-overhead',
+  'memory',
+] as const;
+
+/** Benches whose options parser refuses --quick (their defaults are small already). */
+const NO_QUICK = new Set(['temporal-server-overhead']);
 
 const [name, ...rest] = process.argv.slice(2);
 if (!name || name === '--help' || name === '-h') {
@@ -26,7 +37,8 @@ for (const bench of names) {
     process.exit(2);
   }
   process.stderr.write(`\n=== bench ${bench} ${rest.join(' ')}\n`);
-  const run = spawnSync(process.execPath, ['--import', 'tsx', file, ...rest], {
+  const args = NO_QUICK.has(bench) ? rest.filter((a) => a !== '--quick') : rest;
+  const run = spawnSync(process.execPath, ['--import', 'tsx', file, ...args], {
     cwd: ROOT,
     stdio: 'inherit',
   });

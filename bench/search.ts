@@ -285,7 +285,10 @@ async function main(argv: string[]) {
         .join('\n');
     for (const c of classes) {
       const q = c.queries[0]!;
-      const productSql = rankedSearchSql(q, {
+      const anyLanguage = (
+        await client.query<{ q: string }>('SELECT audio_pipeline_any_language_tsquery($1)::text AS q', [q])
+      ).rows[0]!.q;
+      const productSql = rankedSearchSql(q, anyLanguage, {
         limit: 20,
         offset: 0,
         candidates: DEFAULT_SEARCH_CANDIDATES,

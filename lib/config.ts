@@ -76,6 +76,7 @@ const envSchema = z.object({
   WHISPER_VAD: z.enum(['0', '1']).default('1'),
   WHISPER_DEVICE: z.enum(WHISPER_DEVICES).default('cpu'),
   WHISPER_BATCH_SIZE: positiveInt.default(8),
+  WHISPER_WORD_TIMESTAMPS: z.enum(['0', '1']).default('0'),
   WHISPER_THREADS: positiveInt.optional(),
   WHISPER_LANGUAGE: z
     .string()
@@ -169,6 +170,8 @@ export interface Config {
     batchSize: number;
     threads: number;
     language?: string;
+    /** WHISPER_WORD_TIMESTAMPS=1: transcripts carry per-word times (segments[].words). */
+    wordTimestamps: boolean;
   };
   /** FFMPEG_PATH, else ffmpeg-static where installed, else `ffmpeg` on PATH. */
   ffmpegPath: string;
@@ -292,6 +295,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       batchSize: e.WHISPER_BATCH_SIZE,
       threads: e.WHISPER_THREADS ?? cores,
       language: e.WHISPER_LANGUAGE,
+      wordTimestamps: e.WHISPER_WORD_TIMESTAMPS === '1',
     },
     ffmpegPath: resolveFfmpegPath(e.FFMPEG_PATH),
     convertConcurrency: e.CONVERT_CONCURRENCY ?? cores,

@@ -35,6 +35,17 @@ export interface TranscriptSegment {
   text: string;
   avg_logprob?: number;
   no_speech_prob?: number;
+  /** With word timestamps on (WHISPER_WORD_TIMESTAMPS=1, `transcribe --word-timestamps`). */
+  words?: TranscriptWord[];
+}
+
+/** One word of a segment: its text as decoded (leading space included), times in seconds. */
+export interface TranscriptWord {
+  word: string;
+  start: number;
+  end: number;
+  /** Mean probability of the word's tokens. */
+  probability: number;
 }
 
 /** A clip's transcript, one line of transcripts.jsonl. */

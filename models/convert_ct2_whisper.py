@@ -37,7 +37,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-CONVERTER_VERSION = 1
+CONVERTER_VERSION = 2
 OPSET = 17
 IR_VERSION = 8
 HEAD_DIM = 64
@@ -518,6 +518,37 @@ def build_decoder(m: Ct2Model, d: Dims) -> onnx.ModelProto:
     return _model(graph, 'Whisper decoder (merged, with KV cache) converted from a CTranslate2 model.bin')
 
 
+def expose_cross_attentions(model: onnx.ModelProto, d: Dims) -> None:
+    """Adds the outputs `cross_attentions.{i}` [batch, heads, tokens, frames] to the decoder: the
+    softmax of each layer's cross-attention, which word timestamps align against (dynamic time
+    warping over the alignment heads, as openai-whisper's timing.py does).
+
+    The tensors are found by their shape in the graph, Softmax(MatMul(q, Transpose(present.{i}.
+    encoder.key))), so that build_decoder stays as it is. onnxruntime copies an output only when
+    it is fetched: the decoding loop, which does not fetch them, runs as before."""
+    g = model.graph
+    producer = {o: n for n in g.node for o in n.output}
+    found: dict[int, str] = {}
+    for n in g.node:
+        if n.op_type != 'Softmax' or n.input[0] not in producer:
+            continue
+        mm = producer[n.input[0]]
+        if mm.op_type != 'MatMul' or len(mm.input) != 2 or mm.input[1] not in producer:
+            continue
+        tr = producer[mm.input[1]]
+        key = re.fullmatch(r'present\.(\d+)\.encoder\.key', tr.input[0]) if tr.op_type == 'Transpose' else None
+        if key:
+            found[int(key.group(1))] = n.output[0]
+    if sorted(found) != list(range(d.dec_layers)):
+        raise ValueError(f'decoder graph: cross-attention softmax found for layers {sorted(found)}, expected 0..{d.dec_layers - 1}')
+    for i in range(d.dec_layers):
+        name = f'cross_attentions.{i}'
+        g.node.append(helper.make_node('Identity', [found[i]], [name], name=f'dec_expose_cross_attentions_{i}'))
+        g.output.append(helper.make_tensor_value_info(
+            name, TensorProto.FLOAT, ['batch_size', d.dec_heads, 'decoder_sequence_length', 'encoder_sequence_length_out']))
+    onnx.checker.check_model(model)
+
+
 # ---------------------------------------------------------------------------------------------
 # Inputs: a directory or wheels
 # ---------------------------------------------------------------------------------------------
@@ -836,6 +867,7 @@ def convert(src: Source, assets: dict[str, bytes], out_dir: str, name: str, whis
     del enc
     _log('building onnx/decoder_model_merged.onnx')
     dec = build_decoder(m, d)
+    expose_cross_attentions(dec, d)
     _write(out_dir, 'onnx/decoder_model_merged.onnx', dec.SerializeToString())
     del dec
 

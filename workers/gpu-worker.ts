@@ -32,6 +32,7 @@ export function whisperEngineLoader(ctx: ActivityContext): EngineLoader {
         logger: ctx.logger,
         ffmpegPath: ctx.config.ffmpegPath,
         maxClipSeconds: ctx.config.limits.maxClipSeconds,
+        wordTimestamps: whisper.wordTimestamps,
         vadModel,
       }).catch((err: unknown) => {
         loading = undefined; // the next task tries again instead of reusing the failure

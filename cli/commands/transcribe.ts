@@ -16,6 +16,7 @@ interface TranscribeCliOptions {
   device?: WhisperDevice;
   threads?: number;
   json?: boolean;
+  wordTimestamps?: boolean;
 }
 
 const DEVICES: readonly string[] = WHISPER_DEVICES;
@@ -41,14 +42,19 @@ export function formatTranscript(r: TranscriptionResult): string {
   return lines.join('\n') + '\n';
 }
 
-/** One JSON line of a transcript (segments with start, end, text only). */
+/** One JSON line of a transcript (segments with start, end, text, and words when timed). */
 export function transcriptJson(r: TranscriptionResult): string {
   return JSON.stringify({
     file: r.file,
     language: r.language,
     language_prob: r.language_prob,
     text: r.text,
-    segments: r.segments.map((s) => ({ start: s.start, end: s.end, text: s.text })),
+    segments: r.segments.map((s) => ({
+      start: s.start,
+      end: s.end,
+      text: s.text,
+      ...(s.words ? { words: s.words } : {}),
+    })),
     no_speech: r.no_speech,
     duration_s: r.duration_s,
   });
@@ -83,6 +89,10 @@ export function registerTranscribeCommand(
       integerOption(),
     )
     .option('--json', 'one JSON object per file on stdout')
+    .option(
+      '--word-timestamps',
+      'time every word: JSON segments gain words [{word, start, end, probability}] (default: WHISPER_WORD_TIMESTAMPS)',
+    )
     .action(async (files: string[], opts: TranscribeCliOptions) => {
       const config = ctx.loadConfig();
       const language = opts.language ?? config.whisper.language;
@@ -104,6 +114,7 @@ export function registerTranscribeCommand(
           batchSize: opts.batchSize ?? config.whisper.batchSize,
           ffmpegPath: config.ffmpegPath,
           maxClipSeconds: config.limits.maxClipSeconds,
+          wordTimestamps: opts.wordTimestamps ?? config.whisper.wordTimestamps,
           vadModel: configuredVadModel(config.whisper),
           logger: ctx.logger?.(),
         });

@@ -102,6 +102,11 @@ export class WhisperModel {
     private readonly cross: ort.InferenceSession | undefined,
   ) {}
 
+  /** The outputs a decoding step reads (not the cross_attentions.* ones). */
+  private get stepFetches(): string[] {
+    return this.decoder.outputNames.filter((n) => !n.startsWith('cross_attentions.'));
+  }
+
   get decoderMode(): 'split' | 'merged' {
     return this.cross ? 'split' : 'merged';
   }
@@ -301,7 +306,7 @@ export class WhisperModel {
       feeds[`past_key_values.${i}.encoder.key`] = cross[2 * i];
       feeds[`past_key_values.${i}.encoder.value`] = cross[2 * i + 1];
     }
-    const out = await this.decoder.run(feeds);
+    const out = await this.decoder.run(feeds, this.stepFetches);
     this.stats.decodeMs += performance.now() - t0;
     this.stats.decodeCalls++;
     this.stats.decodeRows += batch;
@@ -315,6 +320,57 @@ export class WhisperModel {
       logits: (out.logits as ort.Tensor).data as Float32Array,
       cache: new KVCache(batch, (cache?.length ?? 0) + T, self, cross),
     };
+  }
+
+  /** Whether the decoder has the `cross_attentions.{i}` outputs word timestamps need (converter ≥ 2). */
+  get hasCrossAttentions(): boolean {
+    return this.decoder.outputNames.includes('cross_attentions.0');
+  }
+
+  /**
+   * A teacher-forced decoder pass over whole sequences without KV cache, for word alignment:
+   * the logits [B, T, V] and the cross-attention probabilities [B, H, T, n_audio_ctx] of the
+   * decoder layers `layers`.
+   */
+  async crossAttentions(
+    tokens: BigInt64Array,
+    batch: number,
+    features: ort.Tensor,
+    layers: number[],
+  ): Promise<{ logits: Float32Array; attentions: Map<number, Float32Array> }> {
+    if (!this.hasCrossAttentions)
+      throw new ConfigError(
+        `Whisper model ${this.modelDir}: the decoder has no cross_attentions outputs (converted before word timestamps); convert it again with \`audio-pipeline model fetch\``,
+      );
+    const T = tokens.length / batch;
+    const L = this.dims.nTextLayer;
+    const feeds: Record<string, ort.Tensor> = { input_ids: new ort.Tensor('int64', tokens, [batch, T]) };
+    const empty = this.emptyPast(batch);
+    let cross: ort.Tensor[] | undefined;
+    if (this.cross) {
+      const out = await this.cross.run({ encoder_hidden_states: features });
+      cross = [];
+      for (let i = 0; i < L; i++)
+        cross.push(
+          out[`present.${i}.encoder.key`] as ort.Tensor,
+          out[`present.${i}.encoder.value`] as ort.Tensor,
+        );
+    } else {
+      feeds.encoder_hidden_states = features;
+      feeds.use_cache_branch = new ort.Tensor('bool', new Uint8Array([0]), [1]);
+    }
+    for (let i = 0; i < L; i++) {
+      feeds[`past_key_values.${i}.decoder.key`] = empty;
+      feeds[`past_key_values.${i}.decoder.value`] = empty;
+      feeds[`past_key_values.${i}.encoder.key`] = cross ? cross[2 * i] : empty;
+      feeds[`past_key_values.${i}.encoder.value`] = cross ? cross[2 * i + 1] : empty;
+    }
+    const wanted = [...new Set(layers)];
+    const out = await this.decoder.run(feeds, ['logits', ...wanted.map((l) => `cross_attentions.${l}`)]);
+    const attentions = new Map<number, Float32Array>();
+    for (const l of wanted)
+      attentions.set(l, (out[`cross_attentions.${l}`] as ort.Tensor).data as Float32Array);
+    return { logits: (out.logits as ort.Tensor).data as Float32Array, attentions };
   }
 
   async release(): Promise<void> {

@@ -25,7 +25,7 @@
 import * as ort from 'onnxruntime-node';
 import type { TranscriptSegment } from '../manifest.ts';
 import type { Logger } from '../log.ts';
-import { errorMessage } from '../errors.ts';
+import { ConfigError, errorMessage } from '../errors.ts';
 import { AudioLoader, FRAMES_PER_SECOND, HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE } from './audio.ts';
 import { loadMelFilters, logMelSpectrogram, melWindow, type LogMel } from './mel.ts';
 import { decodeBatch, DecodingTask, TIME_PRECISION, type DecodingResult } from './decoding.ts';
@@ -41,6 +41,7 @@ import {
 import { normalizeLanguage, Tokenizer } from './tokenizer.ts';
 import { DEFAULT_VAD_OPTIONS, mergeIntoChunks, SileroVad, type SampleRange, type VadOptions } from './vad.ts';
 import { nextWindow, takeBatch, type Chunk, type Clip, type Window } from './windows.ts';
+import { WordAligner, type ProducedSegment } from './timing.ts';
 
 export interface TranscriptionResult {
   file: string;
@@ -98,6 +99,8 @@ export interface EngineOptions {
   compressionRatioThreshold?: number;
   logprobThreshold?: number;
   noSpeechThreshold?: number;
+  /** Time every word (segments gain `words`): one more decoder pass per window (timing.ts). */
+  wordTimestamps?: boolean;
   // condition_on_previous_text is off (Whisper's default is on): no window is prompted with the
   // text before it, which keeps a hallucination from carrying over and every SOT sequence the
   // same length (so that any windows can share a batch).
@@ -141,6 +144,7 @@ export class WhisperEngine {
   /** What the VAD did in the last call. */
   vadStats: VadStats = emptyVadStats();
   private readonly thresholds: QualityThresholds;
+  private readonly aligner: WordAligner | undefined;
 
   private constructor(
     readonly model: WhisperModel,
@@ -152,6 +156,13 @@ export class WhisperEngine {
     private readonly vad: SileroVad | undefined,
   ) {
     this.thresholds = qualityThresholds(opts);
+    if (opts.wordTimestamps) {
+      if (!model.hasCrossAttentions)
+        throw new ConfigError(
+          `word timestamps: the Whisper model in ${opts.modelDir} was converted without cross-attention outputs; convert it again (audio-pipeline model fetch)`,
+        );
+      this.aligner = WordAligner.forModel(model, tokenizer);
+    }
   }
 
   static async load(opts: EngineOptions): Promise<WhisperEngine> {
@@ -302,18 +313,34 @@ export class WhisperEngine {
       const batch = takeBatch(queue, B);
       pump();
       const outcomes = await this.runBatch(batch, temperatures, signal);
-      batch.forEach((w, i) => {
+      for (const [i, w] of batch.entries()) {
         const r = outcomes[i];
         if (needsFallback(r, this.thresholds)) {
           w.tried.push(r);
           if (w.temperatureIndex + 1 < temperatures.length) {
             w.temperatureIndex++;
             queue.unshift(w); // retried in the next batch, with its encoder output kept
-            return;
+            continue;
           }
         }
+        const produced = this.applyWindow(
+          w,
+          w.tried.length === temperatures.length ? bestOf(w.tried, this.thresholds) : r,
+        );
+        if (this.aligner && produced.length > 0 && w.features)
+          await this.aligner.addWords(
+            {
+              features: w.features,
+              language: w.chunk.clip.language ?? 'en',
+              mel: w.chunk.mel as LogMel,
+              seek: w.seek,
+              frames: w.segmentSize,
+              timeOffset: w.chunk.offsetS + (w.seek * HOP_LENGTH) / SAMPLE_RATE,
+              stream: w.chunk,
+            },
+            produced,
+          );
         w.features = undefined;
-        this.applyWindow(w, w.tried.length === temperatures.length ? bestOf(w.tried, this.thresholds) : r);
         const { chunk } = w;
         const { clip } = chunk;
         if (clip.language !== undefined && clip.waiting.length > 0) {
@@ -324,7 +351,7 @@ export class WhisperEngine {
           release(chunk);
           if (--clip.chunksLeft === 0) finish(clip.index, this.clipResult(clip));
         }
-      });
+      }
     }
     await Promise.allSettled([...loading]);
     signal?.throwIfAborted();
@@ -447,12 +474,12 @@ export class WhisperEngine {
     // SOT sequences differ in length only between detecting and pinned multilingual rows: both
     // are [sot, lang, task], so one batch always works.
     const results = await decodeBatch(this.model, features, tasks, { signal });
-    // keep encoder outputs of rows that may need a fallback
+    // keep encoder outputs of rows that may need a fallback, or all of them for word timing
     batch.forEach((w, i) => {
       if (
         !w.features &&
-        needsFallback(results[i], this.thresholds) &&
-        w.temperatureIndex + 1 < temperatures.length
+        (this.aligner ||
+          (needsFallback(results[i], this.thresholds) && w.temperatureIndex + 1 < temperatures.length))
       ) {
         w.features = (features.data as Float32Array).slice(i * per, (i + 1) * per);
       }
@@ -460,8 +487,11 @@ export class WhisperEngine {
     return results;
   }
 
-  /** Whisper's per-window bookkeeping: silence skip, segments from timestamp pairs, seek. */
-  private applyWindow(w: Window, r: DecodingResult): void {
+  /**
+   * Whisper's per-window bookkeeping: silence skip, segments from timestamp pairs, seek. Returns
+   * the segments added to the chunk, with their tokens.
+   */
+  private applyWindow(w: Window, r: DecodingResult): ProducedSegment[] {
     const { chunk } = w;
     const { clip } = chunk;
     if (w.seek === 0 && clip.language === undefined) {
@@ -486,7 +516,7 @@ export class WhisperEngine {
     const allFailed = w.tried.length >= (this.opts.temperatures ?? DEFAULT_TEMPERATURES).length;
     if (isNonSpeech(r, w.tried.length, allFailed, this.thresholds)) {
       chunk.seek += frames; // silence, noise or music: skip the window
-      return;
+      return [];
     }
     const tb = this.tokenizer.timestampBegin;
     const tokens = r.tokens;
@@ -521,18 +551,22 @@ export class WhisperEngine {
       chunk.seek += this.consumedFrames(w, ts.length > 0 ? (ts[ts.length - 1] - tb) * inputStride : 0);
     }
     const end = chunk.endS;
+    const added: ProducedSegment[] = [];
     for (const s of produced) {
       const raw = this.tokenizer.decode(s.tokens.filter((t) => t < this.tokenizer.eot));
       if (s.start === s.end || raw.trim() === '') continue;
       chunk.rawText += raw;
-      chunk.segments.push({
+      const segment = {
         start: round2(Math.min(s.start, end)),
         end: round2(Math.min(s.end, end)),
         text: raw.trim(),
         avg_logprob: round4(r.avgLogprob),
         no_speech_prob: round4(r.noSpeechProb),
-      });
+      };
+      chunk.segments.push(segment);
+      added.push({ segment, tokens: s.tokens });
     }
+    return added;
   }
 
   /**

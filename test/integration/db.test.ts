@@ -117,7 +117,17 @@ function transcript(id: string, language: string | null, text: string): Transcri
     text,
     no_speech: false,
     duration_s: 12.5,
-    segments: [{ start: 0, end: 4.2, text, avg_logprob: -0.21, no_speech_prob: 0.01 }],
+    segments: [
+      {
+        start: 0,
+        end: 4.2,
+        text,
+        avg_logprob: -0.21,
+        no_speech_prob: 0.01,
+        // as WHISPER_WORD_TIMESTAMPS=1 writes them
+        words: [{ word: ` ${text.split(' ')[0]}`, start: 0.12, end: 0.48, probability: 0.9312 }],
+      },
+    ],
     timings: { decode_ms: 812, features_ms: 40 },
   };
 }
@@ -356,6 +366,15 @@ for (const backend of backends) {
         sql`SELECT author_follower_count = 9007199254740993 AND author_follower_count <> 9007199254740992 AS ok FROM audio_metadata WHERE id = '7318273645512907001'`,
       );
       assert.equal(exact.rows[0]!.ok, true);
+      const [stored] = await db
+        .select()
+        .from(schema.transcripts)
+        .where(sql`id = '7318273645512907001'`);
+      assert.deepEqual(
+        stored!.segments,
+        transcript(stored!.id, stored!.language, stored!.text).segments,
+        'segments, their words included, round-trip',
+      );
     });
 
     test('a metadata row without a clip becomes a failed clip row', async () => {
@@ -820,7 +839,7 @@ for (const backend of backends) {
       const client = await pool.connect();
       try {
         await client.query('SET enable_seqscan = off');
-        const statement = rankedSearchSql('violin', {
+        const statement = rankedSearchSql('violin', "'violin'", {
           limit: 20,
           offset: 0,
           candidates: 100,

@@ -6,7 +6,8 @@
  * worker build (Worker Versioning), promoted with `audio-pipeline temporal promote`; the date
  * started and followed by `audio-pipeline run` with TEMPORAL_ADDRESS and DATABASE_URL.
  * Mid-date one CPU worker is SIGKILLed, and later the Temporal server restarts: the date
- * finishes, and every clip is accounted for exactly once in the pipeline's database.
+ * finishes, and every clip is accounted for exactly once in the pipeline's database. The Web UI
+ * server (deploy/temporal/ui) then lists the date.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -23,10 +24,12 @@ import { CLI, runCli } from '../support/cli.ts';
 import { childEnv } from '../support/child-env.ts';
 import { freshDatabase, makeTempDir, startPostgres15Cluster } from '../support/postgres.ts';
 import { startRealTemporalServer } from '../support/temporal-server.ts';
+import { freeLowPorts } from '../support/ports.ts';
+import { DEPLOY_DIR } from '../../local/temporal-server-setup.ts';
 import { MODEL_CACHE, whisperModelDir } from '../support/whisper-models.ts';
 
 const DATE = '2024-10-07';
-const ARCHIVES = 4;
+const ARCHIVES = 3;
 const CLIPS = 3;
 const PASSWORD = 'pw-not-in-argv-7f3a';
 const BUILD_ID = 'prod-test-1';
@@ -262,5 +265,31 @@ test(
     const description = await client.workflow.getHandle(dateWorkflowId(DATE)).describe();
     assert.equal(description.status.name, 'COMPLETED');
     assert.equal(description.raw.workflowExecutionInfo?.versioningInfo?.deploymentVersion?.buildId, BUILD_ID);
+
+    // The Web UI server (deploy/temporal/ui) shows the date from the production server.
+    const [uiPort] = await freeLowPorts(1);
+    const ui = spawn(
+      path.join(temporal.home, 'bin', 'temporal-ui-server'),
+      ['--root', path.join(DEPLOY_DIR, 'ui'), '--env', 'production', 'start'],
+      {
+        env: childEnv({ TEMPORAL_ADDRESS: temporal.address, TEMPORAL_UI_PORT: String(uiPort) }),
+        stdio: 'ignore',
+      },
+    );
+    cleanups.push(async () => {
+      ui.kill('SIGKILL');
+    });
+    const listed = await until(
+      'the Web UI to list the date',
+      async () => {
+        const res = await fetch(
+          `http://127.0.0.1:${uiPort}/api/v1/namespaces/${temporal.namespace}/workflows`,
+        );
+        const text = await res.text();
+        return res.ok && text.includes(dateWorkflowId(DATE)) ? text : undefined;
+      },
+      30_000,
+    );
+    assert.match(listed, /WORKFLOW_EXECUTION_STATUS_COMPLETED/);
   },
 );

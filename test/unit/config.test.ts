@@ -12,6 +12,15 @@ test('defaults are the embedded ones, all under DATA_DIR', () => {
   assert.equal(c.stagingDir, '/tmp/ap-data/staging');
   assert.deepEqual(c.storageTarget, { kind: 'local', path: '/tmp/ap-data/storage' });
   assert.equal(c.whisper.device, 'cpu');
+  assert.equal(c.whisper.wordTimestamps, false);
+});
+
+test('WHISPER_WORD_TIMESTAMPS is 0 or 1', () => {
+  assert.equal(loadConfig({ WHISPER_WORD_TIMESTAMPS: '1' }).whisper.wordTimestamps, true);
+  assert.throws(
+    () => loadConfig({ WHISPER_WORD_TIMESTAMPS: 'yes' }),
+    (err: unknown) => err instanceof ConfigError && /WHISPER_WORD_TIMESTAMPS="yes"/.test(err.message),
+  );
 });
 
 test('a bad value names the variable and what was expected', () => {
@@ -150,7 +159,12 @@ test('LOG_LEVEL unset leaves the level to each command; FFMPEG_PATH is resolved 
 });
 
 test('the monitor binds 127.0.0.1 with actions disabled by default; a short token is refused unechoed', () => {
-  assert.deepEqual(loadConfig({}).monitor, { host: '127.0.0.1', port: 8080, token: undefined });
+  assert.deepEqual(loadConfig({}).monitor, {
+    host: '127.0.0.1',
+    port: 8080,
+    token: undefined,
+    workerMetricsAddress: undefined,
+  });
   assert.equal(loadConfig({ MONITOR_PORT: '0', MONITOR_TOKEN: 'x'.repeat(16) }).monitor.port, 0);
   assert.throws(
     () => loadConfig({ MONITOR_TOKEN: 'short-secret' }),
@@ -160,4 +174,10 @@ test('the monitor binds 127.0.0.1 with actions disabled by default; a short toke
       !/short-secret/.test(err.message),
   );
   assert.throws(() => loadConfig({ MONITOR_PORT: '70000' }), /MONITOR_PORT="70000"/);
+  // A worker's metrics endpoint is off unless given as host:port.
+  assert.equal(
+    loadConfig({ WORKER_METRICS_ADDRESS: '127.0.0.1:9464' }).monitor.workerMetricsAddress,
+    '127.0.0.1:9464',
+  );
+  assert.throws(() => loadConfig({ WORKER_METRICS_ADDRESS: '9464' }), /WORKER_METRICS_ADDRESS="9464"/);
 });

@@ -219,7 +219,8 @@ for (const name of ['tiny.en', 'base'] as const) {
           [...s.inputNames].sort(),
           ['input_ids', 'encoder_hidden_states', ...pastNames, 'use_cache_branch'].sort(),
         );
-        assert.deepEqual([...s.outputNames].sort(), ['logits', ...presentNames].sort());
+        const attentionNames = Array.from({ length: L }, (_, i) => `cross_attentions.${i}`);
+        assert.deepEqual([...s.outputNames].sort(), ['logits', ...presentNames, ...attentionNames].sort());
         assert.deepEqual(metaShape(s.inputMetadata, 'input_ids'), ['batch_size', 'decoder_sequence_length']);
         assert.deepEqual(metaShape(s.inputMetadata, 'encoder_hidden_states'), [
           'batch_size',
@@ -264,6 +265,11 @@ for (const name of ['tiny.en', 'base'] as const) {
         assert.deepEqual(first.logits.dims, [1, prompt.length, exp.vocab]);
         assert.deepEqual(first['present.0.decoder.key'].dims, [1, H, prompt.length, 64]);
         assert.deepEqual(first[`present.${L - 1}.encoder.value`].dims, [1, H, 1500, 64]);
+        // the cross-attention softmax (word timestamps): each row sums to 1 over the 1500 frames
+        const att = first[`cross_attentions.${L - 1}`];
+        assert.deepEqual(att.dims, [1, H, prompt.length, 1500]);
+        const row = (att.data as Float32Array).subarray(0, 1500);
+        assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-4);
 
         const next: Record<string, ort.Tensor> = {
           input_ids: new ort.Tensor('int64', BigInt64Array.from([BigInt(exp.eot - 1)]), [1, 1]),
