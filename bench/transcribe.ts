@@ -5,7 +5,8 @@
  * files; the same clips, each engine in its own child process (so that peak RSS is separate).
  *
  *   node --import tsx bench/transcribe.ts [--model base] [--batch-size 8] [--threads 2]
- *        [--engines ours,ours-novad,fw-batched,fw-sequential,transformers] [--repeat 1]
+ *        [--engines ours,ours-novad,fw-batched,fw-sequential,transformers] [--compute fp32,int8]
+ *        [--repeat 1]
  *        [--fw-beam-size 1] [--venv DIR] [--json FILE]
  *
  * Reports audio seconds per wall second (RTFx) after a warm-up clip, the RTFx ratio, the corpus
@@ -16,7 +17,8 @@
  * test/fixtures/held-out-audio.ts (noise, instruments, drums; 8 s each). faster-whisper is
  * installed by the bench into its own venv (--venv, default ~/.cache/audio-pipeline/bench-venv).
  * transformers.js has no language detection in its pipeline, so it is told `language: 'en'`; the
- * other engines detect the language per clip.
+ * other engines detect the language per clip. `--compute` runs each of our engines once per listed
+ * WHISPER_COMPUTE (fp32: the converted graphs; int8: their 8-bit variants; default fp32).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,6 +32,7 @@ import { ensureVenv } from '../lib/python-venv.ts';
 import { loadAudio, SAMPLE_RATE } from '../lib/whisper/audio.ts';
 import { corpusWer, normalizeForWer } from '../lib/whisper/wer.ts';
 import { writeWav } from '../lib/audio/wav.ts';
+import { WHISPER_COMPUTE_TYPES, type WhisperCompute } from '../lib/whisper/compute.ts';
 import { makeHeldOutClips } from '../test/fixtures/held-out-audio.ts';
 
 /** faster-whisper and what it runs on, pinned (the bench's own venv). */
@@ -131,10 +134,11 @@ async function childOurs(
   threads: number,
   batchSize: number,
   vadModel: string | undefined,
+  compute: WhisperCompute,
 ): Promise<ChildReport> {
   const { WhisperEngine } = await import('../lib/whisper/transcribe.ts');
   const t0 = performance.now();
-  const engine = await WhisperEngine.load({ modelDir, device: 'cpu', threads, batchSize, vadModel });
+  const engine = await WhisperEngine.load({ modelDir, device: 'cpu', compute, threads, batchSize, vadModel });
   const loadS = (performance.now() - t0) / 1000;
   await engine.transcribeFiles([path.join(FIX, 'jfk.flac')]); // warm-up
   Object.assign(engine.model.stats, {
@@ -151,7 +155,7 @@ async function childOurs(
   const stats = { ...engine.model.stats, decoder: engine.model.decoderMode, vad: engine.vadStats };
   await engine.close();
   return {
-    engine: `ours (fp32, batch ${batchSize}, ${vadModel ? 'VAD' : 'no VAD'})`,
+    engine: `ours (${compute}, batch ${batchSize}, ${vadModel ? 'VAD' : 'no VAD'})`,
     loadS,
     wallS,
     audioS: clips.reduce((n, c) => n + c.seconds, 0),
@@ -199,6 +203,12 @@ async function childTransformers(
   };
 }
 
+function computeArg(v: string): WhisperCompute {
+  if (!(WHISPER_COMPUTE_TYPES as readonly string[]).includes(v))
+    throw new Error(`--compute: ${v} is not one of ${WHISPER_COMPUTE_TYPES.join(', ')}`);
+  return v as WhisperCompute;
+}
+
 /** Runs one engine's child (`cmd args`) and reads its report: the last JSON line on stdout. */
 function runChild(kind: string, cmd: string, args: string[]): Promise<ChildReport> {
   return new Promise((resolve, reject) => {
@@ -228,12 +238,20 @@ async function main(): Promise<void> {
     const vad = arg('vad', '');
     const report =
       childKind === 'ours'
-        ? await childOurs(clips, path.join(cacheDir, model), threads, batchSize, vad || undefined)
+        ? await childOurs(
+            clips,
+            path.join(cacheDir, model),
+            threads,
+            batchSize,
+            vad || undefined,
+            computeArg(arg('compute', 'fp32')),
+          )
         : await childTransformers(clips, cacheDir, model, threads);
     process.stdout.write(JSON.stringify(report) + '\n');
     return;
   }
   const engines = arg('engines', 'ours,ours-novad,fw-batched,fw-sequential').split(',');
+  const computes = arg('compute', 'fp32').split(',').map(computeArg);
   const repeat = Number(arg('repeat', '1'));
   const config = loadConfig();
   const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -264,11 +282,12 @@ async function main(): Promise<void> {
       `${clips.length} clips (${speechClips} of speech, ${clips.length - speechClips} without), ${audio.toFixed(1)} s of audio; model ${model}; ${threads} threads; ${os.cpus()[0]?.model ?? ''}\n`,
     );
     const common = ['--threads', String(threads), '--batch-size', String(batchSize)];
-    const ours = (vad: string) => [
+    const ours = (vad: string, compute: WhisperCompute) => [
       '--import',
       'tsx',
       fileURLToPath(import.meta.url),
       ...['--child', 'ours', '--clips', clipsFile, '--model', model, '--cache', cacheDir, '--vad', vad],
+      ...['--compute', compute],
       ...common,
     ];
     const fw = (mode: string) => {
@@ -284,9 +303,9 @@ async function main(): Promise<void> {
         ...common,
       ];
     };
-    const commands: Record<string, () => [string, string[]]> = {
-      ours: () => [process.execPath, ours(vadModel)],
-      'ours-novad': () => [process.execPath, ours('')],
+    const commands: Record<string, (compute: WhisperCompute) => [string, string[]]> = {
+      ours: (compute) => [process.execPath, ours(vadModel, compute)],
+      'ours-novad': (compute) => [process.execPath, ours('', compute)],
       'fw-batched': () => [fwPython, fw('batched')],
       'fw-sequential': () => [fwPython, fw('sequential')],
       transformers: () => [
@@ -304,11 +323,13 @@ async function main(): Promise<void> {
     // Alternate the engines so that a noisy neighbour hurts both alike.
     for (let r = 0; r < repeat; r++) {
       for (const e of engines) {
-        const rep = await runChild(e, ...commands[e]());
-        process.stderr.write(
-          `  ${rep.engine}: ${rep.wallS.toFixed(1)} s wall, RTFx ${(rep.audioS / rep.wallS).toFixed(2)}\n`,
-        );
-        reports.push(rep);
+        for (const compute of e.startsWith('ours') ? computes : computes.slice(0, 1)) {
+          const rep = await runChild(e, ...commands[e](compute));
+          process.stderr.write(
+            `  ${rep.engine}: ${rep.wallS.toFixed(1)} s wall, RTFx ${(rep.audioS / rep.wallS).toFixed(2)}\n`,
+          );
+          reports.push(rep);
+        }
       }
     }
     const best = new Map<string, ChildReport>();

@@ -14,6 +14,7 @@ import {
 } from './storage/target.ts';
 import { defaultModelCache } from './model-supply/store.ts';
 import { WHISPER_DEVICES } from './whisper/devices.ts';
+import { WHISPER_COMPUTE_TYPES } from './whisper/compute.ts';
 
 /**
  * Every setting of DESIGN.md §5, read from the environment by one zod schema. This module is the
@@ -75,6 +76,7 @@ const envSchema = z.object({
   WHISPER_AUTO_FETCH: z.enum(['0', '1']).default('1'),
   WHISPER_VAD: z.enum(['0', '1']).default('1'),
   WHISPER_DEVICE: z.enum(WHISPER_DEVICES).default('cpu'),
+  WHISPER_COMPUTE: z.enum(WHISPER_COMPUTE_TYPES).default('int8'),
   WHISPER_BATCH_SIZE: positiveInt.default(8),
   WHISPER_WORD_TIMESTAMPS: z.enum(['0', '1']).default('0'),
   WHISPER_THREADS: positiveInt.optional(),
@@ -167,6 +169,8 @@ export interface Config {
     /** Decode only the speech Silero VAD finds, in chunks of at most 30 s (WHISPER_VAD=1). */
     vad: boolean;
     device: Env['WHISPER_DEVICE'];
+    /** Which graphs run: int8 (quantized) or fp32; fp16 is for GPUs (lib/whisper/compute.ts). */
+    compute: Env['WHISPER_COMPUTE'];
     batchSize: number;
     threads: number;
     language?: string;
@@ -292,6 +296,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       autoFetch: e.WHISPER_AUTO_FETCH === '1',
       vad: e.WHISPER_VAD === '1',
       device: e.WHISPER_DEVICE,
+      compute: e.WHISPER_COMPUTE,
       batchSize: e.WHISPER_BATCH_SIZE,
       threads: e.WHISPER_THREADS ?? cores,
       language: e.WHISPER_LANGUAGE,

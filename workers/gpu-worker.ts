@@ -27,6 +27,7 @@ export function whisperEngineLoader(ctx: ActivityContext): EngineLoader {
       loading ??= WhisperEngine.load({
         modelDir,
         device: whisper.device,
+        compute: whisper.compute,
         threads: whisper.threads,
         batchSize: whisper.batchSize,
         logger: ctx.logger,

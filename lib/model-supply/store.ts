@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { sha256File } from '../file-hash.ts';
+import { graphFile } from '../whisper/compute.ts';
 import { CONVERTER_VERSION, isModelName, MODEL_NAMES, MODEL_PINS, type ModelName } from './pins.ts';
 
 /**
@@ -120,7 +121,11 @@ export async function verifyModelDir(dir: string, expect?: { name?: ModelName })
       }
     }
   }
-  for (const required of [...REQUIRED_FILES, 'onnx/decoder_model_merged.onnx']) {
+  const graphs = (['fp32', 'int8'] as const).flatMap((c) => [
+    graphFile('encoder_model', c),
+    graphFile('decoder_model_merged', c),
+  ]);
+  for (const required of [...REQUIRED_FILES, ...graphs]) {
     if (!manifest.files?.[required]) problems.push(`${required} not in manifest`);
   }
   for (const [rel, info] of Object.entries(manifest.files ?? {})) {

@@ -11,6 +11,7 @@ import { splitMergedDecoder } from './onnx-split.ts';
 import { ConfigError } from '../errors.ts';
 
 import type { WhisperDevice } from './devices.ts';
+import { graphFile, type WhisperCompute } from './compute.ts';
 
 export type { WhisperDevice } from './devices.ts';
 export type Provider = Exclude<WhisperDevice, 'auto'>;
@@ -29,6 +30,8 @@ export interface ModelDimensions {
 export interface LoadModelOptions {
   modelDir: string;
   device?: WhisperDevice;
+  /** Which graphs to run (default fp32): onnx/*.onnx, onnx/*_int8.onnx or onnx/*_fp16.onnx. */
+  compute?: WhisperCompute;
   /** Intra-op threads of each session (default: onnxruntime's choice, one per core). */
   threads?: number;
   logger?: Logger;
@@ -95,6 +98,7 @@ export class WhisperModel {
     readonly modelDir: string,
     readonly dims: ModelDimensions,
     readonly provider: Provider,
+    readonly compute: WhisperCompute,
     private readonly encoder: ort.InferenceSession,
     /** The merged decoder, or the decoder-with-past graph in split mode. */
     private readonly decoder: ort.InferenceSession,
@@ -113,11 +117,23 @@ export class WhisperModel {
 
   static async load(opts: LoadModelOptions): Promise<WhisperModel> {
     const { modelDir } = opts;
-    const encFile = path.join(modelDir, 'onnx', 'encoder_model.onnx');
-    const decFile = path.join(modelDir, 'onnx', 'decoder_model_merged.onnx');
-    for (const f of [encFile, decFile, path.join(modelDir, 'config.json')]) {
-      if (!existsSync(f))
-        throw new Error(`Whisper model folder ${modelDir}: ${path.relative(modelDir, f)} is missing`);
+    const compute = opts.compute ?? 'fp32';
+    const device = opts.device ?? 'cpu';
+    if (compute === 'fp16' && (device === 'cpu' || device === 'auto'))
+      throw new ConfigError(
+        `WHISPER_COMPUTE=fp16 is for GPUs (WHISPER_DEVICE=cuda or webgpu), not WHISPER_DEVICE=${device}: use int8 or fp32 on the CPU`,
+      );
+    const encFile = path.join(modelDir, graphFile('encoder_model', compute));
+    const decFile = path.join(modelDir, graphFile('decoder_model_merged', compute));
+    if (!existsSync(path.join(modelDir, 'config.json')))
+      throw new Error(`Whisper model folder ${modelDir}: config.json is missing`);
+    for (const f of [encFile, decFile]) {
+      if (existsSync(f)) continue;
+      const missing = `Whisper model folder ${modelDir}: ${path.relative(modelDir, f)} is missing`;
+      if (compute === 'fp32') throw new Error(missing);
+      throw new ConfigError(
+        `${missing} (WHISPER_COMPUTE=${compute}: \`audio-pipeline model fetch\` or \`model import\` writes the int8 graphs; WHISPER_COMPUTE=fp32 runs the float32 ones)`,
+      );
     }
     const cfg = readJson(path.join(modelDir, 'config.json'));
     const num = (k: string, dflt?: number): number => {
@@ -135,7 +151,6 @@ export class WhisperModel {
       nTextLayer: num('decoder_layers'),
       nVocab: num('vocab_size'),
     };
-    const device = opts.device ?? 'cpu';
     const candidates: Provider[] = device === 'auto' ? ['cuda', 'webgpu', 'cpu'] : [device];
     const failures: string[] = [];
     for (const provider of candidates) {
@@ -185,8 +200,11 @@ export class WhisperModel {
             `whisper: using the ${provider} execution provider`,
           );
         else
-          opts.logger?.debug({ provider, decoder: cross ? 'split' : 'merged' }, 'whisper: sessions loaded');
-        return new WhisperModel(modelDir, dims, provider, encoder, decoder, cross);
+          opts.logger?.debug(
+            { provider, compute, decoder: cross ? 'split' : 'merged' },
+            'whisper: sessions loaded',
+          );
+        return new WhisperModel(modelDir, dims, provider, compute, encoder, decoder, cross);
       } catch (err) {
         await Promise.all(sessions.map((x) => x.release().catch(() => undefined)));
         const msg = err instanceof Error ? err.message : String(err);

@@ -295,8 +295,20 @@ export function splitMergedDecoder(model: Uint8Array): SplitDecoder {
       throw new Error('then branch is not a pass-through');
     passInput.set(n.outputs[0], n.inputs[0]);
   }
+  // Nodes of the main graph computed from encoder_hidden_states alone belong to the cross graph:
+  // a quantized decoder quantizes encoder_hidden_states (DynamicQuantizeLinear) outside the If
+  // for the MatMulIntegers inside it. They may feed only each other and the If.
+  const crossSide = new Set<NodeInfo>();
+  const crossSideNames = new Set<string>(['encoder_hidden_states']);
+  for (const n of g.nodes) {
+    if (n === ifNode || !n.inputs.some((x) => crossSideNames.has(x))) continue;
+    if (n.graphs.size > 0) throw new Error(`${n.opType} with a subgraph reads encoder_hidden_states`);
+    crossSide.add(n);
+    n.outputs.forEach((o) => crossSideNames.add(o));
+  }
   const withPastNodes: Uint8Array[] = [];
   for (const n of g.nodes) {
+    if (crossSide.has(n)) continue;
     if (n === ifNode) {
       presentEnc.forEach((out, k) => {
         const src = passInput.get(thenParts.outputs[k].name);
@@ -307,10 +319,15 @@ export function splitMergedDecoder(model: Uint8Array): SplitDecoder {
   }
   const dropInputs = new Set(['use_cache_branch', 'encoder_hidden_states']);
   const stillUsed = new Set<string>();
-  for (const n of g.nodes) if (n !== ifNode) n.inputs.forEach((x) => stillUsed.add(x));
-  if (stillUsed.has('encoder_hidden_states') || stillUsed.has('use_cache_branch'))
-    throw new Error('encoder_hidden_states is used outside the If');
+  for (const n of g.nodes) if (n !== ifNode && !crossSide.has(n)) n.inputs.forEach((x) => stillUsed.add(x));
+  for (const name of crossSideNames) {
+    if (stillUsed.has(name)) throw new Error(`${name} (from encoder_hidden_states) is used outside the If`);
+  }
+  if (stillUsed.has('use_cache_branch')) throw new Error('use_cache_branch is used outside the If');
+  if (g.outputs.some((o) => crossSideNames.has(o.name)))
+    throw new Error('a graph output is computed from encoder_hidden_states');
   const elseRefs = referencedNames(elseG);
+  for (const n of crossSide) n.inputs.forEach((x) => elseRefs.add(x));
   const withPast = buildModel(
     model,
     buildGraph({
@@ -319,7 +336,9 @@ export function splitMergedDecoder(model: Uint8Array): SplitDecoder {
       initializers: g.initializers.filter((i) => stillUsed.has(i.name)).map((i) => i.raw),
       inputs: g.inputs.filter((i) => !dropInputs.has(i.name)).map((i) => i.raw),
       outputs: g.outputs.filter((o) => !presentEnc.includes(o.name)).map((o) => o.raw),
-      valueInfo: g.valueInfo.filter((v) => !presentEnc.includes(v.name)).map((v) => v.raw),
+      valueInfo: g.valueInfo
+        .filter((v) => !presentEnc.includes(v.name) && !crossSideNames.has(v.name))
+        .map((v) => v.raw),
     }),
   );
 
@@ -328,14 +347,17 @@ export function splitMergedDecoder(model: Uint8Array): SplitDecoder {
   const available = new Set<string>([
     ...g.initializers.map((i) => i.name),
     ...elseParts.initializers.map((i) => i.name),
-    'encoder_hidden_states',
+    ...crossSideNames,
     '',
   ]);
   for (const name of elseRefs) {
     if (!produced.has(name) && !available.has(name))
       throw new Error(`else branch reads ${name} from the outer graph`);
   }
-  const crossNodes = [...elseParts.nodes.map((n) => n.raw)];
+  const crossNodes = [
+    ...g.nodes.filter((n) => crossSide.has(n)).map((n) => n.raw),
+    ...elseParts.nodes.map((n) => n.raw),
+  ];
   presentEnc.forEach((out, k) => crossNodes.push(identityNode(elseParts.outputs[k].name, out)));
   const cross = buildModel(
     model,

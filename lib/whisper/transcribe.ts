@@ -30,6 +30,7 @@ import { AudioLoader, FRAMES_PER_SECOND, HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE
 import { loadMelFilters, logMelSpectrogram, melWindow, type LogMel } from './mel.ts';
 import { decodeBatch, DecodingTask, TIME_PRECISION, type DecodingResult } from './decoding.ts';
 import { WhisperModel, type WhisperDevice } from './model.ts';
+import type { WhisperCompute } from './compute.ts';
 import {
   bestOf,
   DEFAULT_TEMPERATURES,
@@ -72,6 +73,8 @@ export interface TranscribeOptions {
 export interface EngineOptions {
   modelDir: string;
   device?: WhisperDevice;
+  /** Weights to run (WHISPER_COMPUTE; default fp32): see compute.ts. */
+  compute?: WhisperCompute;
   threads?: number;
   /** Windows per decoder batch (default 8). */
   batchSize?: number;
@@ -173,6 +176,7 @@ export class WhisperEngine {
       const model = await WhisperModel.load({
         modelDir: opts.modelDir,
         device: opts.device,
+        compute: opts.compute,
         threads: opts.threads,
         logger: opts.logger,
       });

@@ -62,6 +62,7 @@ if (mode === 'cpu-in') {
       (engine ??= WhisperEngine.load({
         modelDir: resolveModelDir(config.whisper.model, config.whisper.modelCache),
         device: 'cpu',
+        compute: config.whisper.compute,
         threads: config.whisper.threads,
         batchSize: config.whisper.batchSize,
         ffmpegPath: resolveFfmpegPath(config.ffmpegPath),
