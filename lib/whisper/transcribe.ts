@@ -118,6 +118,14 @@ export interface EngineOptions {
 }
 
 const DEFAULT_MAX_BUFFERED_SECONDS = 1800;
+/** Speech the VAD heard after a window's text ended that makes the next window start there. */
+const RESUME_SPEECH_S = 1.5;
+
+/** A chunk to decode: where it is in the clip, and (with the VAD) the speech regions in it. */
+interface ChunkPlan {
+  range: SampleRange;
+  speech?: SampleRange[];
+}
 
 /** What the VAD did in the last call (all zero when it is off). */
 export interface VadStats {
@@ -394,8 +402,8 @@ export class WhisperEngine {
    * The stretches of `pcm` to decode: the VAD's speech merged into chunks of at most 30 s (none
    * when it hears no speech), or the whole clip when the VAD is off.
    */
-  private async chunkRanges(pcm: Float32Array): Promise<SampleRange[]> {
-    if (!this.vad) return pcm.length > 0 ? [{ start: 0, end: pcm.length }] : [];
+  private async chunkRanges(pcm: Float32Array): Promise<ChunkPlan[]> {
+    if (!this.vad) return pcm.length > 0 ? [{ range: { start: 0, end: pcm.length } }] : [];
     const regions = await this.vad.detect(pcm, this.opts.vadOptions ?? DEFAULT_VAD_OPTIONS);
     const chunks = mergeIntoChunks(regions, N_SAMPLES);
     const stats = this.vadStats;
@@ -404,14 +412,17 @@ export class WhisperEngine {
     if (chunks.length === 0) stats.clipsWithoutSpeech++;
     stats.chunks += chunks.length;
     for (const c of chunks) stats.chunkSeconds += (c.end - c.start) / SAMPLE_RATE;
-    return chunks;
+    return chunks.map((range) => ({
+      range,
+      speech: regions.filter((r) => r.start >= range.start && r.end <= range.end),
+    }));
   }
 
   private newClip(
     index: number,
     file: string,
     pcm: Float32Array,
-    ranges: SampleRange[],
+    plans: ChunkPlan[],
     language: string | undefined,
   ): Clip {
     const clip: Clip = {
@@ -425,7 +436,7 @@ export class WhisperEngine {
       waiting: [],
       seed: hashString(file),
     };
-    for (const r of ranges) {
+    for (const { range: r, speech } of plans) {
       // Each chunk gets its own spectrogram, padded with 30 s of silence as Whisper pads a clip.
       const mel = logMelSpectrogram(pcm.subarray(r.start, r.end), this.filters, N_SAMPLES);
       const contentFrames = mel.nFrames - N_FRAMES;
@@ -436,6 +447,10 @@ export class WhisperEngine {
         endS: r.end / SAMPLE_RATE,
         mel,
         contentFrames,
+        speech: speech?.map((s) => [
+          ((s.start - r.start) / SAMPLE_RATE) * FRAMES_PER_SECOND,
+          ((s.end - r.start) / SAMPLE_RATE) * FRAMES_PER_SECOND,
+        ]),
         seek: 0,
         segments: [],
         rawText: '',
@@ -605,14 +620,15 @@ export class WhisperEngine {
         });
         last = cur;
       }
-      if (singleTimestampEnding) chunk.seek += frames;
+      if (singleTimestampEnding)
+        chunk.seek += this.consumedFrames(w, (tokens[tokens.length - 1] - tb) * inputStride);
       else chunk.seek += (tokens[last - 1] - tb) * inputStride;
     } else {
       let duration = (frames * HOP_LENGTH) / SAMPLE_RATE;
       const ts = tokens.filter((t) => t >= tb);
       if (ts.length > 0 && ts[ts.length - 1] !== tb) duration = (ts[ts.length - 1] - tb) * TIME_PRECISION;
       produced.push({ start: timeOffset, end: timeOffset + duration, tokens });
-      chunk.seek += frames;
+      chunk.seek += this.consumedFrames(w, ts.length > 0 ? (ts[ts.length - 1] - tb) * inputStride : 0);
     }
     const end = chunk.endS;
     const added: ProducedSegment[] = [];
@@ -631,6 +647,24 @@ export class WhisperEngine {
       added.push({ segment, tokens: s.tokens });
     }
     return added;
+  }
+
+  /**
+   * Mel frames a window consumed whose text ended before the window did, at `lastTimestamp`
+   * frames into it: Whisper then skips the rest of the window. In a VAD chunk, when the VAD heard
+   * more speech than RESUME_SPEECH_S after that timestamp, the model's end of text came too early
+   * (it had skipped sentences): the next window starts at the timestamp instead, so that the
+   * speech is decoded rather than lost.
+   */
+  private consumedFrames(w: Window, lastTimestamp: number): number {
+    const frames = w.segmentSize;
+    const speech = w.chunk.speech;
+    if (!speech || lastTimestamp <= 0 || lastTimestamp >= frames) return frames;
+    const from = w.seek + lastTimestamp;
+    const to = w.seek + frames;
+    let after = 0;
+    for (const [a, b] of speech) after += Math.max(0, Math.min(b, to) - Math.max(a, from));
+    return after > RESUME_SPEECH_S * FRAMES_PER_SECOND ? lastTimestamp : frames;
   }
 
   private clipResult(clip: Clip): TranscriptionResult {

@@ -37,6 +37,8 @@ export interface Chunk {
   mel?: LogMel;
   /** Mel frames of the chunk's audio. */
   contentFrames: number;
+  /** The VAD's speech regions in the chunk, in mel frames from its start (none without VAD). */
+  speech?: Array<[number, number]>;
   /** Mel frame (in the chunk) where the next window starts. */
   seek: number;
   segments: TranscriptSegment[];
