@@ -34,6 +34,7 @@ import { corpusWer, normalizeForWer } from '../lib/whisper/wer.ts';
 import { writeWav } from '../lib/audio/wav.ts';
 import { WHISPER_COMPUTE_TYPES, type WhisperCompute } from '../lib/whisper/compute.ts';
 import { makeHeldOutClips } from '../test/fixtures/held-out-audio.ts';
+import { arg, englishSpeech, FIX, JFK_TEXT, ROOT } from './fixtures.ts';
 
 /** faster-whisper and what it runs on, pinned (the bench's own venv). */
 const FASTER_WHISPER_REQUIREMENTS = [
@@ -45,11 +46,6 @@ const FASTER_WHISPER_REQUIREMENTS = [
   'numpy==2.4.6; python_version >= "3.11"',
 ];
 const FW_CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'faster_whisper_child.py');
-
-const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
-const FIX = path.join(ROOT, 'test', 'fixtures', 'whisper');
-const JFK_TEXT =
-  'And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your country.';
 
 interface Clip {
   file: string;
@@ -67,20 +63,9 @@ interface ChildReport {
   detail?: Record<string, unknown>;
 }
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : dflt;
-}
-
 /** The benchmark clips, written as WAV files into `dir`: speech, then non-speech (text ''). */
 async function buildClips(dir: string, ffmpegPath: string): Promise<Clip[]> {
-  const speech = (
-    JSON.parse(readFileSync(path.join(FIX, 'speech.json'), 'utf8')) as Array<{
-      id: string;
-      lang: string;
-      text: string;
-    }>
-  ).filter((s) => s.lang === 'en');
+  const speech = englishSpeech();
   const parts = new Map<string, { pcm: Float32Array; text: string }>();
   parts.set('jfk', { pcm: await loadAudio(path.join(FIX, 'jfk.flac')), text: JFK_TEXT });
   for (const s of speech)
