@@ -157,6 +157,36 @@ describe('generateDay', () => {
     assert.ok(Object.keys(other.truth.clips).every((id) => !ids.has(id)));
   });
 
+  test("audioPool: later clips copy a pooled clip's audio under their own id and row", async () => {
+    const out = path.join(tmp, 'pool');
+    const pooled = await generateDay({
+      date: '2024-05-03',
+      archives: 2,
+      clipsPerArchive: 3,
+      outDir: out,
+      seed: 5,
+      audioPool: 2,
+    });
+    const clips = Object.values(pooled.truth.clips);
+    assert.equal(new Set(clips.map((c) => c.id)).size, 6);
+    const fileById = new Map<string, string>();
+    for (const [i, archive] of pooled.archives.entries()) {
+      const report = await extractArchive(archive, path.join(tmp, `pool-x${i}`), {
+        maxEntryBytes: 1e9,
+        maxTotalBytes: 1e10,
+      });
+      for (const file of report.audioFiles) fileById.set(path.basename(file, '.mp3'), file);
+    }
+    const hashes = await Promise.all(clips.map((c) => sha(fileById.get(c.id) as string)));
+    // Clips 0 and 1 are the pool; clip n is a copy of clip n mod 2, kind and sentence too.
+    for (let n = 2; n < 6; n++) {
+      assert.equal(hashes[n], hashes[n % 2], `clip ${n}`);
+      assert.equal(clips[n]!.kind, clips[n % 2]!.kind);
+      assert.equal(clips[n]!.sentence, clips[n % 2]!.sentence);
+    }
+    assert.notEqual(hashes[0], hashes[1]);
+  });
+
   test('truth.json accumulates the days written to one folder', async () => {
     const dir = path.join(tmp, 'c');
     await generateDay({ date: '2024-05-02', archives: 1, clipsPerArchive: 1, outDir: dir, seed: 4 });
