@@ -13,97 +13,11 @@ import { migrate } from '../db/migrate.ts';
 import { audioFileRow, audioMetadataRow, transcriptRow } from '../db/queries/clip-rows.ts';
 import type { Db } from '../db/queries/database.ts';
 import { storeArchive } from '../db/queries/store-archive.ts';
-import type { ArchiveRecord, ClipRecord, TranscriptRecord } from '../lib/manifest.ts';
-import type { ClipMetadata } from '../lib/metadata/types.ts';
+import type { ArchiveRecord } from '../lib/manifest.ts';
 import { startPostgres15Cluster } from '../test/support/postgres.ts';
-import { createCorpus } from './lib/word-corpus.ts';
+import { storeBenchArchives } from './lib/store-rows.ts';
 import { option, startResult, table, writeResult } from './lib/report.ts';
 import { median } from './lib/stats.ts';
-
-const DATE = '2025-06-01';
-
-function archives(count: number, clipsPerArchive: number): ArchiveRecord[] {
-  const corpus = createCorpus({ seed: 42 });
-  return Array.from({ length: count }, (_, a) => {
-    const archive = `${DATE}_${String(Math.floor(a / 6)).padStart(2, '0')}-${String((a % 6) * 10).padStart(2, '0')}`;
-    const clips: ClipRecord[] = [];
-    const metadata = new Map<string, ClipMetadata>();
-    const transcripts: TranscriptRecord[] = [];
-    for (let c = 0; c < clipsPerArchive; c++) {
-      const id = String(7_400_000_000_000_000_000n + BigInt(a * 10_000 + c));
-      clips.push({
-        id,
-        date: DATE,
-        archive,
-        sourceName: `${id}.mp3`,
-        status: 'converted',
-        error: null,
-        mp3Path: `/staging/${DATE}/${archive}/audio/${id}.mp3`,
-        mp3Bytes: 480_000,
-        opusPath: `/staging/${DATE}/${archive}/opus/${id}.opus`,
-        opusBytes: 120_000,
-        storageUri: null,
-        durationS: 30,
-        sha256: 'ab'.repeat(32),
-        hasMetadata: true,
-      });
-      const text = corpus.next();
-      metadata.set(id, {
-        id,
-        audioFile: `${id}.mp3`,
-        createTime: `${DATE}T10:21:07.000Z`,
-        description: text.slice(0, 120) + ' #fyp',
-        hashtags: ['fyp', 'foryou'],
-        mentions: [],
-        isAd: false,
-        videoDuration: 30,
-        music: { id: '7000000000000000001', title: 'original sound', authorName: 'someone', original: true },
-        region: 'US',
-        sourceQuery: 'fyp',
-        collectedAt: `${DATE}T10:25:00.000Z`,
-        author: {
-          id: '6800000000000000001',
-          uniqueId: 'someone',
-          nickname: 'Some One',
-          verified: false,
-          followerCount: '1200',
-          followingCount: '30',
-          heartCount: '45000',
-          videoCount: '88',
-        },
-        stats: {
-          playCount: '1000',
-          diggCount: '100',
-          shareCount: '10',
-          commentCount: '5',
-          collectCount: '2',
-        },
-        location: {
-          locationCreated: 'US',
-          poiId: null,
-          poiName: null,
-          poiAddress: null,
-          poiCity: null,
-          poiProvince: null,
-          poiCountry: null,
-        },
-        raw: { id, desc: text.slice(0, 120), video_duration: 30 },
-      });
-      transcripts.push({
-        id,
-        model: 'tiny.en',
-        language: 'en',
-        language_prob: 0.99,
-        text,
-        no_speech: false,
-        duration_s: 30,
-        segments: [{ start: 0, end: 30, text, avg_logprob: -0.2, no_speech_prob: 0.01 }],
-        timings: { decode_ms: 800 },
-      });
-    }
-    return { date: DATE, archive, clips, metadata, transcripts };
-  });
-}
 
 /** INSERT INTO <table> (<columns>) VALUES ($1, …): one statement per row, as psycopg2 code does. */
 function insertStatement(table: string, row: Record<string, unknown>): { text: string; values: unknown[] } {
@@ -148,7 +62,7 @@ async function main(argv: string[]) {
   const count = Number(option(argv, 'archives', quick ? '4' : '20'));
   const perArchive = Number(option(argv, 'clips', '100'));
   const reps = Number(option(argv, 'reps', quick ? '2' : '3'));
-  const recs = archives(count, perArchive);
+  const recs = storeBenchArchives(count, perArchive);
   const clips = count * perArchive;
   const result = startResult('store', quick, {
     archives: count,

@@ -1,6 +1,6 @@
 /**
  * Hostile input at the database (issue 7, items 1, 11, 13), against a real PostgreSQL 15. One bad
- * metadata row never costs its archive: ids with a NUL byte (22021) or 8,000 characters (54000),
+ * metadata row never costs its archive: ids with a NUL byte (22P05) or 8,000 characters (54000),
  * captions with NUL bytes and lone surrogates — before the fix the archive's one transaction
  * failed, was retried, and every good clip of the archive was lost. Search refuses NUL bytes and
  * overlong queries with a clear error; URLs never show a password.
@@ -121,7 +121,8 @@ test('ids PostgreSQL cannot key and text it cannot hold fail alone; the archive 
 });
 
 test('a row PostgreSQL refuses is stored failed with the reason (row by row); the others store', async () => {
-  // Ids that bypass clipKey (a caller that did not use it): 54000 for the long one, 22021 for NUL.
+  // Ids that bypass clipKey (a caller that did not use it): 54000 for the long one; for the NUL,
+  // 22P05 (the rows travel as JSON, whose \u0000 no PostgreSQL text can hold).
   const archive = '2024-03-04_05-20';
   const base = (id: string): ClipRecord => ({
     id,
@@ -150,7 +151,7 @@ test('a row PostgreSQL refuses is stored failed with the reason (row by row); th
   assert.deepEqual(
     result.rejected.map((r) => [r.id.slice(0, 4), r.stored, r.reason.slice(0, 23)]).sort(),
     [
-      ['20\u00000', false, 'store: PostgreSQL 22021'],
+      ['20\u00000', false, 'store: PostgreSQL 22P05'],
       [long.slice(0, 4), false, 'store: PostgreSQL 54000'],
     ].sort(),
   );
