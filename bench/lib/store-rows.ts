@@ -1,16 +1,22 @@
 /**
  * The store bench's input: `count` archives of `clipsPerArchive` clips, each with a clip record,
  * TikTok metadata and a transcript of generated text (bench/lib/word-corpus.ts, seed 42) — the
- * records the store activity hands to storeArchive.
+ * records the store activity hands to storeArchive. `raw` is what production keeps there: all 99
+ * columns of the clip's metadata.parquet row (lib/sample-day/metadata-row.ts: ~2 KB as JSON, one
+ * caption in eleven over 4,000 characters), made JSON-safe as lib/metadata/read.ts does.
  */
 import type { ArchiveRecord, ClipRecord, TranscriptRecord } from '../../lib/manifest.ts';
 import type { ClipMetadata } from '../../lib/metadata/types.ts';
+import { cleanJson } from '../../db/queries/clip-rows.ts';
+import { mulberry32 } from '../../lib/random.ts';
+import { metadataRow } from '../../lib/sample-day/metadata-row.ts';
 import { createCorpus } from './word-corpus.ts';
 
 const DATE = '2025-06-01';
 
 export function storeBenchArchives(count: number, clipsPerArchive: number): ArchiveRecord[] {
   const corpus = createCorpus({ seed: 42 });
+  const rng = mulberry32(42);
   return Array.from({ length: count }, (_, a) => {
     const archive = `${DATE}_${String(Math.floor(a / 6)).padStart(2, '0')}-${String((a % 6) * 10).padStart(2, '0')}`;
     const clips: ClipRecord[] = [];
@@ -74,7 +80,27 @@ export function storeBenchArchives(count: number, clipsPerArchive: number): Arch
           poiProvince: null,
           poiCountry: null,
         },
-        raw: { id, desc: text.slice(0, 120), video_duration: 30 },
+        raw: cleanJson(
+          metadataRow(
+            rng,
+            {
+              id,
+              date: DATE,
+              archive,
+              audioFile: `${id}.mp3`,
+              kind: 'speech',
+              language: 'en',
+              sentence: text.slice(0, 120),
+              voice: null,
+              durationS: 30,
+              hasRow: true,
+              defect: null,
+              expect: 'ok',
+            },
+            new Date(`${DATE}T10:20:00Z`),
+            a * clipsPerArchive + c,
+          ),
+        ) as Record<string, unknown>,
       });
       transcripts.push({
         id,
