@@ -7,9 +7,13 @@
  * (VmHWM) the resident set sampled every second is split into the four quarters of the run:
  * the peak of the last quarter should be no higher than that of the first, and the slope of RSS
  * against clips transcribed so far (least squares over the samples) should be ~0 MB per 1,000.
+ *
+ * `--from bench/results/orchestration.json` analyses the worker samples an orchestration run
+ * recorded (the same workers, the same sampling) instead of running another date.
  */
-import { option, startResult, table, writeResult } from './lib/report.ts';
-import { runGeneratedDate } from './lib/pipeline-run.ts';
+import { readFileSync } from 'node:fs';
+import { option, startResult, table, writeResult, type BenchResult } from './lib/report.ts';
+import { runGeneratedDate, type ActivitySpan, type WorkerMemory } from './lib/pipeline-run.ts';
 
 /** Least-squares slope of y against x. */
 export function slope(xs: readonly number[], ys: readonly number[]): number {
@@ -20,18 +24,56 @@ export function slope(xs: readonly number[], ys: readonly number[]): number {
   return den === 0 ? 0 : num / den;
 }
 
+interface MemoryRun {
+  clips: number;
+  clipsPerArchive: number;
+  wallS: number;
+  memory: Record<'cpu' | 'gpu', WorkerMemory>;
+  activities: ActivitySpan[];
+}
+
+/** The run an orchestration bench recorded in its result file. */
+function recordedRun(file: string): MemoryRun {
+  const result = JSON.parse(readFileSync(file, 'utf8')) as BenchResult;
+  const inputs = result.inputs as { archives: number; clipsPerArchive: number };
+  const summary = result.summary as { clips: number; wallS: number };
+  const rep = result.repetitions[0] as Pick<MemoryRun, 'memory' | 'activities'>;
+  return {
+    clips: summary.clips,
+    clipsPerArchive: inputs.clipsPerArchive,
+    wallS: summary.wallS,
+    memory: rep.memory,
+    activities: rep.activities,
+  };
+}
+
 async function main(argv: string[]) {
   const quick = argv.includes('--quick');
-  const clips = Number(option(argv, 'clips', quick ? '200' : '2000'));
-  // 20 clips per archive up to a full day of 144 archives; above 2,880 clips the archives grow.
-  const archivesPerDate = Math.min(144, Math.ceil(clips / 20));
-  const perArchive = Math.ceil(clips / archivesPerDate);
-  const result = startResult('memory', quick, { clips, clipsPerArchive: perArchive, model: 'tiny.en' });
-  const run = await runGeneratedDate({
-    date: '2025-03-10',
-    archives: archivesPerDate,
+  const from = option(argv, 'from', '');
+  let run: MemoryRun;
+  let archivesPerDate: number;
+  if (from) {
+    run = recordedRun(from);
+    archivesPerDate = Math.round(run.clips / run.clipsPerArchive);
+  } else {
+    const clips = Number(option(argv, 'clips', quick ? '200' : '2000'));
+    // 20 clips per archive up to a full day of 144 archives; above 2,880 clips the archives grow.
+    archivesPerDate = Math.min(144, Math.ceil(clips / 20));
+    const clipsPerArchive = Math.ceil(clips / archivesPerDate);
+    const date = await runGeneratedDate({
+      date: '2025-03-10',
+      archives: archivesPerDate,
+      clipsPerArchive,
+      log: (l) => process.stderr.write(`${l}\n`),
+    });
+    run = { ...date, clipsPerArchive };
+  }
+  const perArchive = run.clipsPerArchive;
+  const result = startResult('memory', quick, {
+    clips: run.clips,
     clipsPerArchive: perArchive,
-    log: (l) => process.stderr.write(`${l}\n`),
+    model: 'tiny.en',
+    from: from || null,
   });
   // Clips transcribed by each sample's time: transcribeClips activities done × clips per archive.
   const firstStart = Math.min(...run.activities.map((a) => a.startMs));
