@@ -11,21 +11,46 @@
  * - the sum of activity times beside the wall time (above 1× where archives overlap);
  * - history events per archive workflow and for the date workflow (goal ≤ 100 per archive);
  * - the largest payload anywhere in those histories (goal ≤ 64 KB).
+ *
+ * The clips (`--mix trivial`, the default): one English speech clip in four, the others silence
+ * and music (which the VAD hands no window to the model) — tiny.en is an English model, and the
+ * issue asks for the heavy stages made trivial, not switched off; every clip is still extracted,
+ * converted, run through the VAD, stored and uploaded. `--mix all` uses the generator's full
+ * cycle (English, German, Spanish and French speech, music, silence): ~45 s of transcription per
+ * archive here, 2 hours for 144 archives.
  */
 import { option, startResult, table, writeResult } from './lib/report.ts';
 import { coveredMs, runGeneratedDate } from './lib/pipeline-run.ts';
 import { median } from './lib/stats.ts';
+import type { ClipCycleEntry } from '../lib/sample-day/generate.ts';
+
+const TRIVIAL_CYCLE: ClipCycleEntry[] = [
+  { kind: 'speech', language: 'en' },
+  { kind: 'silence' },
+  { kind: 'music' },
+  { kind: 'silence' },
+];
 
 async function main(argv: string[]) {
   const quick = argv.includes('--quick');
   const archives = Number(option(argv, 'archives', quick ? '6' : '144'));
   const clipsPerArchive = Number(option(argv, 'clips', '20'));
+  const mix = option(argv, 'mix', 'trivial');
+  if (mix !== 'trivial' && mix !== 'all') throw new Error(`--mix trivial|all, not ${mix}`);
   const date = '2025-02-03';
-  const result = startResult('orchestration', quick, { date, archives, clipsPerArchive, model: 'tiny.en' });
+  const result = startResult('orchestration', quick, {
+    date,
+    archives,
+    clipsPerArchive,
+    model: 'tiny.en',
+    mix,
+    audioPool: 40,
+  });
   const run = await runGeneratedDate({
     date,
     archives,
     clipsPerArchive,
+    cycle: mix === 'trivial' ? TRIVIAL_CYCLE : undefined,
     log: (l) => process.stderr.write(`${l}\n`),
   });
   const wallMs = run.wallS * 1000;

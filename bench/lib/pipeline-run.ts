@@ -13,7 +13,7 @@ import proto, { type temporal } from '@temporalio/proto';
 import type { Client } from '@temporalio/client';
 import { inheritedEnv } from '../../lib/config.ts';
 import { freePort } from '../../local/embedded-postgres.ts';
-import { generateDay } from '../../lib/sample-day/generate.ts';
+import { generateDay, type ClipCycleEntry } from '../../lib/sample-day/generate.ts';
 import { startDate } from '../../temporal-client/start-date.ts';
 import { makeTempDir, startEmbeddedTestPostgres } from '../../test/support/postgres.ts';
 import { createLocalTestEnvironment } from '../../test/support/temporal.ts';
@@ -33,6 +33,8 @@ export interface PipelineRunOptions {
    * date took hours on two shared cores.
    */
   audioPool?: number;
+  /** The clips' kinds in turn (generateDay's cycle); default every kind and language. */
+  cycle?: readonly ClipCycleEntry[];
   log?: (line: string) => void;
 }
 
@@ -126,6 +128,7 @@ export async function runGeneratedDate(o: PipelineRunOptions): Promise<PipelineR
       outDir: incoming,
       seed: 5,
       audioPool: o.audioPool ?? 40,
+      cycle: o.cycle,
     });
     const generateS = (performance.now() - g0) / 1000;
     log(`generated ${o.archives} × ${o.clipsPerArchive} clips in ${generateS.toFixed(0)} s`);
@@ -191,43 +194,7 @@ export async function runGeneratedDate(o: PipelineRunOptions): Promise<PipelineR
     await sampling;
     log(`date done in ${wallS.toFixed(1)} s`);
 
-    // Histories: the date's, then every archive workflow it started.
-    const historyEvents: Record<string, number> = {};
-    const activities: ActivitySpan[] = [];
-    let largestPayload = { bytes: 0, workflowId: '', eventType: '' };
-    const pending = [handle.workflowId];
-    while (pending.length) {
-      const workflowId = pending.shift()!;
-      const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
-      const events = history.events ?? [];
-      historyEvents[workflowId] = events.length;
-      const started = new Map<string, number>();
-      const scheduled = new Map<string, { type: string; at: number }>();
-      for (const e of events) {
-        const type = proto.temporal.api.enums.v1.EventType[e.eventType ?? 0] ?? String(e.eventType);
-        for (const bytes of payloadSizes(e)) {
-          if (bytes > largestPayload.bytes) largestPayload = { bytes, workflowId, eventType: type };
-        }
-        const child = e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
-        if (child) pending.push(child);
-        const s = e.activityTaskScheduledEventAttributes;
-        if (s)
-          scheduled.set(String(e.eventId), { type: s.activityType?.name ?? '?', at: millis(e.eventTime) });
-        const st = e.activityTaskStartedEventAttributes;
-        if (st) started.set(String(st.scheduledEventId), millis(e.eventTime));
-        const c = e.activityTaskCompletedEventAttributes;
-        if (c) {
-          const id = String(c.scheduledEventId);
-          activities.push({
-            workflowId,
-            type: scheduled.get(id)?.type ?? '?',
-            scheduledMs: scheduled.get(id)?.at ?? millis(e.eventTime),
-            startMs: started.get(id) ?? millis(e.eventTime),
-            endMs: millis(e.eventTime),
-          });
-        }
-      }
-    }
+    const { historyEvents, activities, largestPayload } = await readHistories(env.client, handle.workflowId);
     return {
       clips: o.archives * o.clipsPerArchive,
       generateS,
@@ -252,6 +219,54 @@ export async function runGeneratedDate(o: PipelineRunOptions): Promise<PipelineR
     await pg.close().catch(() => {});
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+export interface DateHistories {
+  /** Events per workflow history (the date's, then each archive's). */
+  historyEvents: Record<string, number>;
+  largestPayload: { bytes: number; workflowId: string; eventType: string };
+  /** Every completed activity of those histories. */
+  activities: ActivitySpan[];
+}
+
+/** The date workflow's history and those of every child workflow it started, measured. */
+export async function readHistories(client: Client, dateWorkflowId: string): Promise<DateHistories> {
+  const historyEvents: Record<string, number> = {};
+  const activities: ActivitySpan[] = [];
+  let largestPayload = { bytes: 0, workflowId: '', eventType: '' };
+  const pending = [dateWorkflowId];
+  while (pending.length) {
+    const workflowId = pending.shift()!;
+    const history = await client.workflow.getHandle(workflowId).fetchHistory();
+    const events = history.events ?? [];
+    historyEvents[workflowId] = events.length;
+    const started = new Map<string, number>();
+    const scheduled = new Map<string, { type: string; at: number }>();
+    for (const e of events) {
+      const type = proto.temporal.api.enums.v1.EventType[e.eventType ?? 0] ?? String(e.eventType);
+      for (const bytes of payloadSizes(e)) {
+        if (bytes > largestPayload.bytes) largestPayload = { bytes, workflowId, eventType: type };
+      }
+      const child = e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
+      if (child) pending.push(child);
+      const s = e.activityTaskScheduledEventAttributes;
+      if (s) scheduled.set(String(e.eventId), { type: s.activityType?.name ?? '?', at: millis(e.eventTime) });
+      const st = e.activityTaskStartedEventAttributes;
+      if (st) started.set(String(st.scheduledEventId), millis(e.eventTime));
+      const c = e.activityTaskCompletedEventAttributes;
+      if (c) {
+        const id = String(c.scheduledEventId);
+        activities.push({
+          workflowId,
+          type: scheduled.get(id)?.type ?? '?',
+          scheduledMs: scheduled.get(id)?.at ?? millis(e.eventTime),
+          startMs: started.get(id) ?? millis(e.eventTime),
+          endMs: millis(e.eventTime),
+        });
+      }
+    }
+  }
+  return { historyEvents, activities, largestPayload };
 }
 
 /** Milliseconds of `spans` covered by at least one span (their union). */
