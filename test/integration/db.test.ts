@@ -137,6 +137,23 @@ function transcript(id: string, language: string | null, text: string): Transcri
   };
 }
 
+/** One archive of clips without metadata whose transcripts are English `text(id, i)`. */
+async function storeEnglishTexts(
+  db: AppDatabase,
+  date: string,
+  archive: string,
+  ids: string[],
+  text: (id: string, i: number) => string,
+) {
+  await storeArchive(db, {
+    date,
+    archive,
+    clips: ids.map((id) => clip(id, { date, archive })),
+    metadata: new Map(),
+    transcripts: ids.map((id, i) => transcript(id, 'en', text(id, i))),
+  });
+}
+
 const UNICODE_DESCRIPTION =
   'Emoji 🎉👩‍👩‍👧‍👦🔥 · RTL: مرحبا بالعالم · עברית · 中文 · combining é · "quotes" \\backslash\\ {braces},commas' +
   ' and a NUL\u0000here';
@@ -744,13 +761,7 @@ for (const backend of backends) {
       };
       const ids = Object.keys(texts);
       try {
-        await storeArchive(db, {
-          date,
-          archive,
-          clips: ids.map((id) => clip(id, { date, archive })),
-          metadata: new Map(),
-          transcripts: ids.map((id) => transcript(id, 'en', texts[id]!)),
-        });
+        await storeEnglishTexts(db, date, archive, ids, (id) => texts[id]!);
         const all = await searchTranscripts(db, 'guitar', { date });
         assert.deepEqual(
           all.map((h) => h.id),
@@ -882,13 +893,7 @@ for (const backend of backends) {
             .join(' ') || 'silence',
       );
       try {
-        await storeArchive(db, {
-          date,
-          archive,
-          clips: ids.map((id) => clip(id, { date, archive })),
-          metadata: new Map(),
-          transcripts: ids.map((id, i) => transcript(id, 'en', texts[i]!)),
-        });
+        await storeEnglishTexts(db, date, archive, ids, (_, i) => texts[i]!);
         let exactAnswers = 0;
         for (const query of [
           'harp',
