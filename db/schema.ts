@@ -141,7 +141,7 @@ export const transcripts = pgTable(
     timings: jsonb('timings').$type<Record<string, number>>(),
     // TRANSCRIPT_TSVECTOR: the text as its language's stems and as plain words.
     tsv: tsvector('tsv').generatedAlwaysAs(sql.raw(TRANSCRIPT_TSVECTOR)),
-    // The query words a transcript repeats, by how often: 'word#2', 'word#4', … 'word#64' when
+    // The query words a transcript repeats, by how often: 'word#3', 'word#4', 'word#8' … 'word#64' when
     // tsv holds 'word' at that many positions or more (audio_pipeline_tf_tiers, migration 0003).
     // ts_rank grows with those counts, so this small index finds the best-ranked transcripts of
     // a common word without ranking all of its matches (db/queries/search-transcripts.ts).

@@ -18,8 +18,8 @@
  *    the language's parse OR the simple one), ts_rank is the mean over the query's distinct
  *    lexemes of g(number of positions tsv holds for it), g increasing (tfRankBound). A transcript
  *    that holds none of the query's lexemes at `n` positions or more ranks at most g(n − 1).
- * 2. transcripts.tsv_tiers (migration 0003) holds 'lexeme#n' for n = 2, 4, … 64 whenever tsv holds
- *    the lexeme at n positions or more, with a GIN index of its own.
+ * 2. transcripts.tsv_tiers (migration 0003) holds 'lexeme#n' for n = 3, 4, 8, … 64 whenever tsv
+ *    holds the lexeme at n positions or more, with a GIN index of its own.
  *
  * So the search looks at the tiers from the top (REPETITION_TIERS): the matches that repeat a
  * query word at least n times, few for large n, are ranked; when there are at least a page of
@@ -27,7 +27,7 @@
  * exact. Otherwise the next tier down is tried. A tier with more matches than `candidates` is
  * ranked from its first `candidates` rows (plus every row of the tier above), and the result says
  * `exact: false`; so is the last resort, the first `candidates` matches of all (plus the complete
- * tier 2), which is exact when the query matches no more rows than that. ts_headline, which reads
+ * tier 3), which is exact when the query matches no more rows than that. ts_headline, which reads
  * the text, runs for the returned page only. bench/search.ts measures the latency and the overlap
  * with the exact ranking.
  */
@@ -87,7 +87,7 @@ export interface SearchResult {
 }
 
 /** Repetition counts indexed by tsv_tiers (migration 0003), searched from the top. */
-export const REPETITION_TIERS = [64, 32, 16, 8, 4, 2] as const;
+export const REPETITION_TIERS = [64, 32, 16, 8, 4, 3] as const;
 
 /**
  * g(n): ts_rank of a transcript that holds each of the query's lexemes at n positions (weight D,
@@ -253,9 +253,14 @@ export async function searchTranscriptsRanked(
       REPETITION_TIERS.map((tier) => sql`(${tier}::int, ${tierQuery(lexemes, tier)})`),
       sql`, `,
     )}) AS p(tier, q)`);
-  const filled = new Set(probe.rows.filter((row) => row.n >= need).map((row) => row.tier));
-  let keep: string | undefined; // the lowest tier so far whose every match was ranked
-  for (const tier of REPETITION_TIERS.filter((t) => t <= Math.max(0, ...filled))) {
+  const count = new Map(probe.rows.map((row) => [row.tier, row.n]));
+  // The tiers nest (a word said 8 times is said 4 times), so the ones too small to fill the page
+  // are the top ones, and the largest of them, fewer rows than a page, is ranked in every
+  // statement below: its rows are the best candidates there are.
+  let keep = REPETITION_TIERS.filter((t) => (count.get(t) ?? 0) > 0 && (count.get(t) ?? 0) < need)
+    .map((t) => tierQuery(lexemes, t))
+    .at(-1);
+  for (const tier of REPETITION_TIERS.filter((t) => (count.get(t) ?? 0) >= need)) {
     const bounded = tierQuery(lexemes, tier);
     const r = await rank({ bounded, keep });
     if (r.matched > candidates) return { hits: r.hits, exact: false }; // so would every tier below be
@@ -265,9 +270,6 @@ export async function searchTranscriptsRanked(
     }
     if (r.matched > 0) keep = bounded;
   }
-  // The tiers below the first filled one hold fewer than a page: all of the lowest is kept.
-  if (keep === undefined && filled.size === 0 && probe.rows.some((row) => row.n > 0))
-    keep = tierQuery(lexemes, 2);
   const r = await rank({ keep });
   return { hits: r.hits, exact: r.matched <= candidates };
 }
