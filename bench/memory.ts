@@ -8,12 +8,19 @@
  * the peak of the last quarter should be no higher than that of the first, and the slope of RSS
  * against clips transcribed so far (least squares over the samples) should be ~0 MB per 1,000.
  *
+ * `--mix trivial|all` as in bench/orchestration.ts (default trivial).
  * `--from bench/results/orchestration.json` analyses the worker samples an orchestration run
  * recorded (the same workers, the same sampling) instead of running another date.
  */
 import { readFileSync } from 'node:fs';
 import { option, startResult, table, writeResult, type BenchResult } from './lib/report.ts';
-import { runGeneratedDate, type ActivitySpan, type WorkerMemory } from './lib/pipeline-run.ts';
+import {
+  clipMix,
+  MIXES,
+  runGeneratedDate,
+  type ActivitySpan,
+  type WorkerMemory,
+} from './lib/pipeline-run.ts';
 
 /** Least-squares slope of y against x. */
 export function slope(xs: readonly number[], ys: readonly number[]): number {
@@ -52,11 +59,14 @@ async function main(argv: string[]) {
   const from = option(argv, 'from', '');
   let run: MemoryRun;
   let archivesPerDate: number;
+  let mix = 'as recorded';
   if (from) {
     run = recordedRun(from);
     archivesPerDate = Math.round(run.clips / run.clipsPerArchive);
   } else {
     const clips = Number(option(argv, 'clips', quick ? '200' : '2000'));
+    const clipKinds = clipMix(option(argv, 'mix', 'trivial'));
+    mix = clipKinds;
     // 20 clips per archive up to a full day of 144 archives; above 2,880 clips the archives grow.
     archivesPerDate = Math.min(144, Math.ceil(clips / 20));
     const clipsPerArchive = Math.ceil(clips / archivesPerDate);
@@ -64,6 +74,7 @@ async function main(argv: string[]) {
       date: '2025-03-10',
       archives: archivesPerDate,
       clipsPerArchive,
+      cycle: MIXES[clipKinds],
       log: (l) => process.stderr.write(`${l}\n`),
     });
     run = { ...date, clipsPerArchive };
@@ -73,6 +84,7 @@ async function main(argv: string[]) {
     clips: run.clips,
     clipsPerArchive: perArchive,
     model: 'tiny.en',
+    mix,
     from: from || null,
   });
   // Clips transcribed by each sample's time: transcribeClips activities done × clips per archive.

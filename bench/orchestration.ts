@@ -20,23 +20,14 @@
  * archive here, 2 hours for 144 archives.
  */
 import { option, startResult, table, writeResult } from './lib/report.ts';
-import { coveredMs, runGeneratedDate } from './lib/pipeline-run.ts';
+import { clipMix, coveredMs, MIXES, runGeneratedDate } from './lib/pipeline-run.ts';
 import { median } from './lib/stats.ts';
-import type { ClipCycleEntry } from '../lib/sample-day/generate.ts';
-
-const TRIVIAL_CYCLE: ClipCycleEntry[] = [
-  { kind: 'speech', language: 'en' },
-  { kind: 'silence' },
-  { kind: 'music' },
-  { kind: 'silence' },
-];
 
 async function main(argv: string[]) {
   const quick = argv.includes('--quick');
   const archives = Number(option(argv, 'archives', quick ? '6' : '144'));
   const clipsPerArchive = Number(option(argv, 'clips', '20'));
-  const mix = option(argv, 'mix', 'trivial');
-  if (mix !== 'trivial' && mix !== 'all') throw new Error(`--mix trivial|all, not ${mix}`);
+  const mix = clipMix(option(argv, 'mix', 'trivial'));
   const date = '2025-02-03';
   const result = startResult('orchestration', quick, {
     date,
@@ -50,7 +41,7 @@ async function main(argv: string[]) {
     date,
     archives,
     clipsPerArchive,
-    cycle: mix === 'trivial' ? TRIVIAL_CYCLE : undefined,
+    cycle: MIXES[mix],
     log: (l) => process.stderr.write(`${l}\n`),
   });
   const wallMs = run.wallS * 1000;

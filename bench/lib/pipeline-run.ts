@@ -38,6 +38,23 @@ export interface PipelineRunOptions {
   log?: (line: string) => void;
 }
 
+/**
+ * The clips of a generated date, in turn: `trivial` — one English speech clip in four, the others
+ * silence and music, which the VAD hands no window to the model (the heavy stages small, not
+ * off: every clip is still extracted, converted, run through the VAD, stored and uploaded; tiny.en
+ * is an English model); `all` — the generator's full cycle (English, German, Spanish and French
+ * speech, music, silence), ~45 s of transcription per 20-clip archive on this machine.
+ */
+export const MIXES: Record<'trivial' | 'all', readonly ClipCycleEntry[] | undefined> = {
+  trivial: [{ kind: 'speech', language: 'en' }, { kind: 'silence' }, { kind: 'music' }, { kind: 'silence' }],
+  all: undefined,
+};
+
+export function clipMix(name: string): keyof typeof MIXES {
+  if (name !== 'trivial' && name !== 'all') throw new Error(`--mix trivial|all, not ${name}`);
+  return name;
+}
+
 export interface WorkerMemory {
   /** Peak resident set (VmHWM), MB. */
   peakRssMb: number;
