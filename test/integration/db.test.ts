@@ -837,7 +837,11 @@ for (const backend of backends) {
           limit: 2,
           offset: 2,
         });
-        assert.equal(second.exact, false, 'the 4th needs tier 4 (said twice): 5 matches, over the bound of 4');
+        assert.equal(
+          second.exact,
+          false,
+          'the 4th needs tier 4 (said twice): 5 matches, over the bound of 4',
+        );
         assert.equal(second.hits.length, 2, 'the bound never cuts a page short');
         assert.equal(second.hits[0]!.id, ids[3], 'the tier above is always among the candidates');
 
