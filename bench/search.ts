@@ -26,6 +26,8 @@ import {
   DEFAULT_SEARCH_CANDIDATES,
   rankedSearchSql,
   searchTranscriptsRanked,
+  tierQuery,
+  tsqueryLexemes,
   type SearchHit,
 } from '../db/queries/search-transcripts.ts';
 import { startPostgres15Cluster } from '../test/support/postgres.ts';
@@ -59,6 +61,21 @@ async function searchRankingEveryMatch(db: Db, text: string): Promise<SearchHit[
     ORDER BY rank DESC, f.id
     LIMIT 20`);
   return result.rows.map((r) => ({ ...r, rank: Number(r.rank) }));
+}
+
+/**
+ * The previous product search: the first `candidates` matches in table order ranked, without the
+ * repetition tiers (the same statement with no tier), to show what the tiers change.
+ */
+async function searchFirstMatches(db: Db, text: string, candidates: number): Promise<SearchHit[]> {
+  const anyLanguage = (
+    await db.execute<{ q: string }>(sql`SELECT audio_pipeline_any_language_tsquery(${text})::text AS q`)
+  ).rows[0]!.q;
+  const headlineOptions = `StartSel="«", StopSel="»", MaxFragments=2, MaxWords=25, MinWords=8, FragmentDelimiter=" … "`;
+  const result = await db.execute<SearchHit>(
+    rankedSearchSql(text, anyLanguage, { limit: 20, offset: 0, candidates, headlineOptions }),
+  );
+  return result.rows.filter((r) => r.id !== null).map((r) => ({ ...r, rank: Number(r.rank) }));
 }
 
 const NAIVE_SQL = `
@@ -120,7 +137,12 @@ async function main(argv: string[]) {
   const candidateSweep = [500, DEFAULT_SEARCH_CANDIDATES, 8000];
   const log = (s: string) => process.stderr.write(`${s}\n`);
 
-  const cluster = await startPostgres15Cluster();
+  // --server-url: a running PostgreSQL's superuser URL instead of a throwaway cluster (the load
+  // is server-side COPY from this machine's files, so it must run here); with --reuse, a corpus
+  // loaded there by an earlier run of the same --rows is searched again without reloading.
+  const serverUrl = option(argv, 'server-url', '');
+  const reuse = argv.includes('--reuse');
+  const cluster = serverUrl ? { serverUrl, close: async () => {} } : await startPostgres15Cluster();
   const dir = path.join(os.tmpdir(), `audio-pipeline-bench-search-${process.pid}`);
   mkdirSync(dir, { recursive: true });
   chmodSync(dir, 0o755);
@@ -145,25 +167,44 @@ async function main(argv: string[]) {
     const { rows: v } = await client.query<{ v: string }>('SHOW server_version');
     result.versions.postgresql = v[0]!.v;
     await migrate(opened.db);
-    // Load without the indexes, then build them (timed): how a bulk load is done.
-    await client.query('DROP INDEX transcripts_tsv_idx');
     const corpus = createCorpus({ seed: SEED });
-    const loadS = await time(() => load(client, corpus, rows, dir, log));
-    log(`loaded ${rows} rows in ${(loadS.ms / 1000).toFixed(1)} s`);
-    await client.query('ANALYZE');
-    await client.query("SET maintenance_work_mem = '256MB'");
-    const build = await time(() =>
-      client.query('CREATE INDEX transcripts_tsv_idx ON transcripts USING gin (tsv)'),
+    const loaded = Number(
+      (await client.query<{ n: string }>('SELECT count(*) AS n FROM transcripts')).rows[0]!.n,
     );
-    await client.query('RESET maintenance_work_mem');
-    await client.query('VACUUM ANALYZE transcripts');
+    let loadS = { ms: NaN };
+    let build = { ms: NaN };
+    let tiersBuild = { ms: NaN };
+    if (reuse && loaded === rows) {
+      log(`reusing the ${rows} transcripts loaded before (the corpus is deterministic)`);
+      for (let i = 0; i < rows; i++) corpus.next(); // its document frequencies pick the query terms
+    } else {
+      if (loaded) await client.query('TRUNCATE audio_files CASCADE');
+      // Load without the indexes, then build them (timed): how a bulk load is done.
+      await client.query('DROP INDEX transcripts_tsv_idx');
+      await client.query('DROP INDEX transcripts_tsv_tiers_idx');
+      loadS = await time(() => load(client, corpus, rows, dir, log));
+      log(`loaded ${rows} rows in ${(loadS.ms / 1000).toFixed(1)} s`);
+      await client.query('ANALYZE');
+      await client.query("SET maintenance_work_mem = '256MB'");
+      build = await time(() =>
+        client.query('CREATE INDEX transcripts_tsv_idx ON transcripts USING gin (tsv)'),
+      );
+      tiersBuild = await time(() =>
+        client.query('CREATE INDEX transcripts_tsv_tiers_idx ON transcripts USING gin (tsv_tiers)'),
+      );
+      await client.query('RESET maintenance_work_mem');
+      await client.query('VACUUM ANALYZE transcripts');
+    }
     const sizes = (
       await client.query<Record<string, string>>(`SELECT
         pg_size_pretty(pg_relation_size('transcripts')) AS heap,
         pg_size_pretty(pg_total_relation_size('transcripts')) AS total,
-        pg_size_pretty(pg_relation_size('transcripts_tsv_idx')) AS gin`)
+        pg_size_pretty(pg_relation_size('transcripts_tsv_idx')) AS gin,
+        pg_size_pretty(pg_relation_size('transcripts_tsv_tiers_idx')) AS "tiers gin"`)
     ).rows[0]!;
-    log(`GIN built in ${(build.ms / 1000).toFixed(1)} s; sizes ${JSON.stringify(sizes)}`);
+    log(
+      `GIN built in ${(build.ms / 1000).toFixed(1)} s, tiers GIN in ${(tiersBuild.ms / 1000).toFixed(1)} s; sizes ${JSON.stringify(sizes)}`,
+    );
 
     // Query terms of known selectivity; English stop words are not indexed stemmed, so skip them.
     const stop = new Set(
@@ -198,6 +239,10 @@ async function main(argv: string[]) {
         name: `product (bounded, ${n} candidates)${n === DEFAULT_SEARCH_CANDIDATES ? ' [default]' : ''}`,
         run: (q: string) => searchTranscriptsRanked(db, q, { candidates: n }),
       })),
+      {
+        name: `previous: first ${DEFAULT_SEARCH_CANDIDATES} matches, no tiers`,
+        run: (q) => searchFirstMatches(db, q, DEFAULT_SEARCH_CANDIDATES),
+      },
       { name: 'before: rank every match', run: (q) => searchRankingEveryMatch(db, q) },
       { name: 'naive GIN + ORDER BY ts_rank', run: (q) => client.query(NAIVE_SQL, [q]) },
       {
@@ -247,13 +292,26 @@ async function main(argv: string[]) {
     for (const c of classes) {
       const exactHits = new Map<string, SearchHit[]>();
       for (const q of c.queries) exactHits.set(q, await searchRankingEveryMatch(db, q));
-      for (const n of candidateSweep) {
+      const recallVariants = [
+        ...candidateSweep.map((n) => ({
+          variant: `product, ${n} candidates`,
+          run: (q: string) => searchTranscriptsRanked(db, q, { candidates: n }),
+        })),
+        {
+          variant: `previous, first ${DEFAULT_SEARCH_CANDIDATES} matches`,
+          run: async (q: string) => ({
+            hits: await searchFirstMatches(db, q, DEFAULT_SEARCH_CANDIDATES),
+            exact: undefined,
+          }),
+        },
+      ];
+      for (const v of recallVariants) {
         const ids: number[] = [];
         const scores: number[] = [];
         let exactQueries = 0;
         for (const q of c.queries) {
           const exact = exactHits.get(q)!;
-          const ours = await searchTranscriptsRanked(db, q, { candidates: n });
+          const ours = await v.run(q);
           if (ours.exact) exactQueries++;
           ids.push(
             overlap(
@@ -269,10 +327,10 @@ async function main(argv: string[]) {
         const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
         recall.push({
           class: c.name,
-          candidates: n,
+          variant: v.variant,
           'overlap@20': mean(ids),
           'rank recall@20': mean(scores),
-          'queries ranked exactly': `${exactQueries}/${c.queries.length}`,
+          'said exact': v.variant.startsWith('previous') ? '–' : `${exactQueries}/${c.queries.length}`,
         });
       }
     }
@@ -297,9 +355,18 @@ async function main(argv: string[]) {
       const productPlan = await db.execute<Record<string, string>>(
         sql`EXPLAIN (ANALYZE, BUFFERS) ${productSql}`,
       );
+      const tierSql = rankedSearchSql(q, anyLanguage, {
+        limit: 20,
+        offset: 0,
+        candidates: DEFAULT_SEARCH_CANDIDATES,
+        headlineOptions: 'MaxFragments=2',
+        tiers: { bounded: tierQuery(tsqueryLexemes(anyLanguage), 8) },
+      });
+      const tierPlan = await db.execute<Record<string, string>>(sql`EXPLAIN (ANALYZE, BUFFERS) ${tierSql}`);
       plans[c.name] = {
         query: q,
         product: productPlan.rows.map((r) => r['QUERY PLAN']).join('\n'),
+        'product, tier 8 statement': tierPlan.rows.map((r) => r['QUERY PLAN']).join('\n'),
         naive: await explain(NAIVE_SQL, [q]),
       };
     }
@@ -307,6 +374,7 @@ async function main(argv: string[]) {
     result.summary = {
       loadS: loadS.ms / 1000,
       ginBuildS: build.ms / 1000,
+      tiersGinBuildS: tiersBuild.ms / 1000,
       sizes,
       goal: 'p95 < 20 ms for every class',
       latencyMs: latency,
@@ -316,7 +384,7 @@ async function main(argv: string[]) {
     const file = writeResult(result);
     const fmt = (x: string | number) => (typeof x === 'number' ? Math.round(x * 10) / 10 : x);
     console.log(
-      `search: ${rows} transcripts, GIN build ${(build.ms / 1000).toFixed(1)} s, sizes ${JSON.stringify(sizes)}\n`,
+      `search: ${rows} transcripts, GIN build ${(build.ms / 1000).toFixed(1)} s, tiers GIN ${(tiersBuild.ms / 1000).toFixed(1)} s, sizes ${JSON.stringify(sizes)}\n`,
     );
     console.log(
       table(
@@ -335,13 +403,13 @@ async function main(argv: string[]) {
     console.log('');
     console.log(
       table(
-        ['class', 'candidates', 'overlap@20', 'rank recall@20', 'ranked exactly'],
+        ['class', 'variant', 'overlap@20', 'rank recall@20', 'said exact'],
         recall.map((r) => [
           r.class as string,
-          r.candidates as number,
+          r.variant as string,
           fmt(r['overlap@20']!),
           fmt(r['rank recall@20']!),
-          r['queries ranked exactly'] as string,
+          r['said exact'] as string,
         ]),
       ),
     );

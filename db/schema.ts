@@ -115,6 +115,13 @@ export const audioMetadata = pgTable('audio_metadata', {
   updatedAt: updatedAt(),
 });
 
+/**
+ * A transcript as a full-text document: stemmed with the clip's language (audio_pipeline_ts_config,
+ * migration 0000) AND unstemmed ('simple'), so a search finds a word whatever language the query
+ * was parsed in. (A generated column cannot read another, so tsv_tiers repeats the expression.)
+ */
+const TRANSCRIPT_TSVECTOR = `to_tsvector(audio_pipeline_ts_config("language"), coalesce("text", '')) || to_tsvector('pg_catalog.simple'::regconfig, coalesce("text", ''))`;
+
 export const transcripts = pgTable(
   'transcripts',
   {
@@ -132,15 +139,23 @@ export const transcripts = pgTable(
       .notNull()
       .default(sql`'[]'::jsonb`),
     timings: jsonb('timings').$type<Record<string, number>>(),
-    // Stemmed with the clip's language (audio_pipeline_ts_config, migration 0000) AND unstemmed
-    // ('simple'), so a search finds a word whatever language the query was parsed in.
-    tsv: tsvector('tsv').generatedAlwaysAs(
-      sql`to_tsvector(audio_pipeline_ts_config("language"), coalesce("text", '')) || to_tsvector('pg_catalog.simple'::regconfig, coalesce("text", ''))`,
+    // TRANSCRIPT_TSVECTOR: the text as its language's stems and as plain words.
+    tsv: tsvector('tsv').generatedAlwaysAs(sql.raw(TRANSCRIPT_TSVECTOR)),
+    // The query words a transcript repeats, by how often: 'word#3', 'word#4', 'word#8' … 'word#64' when
+    // tsv holds 'word' at that many positions or more (audio_pipeline_tf_tiers, migration 0003).
+    // ts_rank grows with those counts, so this small index finds the best-ranked transcripts of
+    // a common word without ranking all of its matches (db/queries/search-transcripts.ts).
+    tsvTiers: tsvector('tsv_tiers').generatedAlwaysAs(
+      sql.raw(`audio_pipeline_tf_tiers(${TRANSCRIPT_TSVECTOR})`),
     ),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (t) => [index('transcripts_tsv_idx').using('gin', t.tsv), index('transcripts_language_idx').on(t.language)],
+  (t) => [
+    index('transcripts_tsv_idx').using('gin', t.tsv),
+    index('transcripts_tsv_tiers_idx').using('gin', t.tsvTiers),
+    index('transcripts_language_idx').on(t.language),
+  ],
 );
 
 /**

@@ -161,7 +161,8 @@ export function createMonitorApp(deps: MonitorDeps): Hono {
     });
     return c.json({
       query: q,
-      // false: more rows matched than are ranked, so these are the best of the first matches.
+      // false: too many matches to rank them all, so these are the best of a bounded candidate
+      // set (db/queries/search-transcripts.ts); true: no other match ranks higher.
       exact,
       hits: hits.map((h) => ({
         ...h,

@@ -39,7 +39,7 @@ export function registerSearchCommand(program: Command, ctx: CliContext): void {
         if (!opts.json) {
           const bound = exact
             ? ''
-            : ` (the best of the first ${DEFAULT_SEARCH_CANDIDATES} matches; add words to narrow it)`;
+            : ` (ranked among ${DEFAULT_SEARCH_CANDIDATES} of the matches, those that repeat the words most; add words to narrow it)`;
           process.stderr.write(`${hits.length} hit(s)${bound}\n`);
         }
       });

@@ -29,7 +29,12 @@ import {
   upsertQueue,
 } from '../../db/queries/index.ts';
 import { rowsPerStatement } from '../../db/queries/upsert-unless-unchanged.ts';
-import { rankedSearchSql, searchTranscriptsRanked } from '../../db/queries/search-transcripts.ts';
+import {
+  rankedSearchSql,
+  searchTranscriptsRanked,
+  tfRankBound,
+  tsqueryLexemes,
+} from '../../db/queries/search-transcripts.ts';
 import * as schema from '../../db/schema.ts';
 import { CLIP_STATUSES, QUEUE_STATUSES } from '../../lib/statuses.ts';
 import { BadInputError } from '../../lib/errors.ts';
@@ -130,6 +135,23 @@ function transcript(id: string, language: string | null, text: string): Transcri
     ],
     timings: { decode_ms: 812, features_ms: 40 },
   };
+}
+
+/** One archive of clips without metadata whose transcripts are English `text(id, i)`. */
+async function storeEnglishTexts(
+  db: AppDatabase,
+  date: string,
+  archive: string,
+  ids: string[],
+  text: (id: string, i: number) => string,
+) {
+  await storeArchive(db, {
+    date,
+    archive,
+    clips: ids.map((id) => clip(id, { date, archive })),
+    metadata: new Map(),
+    transcripts: ids.map((id, i) => transcript(id, 'en', text(id, i))),
+  });
 }
 
 const UNICODE_DESCRIPTION =
@@ -739,13 +761,7 @@ for (const backend of backends) {
       };
       const ids = Object.keys(texts);
       try {
-        await storeArchive(db, {
-          date,
-          archive,
-          clips: ids.map((id) => clip(id, { date, archive })),
-          metadata: new Map(),
-          transcripts: ids.map((id) => transcript(id, 'en', texts[id]!)),
-        });
+        await storeEnglishTexts(db, date, archive, ids, (id) => texts[id]!);
         const all = await searchTranscripts(db, 'guitar', { date });
         assert.deepEqual(
           all.map((h) => h.id),
@@ -780,18 +796,23 @@ for (const backend of backends) {
       }
     });
 
-    test('search ranks a bounded candidate set: exact below the bound, flagged above it', async () => {
+    test('search ranks the transcripts that repeat the word first, exact without ranking every match', async () => {
       const [date, archive] = ['2024-05-02', '2024-05-02_00-00'];
-      // 'violin' 1..6 times; the bound decides how many of them are ranked.
+      // 'violin' 1..6 times (tsv holds it at 2..12 positions: its English stem is the word
+      // itself, so both parses add one); six more transcripts say 'cello' once each.
       const ids = [1, 2, 3, 4, 5, 6].map((n) => `731827364551320000${n}`);
       const texts = ids.map((_, i) => `${'violin '.repeat(i + 1)}played at the concert hall`);
+      const cellos = [1, 2, 3, 4, 5, 6].map((n) => `731827364551321000${n}`);
       try {
         await storeArchive(db, {
           date,
           archive,
-          clips: ids.map((id) => clip(id, { date, archive })),
+          clips: [...ids, ...cellos].map((id) => clip(id, { date, archive })),
           metadata: new Map(),
-          transcripts: ids.map((id, i) => transcript(id, 'en', texts[i]!)),
+          transcripts: [
+            ...ids.map((id, i) => transcript(id, 'en', texts[i]!)),
+            ...cellos.map((id) => transcript(id, 'en', 'a cello solo tonight')),
+          ],
         });
         const exact = await searchTranscriptsRanked(db, 'violins', { date, candidates: 6 });
         assert.equal(exact.exact, true, '6 matches, 6 candidates: every match ranked');
@@ -803,25 +824,33 @@ for (const backend of backends) {
         assert.match(exact.hits[0]!.snippet, /«violin»/);
         assert.equal(exact.hits[0]!.date, date);
 
-        const bounded = await searchTranscriptsRanked(db, 'violin', { date, candidates: 3, limit: 2 });
-        assert.equal(bounded.exact, false, '6 matches, 3 candidates: approximate');
-        assert.equal(bounded.hits.length, 2);
-        const ranks = bounded.hits.map((h) => h.rank);
-        assert.ok(ranks[0]! >= ranks[1]!, `ranked among the candidates: ${ranks}`);
-        for (const hit of bounded.hits) {
-          assert.ok(ids.includes(hit.id));
-          assert.match(hit.snippet, /«violin»/);
-        }
-        // The bound never cuts a page short: at least limit + offset rows are ranked.
-        const page = await searchTranscriptsRanked(db, 'violin', {
-          date,
-          candidates: 1,
-          limit: 2,
-          offset: 4,
+        // 3 candidates for 6 matches, but the three that say it 4–6 times (tsv_tiers 'violin#8')
+        // are all that can rank above 7 positions: the first two pages are exact.
+        const top = await searchTranscriptsRanked(db, 'violin', { date, candidates: 3, limit: 2 });
+        assert.deepEqual(top, {
+          hits: (await searchTranscriptsRanked(db, 'violin', { date, candidates: 6, limit: 2 })).hits,
+          exact: true,
         });
-        assert.equal(page.hits.length, 2);
+        const second = await searchTranscriptsRanked(db, 'violin', {
+          date,
+          candidates: 3,
+          limit: 2,
+          offset: 2,
+        });
+        assert.equal(second.exact, false, 'the 4th needs tier 4 (said twice): 5 matches, over the bound of 4');
+        assert.equal(second.hits.length, 2, 'the bound never cuts a page short');
+        assert.equal(second.hits[0]!.id, ids[3], 'the tier above is always among the candidates');
+
+        // Six ties (one 'cello' each): over the bound, the best of the candidates, flagged.
+        const ties = await searchTranscriptsRanked(db, 'cello', { date, candidates: 3, limit: 2 });
+        assert.equal(ties.exact, false, '6 matches, 3 candidates: approximate');
+        assert.equal(ties.hits.length, 2);
+        for (const hit of ties.hits) {
+          assert.ok(cellos.includes(hit.id));
+          assert.match(hit.snippet, /«cello»/);
+        }
         assert.equal(
-          (await searchTranscriptsRanked(db, 'violin', { date, candidates: 1, limit: 6 })).exact,
+          (await searchTranscriptsRanked(db, 'cello', { date, candidates: 1, limit: 6 })).exact,
           true,
           'limit 6 raises the bound to 6',
         );
@@ -833,6 +862,85 @@ for (const backend of backends) {
       } finally {
         await db.execute(sql`DELETE FROM audio_files WHERE date = ${date}`);
       }
+    });
+
+    test('a search that says exact returns the ranks of ranking every match', async () => {
+      const [date, archive] = ['2024-05-03', '2024-05-03_00-00'];
+      // 300 transcripts over 12 words, each word said k times with probability e^-k (k ≥ 1) by a
+      // fixed generator: a word is in ~110 transcripts, twice or more in ~40, 4 times in ~5.
+      const words = [
+        'harp',
+        'drum',
+        'flute',
+        'oboe',
+        'horn',
+        'bass',
+        'lute',
+        'gong',
+        'bell',
+        'fife',
+        'tuba',
+        'sitar',
+      ];
+      let seed = 7;
+      const next = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+      const ids = Array.from({ length: 300 }, (_, i) => String(7_318_273_645_513_300_000n + BigInt(i)));
+      const texts = ids.map(
+        () =>
+          words
+            .flatMap((w) => Array<string>(Math.floor(-Math.log(1 - next()))).fill(w))
+            .sort(() => next() - 0.5)
+            .join(' ') || 'silence',
+      );
+      try {
+        await storeEnglishTexts(db, date, archive, ids, (_, i) => texts[i]!);
+        let exactAnswers = 0;
+        for (const query of [
+          'harp',
+          'drum',
+          'tuba',
+          'harp drum',
+          'flute or oboe',
+          'bass -gong',
+          '"horn bass"',
+        ]) {
+          const everyMatch = await searchTranscriptsRanked(db, query, { date, candidates: 1000, limit: 10 });
+          assert.equal(everyMatch.exact, true);
+          const ours = await searchTranscriptsRanked(db, query, { date, candidates: 50, limit: 10 });
+          if (!ours.exact) continue;
+          exactAnswers++;
+          assert.deepEqual(
+            ours.hits.map((h) => h.rank),
+            everyMatch.hits.map((h) => h.rank),
+            `"${query}": the ranks of the exact top 10`,
+          );
+        }
+        assert.ok(exactAnswers >= 5, `exact answers to ${exactAnswers} of 7 queries with 50 candidates`);
+      } finally {
+        await db.execute(sql`DELETE FROM audio_files WHERE date = ${date}`);
+      }
+    });
+
+    test('tfRankBound is ts_rank of words at n positions', async () => {
+      const positions = [1, 2, 3, 7, 8, 15, 63, 64];
+      // x alone at n positions; x and y at n positions each (a two-word query: the mean of both).
+      const { rows } = await db.execute<{ n: number; one: number; two: number }>(sql`
+        SELECT n, ts_rank(v, 'x'::tsquery)::float8 AS one, ts_rank(v || w, 'x | y'::tsquery)::float8 AS two
+        FROM unnest(${`{${positions.join(',')}}`}::int[]) AS n,
+        LATERAL (SELECT array_to_string(ARRAY(SELECT 'x:' || i FROM generate_series(1, n) AS i), ' ')::tsvector AS v,
+                        array_to_string(ARRAY(SELECT 'y:' || i FROM generate_series(1, n) AS i), ' ')::tsvector AS w) AS d
+        ORDER BY n`);
+      assert.equal(rows.length, positions.length);
+      for (const { n, one, two } of rows) {
+        assert.equal(Number(one), tfRankBound(n), `n = ${n}`);
+        assert.ok(Math.abs(Number(two) - tfRankBound(n)) < 1e-7, `n = ${n}, two words: ${two}`);
+        assert.ok(tfRankBound(n) > tfRankBound(n - 1), 'increasing');
+      }
+      assert.deepEqual(tsqueryLexemes(`'coffe' | 'coffee' & !'don''t' <-> 'coffe'`), [
+        'coffe',
+        'coffee',
+        "don''t",
+      ]);
     });
 
     test('the search statement reads the GIN index', async () => {
