@@ -176,8 +176,6 @@ export class WhisperEngine {
     readonly inGraph?: InGraphDecoder,
   ) {
     this.thresholds = qualityThresholds(opts);
-    if (opts.wordTimestamps && opts.segmentTimestamps === false)
-      throw new ConfigError('word timestamps need the segment timestamps (segmentTimestamps)');
     if (opts.wordTimestamps) {
       if (!model.hasCrossAttentions)
         throw new ConfigError(
@@ -188,6 +186,8 @@ export class WhisperEngine {
   }
 
   static async load(opts: EngineOptions): Promise<WhisperEngine> {
+    if (opts.wordTimestamps && opts.segmentTimestamps === false)
+      throw new ConfigError('word timestamps need the segment timestamps (segmentTimestamps)');
     // The audio helper process starts while this process is still small (see AudioLoader).
     const audio = new AudioLoader({ ffmpegPath: opts.ffmpegPath, maxSeconds: opts.maxClipSeconds });
     try {
