@@ -164,8 +164,13 @@ export function rankedSearchSql(
       SELECT t.id, coalesce(t.language, '') AS language, t.tsv
       FROM transcripts AS t
       ${o.date !== undefined ? sql`JOIN audio_files AS df ON df.id = t.id AND df.date = ${o.date}` : sql``}
-      WHERE t.tsv @@ ${anyLanguage}::tsquery
-        ${tier !== undefined ? sql`AND t.tsv_tiers @@ ${tier}::tsquery` : sql``}
+      WHERE ${
+        tier === undefined
+          ? sql`t.tsv @@ ${anyLanguage}::tsquery`
+          : // Within a tier the few rows it holds are checked one by one: IS TRUE keeps the planner
+            // from also building tsv's bitmap of every match of a common word (most of the time).
+            sql`t.tsv_tiers @@ ${tier}::tsquery AND (t.tsv @@ ${anyLanguage}::tsquery) IS TRUE`
+      }
         ${o.language !== undefined ? sql`AND t.language = ${o.language}` : sql``}`;
   const keep = o.tiers?.keep;
   return sql`
