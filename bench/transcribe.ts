@@ -5,7 +5,8 @@
  * files; the same clips, each engine in its own child process (so that peak RSS is separate).
  *
  *   node --import tsx bench/transcribe.ts [--model base] [--batch-size 8] [--threads 2]
- *        [--engines ours,ours-novad,fw-batched,fw-sequential,transformers] [--compute fp32,int8]
+ *        [--engines ours,ours-novad,ours-notimestamps,fw-batched,fw-sequential,transformers]
+ *        [--compute fp32,int8]
  *        [--repeat 1]
  *        [--fw-beam-size 1] [--venv DIR] [--json FILE]
  *
@@ -30,7 +31,7 @@ import { MODEL_PINS, isModelName } from '../lib/model-supply/pins.ts';
 import { fetchVadModel } from '../lib/model-supply/vad-asset.ts';
 import { ensureVenv } from '../lib/python-venv.ts';
 import { loadAudio, SAMPLE_RATE } from '../lib/whisper/audio.ts';
-import { corpusWer, normalizeForWer } from '../lib/whisper/wer.ts';
+import { corpusWer, normalizeEnglishNumbers, normalizeForWer } from '../lib/whisper/wer.ts';
 import { writeWav } from '../lib/audio/wav.ts';
 import { WHISPER_COMPUTE_TYPES, type WhisperCompute } from '../lib/whisper/compute.ts';
 import { makeHeldOutClips } from '../test/fixtures/held-out-audio.ts';
@@ -57,6 +58,8 @@ interface ChildReport {
   engine: string;
   loadS: number;
   wallS: number;
+  /** User + system CPU seconds of the child over the timed part (all its threads). */
+  cpuS?: number;
   audioS: number;
   texts: string[];
   peakRssMb: number;
@@ -120,10 +123,19 @@ async function childOurs(
   batchSize: number,
   vadModel: string | undefined,
   compute: WhisperCompute,
+  segmentTimestamps: boolean,
 ): Promise<ChildReport> {
   const { WhisperEngine } = await import('../lib/whisper/transcribe.ts');
   const t0 = performance.now();
-  const engine = await WhisperEngine.load({ modelDir, device: 'cpu', compute, threads, batchSize, vadModel });
+  const engine = await WhisperEngine.load({
+    modelDir,
+    device: 'cpu',
+    compute,
+    threads,
+    batchSize,
+    vadModel,
+    segmentTimestamps,
+  });
   const loadS = (performance.now() - t0) / 1000;
   await engine.transcribeFiles([path.join(FIX, 'jfk.flac')]); // warm-up
   Object.assign(engine.model.stats, {
@@ -134,15 +146,18 @@ async function childOurs(
     decodeRows: 0,
   });
   const t1 = performance.now();
+  const cpu0 = process.cpuUsage();
   const out = await engine.transcribeFiles(clips.map((c) => c.file));
   const wallS = (performance.now() - t1) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   const texts = out.map((r) => ('error' in r ? `ERROR ${r.error}` : r.text));
   const stats = { ...engine.model.stats, decoder: engine.model.decoderMode, vad: engine.vadStats };
   await engine.close();
   return {
-    engine: `ours (${compute}, batch ${batchSize}, ${vadModel ? 'VAD' : 'no VAD'})`,
+    engine: `ours (${compute}, batch ${batchSize}, ${vadModel ? 'VAD' : 'no VAD'}${segmentTimestamps ? '' : ', no timestamps'})`,
     loadS,
     wallS,
+    cpuS: (cpu.user + cpu.system) / 1e6,
     audioS: clips.reduce((n, c) => n + c.seconds, 0),
     texts,
     peakRssMb: process.resourceUsage().maxRSS / 1024,
@@ -230,6 +245,7 @@ async function main(): Promise<void> {
             batchSize,
             vad || undefined,
             computeArg(arg('compute', 'fp32')),
+            arg('timestamps', '1') === '1',
           )
         : await childTransformers(clips, cacheDir, model, threads);
     process.stdout.write(JSON.stringify(report) + '\n');
@@ -267,12 +283,12 @@ async function main(): Promise<void> {
       `${clips.length} clips (${speechClips} of speech, ${clips.length - speechClips} without), ${audio.toFixed(1)} s of audio; model ${model}; ${threads} threads; ${os.cpus()[0]?.model ?? ''}\n`,
     );
     const common = ['--threads', String(threads), '--batch-size', String(batchSize)];
-    const ours = (vad: string, compute: WhisperCompute) => [
+    const ours = (vad: string, compute: WhisperCompute, timestamps = true) => [
       '--import',
       'tsx',
       fileURLToPath(import.meta.url),
       ...['--child', 'ours', '--clips', clipsFile, '--model', model, '--cache', cacheDir, '--vad', vad],
-      ...['--compute', compute],
+      ...['--compute', compute, '--timestamps', timestamps ? '1' : '0'],
       ...common,
     ];
     const fw = (mode: string) => {
@@ -291,6 +307,7 @@ async function main(): Promise<void> {
     const commands: Record<string, (compute: WhisperCompute) => [string, string[]]> = {
       ours: (compute) => [process.execPath, ours(vadModel, compute)],
       'ours-novad': (compute) => [process.execPath, ours('', compute)],
+      'ours-notimestamps': (compute) => [process.execPath, ours(vadModel, compute, false)],
       'fw-batched': () => [fwPython, fw('batched')],
       'fw-sequential': () => [fwPython, fw('sequential')],
       transformers: () => [
@@ -305,14 +322,18 @@ async function main(): Promise<void> {
     for (const e of engines)
       if (!commands[e]) throw new Error(`unknown engine ${e} (known: ${Object.keys(commands).join(', ')})`);
     const reports: ChildReport[] = [];
+    const runs: Array<{ engine: string; wallS: number; cpuS?: number; loadAverage: number[] }> = [];
     // Alternate the engines so that a noisy neighbour hurts both alike.
     for (let r = 0; r < repeat; r++) {
       for (const e of engines) {
         for (const compute of e.startsWith('ours') ? computes : computes.slice(0, 1)) {
+          const loadBefore = os.loadavg()[0];
           const rep = await runChild(e, ...commands[e](compute));
+          const load = [loadBefore, os.loadavg()[0]];
           process.stderr.write(
-            `  ${rep.engine}: ${rep.wallS.toFixed(1)} s wall, RTFx ${(rep.audioS / rep.wallS).toFixed(2)}\n`,
+            `  ${rep.engine}: ${rep.wallS.toFixed(1)} s wall, ${rep.cpuS?.toFixed(1) ?? '-'} s CPU, RTFx ${(rep.audioS / rep.wallS).toFixed(2)}, load average ${load.map((l) => l.toFixed(1)).join(' → ')}\n`,
           );
+          runs.push({ engine: rep.engine, wallS: rep.wallS, cpuS: rep.cpuS, loadAverage: load });
           reports.push(rep);
         }
       }
@@ -322,15 +343,19 @@ async function main(): Promise<void> {
       const prev = best.get(rep.engine);
       if (!prev || rep.wallS < prev.wallS) best.set(rep.engine, rep);
     }
+    const speechPairs = (rep: ChildReport) =>
+      clips
+        .map((c, i) => ({ reference: c.text, hypothesis: rep.texts[i] }))
+        .filter((p) => p.reference !== '');
     const rows = [...best.values()].map((rep) => ({
       engine: rep.engine,
       rtfx: rep.audioS / rep.wallS,
       wallS: rep.wallS,
-      wer: corpusWer(
-        clips
-          .map((c, i) => ({ reference: c.text, hypothesis: rep.texts[i] }))
-          .filter((p) => p.reference !== ''),
-      ),
+      cpuS: rep.cpuS,
+      /** Lower case, punctuation removed ("8" ≠ "eight"). */
+      wer: corpusWer(speechPairs(rep)),
+      /** Also spelled-out numbers as digits (whisper's EnglishTextNormalizer's number rule). */
+      werNumbers: corpusWer(speechPairs(rep), normalizeEnglishNumbers),
       nonSpeechWords: clips.reduce(
         (n, c, i) => n + (c.text === '' ? normalizeForWer(rep.texts[i]).length : 0),
         0,
@@ -342,11 +367,11 @@ async function main(): Promise<void> {
     }));
     const base = rows.find((r) => r.engine.startsWith('faster-whisper batched')) ?? rows.at(-1);
     const lines = [
-      `| engine | audio s | wall s | RTFx | vs ${base?.engine ?? '-'} | WER (speech) | words on non-speech | load s | peak RSS MB |`,
-      `|---|---|---|---|---|---|---|---|---|`,
+      `| engine | audio s | wall s | CPU s | RTFx | vs ${base?.engine ?? '-'} | WER raw | WER numbers normalised | words on non-speech | load s | peak RSS MB |`,
+      `|---|---|---|---|---|---|---|---|---|---|---|`,
       ...rows.map(
         (r) =>
-          `| ${r.engine} | ${audio.toFixed(1)} | ${r.wallS.toFixed(1)} | ${r.rtfx.toFixed(2)} | ${base ? (r.rtfx / base.rtfx).toFixed(2) + '×' : '-'} | ${(r.wer * 100).toFixed(1)}% | ${r.nonSpeechWords} | ${r.loadS.toFixed(1)} | ${r.peakRssMb.toFixed(0)} |`,
+          `| ${r.engine} | ${audio.toFixed(1)} | ${r.wallS.toFixed(1)} | ${r.cpuS?.toFixed(1) ?? '-'} | ${r.rtfx.toFixed(2)} | ${base ? (r.rtfx / base.rtfx).toFixed(2) + '×' : '-'} | ${(r.wer * 100).toFixed(1)}% | ${(r.werNumbers * 100).toFixed(1)}% | ${r.nonSpeechWords} | ${r.loadS.toFixed(1)} | ${r.peakRssMb.toFixed(0)} |`,
       ),
     ];
     process.stdout.write(lines.join('\n') + '\n');
@@ -362,6 +387,7 @@ async function main(): Promise<void> {
             batchSize,
             cpu: os.cpus()[0]?.model,
             clips: clips.map((c) => ({ name: path.basename(c.file), seconds: c.seconds, text: c.text })),
+            runs,
             rows,
           },
           null,

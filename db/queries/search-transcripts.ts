@@ -25,11 +25,14 @@
  * query word at least n times, few for large n, are ranked; when there are at least a page of
  * them and the page's last rank is ≥ g(n − 1), no other match can outrank them and the page is
  * exact. Otherwise the next tier down is tried. A tier with more matches than `candidates` is
- * ranked from its first `candidates` rows (plus every row of the tier above), and the result says
- * `exact: false`; so is the last resort, the first `candidates` matches of all (plus the complete
- * tier 3), which is exact when the query matches no more rows than that. ts_headline, which reads
- * the text, runs for the returned page only. bench/search.ts measures the latency and the overlap
- * with the exact ranking.
+ * ranked from its first `candidates` rows (plus the small tiers above), and the result says
+ * `exact: false`. A query of several words ("now right") uses, below the tiers too small to fill
+ * a page, the transcripts that repeat every word (everyWordTierQuery): those that repeat one are
+ * mostly matches of that word alone; the result is then the best of those and says `exact: false`
+ * — unless the planner expects few enough matches to rank them all. The last resort ranks the
+ * first `candidates` matches of all (plus the small tiers), exact when the query matches no more
+ * rows than that. ts_headline, which reads the text, runs for the returned page only.
+ * bench/search.ts measures the latency and the overlap with the exact ranking.
  */
 import { sql } from 'drizzle-orm';
 import { BadInputError } from '../../lib/errors.ts';
@@ -113,6 +116,21 @@ export function tsqueryLexemes(tsquery: string): string[] {
 export const tierQuery = (lexemes: string[], tier: number) =>
   lexemes.map((l) => `'${l}#${tier}'`).join(' | ');
 
+/**
+ * The query with every lexeme required at `tier` positions or more: ('now#4' & 'right#4') for
+ * "now right" — the transcripts that repeat every word (phrase operators become &: tsv_tiers has no
+ * positions). undefined when that is no narrower than tierQuery (only | between the words) or
+ * would mean something else (a negation: !'x#4' is "not said 4 times", not "not said").
+ */
+export function everyWordTierQuery(tsquery: string, tier: number): string | undefined {
+  const parts = tsquery.split(/('(?:[^']|'')*')/); // odd indexes: the quoted lexemes
+  const operators = parts.filter((_, i) => i % 2 === 0).join('');
+  if (operators.includes('!') || !/[&<]/.test(operators)) return undefined;
+  return parts
+    .map((part, i) => (i % 2 === 1 ? `${part.slice(0, -1)}#${tier}'` : part.replace(/<(?:-|\d+)>/g, '&')))
+    .join('');
+}
+
 /** Which candidates a statement ranks (tsquery texts over tsv_tiers; see the module comment). */
 export interface CandidateTiers {
   /** Only matches in this tier, the first `candidates` + 1 of them; absent: any match. */
@@ -146,8 +164,13 @@ export function rankedSearchSql(
       SELECT t.id, coalesce(t.language, '') AS language, t.tsv
       FROM transcripts AS t
       ${o.date !== undefined ? sql`JOIN audio_files AS df ON df.id = t.id AND df.date = ${o.date}` : sql``}
-      WHERE t.tsv @@ ${anyLanguage}::tsquery
-        ${tier !== undefined ? sql`AND t.tsv_tiers @@ ${tier}::tsquery` : sql``}
+      WHERE ${
+        tier === undefined
+          ? sql`t.tsv @@ ${anyLanguage}::tsquery`
+          : // Within a tier the few rows it holds are checked one by one: IS TRUE keeps the planner
+            // from also building tsv's bitmap of every match of a common word (most of the time).
+            sql`t.tsv_tiers @@ ${tier}::tsquery AND (t.tsv @@ ${anyLanguage}::tsquery) IS TRUE`
+      }
         ${o.language !== undefined ? sql`AND t.language = ${o.language}` : sql``}`;
   const keep = o.tiers?.keep;
   return sql`
@@ -243,33 +266,83 @@ export async function searchTranscriptsRanked(
 
   const lexemes = tsqueryLexemes(anyLanguage);
   const need = limit + offset;
-  // One statement counts each tier's transcripts (up to a page's worth, from tsv_tiers alone): a
-  // tier with fewer cannot fill the page, so the search starts at the highest one that can — for
-  // a word no transcript repeats, at the last resort straight away.
-  const probe = await db.execute<{ tier: number; n: number }>(sql`
-    SELECT p.tier, (SELECT count(*) FROM (
-      SELECT 1 FROM transcripts AS t WHERE t.tsv_tiers @@ p.q::tsquery LIMIT ${need}) AS x)::int AS n
-    FROM (VALUES ${sql.join(
-      REPETITION_TIERS.map((tier) => sql`(${tier}::int, ${tierQuery(lexemes, tier)})`),
-      sql`, `,
-    )}) AS p(tier, q)`);
-  const count = new Map(probe.rows.map((row) => [row.tier, row.n]));
-  // The tiers nest (a word said 8 times is said 4 times), so the ones too small to fill the page
-  // are the top ones, and the largest of them, fewer rows than a page, is ranked in every
-  // statement below: its rows are the best candidates there are.
-  let keep = REPETITION_TIERS.filter((t) => (count.get(t) ?? 0) > 0 && (count.get(t) ?? 0) < need)
-    .map((t) => tierQuery(lexemes, t))
-    .at(-1);
-  for (const tier of REPETITION_TIERS.filter((t) => (count.get(t) ?? 0) >= need)) {
-    const bounded = tierQuery(lexemes, tier);
-    const r = await rank({ bounded, keep });
-    if (r.matched > candidates) return { hits: r.hits, exact: false }; // so would every tier below be
-    const last = r.hits.at(-1);
-    if (tfRanked && r.hits.length === limit && last !== undefined && last.rank >= tfRankBound(tier - 1)) {
-      return { hits: r.hits, exact: true }; // no match outside this tier can outrank the page
+  const anyWordTier = (tier: number) => tierQuery(lexemes, tier);
+  const everyWord = everyWordTierQuery(anyLanguage, REPETITION_TIERS[0]) !== undefined;
+  // Counts of each tier's transcripts (up to a page's worth, from tsv_tiers alone): a tier with
+  // fewer cannot fill the page — and, holding fewer rows than the bound, it can be ranked whole
+  // beside any other candidates (`keep`). Counting a tier builds the index's bitmap of its rows,
+  // cheap for the high tiers, not for tier 4 of a common word; so the low tiers are counted only
+  // when the high ones did not decide, and then only the kind the loop below reads.
+  const counted = new Map<string, number>();
+  const countTiers = async (tiers: readonly number[], kinds: readonly boolean[]) => {
+    const rows = await db.execute<{ tier: number; every: boolean; n: number }>(sql`
+      SELECT p.tier, p.every, (SELECT count(*) FROM (
+        SELECT 1 FROM transcripts AS t WHERE t.tsv_tiers @@ p.q::tsquery LIMIT ${need}) AS x)::int AS n
+      FROM (VALUES ${sql.join(
+        tiers.flatMap((tier) =>
+          kinds.map(
+            (every) =>
+              sql`(${tier}::int, ${every}, ${every ? everyWordTierQuery(anyLanguage, tier)! : anyWordTier(tier)})`,
+          ),
+        ),
+        sql`, `,
+      )}) AS p(tier, every, q)`);
+    for (const row of rows.rows) counted.set(`${row.tier}${row.every}`, row.n);
+  };
+  const LOW_TIERS = REPETITION_TIERS.filter((t) => t < 8);
+  await countTiers(
+    REPETITION_TIERS.filter((t) => t >= 8),
+    everyWord ? [false, true] : [false],
+  );
+  const count = async (tier: number, every: boolean): Promise<number> => {
+    if (tier < 8 && every === everyWord && !counted.has(`${LOW_TIERS[0]}${every}`)) {
+      await countTiers(LOW_TIERS, [everyWord]);
     }
-    if (r.matched > 0) keep = bounded;
+    return counted.get(`${tier}${every}`) ?? need; // not counted: may fill a page
+  };
+  const union = (a: string | undefined, b: string) => (a === undefined ? b : `(${a}) | (${b})`);
+
+  let keep: string | undefined; // candidates ranked in every statement below: a few best rows
+  for (const tier of REPETITION_TIERS) {
+    const anyWord = anyWordTier(tier);
+    const n = await count(tier, false);
+    if (n === 0) continue;
+    if (n < need) {
+      keep = anyWord; // the tiers nest: this one holds every row kept so far
+      continue;
+    }
+    if (!everyWord) {
+      const r = await rank({ bounded: anyWord, keep });
+      if (r.matched > candidates) return { hits: r.hits, exact: false }; // so would every tier below be
+      const last = r.hits.at(-1);
+      if (tfRanked && r.hits.length === limit && last !== undefined && last.rank >= tfRankBound(tier - 1)) {
+        return { hits: r.hits, exact: true }; // no match outside this tier can outrank the page
+      }
+      keep = anyWord;
+      continue;
+    }
+    // Several words: the transcripts that repeat one of them are mostly matches of that one word
+    // alone, too many to sift; those that repeat all of them are few and rank highest.
+    const allWords = everyWordTierQuery(anyLanguage, tier)!;
+    const m = await count(tier, true);
+    if (m === 0) continue;
+    if (m < need) {
+      keep = union(keep, allWords);
+      continue;
+    }
+    // Unless ranking every match is cheap (the planner's estimate) and then exact.
+    if ((await estimatedMatches(db, anyLanguage)) <= candidates) break;
+    const r = await rank({ bounded: allWords, keep });
+    return { hits: r.hits, exact: false };
   }
   const r = await rank({ keep });
   return { hits: r.hits, exact: r.matched <= candidates };
+}
+
+/** The planner's estimate of the transcripts a tsquery matches (EXPLAIN: planning only). */
+async function estimatedMatches(db: Db, tsquery: string): Promise<number> {
+  const plan = await db.execute<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }>(
+    sql`EXPLAIN (FORMAT JSON) SELECT 1 FROM transcripts WHERE tsv @@ ${tsquery}::tsquery`,
+  );
+  return plan.rows[0]?.['QUERY PLAN'][0].Plan['Plan Rows'] ?? Infinity;
 }

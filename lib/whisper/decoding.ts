@@ -257,6 +257,8 @@ export class DecodingTask {
   languageProbs?: Record<string, number>;
   noSpeechProb = NaN;
   readonly detect: boolean;
+  /** Decoded with <|notimestamps|>: text tokens only. */
+  readonly withoutTimestamps: boolean;
   private readonly filters: LogitFilter[] = [];
   private readonly rand: () => number;
 
@@ -268,6 +270,7 @@ export class DecodingTask {
     this.temperature = options.temperature ?? 0;
     this.sampleLen = options.sampleLen ?? Math.floor(nTextCtx / 2);
     this.detect = tokenizer.isMultilingual && !options.language;
+    this.withoutTimestamps = options.withoutTimestamps ?? false;
     this.language = options.language ?? 'en';
     if (
       tokenizer.isMultilingual &&
@@ -345,12 +348,6 @@ export class DecodingTask {
 }
 
 export interface DecodeBatchOptions {
-  /**
-   * Compact the KV cache when the live rows fall to this fraction of the batch (default 0.3):
-   * a compaction copies every live row's cross-attention K/V, which costs about one decoding step
-   * of those rows, so it only pays when many rows have finished.
-   */
-  compactBelow?: number;
   /** Checked before every decoder call. */
   signal?: AbortSignal;
 }
@@ -373,7 +370,6 @@ export async function decodeBatch(
   const S = tasks[0].initialTokens.length;
   if (tasks.some((t) => t.initialTokens.length !== S))
     throw new Error('decodeBatch: all tasks need the same SOT-sequence length');
-  const compactBelow = opts.compactBelow ?? 0.3;
   const sotIndex = tasks[0].initialTokens.indexOf(tasks[0].tokenizer.sot);
 
   // rows[i] = index into `tasks` of batch row i (changes when the batch is compacted)
@@ -416,14 +412,17 @@ export async function decodeBatch(
       }
       const live = rows.map((r, i) => (tasks[r].done ? -1 : i)).filter((i) => i >= 0);
       if (live.length === 0) break;
-      // A cache on the device (WebGPU) is not compacted: finished rows are fed <|endoftext|>.
-      if (!model.keepsKvOnDevice && live.length <= rows.length * compactBelow) {
-        cache = cache.select(live);
-        feats = selectRows(feats, live);
-        rows = live.map((i) => rows[i]);
-        const kept = new BigInt64Array(live.length);
-        live.forEach((i, j) => (kept[j] = next[i]));
-        out = await model.decode(kept, rows.length, feats, cache);
+      // Finished rows leave the batch at once (KVCache.compact); a cache on the device (WebGPU)
+      // is not compacted: its finished rows are fed <|endoftext|>.
+      if (!model.keepsKvOnDevice && live.length < rows.length) {
+        const { cache: kept, from } = cache.compact(live);
+        cache = kept;
+        // The merged decoder reads the encoder output every step; the split one only at the start.
+        if (model.decoderMode === 'merged') feats = selectRows(feats, from);
+        rows = from.map((i) => rows[i]);
+        const tokens = new BigInt64Array(from.length);
+        from.forEach((i, j) => (tokens[j] = next[i]));
+        out = await model.decode(tokens, rows.length, feats, cache);
       } else {
         out = await model.decode(next, rows.length, feats, cache);
       }

@@ -121,7 +121,7 @@ export class InGraphDecoder {
 
   /** Whether a window can be decoded here: greedy, with its language known. */
   accepts(task: DecodingTask): boolean {
-    return task.temperature === 0 && !task.detect;
+    return task.temperature === 0 && !task.detect && !task.withoutTimestamps;
   }
 
   /**

@@ -112,6 +112,13 @@ export interface EngineOptions {
   noSpeechThreshold?: number;
   /** Time every word (segments gain `words`): one more decoder pass per window (timing.ts). */
   wordTimestamps?: boolean;
+  /**
+   * false: decode without timestamp tokens (<|notimestamps|>), as faster-whisper's
+   * BatchedInferencePipeline does by default: a window's text is one segment spanning the window
+   * (with the VAD: one segment per speech chunk of up to 30 s), no window resumes where the text
+   * ended, and fewer tokens are decoded. Default true: Whisper's segments with their own times.
+   */
+  segmentTimestamps?: boolean;
   // condition_on_previous_text is off (Whisper's default is on): no window is prompted with the
   // text before it, which keeps a hallucination from carrying over and every SOT sequence the
   // same length (so that any windows can share a batch).
@@ -179,6 +186,8 @@ export class WhisperEngine {
   }
 
   static async load(opts: EngineOptions): Promise<WhisperEngine> {
+    if (opts.wordTimestamps && opts.segmentTimestamps === false)
+      throw new ConfigError('word timestamps need the segment timestamps (segmentTimestamps)');
     // The audio helper process starts while this process is still small (see AudioLoader).
     const audio = new AudioLoader({ ffmpegPath: opts.ffmpegPath, maxSeconds: opts.maxClipSeconds });
     try {
@@ -470,6 +479,7 @@ export class WhisperEngine {
         language: clip.language,
         temperature: temperatures[w.temperatureIndex],
         seed: (clip.seed ^ Math.imul(at + 1, 2654435761) ^ w.temperatureIndex) >>> 0,
+        withoutTimestamps: this.opts.segmentTimestamps === false,
       },
       this.model.dims.nTextCtx,
     );

@@ -837,7 +837,11 @@ for (const backend of backends) {
           limit: 2,
           offset: 2,
         });
-        assert.equal(second.exact, false, 'the 4th needs tier 4 (said twice): 5 matches, over the bound of 4');
+        assert.equal(
+          second.exact,
+          false,
+          'the 4th needs tier 4 (said twice): 5 matches, over the bound of 4',
+        );
         assert.equal(second.hits.length, 2, 'the bound never cuts a page short');
         assert.equal(second.hits[0]!.id, ids[3], 'the tier above is always among the candidates');
 
@@ -959,6 +963,21 @@ for (const backend of backends) {
           plan.rows.map((r) => r['QUERY PLAN']).join('\n'),
           /Bitmap Index Scan on transcripts_tsv_idx/,
         );
+        // A tier's statement reads the tiers' index, and only it: its rows are checked one by one.
+        const tier = new PgDialect().sqlToQuery(
+          rankedSearchSql('violin', "'violin'", {
+            limit: 20,
+            offset: 0,
+            candidates: 100,
+            headlineOptions: '',
+            tiers: { bounded: "'violin#8'" },
+          }),
+        );
+        const tierPlan = (await client.query(`EXPLAIN ${tier.sql}`, tier.params)).rows
+          .map((r) => r['QUERY PLAN'])
+          .join('\n');
+        assert.match(tierPlan, /Bitmap Index Scan on transcripts_tsv_tiers_idx/);
+        assert.doesNotMatch(tierPlan, /transcripts_tsv_idx/);
       } finally {
         await client.query('RESET enable_seqscan');
         client.release();

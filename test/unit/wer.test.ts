@@ -4,7 +4,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { corpusWer, normalizeForWer, wordEdits, wordErrorRate } from '../../lib/whisper/wer.ts';
+import {
+  corpusWer,
+  normalizeEnglishNumbers,
+  normalizeForWer,
+  wordEdits,
+  wordErrorRate,
+} from '../../lib/whisper/wer.ts';
 
 test('identical texts: 0', () => {
   assert.equal(wordErrorRate('the cat sat on the mat', 'the cat sat on the mat'), 0);
@@ -74,4 +80,32 @@ test('corpus WER weighs sentences by their words, not one vote each', () => {
   // The mean of per-sentence WERs would be 0.5: corpus WER is not that.
   assert.notEqual(corpusWer(pairs), 0.5);
   assert.equal(corpusWer([]), 0);
+});
+
+test('number normalisation: spelled-out cardinals and digits are the same word', () => {
+  const n = (t: string) => normalizeEnglishNumbers(t).join(' ');
+  assert.equal(n("The library closes at eight o'clock."), 'the library closes at 8 o clock');
+  assert.equal(n('Twenty-one, ninety nine'), '21 99');
+  assert.equal(n('two hundred and five people'), '205 people');
+  assert.equal(n('three thousand four hundred and twelve'), '3412');
+  assert.equal(n('one million two hundred thousand'), '1200000');
+  assert.equal(n('It cost 1,000 dollars'), 'it cost 1000 dollars');
+  // Separate numbers stay separate; "and" between plain words or numbers is a word.
+  assert.equal(n('one two three'), '1 2 3');
+  assert.equal(n('ten twenty'), '10 20');
+  assert.equal(n('two and three, bread and butter'), '2 and 3 bread and butter');
+  assert.equal(
+    wordErrorRate(
+      'Dinner will be ready in twenty minutes',
+      'Dinner will be ready in 20 minutes',
+      normalizeEnglishNumbers,
+    ),
+    0,
+  );
+  // The raw normalisation still counts the digit as a different word.
+  assert.equal(wordErrorRate('ready in twenty minutes', 'ready in 20 minutes'), 1 / 4);
+  assert.equal(
+    corpusWer([{ reference: 'eight o clock', hypothesis: '9 o clock' }], normalizeEnglishNumbers),
+    1 / 3,
+  );
 });
