@@ -120,7 +120,9 @@ export const audioMetadata = pgTable('audio_metadata', {
  * migration 0000) AND unstemmed ('simple'), so a search finds a word whatever language the query
  * was parsed in. (A generated column cannot read another, so tsv_tiers repeats the expression.)
  */
-const TRANSCRIPT_TSVECTOR = `to_tsvector(audio_pipeline_ts_config("language"), coalesce("text", '')) || to_tsvector('pg_catalog.simple'::regconfig, coalesce("text", ''))`;
+const STEMMED = `to_tsvector(audio_pipeline_ts_config("language"), coalesce("text", ''))`;
+const PLAIN = `to_tsvector('pg_catalog.simple'::regconfig, coalesce("text", ''))`;
+const TRANSCRIPT_TSVECTOR = `${STEMMED} || ${PLAIN}`;
 
 export const transcripts = pgTable(
   'transcripts',
@@ -141,12 +143,12 @@ export const transcripts = pgTable(
     timings: jsonb('timings').$type<Record<string, number>>(),
     // TRANSCRIPT_TSVECTOR: the text as its language's stems and as plain words.
     tsv: tsvector('tsv').generatedAlwaysAs(sql.raw(TRANSCRIPT_TSVECTOR)),
-    // The query words a transcript repeats, by how often: 'word#3', 'word#4', 'word#8' … 'word#64' when
-    // tsv holds 'word' at that many positions or more (audio_pipeline_tf_tiers, migration 0003).
+    // The words a transcript repeats, by how often: 'word#2', 'word#3', … 'word#64' when tsv
+    // holds 'word' at that many positions or more (audio_pipeline_tf_tiers, migration 0003).
     // ts_rank grows with those counts, so this small index finds the best-ranked transcripts of
     // a common word without ranking all of its matches (db/queries/search-transcripts.ts).
     tsvTiers: tsvector('tsv_tiers').generatedAlwaysAs(
-      sql.raw(`audio_pipeline_tf_tiers(${TRANSCRIPT_TSVECTOR})`),
+      sql.raw(`audio_pipeline_tf_tiers(${STEMMED}, ${PLAIN})`),
     ),
     createdAt: createdAt(),
     updatedAt: updatedAt(),

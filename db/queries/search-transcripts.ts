@@ -18,12 +18,15 @@
  *    the language's parse OR the simple one), ts_rank is the mean over the query's distinct
  *    lexemes of g(number of positions tsv holds for it), g increasing (tfRankBound). A transcript
  *    that holds none of the query's lexemes at `n` positions or more ranks at most g(n − 1).
- * 2. transcripts.tsv_tiers (migration 0003) holds 'lexeme#n' for n = 3, 4, 8, … 64 whenever tsv
- *    holds the lexeme at n positions or more, with a GIN index of its own.
+ * 2. transcripts.tsv_tiers (migration 0003) holds 'lexeme#n' for n = 2, 3, 4, 8, … 64 whenever
+ *    tsv holds the lexeme at n positions or more (tier 2 of a word in both of tsv's halves — its
+ *    stem is itself — from 3 positions on), with a GIN index of its own. So a transcript outside
+ *    tier n holds each query lexeme at n − 1 positions at most (tier 2: at 2), and ranks at most
+ *    tierBound(n).
  *
  * So the search looks at the tiers from the top (REPETITION_TIERS): the matches that repeat a
  * query word at least n times, few for large n, are ranked; when there are at least a page of
- * them and the page's last rank is ≥ g(n − 1), no other match can outrank them and the page is
+ * them and the page's last rank is ≥ tierBound(n), no other match can outrank them and the page is
  * exact. Otherwise the next tier down is tried. A tier with more matches than `candidates` is
  * ranked from its first `candidates` rows (plus the small tiers above), and the result says
  * `exact: false`. A query of several words ("now right") uses, below the tiers too small to fill
@@ -90,7 +93,7 @@ export interface SearchResult {
 }
 
 /** Repetition counts indexed by tsv_tiers (migration 0003), searched from the top. */
-export const REPETITION_TIERS = [64, 32, 16, 8, 4, 3] as const;
+export const REPETITION_TIERS = [64, 32, 16, 8, 4, 3, 2] as const;
 
 /**
  * g(n): ts_rank of a transcript that holds each of the query's lexemes at n positions (weight D,
@@ -103,6 +106,9 @@ export function tfRankBound(positions: number): number {
   for (let j = 1; j <= positions; j++) sum = Math.fround(sum + Math.fround(weight / (j * j)));
   return Math.fround((weight + sum - weight) / 1.64493406685);
 }
+
+/** The highest rank of a transcript outside tier `tier` (see the module comment). */
+export const tierBound = (tier: number) => tfRankBound(tier === 2 ? 2 : tier - 1);
 
 /**
  * The lexemes of a tsquery's text form ('coffe' | 'coffee' & !'tea'), still quoted as tsquery
@@ -315,7 +321,7 @@ export async function searchTranscriptsRanked(
       const r = await rank({ bounded: anyWord, keep });
       if (r.matched > candidates) return { hits: r.hits, exact: false }; // so would every tier below be
       const last = r.hits.at(-1);
-      if (tfRanked && r.hits.length === limit && last !== undefined && last.rank >= tfRankBound(tier - 1)) {
+      if (tfRanked && r.hits.length === limit && last !== undefined && last.rank >= tierBound(tier)) {
         return { hits: r.hits, exact: true }; // no match outside this tier can outrank the page
       }
       keep = anyWord;

@@ -945,6 +945,18 @@ for (const backend of backends) {
         'coffee',
         "don''t",
       ]);
+      // The tiers: "dog" is in both halves of tsv (its stem is itself), so once is 2 positions and
+      // no tier; "coffees" is 'coffe' in English and 'coffees' plain, so twice is tier 2.
+      const tiers = async (text: string) =>
+        (
+          await db.execute<{ t: string }>(
+            sql`SELECT audio_pipeline_tf_tiers(to_tsvector('english', ${text}), to_tsvector('simple', ${text}))::text AS t`,
+          )
+        ).rows[0]!.t;
+      assert.equal(await tiers('a dog barks'), '');
+      assert.equal(await tiers('dog dog'), "'dog#2' 'dog#3' 'dog#4'");
+      assert.equal(await tiers('coffees and coffees'), "'coffe#2' 'coffees#2'");
+      assert.equal(await tiers('coffees coffees coffees'), "'coffe#2' 'coffe#3' 'coffees#2' 'coffees#3'");
     });
 
     test('the search statement reads the GIN index', async () => {
