@@ -24,7 +24,10 @@ import { migrate } from '../db/migrate.ts';
 import type { Db } from '../db/queries/database.ts';
 import {
   DEFAULT_SEARCH_CANDIDATES,
+  headlineOptions,
+  rankedHits,
   rankedSearchSql,
+  type RankedRow,
   searchTranscriptsRanked,
   tierQuery,
   tsqueryLexemes,
@@ -45,10 +48,9 @@ interface QueryClass {
 
 /** The search as it was before the bounded candidate set: every match ranked. Exact ts_rank order. */
 async function searchRankingEveryMatch(db: Db, text: string): Promise<SearchHit[]> {
-  const headline = `StartSel="«", StopSel="»", MaxFragments=2, MaxWords=25, MinWords=8, FragmentDelimiter=" … "`;
   const result = await db.execute<SearchHit>(sql`
     SELECT f.id, f.date::text AS date, f.archive, t.language,
-           ts_headline(audio_pipeline_ts_config(t.language), t.text, rq.q, ${headline}) AS snippet,
+           ts_headline(audio_pipeline_ts_config(t.language), t.text, rq.q, ${headlineOptions()}) AS snippet,
            ts_rank(t.tsv, rq.q)::float8 AS rank
     FROM transcripts AS t
     JOIN audio_files AS f ON f.id = t.id
@@ -71,11 +73,15 @@ async function searchFirstMatches(db: Db, text: string, candidates: number): Pro
   const anyLanguage = (
     await db.execute<{ q: string }>(sql`SELECT audio_pipeline_any_language_tsquery(${text})::text AS q`)
   ).rows[0]!.q;
-  const headlineOptions = `StartSel="«", StopSel="»", MaxFragments=2, MaxWords=25, MinWords=8, FragmentDelimiter=" … "`;
-  const result = await db.execute<SearchHit>(
-    rankedSearchSql(text, anyLanguage, { limit: 20, offset: 0, candidates, headlineOptions }),
+  const result = await db.execute<RankedRow>(
+    rankedSearchSql(text, anyLanguage, {
+      limit: 20,
+      offset: 0,
+      candidates,
+      headlineOptions: headlineOptions(),
+    }),
   );
-  return result.rows.filter((r) => r.id !== null).map((r) => ({ ...r, rank: Number(r.rank) }));
+  return rankedHits(result.rows);
 }
 
 const NAIVE_SQL = `

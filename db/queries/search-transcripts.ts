@@ -88,12 +88,18 @@ export type SearchHit = {
 
 export interface SearchResult {
   hits: SearchHit[];
-  /** true when every match was ranked (the query matched no more rows than the candidate bound). */
+  /**
+   * true when no match outside the page can outrank its hits: every match was ranked (no more
+   * than the candidate bound), or the repetition tiers prove it (see the module comment).
+   */
   exact: boolean;
 }
 
 /** Repetition counts indexed by tsv_tiers (migration 0003), searched from the top. */
 export const REPETITION_TIERS = [64, 32, 16, 8, 4, 3, 2] as const;
+/** Counted first, cheaply (few rows each); the low tiers only when these did not decide. */
+const HIGH_TIERS: readonly number[] = REPETITION_TIERS.filter((t) => t >= 8);
+const LOW_TIERS: readonly number[] = REPETITION_TIERS.filter((t) => t < 8);
 
 /**
  * g(n): ts_rank of a transcript that holds each of the query's lexemes at n positions (weight D,
@@ -219,6 +225,20 @@ export function rankedSearchSql(
 /** ts_headline options are one string of key=value pairs; keep marks from breaking it. */
 const headlineMark = (mark: string) => `"${mark.replace(/["\\,]/g, '')}"`;
 
+/** The snippet's ts_headline options: two fragments of up to 25 words, matches between marks. */
+export const headlineOptions = ({ start, stop } = { start: '«', stop: '»' }) =>
+  `StartSel=${headlineMark(start)}, StopSel=${headlineMark(stop)}, MaxFragments=2, MaxWords=25, MinWords=8, FragmentDelimiter=" … "`;
+
+/**
+ * The hits of a rankedSearchSql result: one row per hit, each with `matched` (the bounded
+ * candidates), or a single row of nulls but `matched` when the page is empty.
+ */
+export type RankedRow = { [K in keyof SearchHit]: SearchHit[K] | null } & { matched: number };
+export const rankedHits = (rows: RankedRow[]): SearchHit[] =>
+  rows
+    .filter((row) => row.id !== null)
+    .map(({ matched: _, ...hit }) => ({ ...hit, rank: Number(hit.rank) }) as SearchHit);
+
 /** The hits of `query`, best first (see the module comment for how they are ranked). */
 export async function searchTranscripts(
   db: Db,
@@ -238,8 +258,7 @@ export async function searchTranscriptsRanked(
   const limit = Math.max(1, Math.min(options.limit ?? 20, 1000));
   const offset = Math.max(0, options.offset ?? 0);
   const candidates = Math.max(options.candidates ?? DEFAULT_SEARCH_CANDIDATES, limit + offset);
-  const { start, stop } = options.highlight ?? { start: '«', stop: '»' };
-  const headlineOptions = `StartSel=${headlineMark(start)}, StopSel=${headlineMark(stop)}, MaxFragments=2, MaxWords=25, MinWords=8, FragmentDelimiter=" … "`;
+  const headline = headlineOptions(options.highlight);
 
   // The any-language query goes in as a constant, so that the planner sees its lexemes and knows
   // from the column's statistics how many rows match: for a word in a fifth of the rows, reading
@@ -257,17 +276,18 @@ export async function searchTranscriptsRanked(
   const anyLanguage = parsed.rows[0]?.q ?? '';
   const tfRanked = parsed.rows[0]?.tf_ranked ?? false;
   if (!anyLanguage) return { hits: [], exact: true }; // nothing but punctuation: nothing to find
-  // One row per hit, each with `matched` (the bounded candidates); a single row of nulls but
-  // `matched` when the page is empty.
-  type Row = { [K in keyof SearchHit]: SearchHit[K] | null } & { matched: number };
   const rank = async (tiers?: CandidateTiers) => {
-    const result = await db.execute<Row>(
-      rankedSearchSql(text, anyLanguage, { ...options, limit, offset, candidates, headlineOptions, tiers }),
+    const result = await db.execute<RankedRow>(
+      rankedSearchSql(text, anyLanguage, {
+        ...options,
+        limit,
+        offset,
+        candidates,
+        headlineOptions: headline,
+        tiers,
+      }),
     );
-    const hits = result.rows
-      .filter((row) => row.id !== null)
-      .map(({ matched: _, ...hit }) => ({ ...hit, rank: Number(hit.rank) }) as SearchHit);
-    return { hits, matched: result.rows[0]?.matched ?? 0 };
+    return { hits: rankedHits(result.rows), matched: result.rows[0]?.matched ?? 0 };
   };
 
   const lexemes = tsqueryLexemes(anyLanguage);
@@ -295,13 +315,9 @@ export async function searchTranscriptsRanked(
       )}) AS p(tier, every, q)`);
     for (const row of rows.rows) counted.set(`${row.tier}${row.every}`, row.n);
   };
-  const LOW_TIERS = REPETITION_TIERS.filter((t) => t < 8);
-  await countTiers(
-    REPETITION_TIERS.filter((t) => t >= 8),
-    everyWord ? [false, true] : [false],
-  );
+  await countTiers(HIGH_TIERS, everyWord ? [false, true] : [false]);
   const count = async (tier: number, every: boolean): Promise<number> => {
-    if (tier < 8 && every === everyWord && !counted.has(`${LOW_TIERS[0]}${every}`)) {
+    if (LOW_TIERS.includes(tier) && every === everyWord && !counted.has(`${LOW_TIERS[0]}${every}`)) {
       await countTiers(LOW_TIERS, [everyWord]);
     }
     return counted.get(`${tier}${every}`) ?? need; // not counted: may fill a page
