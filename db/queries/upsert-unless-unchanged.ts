@@ -21,7 +21,7 @@ import type { Db } from './database.ts';
  * Rows per statement never above this, to keep statements (and their memory) moderate: a
  * 1,000-transcript JSON document is a few MB.
  */
-const MAX_ROWS_PER_STATEMENT = 1_000;
+export const ROWS_PER_STATEMENT = 1_000;
 
 const NOT_COMPARED = new Set(['id', 'createdAt', 'updatedAt']);
 
@@ -33,11 +33,6 @@ function insertedColumns(table: PgTable): [string, PgColumn][] {
     string,
     PgColumn,
   ][];
-}
-
-/** How many rows go into one statement (an archive larger than this takes several). */
-export function rowsPerStatement(): number {
-  return MAX_ROWS_PER_STATEMENT;
 }
 
 export interface UpsertOptions {
@@ -92,7 +87,7 @@ function byId(a: object, b: object): number {
 }
 
 /**
- * Upserts `rows` (unique ids) in id order, up to rowsPerStatement() rows per statement.
+ * Upserts `rows` (unique ids) in id order, up to ROWS_PER_STATEMENT rows per statement.
  * Returns how many rows were inserted or actually changed.
  */
 export async function upsertById<T extends PgTable & { id: PgColumn }>(
@@ -108,8 +103,8 @@ export async function upsertById<T extends PgTable & { id: PgColumn }>(
   const tableName = sql.raw(quote(getTableName(table)));
   const columnList = sql.raw(columns.map(([, column]) => quote(column.name)).join(', '));
   let changed = 0;
-  for (let i = 0; i < sorted.length; i += MAX_ROWS_PER_STATEMENT) {
-    const document = rowsDocument(columns, sorted.slice(i, i + MAX_ROWS_PER_STATEMENT));
+  for (let i = 0; i < sorted.length; i += ROWS_PER_STATEMENT) {
+    const document = rowsDocument(columns, sorted.slice(i, i + ROWS_PER_STATEMENT));
     const written = await db.execute<{ id: string }>(
       sql`INSERT INTO ${tableName} (${columnList})
         SELECT ${columnList} FROM jsonb_populate_recordset(NULL::${tableName}, ${document}::jsonb)

@@ -28,7 +28,7 @@ import {
   storeArchive,
   upsertQueue,
 } from '../../db/queries/index.ts';
-import { rowsPerStatement } from '../../db/queries/upsert-unless-unchanged.ts';
+import { ROWS_PER_STATEMENT } from '../../db/queries/upsert-unless-unchanged.ts';
 import {
   rankedSearchSql,
   searchTranscriptsRanked,
@@ -489,7 +489,7 @@ for (const backend of backends) {
     });
 
     test('large archives are stored in several statements', async () => {
-      const n = rowsPerStatement() * 2 + 17;
+      const n = ROWS_PER_STATEMENT * 2 + 17;
       const archive = '2024-01-16_00-00';
       const ids = Array.from({ length: n }, (_, i) => `90000000000${String(i).padStart(8, '0')}`);
       const rec: ArchiveRecord = {
@@ -653,7 +653,7 @@ for (const backend of backends) {
     test('archives sharing videos, stored concurrently in opposite orders, do not deadlock', async () => {
       const date = '2024-04-03';
       // Several statements per table, so that the two transactions interleave.
-      const n = rowsPerStatement() * 2 + 100;
+      const n = ROWS_PER_STATEMENT * 2 + 100;
       const ids = Array.from({ length: n }, (_, i) => `73182736455130${String(i).padStart(5, '0')}`);
       const rec = (archive: string, order: string[]): ArchiveRecord => ({
         date,
