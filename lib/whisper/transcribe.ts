@@ -9,7 +9,8 @@
  * times are shifted by the chunk's start. The language is detected from a clip's first chunk
  * before its other chunks are queued. Windows of all chunks of all clips share one queue: up to
  * `batchSize` of them are
- * encoded (one at a time: the encoder is compute-bound) and decoded together in one batched
+ * encoded (one at a time: the encoder is compute-bound; on the CPU in a thread of its own, the
+ * next batch's windows while this one decodes) and decoded together in one batched
  * greedy loop with KV cache, and a clip's next window rejoins the queue to be batched with other
  * clips' windows. Each sequence is decoded independently of its batch neighbours, so a clip's
  * transcript does not depend on what it was batched with.
@@ -41,7 +42,7 @@ import {
 } from './quality.ts';
 import { normalizeLanguage, Tokenizer } from './tokenizer.ts';
 import { DEFAULT_VAD_OPTIONS, mergeIntoChunks, SileroVad, type SampleRange, type VadOptions } from './vad.ts';
-import { nextWindow, takeBatch, type Chunk, type Clip, type Window } from './windows.ts';
+import { nextWindow, peekBatch, takeBatch, type Chunk, type Clip, type Window } from './windows.ts';
 import { InGraphDecoder } from './in-graph-decoder.ts';
 import type { WhisperDecoder } from './devices.ts';
 import { WordAligner, type ProducedSegment } from './timing.ts';
@@ -86,8 +87,11 @@ export interface EngineOptions {
   decoder?: WhisperDecoder;
   /** Windows per decoder batch (default 8). */
   batchSize?: number;
-  /** Windows per encoder run (default 1: as fast per window on CPU, and far less memory). */
-  encoderBatchSize?: number;
+  /**
+   * Encode the next batch's windows in a thread of their own while a batch decodes (default: on
+   * the CPU provider; WhisperModel's `encoderThread`). Changes no result, only the timing.
+   */
+  encoderThread?: boolean;
   logger?: Logger;
   ffmpegPath?: string;
   /** Longest audio file transcribed (MAX_CLIP_SECONDS, default 600): a longer one is an error. */
@@ -198,6 +202,7 @@ export class WhisperEngine {
         compute: opts.compute,
         threads: opts.threads,
         logger: opts.logger,
+        encoderThread: opts.encoderThread,
       });
       const filters = loadMelFilters(opts.modelDir, model.dims.nMels);
       const vad = opts.vadModel ? await SileroVad.load(opts.vadModel) : undefined;
@@ -361,6 +366,7 @@ export class WhisperEngine {
       if (queue.length === 0) break;
       const batch = takeBatch(queue, B);
       pump();
+      this.encodeAhead(batch, queue);
       const outcomes = await this.runBatch(batch, temperatures, signal);
       for (const [i, w] of batch.entries()) {
         const r = outcomes[i];
@@ -529,36 +535,13 @@ export class WhisperEngine {
     temperatures: number[],
     signal?: AbortSignal,
   ): Promise<DecodingResult[]> {
-    const { nMels, nAudioCtx, nAudioState } = this.model.dims;
+    const { nAudioCtx, nAudioState } = this.model.dims;
     const per = nAudioCtx * nAudioState;
-    // The encoder runs a few windows at a time: it is compute-bound (batching does not speed
-    // it up) and its attention activations grow with the batch (~0.6 GB for 8 windows of base).
+    for (const w of batch) this.startEncode(w);
+    const encoded = await Promise.all(batch.map((w) => w.features ?? (w.encoding as Promise<Float32Array>)));
+    signal?.throwIfAborted();
     const data = new Float32Array(batch.length * per);
-    const fresh = batch.map((w, i) => [w, i] as const).filter(([w]) => !w.features);
-    const eb = Math.max(1, this.opts.encoderBatchSize ?? 1);
-    for (let k = 0; k < fresh.length; k += eb) {
-      signal?.throwIfAborted();
-      const group = fresh.slice(k, k + eb);
-      const mel = new Float32Array(group.length * nMels * N_FRAMES);
-      // The full 3000 frames from the padded whole-clip spectrogram, also for a last window
-      // shorter than 30 s: the model was trained on audio padded with silence (whose log-Mel is
-      // not 0). openai-whisper now zero-pads the spectrogram of a short last window instead;
-      // silence padding is what its language detection and the Hugging Face feature extractor
-      // see, and measured better on short clips (test/fixtures/whisper speech: fewer wrong languages).
-      group.forEach(([w], j) =>
-        melWindow(
-          w.chunk.mel as LogMel,
-          w.seek,
-          N_FRAMES,
-          mel.subarray(j * nMels * N_FRAMES, (j + 1) * nMels * N_FRAMES),
-        ),
-      );
-      const encoded = (await this.model.encode(mel, group.length)).data as Float32Array;
-      group.forEach(([, i], j) => data.set(encoded.subarray(j * per, (j + 1) * per), i * per));
-    }
-    batch.forEach((w, i) => {
-      if (w.features) data.set(w.features, i * per);
-    });
+    encoded.forEach((e, i) => data.set(e, i * per));
     const features = new ort.Tensor('float32', data, [batch.length, nAudioCtx, nAudioState]);
     const tasks = batch.map((w) => this.newTask(w, temperatures));
     // SOT sequences differ in length only between detecting and pinned multilingual rows: both
@@ -566,15 +549,49 @@ export class WhisperEngine {
     const results = await decodeBatch(this.model, features, tasks, { signal });
     // keep encoder outputs of rows that may need a fallback, or all of them for word timing
     batch.forEach((w, i) => {
-      if (
-        !w.features &&
-        (this.aligner ||
-          (needsFallback(results[i], this.thresholds) && w.temperatureIndex + 1 < temperatures.length))
-      ) {
-        w.features = (features.data as Float32Array).slice(i * per, (i + 1) * per);
-      }
+      w.encoding = undefined;
+      w.features =
+        this.aligner ||
+        (needsFallback(results[i], this.thresholds) && w.temperatureIndex + 1 < temperatures.length)
+          ? encoded[i]
+          : undefined;
     });
     return results;
+  }
+
+  /**
+   * Starts encoding `w` (one window per encoder run: the encoder is compute-bound, batching does
+   * not speed it up, and its attention activations grow with the batch). The full 3000 frames
+   * from the padded whole-clip spectrogram, also for a last window shorter than 30 s: the model
+   * was trained on audio padded with silence (whose log-Mel is not 0). openai-whisper now
+   * zero-pads the spectrogram of a short last window instead; silence padding is what its
+   * language detection and the Hugging Face feature extractor see, and measured better on short
+   * clips (test/fixtures/whisper speech: fewer wrong languages).
+   */
+  private startEncode(w: Window): void {
+    if (w.features || w.encoding) return;
+    const { nMels } = this.model.dims;
+    const mel = melWindow(w.chunk.mel as LogMel, w.seek, N_FRAMES, new Float32Array(nMels * N_FRAMES));
+    w.encoding = this.model.encode(mel, 1).then((t) => t.data as Float32Array);
+    w.encoding.catch(() => undefined); // awaited (and its error reported) when its batch runs
+  }
+
+  /**
+   * With the encoder in its own thread, encodes the windows that would make the next batch while
+   * `batch` decodes: the decoder is bound by memory traffic and leaves the CPU partly idle. At
+   * most a batch of windows is encoded ahead (their outputs are held until decoded), and none
+   * for the in-graph decoder, which encodes inside its own run.
+   */
+  private encodeAhead(batch: Window[], queue: Window[]): void {
+    if (!this.model.encodesInThread || (this.inGraph && !this.aligner)) return;
+    for (const w of batch) this.startEncode(w);
+    let room = this.batchSize - queue.filter((w) => w.encoding && w.temperatureIndex === 0).length;
+    for (const w of peekBatch(queue, this.batchSize)) {
+      if (room <= 0) break;
+      if (w.features || w.encoding) continue;
+      this.startEncode(w);
+      room--;
+    }
   }
 
   /**
