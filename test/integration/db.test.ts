@@ -925,6 +925,40 @@ for (const backend of backends) {
       }
     });
 
+    test('two words and a phrase: the transcripts that repeat either word prove the page exact', async () => {
+      const [date, archive] = ['2024-05-04', '2024-05-04_00-00'];
+      // 80 transcripts hold both words once (more than the 30 candidates), 12 repeat one of them:
+      // those 12 are the best, and no transcript outside tier 2 can rank as high.
+      const texts = [
+        ...Array.from({ length: 80 }, (_, i) => `the harp and the drum played on day ${i}`),
+        ...Array.from({ length: 12 }, (_, i) =>
+          i % 2 ? `harp drum then harp again ${i}` : `harp drum and drum and drum ${i}`,
+        ),
+        ...Array.from({ length: 40 }, (_, i) => `only the harp harp harp here ${i}`),
+      ];
+      const ids = texts.map((_, i) => String(7_318_273_645_514_000_000n + BigInt(i)));
+      try {
+        await storeEnglishTexts(db, date, archive, ids, (_, i) => texts[i]!);
+        for (const query of ['harp drum', '"harp drum"']) {
+          const everyMatch = await searchTranscriptsRanked(db, query, { date, candidates: 1000, limit: 10 });
+          assert.equal(everyMatch.exact, true);
+          const ours = await searchTranscriptsRanked(db, query, { date, candidates: 30, limit: 10 });
+          assert.equal(ours.exact, true, `"${query}": 92 matches, 30 candidates, proven by tier 2`);
+          assert.deepEqual(
+            ours.hits.map((h) => h.rank),
+            everyMatch.hits.map((h) => h.rank),
+            `"${query}": the ranks of the exact top 10`,
+          );
+          assert.ok(
+            ours.hits.every((h) => ids.indexOf(h.id) >= 80 && ids.indexOf(h.id) < 92),
+            'the page is the transcripts that repeat a word and hold both',
+          );
+        }
+      } finally {
+        await db.execute(sql`DELETE FROM audio_files WHERE date = ${date}`);
+      }
+    });
+
     test('tfRankBound is ts_rank of words at n positions', async () => {
       const positions = [1, 2, 3, 7, 8, 15, 63, 64];
       // x alone at n positions; x and y at n positions each (a two-word query: the mean of both).
