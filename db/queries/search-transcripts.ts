@@ -95,6 +95,9 @@ export interface SearchResult {
   exact: boolean;
 }
 
+/** How many times more rows than the planner expects an index intersection may return (above). */
+const INTERSECTION_UNDERESTIMATE = 20;
+
 /** Repetition counts indexed by tsv_tiers (migration 0003), searched from the top. */
 export const REPETITION_TIERS = [64, 32, 16, 8, 4, 3, 2] as const;
 /** Counted first, cheaply (few rows each); the low tiers only when these did not decide. */
@@ -322,6 +325,28 @@ export async function searchTranscriptsRanked(
       )}) AS p(tier, every, q)`);
     for (const row of rows.rows) counted.set(`${row.tier}${row.every}`, row.n);
   };
+  // Several words or a phrase. When the planner expects few transcripts that repeat any of the
+  // words and hold them all (tier 2 intersected with the matches: a few hundred for two words in
+  // 5% of the rows each), ranking them all gives the page, and the bound of tier 2 proves it exact.
+  if (everyWord && tfRanked) {
+    const bottom = REPETITION_TIERS.at(-1)!;
+    // The planner multiplies the two conditions' selectivities as if they were independent, but
+    // transcripts that repeat a word are longer and hold more of every word: it expects 6–25
+    // times too few (bench/search.ts's corpus, 1M rows), hence the margin. Intersecting two
+    // common words' bitmaps costs 50–100 ms, so a wrong guess is dear.
+    const expected = await estimatedMatches(db, anyLanguage, anyWordTier(bottom));
+    if (expected * INTERSECTION_UNDERESTIMATE <= candidates) {
+      const r = await rank({ bounded: anyWordTier(bottom), intersect: true });
+      const last = r.hits.at(-1);
+      if (
+        r.matched <= candidates &&
+        r.hits.length === limit &&
+        last !== undefined &&
+        last.rank >= tierBound(bottom)
+      )
+        return { hits: r.hits, exact: true };
+    }
+  }
   await countTiers(HIGH_TIERS, everyWord ? [false, true] : [false]);
   const count = async (tier: number, every: boolean): Promise<number> => {
     if (LOW_TIERS.includes(tier) && every === everyWord && !counted.has(`${LOW_TIERS[0]}${every}`)) {
@@ -332,7 +357,6 @@ export async function searchTranscriptsRanked(
   const union = (a: string | undefined, b: string) => (a === undefined ? b : `(${a}) | (${b})`);
 
   let keep: string | undefined; // candidates ranked in every statement below: a few best rows
-  let intersected = false;
   for (const tier of REPETITION_TIERS) {
     const anyWord = anyWordTier(tier);
     const n = await count(tier, false);
@@ -351,25 +375,7 @@ export async function searchTranscriptsRanked(
       keep = anyWord;
       continue;
     }
-    // Several words. When the planner expects few transcripts that repeat any of the words and
-    // hold them all (tier 2 intersected with the matches: a few hundred for two words in 5% of
-    // the rows each), ranking them all gives the page and the bound of tier 2 proves it exact.
-    if (tfRanked && !intersected) {
-      intersected = true;
-      const bottom = REPETITION_TIERS.at(-1)!;
-      if ((await estimatedMatches(db, anyLanguage, anyWordTier(bottom))) <= candidates / 2) {
-        const r = await rank({ bounded: anyWordTier(bottom), intersect: true });
-        const last = r.hits.at(-1);
-        if (
-          r.matched <= candidates &&
-          r.hits.length === limit &&
-          last !== undefined &&
-          last.rank >= tierBound(bottom)
-        )
-          return { hits: r.hits, exact: true };
-      }
-    }
-    // Otherwise the transcripts that repeat one of them are mostly matches of that one word
+    // Several words: the transcripts that repeat one of them are mostly matches of that one word
     // alone, too many to sift; those that repeat all of them are few and rank highest.
     const allWords = everyWordTierQuery(anyLanguage, tier)!;
     const m = await count(tier, true);
