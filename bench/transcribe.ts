@@ -124,7 +124,7 @@ async function childOurs(
   vadModel: string | undefined,
   compute: WhisperCompute,
   segmentTimestamps: boolean,
-  encoderThread: boolean,
+  encoderThread: boolean | undefined,
 ): Promise<ChildReport> {
   const { WhisperEngine } = await import('../lib/whisper/transcribe.ts');
   const t0 = performance.now();
@@ -156,7 +156,7 @@ async function childOurs(
   const stats = { ...engine.model.stats, decoder: engine.model.decoderMode, vad: engine.vadStats };
   await engine.close();
   return {
-    engine: `ours (${compute}, batch ${batchSize}, ${vadModel ? 'VAD' : 'no VAD'}${segmentTimestamps ? '' : ', no timestamps'}${encoderThread ? '' : ', encoder in the main thread'})`,
+    engine: `ours (${compute}, batch ${batchSize}, ${vadModel ? 'VAD' : 'no VAD'}${segmentTimestamps ? '' : ', no timestamps'}${encoderThread === false ? ', encoder in the main thread' : ''})`,
     loadS,
     wallS,
     cpuS: (cpu.user + cpu.system) / 1e6,
@@ -248,7 +248,7 @@ async function main(): Promise<void> {
             vad || undefined,
             computeArg(arg('compute', 'fp32')),
             arg('timestamps', '1') === '1',
-            arg('encoder-thread', '1') === '1',
+            arg('encoder-thread', '1') === '1' ? undefined : false, // undefined: the engine's default
           )
         : await childTransformers(clips, cacheDir, model, threads);
     process.stdout.write(JSON.stringify(report) + '\n');

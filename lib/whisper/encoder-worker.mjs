@@ -6,9 +6,11 @@
 // batch's windows are encoded while the current batch decodes. Plain JavaScript so that it runs
 // under bare `node`, without the TypeScript loader.
 //
-// Protocol. workerData: {file, options} (InferenceSession.create's arguments). Messages in:
-// {id, mel: Float32Array, dims: number[]}; out: {id, data: Float32Array, dims, ms} or
-// {id, error}. The first message out is {ready: true} or {loadError}.
+// Protocol. workerData: {file, options} (InferenceSession.create's arguments) and generation, an
+// Int32Array on a SharedArrayBuffer. Messages in: {id, mel: Float32Array, dims: number[],
+// generation}; out: {id, data: Float32Array, dims, ms}, {id, error}, or {id, skipped: true} for a
+// request whose generation the parent has moved past (cancelled while queued). The first
+// message out is {ready: true} or {loadError}.
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
@@ -27,7 +29,11 @@ parentPort.on('message', async (msg) => {
     parentPort.close();
     return;
   }
-  const { id, mel, dims } = msg;
+  const { id, mel, dims, generation } = msg;
+  if (generation < Atomics.load(workerData.generation, 0)) {
+    parentPort.postMessage({ id, skipped: true });
+    return;
+  }
   try {
     const t0 = performance.now();
     const out = await session.run({ input_features: new ort.Tensor('float32', mel, dims) });

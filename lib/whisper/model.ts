@@ -131,6 +131,11 @@ export class WhisperModel {
     return this.decoder.outputNames.filter((n) => !n.startsWith('cross_attentions.'));
   }
 
+  /** Drops the encodes requested so far that have not started (they reject): see EncoderThread.cancel. */
+  cancelEncodes(): void {
+    if (this.encoder instanceof EncoderThread) this.encoder.cancel();
+  }
+
   /** Whether encode() runs in a worker thread, so the caller can decode meanwhile. */
   get encodesInThread(): boolean {
     return this.encoder instanceof EncoderThread;

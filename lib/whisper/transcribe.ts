@@ -356,57 +356,62 @@ export class WhisperEngine {
         startLoad();
     };
 
-    for (;;) {
-      signal?.throwIfAborted();
-      pump();
-      if (queue.length < B && loading.size > 0) {
-        await Promise.race(loading);
-        continue;
-      }
-      if (queue.length === 0) break;
-      const batch = takeBatch(queue, B);
-      pump();
-      this.encodeAhead(batch, queue);
-      const outcomes = await this.runBatch(batch, temperatures, signal);
-      for (const [i, w] of batch.entries()) {
-        const r = outcomes[i];
-        if (needsFallback(r, this.thresholds)) {
-          w.tried.push(r);
-          if (w.temperatureIndex + 1 < temperatures.length) {
-            w.temperatureIndex++;
-            queue.unshift(w); // retried in the next batch, with its encoder output kept
-            continue;
+    try {
+      for (;;) {
+        signal?.throwIfAborted();
+        pump();
+        if (queue.length < B && loading.size > 0) {
+          await Promise.race(loading);
+          continue;
+        }
+        if (queue.length === 0) break;
+        const batch = takeBatch(queue, B);
+        pump();
+        this.encodeAhead(batch, queue);
+        const outcomes = await this.runBatch(batch, temperatures, signal);
+        for (const [i, w] of batch.entries()) {
+          const r = outcomes[i];
+          if (needsFallback(r, this.thresholds)) {
+            w.tried.push(r);
+            if (w.temperatureIndex + 1 < temperatures.length) {
+              w.temperatureIndex++;
+              queue.unshift(w); // retried in the next batch, with its encoder output kept
+              continue;
+            }
+          }
+          const produced = this.applyWindow(
+            w,
+            w.tried.length === temperatures.length ? bestOf(w.tried, this.thresholds) : r,
+          );
+          if (this.aligner && produced.length > 0 && w.features)
+            await this.aligner.addWords(
+              {
+                features: w.features,
+                language: w.chunk.clip.language ?? 'en',
+                mel: w.chunk.mel as LogMel,
+                seek: w.seek,
+                frames: w.segmentSize,
+                timeOffset: w.chunk.offsetS + (w.seek * HOP_LENGTH) / SAMPLE_RATE,
+                stream: w.chunk,
+              },
+              produced,
+            );
+          w.features = undefined;
+          const { chunk } = w;
+          const { clip } = chunk;
+          if (clip.language !== undefined && clip.waiting.length > 0) {
+            for (const c of clip.waiting.splice(0)) queue.push(nextWindow(c));
+          }
+          if (chunk.seek < chunk.contentFrames) queue.push(nextWindow(chunk));
+          else {
+            release(chunk);
+            if (--clip.chunksLeft === 0) finish(clip.index, this.clipResult(clip));
           }
         }
-        const produced = this.applyWindow(
-          w,
-          w.tried.length === temperatures.length ? bestOf(w.tried, this.thresholds) : r,
-        );
-        if (this.aligner && produced.length > 0 && w.features)
-          await this.aligner.addWords(
-            {
-              features: w.features,
-              language: w.chunk.clip.language ?? 'en',
-              mel: w.chunk.mel as LogMel,
-              seek: w.seek,
-              frames: w.segmentSize,
-              timeOffset: w.chunk.offsetS + (w.seek * HOP_LENGTH) / SAMPLE_RATE,
-              stream: w.chunk,
-            },
-            produced,
-          );
-        w.features = undefined;
-        const { chunk } = w;
-        const { clip } = chunk;
-        if (clip.language !== undefined && clip.waiting.length > 0) {
-          for (const c of clip.waiting.splice(0)) queue.push(nextWindow(c));
-        }
-        if (chunk.seek < chunk.contentFrames) queue.push(nextWindow(chunk));
-        else {
-          release(chunk);
-          if (--clip.chunksLeft === 0) finish(clip.index, this.clipResult(clip));
-        }
       }
+    } catch (err) {
+      this.model.cancelEncodes(); // windows encoded ahead that will not be decoded now
+      throw err;
     }
     await Promise.allSettled([...loading]);
     signal?.throwIfAborted();
@@ -538,8 +543,10 @@ export class WhisperEngine {
     const { nAudioCtx, nAudioState } = this.model.dims;
     const per = nAudioCtx * nAudioState;
     for (const w of batch) this.startEncode(w);
-    const encoded = await Promise.all(batch.map((w) => w.features ?? (w.encoding as Promise<Float32Array>)));
-    signal?.throwIfAborted();
+    const encoded = await untilAborted(
+      Promise.all(batch.map((w) => w.features ?? (w.encoding as Promise<Float32Array>))),
+      signal,
+    );
     const data = new Float32Array(batch.length * per);
     encoded.forEach((e, i) => data.set(e, i * per));
     const features = new ort.Tensor('float32', data, [batch.length, nAudioCtx, nAudioState]);
@@ -717,4 +724,15 @@ function round2(x: number): number {
 }
 function round4(x: number): number {
   return Math.round(x * 10000) / 10000;
+}
+
+/** `p`, or the signal's abort reason as soon as it aborts (p's own outcome is then ignored). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

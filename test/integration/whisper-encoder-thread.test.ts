@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Worker } from 'node:worker_threads';
 import { EncoderThread } from '../../lib/whisper/encoder-thread.ts';
 import { WhisperEngine, type TranscriptionResult } from '../../lib/whisper/transcribe.ts';
 import { whisperModelDir } from '../support/whisper-models.ts';
@@ -50,6 +51,48 @@ test('encoding ahead in a thread gives the same transcripts as encoding in the m
     assert.equal(r.text, b[i].text, CLIPS[i]);
     assert.deepEqual(r.segments, b[i].segments, CLIPS[i]);
   }
+});
+
+test('a thread that dies fails what it held and is started again for the next encode', async () => {
+  const file = path.join(whisperModelDir('tiny.en'), 'onnx', 'encoder_model.onnx');
+  const thread = await EncoderThread.start(file, { intraOpNumThreads: 1 });
+  const mel = new Float32Array(80 * 3000);
+  try {
+    const first = await thread.run(mel, [1, 80, 3000]);
+    assert.deepEqual(first.dims, [1, 1500, 384]);
+    // Kill the thread while an encode is out: the encode fails (no hang), the next one works.
+    const held = thread.run(mel, [1, 80, 3000]);
+    const worker = await (thread as unknown as { worker: Promise<Worker> }).worker;
+    await worker.terminate();
+    await assert.rejects(held, /exited/);
+    const again = await thread.run(mel, [1, 80, 3000]);
+    assert.deepEqual(again.data, first.data, 'the restarted thread encodes the same');
+    // Cancelled while queued: skipped, not run; later requests run.
+    const queued = [1, 2, 3].map(() => thread.run(mel, [1, 80, 3000]));
+    thread.cancel();
+    const outcomes = await Promise.allSettled(queued);
+    assert.match(String((outcomes.at(-1) as PromiseRejectedResult).reason), /cancelled/);
+    assert.deepEqual((await thread.run(mel, [1, 80, 3000])).data, first.data);
+  } finally {
+    await thread.release();
+  }
+});
+
+test('an abort while windows are encoded ahead stops the run; the engine then transcribes as before', async () => {
+  const expected = (await threaded.transcribeFiles(CLIPS)) as TranscriptionResult[];
+  const ac = new AbortController();
+  const aborted = threaded.transcribeFiles(CLIPS, {
+    signal: ac.signal,
+    onProgress: (done) => {
+      if (done === 1) ac.abort(new Error('stop here'));
+    },
+  });
+  await assert.rejects(aborted, /stop here/);
+  const after = (await threaded.transcribeFiles(CLIPS)) as TranscriptionResult[];
+  assert.deepEqual(
+    after.map((r) => r.text),
+    expected.map((r) => r.text),
+  );
 });
 
 test('a graph the thread cannot load is an error naming the file', async () => {
