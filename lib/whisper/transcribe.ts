@@ -542,7 +542,13 @@ export class WhisperEngine {
   ): Promise<DecodingResult[]> {
     const { nAudioCtx, nAudioState } = this.model.dims;
     const per = nAudioCtx * nAudioState;
-    for (const w of batch) this.startEncode(w);
+    for (const w of batch) {
+      signal?.throwIfAborted();
+      this.startEncode(w);
+      // In this thread a run blocks until it returns: one at a time, so that I/O (heartbeats,
+      // audio decoding) gets a turn between windows.
+      if (!this.model.encodesInThread) await w.encoding;
+    }
     const encoded = await untilAborted(
       Promise.all(batch.map((w) => w.features ?? (w.encoding as Promise<Float32Array>))),
       signal,
