@@ -80,7 +80,6 @@ prepare() {
   "$nm/.bin/esbuild" "$ROOT/bench/decoders.ts" --bundle --platform=node --format=esm --target=node20 \
     --external:onnxruntime-node --external:ffmpeg-static --log-level=warning --outfile="$B/app.mjs"
   cp "$ROOT/lib/whisper/ffmpeg-helper.mjs" "$B/ffmpeg-helper.mjs"
-  cp "$ROOT/lib/whisper/encoder-worker.mjs" "$B/encoder-worker.mjs" # the CPU encoder thread (encoder-thread.ts)
   if [ $with_node = 1 ]; then
     echo "gpu-check: node $(node --version)" >&2
     # Without its symbol table (strip, where there is one): 99 → 86 MB before xz.

@@ -5,7 +5,7 @@
  * files; the same clips, each engine in its own child process (so that peak RSS is separate).
  *
  *   node --import tsx bench/transcribe.ts [--model base] [--batch-size 8] [--threads 2]
- *        [--engines ours,ours-novad,ours-notimestamps,ours-encoder-inline,fw-batched,fw-sequential,transformers]
+ *        [--engines ours,ours-novad,ours-notimestamps,fw-batched,fw-sequential,transformers]
  *        [--compute fp32,int8]
  *        [--repeat 1]
  *        [--fw-beam-size 1] [--venv DIR] [--json FILE]
@@ -124,7 +124,6 @@ async function childOurs(
   vadModel: string | undefined,
   compute: WhisperCompute,
   segmentTimestamps: boolean,
-  encoderThread: boolean | undefined,
 ): Promise<ChildReport> {
   const { WhisperEngine } = await import('../lib/whisper/transcribe.ts');
   const t0 = performance.now();
@@ -136,7 +135,6 @@ async function childOurs(
     batchSize,
     vadModel,
     segmentTimestamps,
-    encoderThread,
   });
   const loadS = (performance.now() - t0) / 1000;
   await engine.transcribeFiles([path.join(FIX, 'jfk.flac')]); // warm-up
@@ -156,7 +154,7 @@ async function childOurs(
   const stats = { ...engine.model.stats, decoder: engine.model.decoderMode, vad: engine.vadStats };
   await engine.close();
   return {
-    engine: `ours (${compute}, batch ${batchSize}, ${vadModel ? 'VAD' : 'no VAD'}${segmentTimestamps ? '' : ', no timestamps'}${encoderThread === false ? ', encoder in the main thread' : ''})`,
+    engine: `ours (${compute}, batch ${batchSize}, ${vadModel ? 'VAD' : 'no VAD'}${segmentTimestamps ? '' : ', no timestamps'})`,
     loadS,
     wallS,
     cpuS: (cpu.user + cpu.system) / 1e6,
@@ -248,7 +246,6 @@ async function main(): Promise<void> {
             vad || undefined,
             computeArg(arg('compute', 'fp32')),
             arg('timestamps', '1') === '1',
-            arg('encoder-thread', '1') === '1' ? undefined : false, // undefined: the engine's default
           )
         : await childTransformers(clips, cacheDir, model, threads);
     process.stdout.write(JSON.stringify(report) + '\n');
@@ -286,13 +283,12 @@ async function main(): Promise<void> {
       `${clips.length} clips (${speechClips} of speech, ${clips.length - speechClips} without), ${audio.toFixed(1)} s of audio; model ${model}; ${threads} threads; ${os.cpus()[0]?.model ?? ''}\n`,
     );
     const common = ['--threads', String(threads), '--batch-size', String(batchSize)];
-    const ours = (vad: string, compute: WhisperCompute, timestamps = true, encoderThread = true) => [
+    const ours = (vad: string, compute: WhisperCompute, timestamps = true) => [
       '--import',
       'tsx',
       fileURLToPath(import.meta.url),
       ...['--child', 'ours', '--clips', clipsFile, '--model', model, '--cache', cacheDir, '--vad', vad],
       ...['--compute', compute, '--timestamps', timestamps ? '1' : '0'],
-      ...['--encoder-thread', encoderThread ? '1' : '0'],
       ...common,
     ];
     const fw = (mode: string) => {
@@ -312,7 +308,6 @@ async function main(): Promise<void> {
       ours: (compute) => [process.execPath, ours(vadModel, compute)],
       'ours-novad': (compute) => [process.execPath, ours('', compute)],
       'ours-notimestamps': (compute) => [process.execPath, ours(vadModel, compute, false)],
-      'ours-encoder-inline': (compute) => [process.execPath, ours(vadModel, compute, true, false)],
       'fw-batched': () => [fwPython, fw('batched')],
       'fw-sequential': () => [fwPython, fw('sequential')],
       transformers: () => [

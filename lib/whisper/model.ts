@@ -10,7 +10,6 @@ import type { Logger } from '../log.ts';
 import { splitMergedDecoder } from './onnx-split.ts';
 import { autoProviders, decoderOutputLocations, disposeDeviceTensors, keepsKvOnDevice } from './providers.ts';
 import { ConfigError } from '../errors.ts';
-import { EncoderThread } from './encoder-thread.ts';
 
 import type { WhisperDevice } from './devices.ts';
 import { graphFile, type WhisperCompute } from './compute.ts';
@@ -43,11 +42,6 @@ export interface LoadModelOptions {
    * 'merged' when the graph does not have the expected shape. 'merged': the file as it is.
    */
   decoderMode?: 'split' | 'merged';
-  /**
-   * Run the encoder in a worker thread (default: on the CPU provider), so that a caller can
-   * encode the next windows while it decodes (lib/whisper/encoder-thread.ts).
-   */
-  encoderThread?: boolean;
 }
 
 /** Per-layer decoder KV cache of a batch: self-attention K/V grow per step, cross-attention K/V are fixed. */
@@ -119,7 +113,7 @@ export class WhisperModel {
     readonly dims: ModelDimensions,
     readonly provider: Provider,
     readonly compute: WhisperCompute,
-    private readonly encoder: ort.InferenceSession | EncoderThread,
+    private readonly encoder: ort.InferenceSession,
     /** The merged decoder, or the decoder-with-past graph in split mode. */
     private readonly decoder: ort.InferenceSession,
     /** Split mode: encoder_hidden_states → cross-attention K/V. */
@@ -129,16 +123,6 @@ export class WhisperModel {
   /** The outputs a decoding step reads (not the cross_attentions.* ones). */
   private get stepFetches(): string[] {
     return this.decoder.outputNames.filter((n) => !n.startsWith('cross_attentions.'));
-  }
-
-  /** Drops the encodes requested so far that have not started (they reject): see EncoderThread.cancel. */
-  cancelEncodes(): void {
-    if (this.encoder instanceof EncoderThread) this.encoder.cancel();
-  }
-
-  /** Whether encode() runs in a worker thread, so the caller can decode meanwhile. */
-  get encodesInThread(): boolean {
-    return this.encoder instanceof EncoderThread;
   }
 
   get decoderMode(): 'split' | 'merged' {
@@ -210,12 +194,9 @@ export class WhisperModel {
       // (hundreds of MB at batch 8) and measured no faster. The encoder's arena saves ~13%.
       const decOptions: ort.InferenceSession.SessionOptions = { ...options, enableCpuMemArena: false };
       const encOptions: ort.InferenceSession.SessionOptions = { ...options, enableCpuMemArena: true };
-      const sessions: Array<ort.InferenceSession | EncoderThread> = [];
+      const sessions: ort.InferenceSession[] = [];
       try {
-        const encoder =
-          (opts.encoderThread ?? provider === 'cpu')
-            ? await EncoderThread.start(encFile, encOptions)
-            : await ort.InferenceSession.create(encFile, encOptions);
+        const encoder = await ort.InferenceSession.create(encFile, encOptions);
         sessions.push(encoder);
         let decoder: ort.InferenceSession | undefined;
         let cross: ort.InferenceSession | undefined;
@@ -287,12 +268,6 @@ export class WhisperModel {
       this.dims.nMels,
       mel.length / batch / this.dims.nMels,
     ]);
-    if (this.encoder instanceof EncoderThread) {
-      const out = await this.encoder.run(mel, input.dims as number[]);
-      this.stats.encodeMs += out.ms;
-      this.stats.encodedWindows += batch;
-      return new ort.Tensor('float32', out.data, out.dims);
-    }
     const t0 = performance.now();
     const out = await this.encoder.run({ input_features: input });
     this.stats.encodeMs += performance.now() - t0;
