@@ -29,7 +29,10 @@
  * them and the page's last rank is ≥ tierBound(n), no other match can outrank them and the page is
  * exact. Otherwise the next tier down is tried. A tier with more matches than `candidates` is
  * ranked from its first `candidates` rows (plus the small tiers above), and the result says
- * `exact: false`. A query of several words ("now right") uses, below the tiers too small to fill
+ * `exact: false`. A query of several words or a phrase is ranked by the same mean, so the same
+ * proof holds: it first ranks its matches in tier 2 of any of its words (found by intersecting
+ * both indexes) when the planner expects few, and the page is exact when it reaches
+ * tierBound(2). Otherwise it uses, below the tiers too small to fill
  * a page, the transcripts that repeat every word (everyWordTierQuery): those that repeat one are
  * mostly matches of that word alone; the result is then the best of those and says `exact: false`
  * — unless the planner expects few enough matches to rank them all. The last resort ranks the
