@@ -303,6 +303,13 @@ export async function searchTranscriptsRanked(
     return { hits: rankedHits(result.rows), matched: result.rows[0]?.matched ?? 0 };
   };
 
+  // Whether `hits` (all of a tier's matches ranked) are a full page that no match outside the
+  // tier can outrank: its last rank reaches the tier's bound (with an OR-topped query only).
+  const fillsAbove = (hits: SearchHit[], tier: number) => {
+    const last = hits.at(-1);
+    return tfRanked && hits.length === limit && last !== undefined && last.rank >= tierBound(tier);
+  };
+
   const lexemes = tsqueryLexemes(anyLanguage);
   const need = limit + offset;
   const anyWordTier = (tier: number) => tierQuery(lexemes, tier);
@@ -340,14 +347,7 @@ export async function searchTranscriptsRanked(
     const expected = await estimatedMatches(db, anyLanguage, anyWordTier(bottom));
     if (expected * INTERSECTION_UNDERESTIMATE <= candidates) {
       const r = await rank({ bounded: anyWordTier(bottom), intersect: true });
-      const last = r.hits.at(-1);
-      if (
-        r.matched <= candidates &&
-        r.hits.length === limit &&
-        last !== undefined &&
-        last.rank >= tierBound(bottom)
-      )
-        return { hits: r.hits, exact: true };
+      if (r.matched <= candidates && fillsAbove(r.hits, bottom)) return { hits: r.hits, exact: true };
     }
   }
   await countTiers(HIGH_TIERS, everyWord ? [false, true] : [false]);
@@ -371,10 +371,7 @@ export async function searchTranscriptsRanked(
     if (!everyWord) {
       const r = await rank({ bounded: anyWord, keep });
       if (r.matched > candidates) return { hits: r.hits, exact: false }; // so would every tier below be
-      const last = r.hits.at(-1);
-      if (tfRanked && r.hits.length === limit && last !== undefined && last.rank >= tierBound(tier)) {
-        return { hits: r.hits, exact: true }; // no match outside this tier can outrank the page
-      }
+      if (fillsAbove(r.hits, tier)) return { hits: r.hits, exact: true };
       keep = anyWord;
       continue;
     }
