@@ -80,6 +80,7 @@ prepare() {
   "$nm/.bin/esbuild" "$ROOT/bench/decoders.ts" --bundle --platform=node --format=esm --target=node20 \
     --external:onnxruntime-node --external:ffmpeg-static --log-level=warning --outfile="$B/app.mjs"
   cp "$ROOT/lib/whisper/ffmpeg-helper.mjs" "$B/ffmpeg-helper.mjs"
+  cp "$ROOT/lib/whisper/encoder-child.mjs" "$B/encoder-child.mjs" # the CPU encoder process (encoder-process.ts)
   if [ $with_node = 1 ]; then
     echo "gpu-check: node $(node --version)" >&2
     # Without its symbol table (strip, where there is one): 99 → 86 MB before xz.

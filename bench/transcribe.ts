@@ -5,7 +5,7 @@
  * files; the same clips, each engine in its own child process (so that peak RSS is separate).
  *
  *   node --import tsx bench/transcribe.ts [--model base] [--batch-size 8] [--threads 2]
- *        [--engines ours,ours-novad,ours-notimestamps,fw-batched,fw-sequential,transformers]
+ *        [--engines ours,ours-novad,ours-notimestamps,ours-encoder-inline,fw-batched,fw-sequential,transformers]
  *        [--compute fp32,int8]
  *        [--repeat 1]
  *        [--fw-beam-size 1] [--venv DIR] [--json FILE]
@@ -124,6 +124,7 @@ async function childOurs(
   vadModel: string | undefined,
   compute: WhisperCompute,
   segmentTimestamps: boolean,
+  encoderProcess: boolean | undefined,
 ): Promise<ChildReport> {
   const { WhisperEngine } = await import('../lib/whisper/transcribe.ts');
   const t0 = performance.now();
@@ -135,6 +136,7 @@ async function childOurs(
     batchSize,
     vadModel,
     segmentTimestamps,
+    encoderProcess,
   });
   const loadS = (performance.now() - t0) / 1000;
   await engine.transcribeFiles([path.join(FIX, 'jfk.flac')]); // warm-up
@@ -145,24 +147,49 @@ async function childOurs(
     decodeCalls: 0,
     decodeRows: 0,
   });
+  // The encoder's child process (encoderProcess) works for this one: its CPU time and its peak
+  // resident set count as ours.
+  const encoderPid = await engine.model.encoderPid();
   const t1 = performance.now();
   const cpu0 = process.cpuUsage();
+  const encoderCpu0 = encoderPid ? procCpuS(encoderPid) : 0;
   const out = await engine.transcribeFiles(clips.map((c) => c.file));
   const wallS = (performance.now() - t1) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  const encoderCpuS = encoderPid ? procCpuS(encoderPid) - encoderCpu0 : 0;
+  const encoderPeakMb = encoderPid ? procPeakRssMb(encoderPid) : 0;
   const texts = out.map((r) => ('error' in r ? `ERROR ${r.error}` : r.text));
-  const stats = { ...engine.model.stats, decoder: engine.model.decoderMode, vad: engine.vadStats };
+  const stats = {
+    ...engine.model.stats,
+    decoder: engine.model.decoderMode,
+    vad: engine.vadStats,
+    encoderProcess: encoderPid ? { cpuS: encoderCpuS, peakRssMb: encoderPeakMb } : null,
+  };
   await engine.close();
   return {
-    engine: `ours (${compute}, batch ${batchSize}, ${vadModel ? 'VAD' : 'no VAD'}${segmentTimestamps ? '' : ', no timestamps'})`,
+    engine: `ours (${compute}, batch ${batchSize}, ${vadModel ? 'VAD' : 'no VAD'}${segmentTimestamps ? '' : ', no timestamps'}${encoderProcess === false ? ', encoder in the same process' : ''})`,
     loadS,
     wallS,
-    cpuS: (cpu.user + cpu.system) / 1e6,
+    cpuS: (cpu.user + cpu.system) / 1e6 + encoderCpuS,
     audioS: clips.reduce((n, c) => n + c.seconds, 0),
     texts,
-    peakRssMb: process.resourceUsage().maxRSS / 1024,
+    peakRssMb: process.resourceUsage().maxRSS / 1024 + encoderPeakMb,
     detail: stats,
   };
+}
+
+/** User + system CPU seconds of a live process (Linux /proc; clock ticks at the usual 100 Hz). */
+function procCpuS(pid: number): number {
+  // Fields after the command name's closing parenthesis: utime and stime are the 12th and 13th.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Peak resident set (VmHWM) of a live process, MB. */
+function procPeakRssMb(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : 0;
 }
 
 async function childTransformers(
@@ -246,6 +273,7 @@ async function main(): Promise<void> {
             vad || undefined,
             computeArg(arg('compute', 'fp32')),
             arg('timestamps', '1') === '1',
+            arg('encoder-process', '1') === '1' ? undefined : false, // undefined: the engine's default
           )
         : await childTransformers(clips, cacheDir, model, threads);
     process.stdout.write(JSON.stringify(report) + '\n');
@@ -283,12 +311,13 @@ async function main(): Promise<void> {
       `${clips.length} clips (${speechClips} of speech, ${clips.length - speechClips} without), ${audio.toFixed(1)} s of audio; model ${model}; ${threads} threads; ${os.cpus()[0]?.model ?? ''}\n`,
     );
     const common = ['--threads', String(threads), '--batch-size', String(batchSize)];
-    const ours = (vad: string, compute: WhisperCompute, timestamps = true) => [
+    const ours = (vad: string, compute: WhisperCompute, timestamps = true, encoderProcess = true) => [
       '--import',
       'tsx',
       fileURLToPath(import.meta.url),
       ...['--child', 'ours', '--clips', clipsFile, '--model', model, '--cache', cacheDir, '--vad', vad],
       ...['--compute', compute, '--timestamps', timestamps ? '1' : '0'],
+      ...['--encoder-process', encoderProcess ? '1' : '0'],
       ...common,
     ];
     const fw = (mode: string) => {
@@ -308,6 +337,7 @@ async function main(): Promise<void> {
       ours: (compute) => [process.execPath, ours(vadModel, compute)],
       'ours-novad': (compute) => [process.execPath, ours('', compute)],
       'ours-notimestamps': (compute) => [process.execPath, ours(vadModel, compute, false)],
+      'ours-encoder-inline': (compute) => [process.execPath, ours(vadModel, compute, true, false)],
       'fw-batched': () => [fwPython, fw('batched')],
       'fw-sequential': () => [fwPython, fw('sequential')],
       transformers: () => [

@@ -9,7 +9,8 @@
  * times are shifted by the chunk's start. The language is detected from a clip's first chunk
  * before its other chunks are queued. Windows of all chunks of all clips share one queue: up to
  * `batchSize` of them are
- * encoded (one at a time: the encoder is compute-bound) and decoded together in one batched
+ * encoded (one at a time: the encoder is compute-bound; on the CPU in a process of its own, the
+ * next batch's windows while this one decodes) and decoded together in one batched
  * greedy loop with KV cache, and a clip's next window rejoins the queue to be batched with other
  * clips' windows. Each sequence is decoded independently of its batch neighbours, so a clip's
  * transcript does not depend on what it was batched with.
@@ -41,7 +42,7 @@ import {
 } from './quality.ts';
 import { normalizeLanguage, Tokenizer } from './tokenizer.ts';
 import { DEFAULT_VAD_OPTIONS, mergeIntoChunks, SileroVad, type SampleRange, type VadOptions } from './vad.ts';
-import { nextWindow, takeBatch, type Chunk, type Clip, type Window } from './windows.ts';
+import { nextWindow, peekBatch, takeBatch, type Chunk, type Clip, type Window } from './windows.ts';
 import { InGraphDecoder } from './in-graph-decoder.ts';
 import type { WhisperDecoder } from './devices.ts';
 import { WordAligner, type ProducedSegment } from './timing.ts';
@@ -86,8 +87,11 @@ export interface EngineOptions {
   decoder?: WhisperDecoder;
   /** Windows per decoder batch (default 8). */
   batchSize?: number;
-  /** Windows per encoder run (default 1: as fast per window on CPU, and far less memory). */
-  encoderBatchSize?: number;
+  /**
+   * Encode the next batch's windows in a process of their own while a batch decodes (default: on
+   * the CPU provider; WhisperModel's `encoderProcess`). Changes no result, only the timing.
+   */
+  encoderProcess?: boolean;
   logger?: Logger;
   ffmpegPath?: string;
   /** Longest audio file transcribed (MAX_CLIP_SECONDS, default 600): a longer one is an error. */
@@ -198,6 +202,7 @@ export class WhisperEngine {
         compute: opts.compute,
         threads: opts.threads,
         logger: opts.logger,
+        encoderProcess: opts.encoderProcess,
       });
       const filters = loadMelFilters(opts.modelDir, model.dims.nMels);
       const vad = opts.vadModel ? await SileroVad.load(opts.vadModel) : undefined;
@@ -351,56 +356,62 @@ export class WhisperEngine {
         startLoad();
     };
 
-    for (;;) {
-      signal?.throwIfAborted();
-      pump();
-      if (queue.length < B && loading.size > 0) {
-        await Promise.race(loading);
-        continue;
-      }
-      if (queue.length === 0) break;
-      const batch = takeBatch(queue, B);
-      pump();
-      const outcomes = await this.runBatch(batch, temperatures, signal);
-      for (const [i, w] of batch.entries()) {
-        const r = outcomes[i];
-        if (needsFallback(r, this.thresholds)) {
-          w.tried.push(r);
-          if (w.temperatureIndex + 1 < temperatures.length) {
-            w.temperatureIndex++;
-            queue.unshift(w); // retried in the next batch, with its encoder output kept
-            continue;
+    try {
+      for (;;) {
+        signal?.throwIfAborted();
+        pump();
+        if (queue.length < B && loading.size > 0) {
+          await Promise.race(loading);
+          continue;
+        }
+        if (queue.length === 0) break;
+        const batch = takeBatch(queue, B);
+        pump();
+        this.encodeAhead(batch, queue);
+        const outcomes = await this.runBatch(batch, temperatures, signal);
+        for (const [i, w] of batch.entries()) {
+          const r = outcomes[i];
+          if (needsFallback(r, this.thresholds)) {
+            w.tried.push(r);
+            if (w.temperatureIndex + 1 < temperatures.length) {
+              w.temperatureIndex++;
+              queue.unshift(w); // retried in the next batch, with its encoder output kept
+              continue;
+            }
+          }
+          const produced = this.applyWindow(
+            w,
+            w.tried.length === temperatures.length ? bestOf(w.tried, this.thresholds) : r,
+          );
+          if (this.aligner && produced.length > 0 && w.features)
+            await this.aligner.addWords(
+              {
+                features: w.features,
+                language: w.chunk.clip.language ?? 'en',
+                mel: w.chunk.mel as LogMel,
+                seek: w.seek,
+                frames: w.segmentSize,
+                timeOffset: w.chunk.offsetS + (w.seek * HOP_LENGTH) / SAMPLE_RATE,
+                stream: w.chunk,
+              },
+              produced,
+            );
+          w.features = undefined;
+          const { chunk } = w;
+          const { clip } = chunk;
+          if (clip.language !== undefined && clip.waiting.length > 0) {
+            for (const c of clip.waiting.splice(0)) queue.push(nextWindow(c));
+          }
+          if (chunk.seek < chunk.contentFrames) queue.push(nextWindow(chunk));
+          else {
+            release(chunk);
+            if (--clip.chunksLeft === 0) finish(clip.index, this.clipResult(clip));
           }
         }
-        const produced = this.applyWindow(
-          w,
-          w.tried.length === temperatures.length ? bestOf(w.tried, this.thresholds) : r,
-        );
-        if (this.aligner && produced.length > 0 && w.features)
-          await this.aligner.addWords(
-            {
-              features: w.features,
-              language: w.chunk.clip.language ?? 'en',
-              mel: w.chunk.mel as LogMel,
-              seek: w.seek,
-              frames: w.segmentSize,
-              timeOffset: w.chunk.offsetS + (w.seek * HOP_LENGTH) / SAMPLE_RATE,
-              stream: w.chunk,
-            },
-            produced,
-          );
-        w.features = undefined;
-        const { chunk } = w;
-        const { clip } = chunk;
-        if (clip.language !== undefined && clip.waiting.length > 0) {
-          for (const c of clip.waiting.splice(0)) queue.push(nextWindow(c));
-        }
-        if (chunk.seek < chunk.contentFrames) queue.push(nextWindow(chunk));
-        else {
-          release(chunk);
-          if (--clip.chunksLeft === 0) finish(clip.index, this.clipResult(clip));
-        }
       }
+    } catch (err) {
+      this.model.cancelEncodes(); // windows encoded ahead that will not be decoded now
+      throw err;
     }
     await Promise.allSettled([...loading]);
     signal?.throwIfAborted();
@@ -529,36 +540,21 @@ export class WhisperEngine {
     temperatures: number[],
     signal?: AbortSignal,
   ): Promise<DecodingResult[]> {
-    const { nMels, nAudioCtx, nAudioState } = this.model.dims;
+    const { nAudioCtx, nAudioState } = this.model.dims;
     const per = nAudioCtx * nAudioState;
-    // The encoder runs a few windows at a time: it is compute-bound (batching does not speed
-    // it up) and its attention activations grow with the batch (~0.6 GB for 8 windows of base).
-    const data = new Float32Array(batch.length * per);
-    const fresh = batch.map((w, i) => [w, i] as const).filter(([w]) => !w.features);
-    const eb = Math.max(1, this.opts.encoderBatchSize ?? 1);
-    for (let k = 0; k < fresh.length; k += eb) {
+    for (const w of batch) {
       signal?.throwIfAborted();
-      const group = fresh.slice(k, k + eb);
-      const mel = new Float32Array(group.length * nMels * N_FRAMES);
-      // The full 3000 frames from the padded whole-clip spectrogram, also for a last window
-      // shorter than 30 s: the model was trained on audio padded with silence (whose log-Mel is
-      // not 0). openai-whisper now zero-pads the spectrogram of a short last window instead;
-      // silence padding is what its language detection and the Hugging Face feature extractor
-      // see, and measured better on short clips (test/fixtures/whisper speech: fewer wrong languages).
-      group.forEach(([w], j) =>
-        melWindow(
-          w.chunk.mel as LogMel,
-          w.seek,
-          N_FRAMES,
-          mel.subarray(j * nMels * N_FRAMES, (j + 1) * nMels * N_FRAMES),
-        ),
-      );
-      const encoded = (await this.model.encode(mel, group.length)).data as Float32Array;
-      group.forEach(([, i], j) => data.set(encoded.subarray(j * per, (j + 1) * per), i * per));
+      this.startEncode(w);
+      // A session of this process blocks it until the run returns: one window at a time, so
+      // that I/O (heartbeats, audio decoding) gets a turn between windows.
+      if (!this.model.encodesInProcess) await w.encoding;
     }
-    batch.forEach((w, i) => {
-      if (w.features) data.set(w.features, i * per);
-    });
+    const encoded = await untilAborted(
+      Promise.all(batch.map((w) => w.features ?? (w.encoding as Promise<Float32Array>))),
+      signal,
+    );
+    const data = new Float32Array(batch.length * per);
+    encoded.forEach((e, i) => data.set(e, i * per));
     const features = new ort.Tensor('float32', data, [batch.length, nAudioCtx, nAudioState]);
     const tasks = batch.map((w) => this.newTask(w, temperatures));
     // SOT sequences differ in length only between detecting and pinned multilingual rows: both
@@ -566,15 +562,49 @@ export class WhisperEngine {
     const results = await decodeBatch(this.model, features, tasks, { signal });
     // keep encoder outputs of rows that may need a fallback, or all of them for word timing
     batch.forEach((w, i) => {
-      if (
-        !w.features &&
-        (this.aligner ||
-          (needsFallback(results[i], this.thresholds) && w.temperatureIndex + 1 < temperatures.length))
-      ) {
-        w.features = (features.data as Float32Array).slice(i * per, (i + 1) * per);
-      }
+      w.encoding = undefined;
+      w.features =
+        this.aligner ||
+        (needsFallback(results[i], this.thresholds) && w.temperatureIndex + 1 < temperatures.length)
+          ? encoded[i]
+          : undefined;
     });
     return results;
+  }
+
+  /**
+   * Starts encoding `w` (one window per encoder run: the encoder is compute-bound, batching does
+   * not speed it up, and its attention activations grow with the batch). The full 3000 frames
+   * from the padded whole-clip spectrogram, also for a last window shorter than 30 s: the model
+   * was trained on audio padded with silence (whose log-Mel is not 0). openai-whisper now
+   * zero-pads the spectrogram of a short last window instead; silence padding is what its
+   * language detection and the Hugging Face feature extractor see, and measured better on short
+   * clips (test/fixtures/whisper speech: fewer wrong languages).
+   */
+  private startEncode(w: Window): void {
+    if (w.features || w.encoding) return;
+    const { nMels } = this.model.dims;
+    const mel = melWindow(w.chunk.mel as LogMel, w.seek, N_FRAMES, new Float32Array(nMels * N_FRAMES));
+    w.encoding = this.model.encode(mel, 1).then((t) => t.data as Float32Array);
+    w.encoding.catch(() => undefined); // awaited (and its error reported) when its batch runs
+  }
+
+  /**
+   * With the encoder in its own process, encodes the windows that would make the next batch while
+   * `batch` decodes: the decoder is bound by memory traffic and leaves the CPU partly idle. At
+   * most a batch of windows is encoded ahead (their outputs are held until decoded), and none
+   * for the in-graph decoder, which encodes inside its own run.
+   */
+  private encodeAhead(batch: Window[], queue: Window[]): void {
+    if (!this.model.encodesInProcess || (this.inGraph && !this.aligner)) return;
+    for (const w of batch) this.startEncode(w);
+    let room = this.batchSize - queue.filter((w) => w.encoding && w.temperatureIndex === 0).length;
+    for (const w of peekBatch(queue, this.batchSize)) {
+      if (room <= 0) break;
+      if (w.features || w.encoding) continue;
+      this.startEncode(w);
+      room--;
+    }
   }
 
   /**
@@ -700,4 +730,15 @@ function round2(x: number): number {
 }
 function round4(x: number): number {
   return Math.round(x * 10000) / 10000;
+}
+
+/** `p`, or the signal's abort reason as soon as it aborts (p's own outcome is then ignored). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

@@ -50,8 +50,10 @@ export interface Window {
   chunk: Chunk;
   seek: number;
   segmentSize: number;
-  /** Encoder output of this window (kept for a temperature fallback). */
+  /** Encoder output of this window (kept for a temperature fallback or word timing). */
   features?: Float32Array;
+  /** Encoder output on its way (encoded ahead, while the batch before this one decodes). */
+  encoding?: Promise<Float32Array>;
   temperatureIndex: number;
   /** Results that asked for a fallback, one per temperature tried. */
   tried: DecodingResult[];
@@ -70,17 +72,29 @@ function framesWaiting(clip: Clip): number {
  * choice changes no result, only the order of the work.
  */
 export function takeBatch(queue: Window[], size: number): Window[] {
-  if (queue.length <= size) return queue.splice(0, size);
+  const picked = new Set(batchIndices(queue, size));
+  const batch = queue.filter((_, i) => picked.has(i));
+  const rest = queue.filter((_, i) => !picked.has(i));
+  queue.splice(0, queue.length, ...rest);
+  return batch;
+}
+
+/** The windows takeBatch would take now, left in the queue (to encode them ahead). */
+export function peekBatch(queue: readonly Window[], size: number): Window[] {
+  return batchIndices(queue, size).map((i) => queue[i]!);
+}
+
+function batchIndices(queue: readonly Window[], size: number): number[] {
+  if (queue.length <= size) return [...queue.keys()];
   const order = queue.map((w, i) => ({
     i,
     key: w.temperatureIndex > 0 ? Infinity : w.chunk.contentFrames - w.seek + framesWaiting(w.chunk.clip),
   }));
   order.sort((a, b) => b.key - a.key || a.i - b.i);
-  const picked = new Set(order.slice(0, size).map((o) => o.i));
-  const batch = queue.filter((_, i) => picked.has(i));
-  const rest = queue.filter((_, i) => !picked.has(i));
-  queue.splice(0, queue.length, ...rest);
-  return batch;
+  return order
+    .slice(0, size)
+    .map((o) => o.i)
+    .sort((a, b) => a - b);
 }
 
 /** The chunk's window starting at its current seek (up to 30 s of its remaining audio). */

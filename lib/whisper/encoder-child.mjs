@@ -1,0 +1,64 @@
+// The Whisper encoder's onnxruntime session in a child process (lib/whisper/encoder-process.ts).
+//
+// Why: onnxruntime-node's session.run blocks the calling thread until it returns. In the
+// transcribing process the encoder (compute-bound, ~0.5 s a window for base on 2 cores) and the
+// decoding loop (memory-bound steps, then the logit filters in JavaScript) would take turns; here
+// the next batch's windows are encoded while the current batch decodes. A process, not a worker
+// thread: when Node tears a worker thread down at process.exit() during a run, onnxruntime-node
+// throws from the dying thread and the whole process aborts (exit 134 instead of the code the
+// caller chose); a child process simply sees its channel close and exits after the run.
+// Plain JavaScript so that it runs under bare `node`, without the TypeScript loader.
+//
+// Protocol (IPC, 'advanced' serialization). First message out: {ready: true} or {loadError}.
+// In: {file, options} once (InferenceSession.create's arguments); then {id, mel: Float32Array,
+// dims} to encode, run one at a time in order; {release: true}. Out: {id, data: Float32Array,
+// dims, ms} or {id, error}.
+import { performance } from 'node:perf_hooks';
+import process from 'node:process';
+import * as ort from 'onnxruntime-node';
+
+let session;
+const queue = [];
+let running = false;
+
+// The parent is gone (it exited, crashed or closed us): nothing left to encode for.
+process.on('disconnect', () => process.exit(0));
+
+function send(msg) {
+  if (process.connected) process.send(msg);
+}
+
+async function drain() {
+  if (running) return;
+  running = true;
+  while (queue.length > 0) {
+    const { id, mel, dims } = queue.shift();
+    try {
+      const t0 = performance.now();
+      const out = await session.run({ input_features: new ort.Tensor('float32', mel, dims) });
+      const hidden = out.last_hidden_state;
+      send({ id, data: hidden.data, dims: hidden.dims, ms: performance.now() - t0 });
+    } catch (err) {
+      send({ id, error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+  running = false;
+}
+
+process.on('message', async (msg) => {
+  if (msg.file !== undefined) {
+    try {
+      session = await ort.InferenceSession.create(msg.file, msg.options);
+      send({ ready: true });
+    } catch (err) {
+      send({ loadError: err instanceof Error ? err.message : String(err) });
+      process.disconnect();
+    }
+  } else if (msg.release) {
+    await session?.release().catch(() => undefined);
+    process.disconnect();
+  } else if (msg.id !== undefined) {
+    queue.push(msg);
+    void drain();
+  }
+});
