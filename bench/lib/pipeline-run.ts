@@ -2,11 +2,12 @@
  * One generated date (lib/sample-day) through the real pipeline, for the orchestration and memory
  * benches: a Temporal dev server, the embedded PostgreSQL, and the two workers as the product
  * runs them — separate `audio-pipeline worker --queue cpu|gpu` processes — with the tiny.en model.
- * While the date runs, each worker's peak RSS (VmHWM) and current RSS are sampled from /proc;
+ * While the date runs, each worker's peak RSS (VmHWM) and current RSS, with its helper processes',
+ * are sampled from /proc;
  * afterwards the date's and its archives' workflow histories are read back.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import proto, { type temporal } from '@temporalio/proto';
@@ -99,6 +100,40 @@ async function waitForPollers(
     if (Date.now() > deadline) throw new Error(`no worker polls ${name} after 10 minutes`);
     await sleep(500);
   }
+}
+
+/**
+ * VmHWM and VmRSS of a worker with its helper processes (the audio decoding helper and the
+ * encoder's child process: the node processes it started), MB, each summed (0 when it has ended).
+ * The ffmpeg processes, one per clip for a moment, are left out.
+ */
+function workerMemory(pid: number): { hwm: number; rss: number } {
+  const own = memoryOf(pid);
+  if (own.hwm === 0) return own;
+  for (const child of nodeChildren(pid)) {
+    const m = memoryOf(child);
+    own.hwm += m.hwm;
+    own.rss += m.rss;
+  }
+  return own;
+}
+
+/** The node processes whose parent is `pid` (Linux /proc). */
+function nodeChildren(pid: number): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // ended meanwhile
+    }
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid === pid && comm === 'node') found.push(Number(name));
+  }
+  return found;
 }
 
 /** VmHWM and VmRSS of a process, MB (0 when it has ended). */
@@ -195,7 +230,7 @@ export async function runGeneratedDate(o: PipelineRunOptions): Promise<PipelineR
     const sampling = (async () => {
       while (!done) {
         workers.forEach((w, i) => {
-          const m = memoryOf(w.pid!);
+          const m = workerMemory(w.pid!);
           const entry = memory[i === 0 ? 'cpu' : 'gpu'];
           if (m.hwm > 0) {
             entry.peakRssMb = Math.max(entry.peakRssMb, m.hwm);
