@@ -58,7 +58,11 @@ function holdOpen(child: ChildProcess, hold: boolean): void {
 async function startChild(file: string, options: ort.InferenceSession.SessionOptions): Promise<ChildProcess> {
   const script = fileURLToPath(new URL('./encoder-child.mjs', import.meta.url));
   // execArgv: [] — the child is plain JavaScript and needs no loader from this process.
-  const child = fork(script, [], { execArgv: [], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(script, [], {
+    execArgv: [],
+    serialization: 'advanced',
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   type First = { ready?: boolean; loadError?: string };
   let onMessage: (m: First) => void = () => undefined;
   let onError: (e: Error) => void = () => undefined;
@@ -66,7 +70,8 @@ async function startChild(file: string, options: ort.InferenceSession.SessionOpt
   const first = await new Promise<First>((resolve) => {
     onMessage = resolve;
     onError = (e) => resolve({ loadError: e.message });
-    onExit = (code, signal) => resolve({ loadError: `the encoder process exited (${signal ?? `code ${code}`}) while loading` });
+    onExit = (code, signal) =>
+      resolve({ loadError: `the encoder process exited (${signal ?? `code ${code}`}) while loading` });
     child.once('message', onMessage).once('error', onError).once('exit', onExit);
     child.send({ file, options });
   });
@@ -173,7 +178,11 @@ export class EncoderProcess {
       this.waiting.push({ id: this.nextId++, mel, dims, resolve, reject });
     });
     if (this.current?.connected) this.pump();
-    else this.live().then(() => this.pump(), () => undefined); // failures reach the request via failAll
+    else
+      this.live().then(
+        () => this.pump(),
+        () => undefined,
+      ); // failures reach the request via failAll
     return encoded;
   }
 
