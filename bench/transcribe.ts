@@ -148,7 +148,8 @@ async function childOurs(
     decodeRows: 0,
   });
   // The encoder's child process (encoderProcess) works for this one: its CPU time and its peak
-  // resident set count as ours.
+  // resident set count as ours (the two peaks added: an upper bound of the peak of both). Read
+  // from /proc, 0 if the child has been replaced meanwhile (a restart is a failure in the bench).
   const encoderPid = await engine.model.encoderPid();
   const t1 = performance.now();
   const cpu0 = process.cpuUsage();
@@ -181,15 +182,24 @@ async function childOurs(
 /** User + system CPU seconds of a live process (Linux /proc; clock ticks at the usual 100 Hz). */
 function procCpuS(pid: number): number {
   // Fields after the command name's closing parenthesis: utime and stime are the 12th and 13th.
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const stat = readProc(pid, 'stat');
+  if (!stat) return 0;
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** Peak resident set (VmHWM) of a live process, MB. */
 function procPeakRssMb(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  const m = /VmHWM:\s+(\d+) kB/.exec(readProc(pid, 'status'));
   return m ? Number(m[1]) / 1024 : 0;
+}
+
+function readProc(pid: number, file: string): string {
+  try {
+    return readFileSync(`/proc/${pid}/${file}`, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 async function childTransformers(

@@ -23,6 +23,11 @@ let running = false;
 
 // The parent is gone (it exited, crashed or closed us): nothing left to encode for.
 process.on('disconnect', () => process.exit(0));
+// Ctrl-C and SLURM's SIGTERM reach the whole process group. The parent treats them as "finish
+// what you hold, then stop", and that needs its encoder: this process ends when the parent
+// releases it or is gone (disconnect above), not on the signal.
+process.on('SIGINT', () => undefined);
+process.on('SIGTERM', () => undefined);
 
 function send(msg) {
   if (process.connected) process.send(msg);

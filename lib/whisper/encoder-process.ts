@@ -10,6 +10,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type * as ort from 'onnxruntime-node';
+import { untrustedChildEnv } from '../config.ts';
 
 interface Reply {
   id: number;
@@ -58,7 +59,10 @@ function holdOpen(child: ChildProcess, hold: boolean): void {
 async function startChild(file: string, options: ort.InferenceSession.SessionOptions): Promise<ChildProcess> {
   const script = fileURLToPath(new URL('./encoder-child.mjs', import.meta.url));
   // execArgv: [] — the child is plain JavaScript and needs no loader from this process.
+  // The child gets no environment beyond PATH and locale (no database URL, no tokens, no
+  // NODE_OPTIONS): it reads one model file and talks only to this process.
   const child = fork(script, [], {
+    env: untrustedChildEnv(),
     execArgv: [],
     serialization: 'advanced',
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -158,7 +162,12 @@ export class EncoderProcess {
   /** Sends waiting requests while the child holds fewer than IN_CHILD. */
   private pump(): void {
     const child = this.current;
-    if (!child?.connected) return;
+    if (!child?.connected) {
+      // Its channel closed and 'exit' (which fails the waiting requests) is still to come: until
+      // then the child's handle must keep this process alive, or it could end with work unfinished.
+      if (child && this.waiting.length > 0) child.ref();
+      return;
+    }
     while (this.sent.size < IN_CHILD && this.waiting.length > 0) {
       const r = this.waiting.shift()!;
       this.sent.set(r.id, r);

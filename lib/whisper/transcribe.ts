@@ -194,9 +194,13 @@ export class WhisperEngine {
       throw new ConfigError('word timestamps need the segment timestamps (segmentTimestamps)');
     // The audio helper process starts while this process is still small (see AudioLoader).
     const audio = new AudioLoader({ ffmpegPath: opts.ffmpegPath, maxSeconds: opts.maxClipSeconds });
+    // Whatever was loaded is released if a later step fails: the encoder may be a child process,
+    // which would otherwise live on, unnoticed, until this process exits.
+    let model: WhisperModel | undefined;
+    let vad: SileroVad | undefined;
     try {
       const tokenizer = Tokenizer.fromModelDir(opts.modelDir);
-      const model = await WhisperModel.load({
+      model = await WhisperModel.load({
         modelDir: opts.modelDir,
         device: opts.device,
         compute: opts.compute,
@@ -205,7 +209,7 @@ export class WhisperEngine {
         encoderProcess: opts.encoderProcess,
       });
       const filters = loadMelFilters(opts.modelDir, model.dims.nMels);
-      const vad = opts.vadModel ? await SileroVad.load(opts.vadModel) : undefined;
+      vad = opts.vadModel ? await SileroVad.load(opts.vadModel) : undefined;
       const inGraph =
         opts.decoder === 'in-graph'
           ? await InGraphDecoder.load({
@@ -216,24 +220,27 @@ export class WhisperEngine {
               provider: model.provider,
               threads: opts.threads,
               logger: opts.logger,
-            }).catch(async (err: unknown) => {
-              await vad?.release();
-              await model.release();
-              throw err;
             })
           : undefined;
-      return new WhisperEngine(
-        model,
-        tokenizer,
-        filters,
-        audio,
-        Math.max(1, opts.batchSize ?? 8),
-        opts,
-        vad,
-        inGraph,
-      );
+      try {
+        return new WhisperEngine(
+          model,
+          tokenizer,
+          filters,
+          audio,
+          Math.max(1, opts.batchSize ?? 8),
+          opts,
+          vad,
+          inGraph,
+        );
+      } catch (err) {
+        await inGraph?.release();
+        throw err;
+      }
     } catch (err) {
       audio.close();
+      await vad?.release().catch(() => undefined);
+      await model?.release().catch(() => undefined);
       throw err;
     }
   }

@@ -8,7 +8,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -119,6 +119,51 @@ test('a graph the child cannot load is an error naming the file', async () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+/** The encoder child processes of this process (node processes running encoder-child.mjs). */
+function encoderChildren(): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        return (
+          ppid === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('encoder-child.mjs')
+        );
+      } catch {
+        return false; // ended meanwhile
+      }
+    })
+    .map(Number);
+}
+
+test('an engine whose loading fails after the model leaves no encoder process behind', async () => {
+  const before = encoderChildren();
+  const dir = mkdtempSync(path.join(tmpdir(), 'enc-process-'));
+  try {
+    const badVad = path.join(dir, 'silero_vad.onnx');
+    writeFileSync(badVad, 'not an onnx graph');
+    await assert.rejects(
+      WhisperEngine.load({ modelDir: whisperModelDir('tiny.en'), threads: 1, vadModel: badVad }),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const deadline = Date.now() + 10_000;
+  const left = () => encoderChildren().filter((p) => !before.includes(p));
+  while (left().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(left(), [], 'the failed load released its encoder process');
+});
+
+test('Ctrl-C (SIGINT) and SIGTERM to the process group leave the encoder working: the parent decides when to stop', async () => {
+  const pid = (await aside.model.encoderPid())!;
+  process.kill(pid, 'SIGINT');
+  process.kill(pid, 'SIGTERM');
+  const [r] = (await aside.transcribeFiles([CLIPS[0]!])) as TranscriptionResult[];
+  assert.ok(!('error' in r) && r.text.length > 10, JSON.stringify(r));
+  assert.equal(await aside.model.encoderPid(), pid, 'the same child, not a restarted one');
 });
 
 /** Runs `body` (module code, after loading an engine as `engine`) in a fresh Node process. */
