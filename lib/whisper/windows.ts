@@ -65,7 +65,8 @@ function framesWaiting(clip: Clip): number {
 }
 
 /**
- * The next batch: fallback retries first, then the windows with the most audio left behind them
+ * The next batch: fallback retries first, then windows already encoded or being encoded (encoded
+ * ahead while the last batch decoded), then the windows with the most audio left behind them
  * (a chunk's windows are sequential, and a clip's first chunk holds back its others until the
  * language is known), so that a long chain starts early instead of being the lone sequence of
  * the last batches, and windows of similar length (about as many tokens) share a batch. The
@@ -88,9 +89,12 @@ function batchIndices(queue: readonly Window[], size: number): number[] {
   if (queue.length <= size) return [...queue.keys()];
   const order = queue.map((w, i) => ({
     i,
-    key: w.temperatureIndex > 0 ? Infinity : w.chunk.contentFrames - w.seek + framesWaiting(w.chunk.clip),
+    // Retries first, then windows already encoded or being encoded (encoded ahead: the encoder
+    // works in request order, so a batch of others would wait behind them), then by audio left.
+    first: w.temperatureIndex > 0 ? 2 : w.features || w.encoding ? 1 : 0,
+    key: w.chunk.contentFrames - w.seek + framesWaiting(w.chunk.clip),
   }));
-  order.sort((a, b) => b.key - a.key || a.i - b.i);
+  order.sort((a, b) => b.first - a.first || b.key - a.key || a.i - b.i);
   return order
     .slice(0, size)
     .map((o) => o.i)
