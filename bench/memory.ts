@@ -2,7 +2,7 @@
  * memory — peak RSS of each worker process (cpu: workflows, extract, convert, store, upload;
  * gpu: transcription with tiny.en) while one generated date is processed (--clips N, default
  * 2,000; --quick 200; 20 clips per archive, more where 144 archives — a day — do not hold them;
- * the issue's 20,000 takes many hours on two shared cores).
+ * the issue's 20,000 took 92 minutes on two shared cores).
  * Bounded memory means no growth with the number of clips, so besides each worker's peak
  * (VmHWM) the resident set sampled every second is split into the four quarters of the run:
  * the peak of the last quarter should be no higher than that of the first, and the slope of RSS
