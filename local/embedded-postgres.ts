@@ -60,14 +60,52 @@ async function binaries(): Promise<Binaries> {
   return { initdb: mod.initdb, pgCtl: mod.pg_ctl };
 }
 
+/**
+ * A TCP port that is free now on `host`, for a server started a moment later. Taken below the
+ * kernel's ephemeral range when it can: a port the kernel hands out (listen on 0) is also what it
+ * hands to outgoing connections, so in the seconds before the server binds it, any connection
+ * this machine opens may take it ("bind: address already in use", seen in CI). Below the range
+ * nothing takes a port unasked. Falls back to one the kernel picks.
+ */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const low = ephemeralRangeStart();
+  if (low !== undefined && low > 2048) {
+    const first = Math.max(1024, low - 12_000);
+    for (let attempt = 0; attempt < 40; attempt++) {
+      const port = first + Math.floor(Math.random() * (low - first));
+      if (await canListen(port, host)) return port;
+    }
+  }
+  return listenOn(0, host);
+}
+
+/** The first port of the kernel's ephemeral range (Linux), undefined where it cannot be read. */
+function ephemeralRangeStart(): number | undefined {
+  try {
+    const first = Number(
+      readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0],
+    );
+    return Number.isInteger(first) ? first : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const canListen = (port: number, host: string) =>
+  listenOn(port, host).then(
+    () => true,
+    () => false,
+  );
+
+/** Listens on `port` (0: any) and closes again; the port it got. */
+function listenOn(port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.unref();
     server.on('error', reject);
-    server.listen(0, host, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
+    server.listen(port, host, () => {
+      const { port: got } = server.address() as net.AddressInfo;
+      server.close(() => resolve(got));
     });
   });
 }
