@@ -7,11 +7,12 @@
  * afterwards the date's and its archives' workflow histories are read back.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import proto, { type temporal } from '@temporalio/proto';
 import type { Client } from '@temporalio/client';
+import { descendantPids } from '../../lib/child-processes.ts';
 import { inheritedEnv } from '../../lib/config.ts';
 import { freePort } from '../../local/embedded-postgres.ts';
 import { generateDay, type ClipCycleEntry } from '../../lib/sample-day/generate.ts';
@@ -118,22 +119,15 @@ function workerMemory(pid: number): { hwm: number; rss: number } {
   return own;
 }
 
-/** The node processes whose parent is `pid` (Linux /proc). */
+/** The node processes below `pid`: its helpers (their own children are ffmpeg). */
 function nodeChildren(pid: number): number[] {
-  const found: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    let stat: string;
+  return descendantPids(pid).filter((p) => {
     try {
-      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'node';
     } catch {
-      continue; // ended meanwhile
+      return false; // ended meanwhile
     }
-    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    if (ppid === pid && comm === 'node') found.push(Number(name));
-  }
-  return found;
+  });
 }
 
 /** VmHWM and VmRSS of a process, MB (0 when it has ended). */

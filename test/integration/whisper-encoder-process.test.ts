@@ -8,10 +8,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { descendantPids } from '../../lib/child-processes.ts';
 import { EncoderProcess } from '../../lib/whisper/encoder-process.ts';
 import { WhisperEngine, type TranscriptionResult } from '../../lib/whisper/transcribe.ts';
 import { whisperModelDir } from '../support/whisper-models.ts';
@@ -123,20 +124,13 @@ test('a graph the child cannot load is an error naming the file', async () => {
 
 /** The encoder child processes of this process (node processes running encoder-child.mjs). */
 function encoderChildren(): number[] {
-  return readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
-    .filter((pid) => {
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-        return (
-          ppid === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('encoder-child.mjs')
-        );
-      } catch {
-        return false; // ended meanwhile
-      }
-    })
-    .map(Number);
+  return descendantPids().filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('encoder-child.mjs');
+    } catch {
+      return false; // ended meanwhile
+    }
+  });
 }
 
 test('an engine whose loading fails after the model leaves no encoder process behind', async () => {
