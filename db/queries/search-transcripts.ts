@@ -183,20 +183,29 @@ export function rankedSearchSql(
     tiers?: CandidateTiers;
   },
 ) {
+  // Each candidate's tsv is read from TOAST once: setweight(tsv, 'D') (a no-op on these vectors,
+  // whose positions all carry the default weight D) returns it detoasted, and the match check
+  // and ts_rank below read that copy. Applied to the stored column, each of them detoasted it
+  // again, and ts_rank more than once: 30 ms instead of 10 for ranking 1,093 candidates
+  // (bench/README.md, "search").
   const matches = (tier: string | undefined, intersect = false) => sql`
-      SELECT t.id, coalesce(t.language, '') AS language, t.tsv
-      FROM transcripts AS t
-      ${o.date !== undefined ? sql`JOIN audio_files AS df ON df.id = t.id AND df.date = ${o.date}` : sql``}
-      WHERE ${
-        tier === undefined
-          ? sql`t.tsv @@ ${anyLanguage}::tsquery`
-          : intersect
-            ? sql`t.tsv_tiers @@ ${tier}::tsquery AND t.tsv @@ ${anyLanguage}::tsquery`
-            : // Within a tier the few rows it holds are checked one by one: IS TRUE keeps the planner
-              // from also building tsv's bitmap of every match of a common word (most of the time).
-              sql`t.tsv_tiers @@ ${tier}::tsquery AND (t.tsv @@ ${anyLanguage}::tsquery) IS TRUE`
-      }
-        ${o.language !== undefined ? sql`AND t.language = ${o.language}` : sql``}`;
+      SELECT s.* FROM (
+        SELECT t.id, coalesce(t.language, '') AS language, setweight(t.tsv, 'D') AS tsv
+        FROM transcripts AS t
+        ${o.date !== undefined ? sql`JOIN audio_files AS df ON df.id = t.id AND df.date = ${o.date}` : sql``}
+        WHERE ${
+          tier === undefined
+            ? sql`t.tsv @@ ${anyLanguage}::tsquery`
+            : intersect
+              ? sql`t.tsv_tiers @@ ${tier}::tsquery AND t.tsv @@ ${anyLanguage}::tsquery`
+              : // Within a tier the few rows it holds are checked one by one (outside): the
+                // planner does not also build tsv's bitmap of every match of a common word.
+                sql`t.tsv_tiers @@ ${tier}::tsquery`
+        }
+          ${o.language !== undefined ? sql`AND t.language = ${o.language}` : sql``}
+        OFFSET 0
+      ) AS s
+      WHERE s.tsv @@ ${anyLanguage}::tsquery`;
   const keep = o.tiers?.keep;
   return sql`
     WITH bounded AS MATERIALIZED (
@@ -360,6 +369,7 @@ export async function searchTranscriptsRanked(
   const union = (a: string | undefined, b: string) => (a === undefined ? b : `(${a}) | (${b})`);
 
   let keep: string | undefined; // candidates ranked in every statement below: a few best rows
+  let allEstimate: number | undefined; // the planner's estimate of all matches, once asked
   for (const tier of REPETITION_TIERS) {
     const anyWord = anyWordTier(tier);
     const n = await count(tier, false);
@@ -377,16 +387,24 @@ export async function searchTranscriptsRanked(
     }
     // Several words: the transcripts that repeat one of them are mostly matches of that one word
     // alone, too many to sift; those that repeat all of them are few and rank highest.
+    // The high tiers were counted. A low one is not: counting it builds the same bitmap as
+    // ranking it (~4 ms each for two words in 20% of a million rows), so the ranking statement's
+    // own count of its candidates tells whether it filled the page.
     const allWords = everyWordTierQuery(anyLanguage, tier)!;
-    const m = await count(tier, true);
+    const m = counted.get(`${tier}true`);
     if (m === 0) continue;
-    if (m < need) {
+    if (m !== undefined && m < need) {
       keep = union(keep, allWords);
       continue;
     }
     // Unless ranking every match is cheap (the planner's estimate) and then exact.
-    if ((await estimatedMatches(db, anyLanguage)) <= candidates) break;
+    allEstimate ??= await estimatedMatches(db, anyLanguage);
+    if (allEstimate <= candidates) break;
     const r = await rank({ bounded: allWords, keep });
+    if (m === undefined && r.matched < need) {
+      if (r.matched > 0) keep = union(keep, allWords); // the next tier down holds these too
+      continue;
+    }
     return { hits: r.hits, exact: false };
   }
   const r = await rank({ keep });

@@ -925,6 +925,37 @@ for (const backend of backends) {
       }
     });
 
+    test('two words whose low repetition tiers hold less than a page: the page is filled from below', async () => {
+      const [date, archive] = ['2024-05-05', '2024-05-05_00-00'];
+      // 3 transcripts say both words 8 times, 4 say them twice, 200 once each: the tiers that
+      // repeat every word hold 7 (fewer than the page of 10), so the search must go down to all
+      // matches (more than the 30 candidates) and fill the page below the 7 it kept.
+      const texts = [
+        ...Array.from({ length: 3 }, (_, i) => `${'lute gong '.repeat(8)}${i}`),
+        ...Array.from({ length: 4 }, (_, i) => `lute gong played and lute gong again ${i}`),
+        ...Array.from({ length: 200 }, (_, i) => `a lute and a gong on day ${i}`),
+      ];
+      const ids = texts.map((_, i) => String(7_318_273_645_515_000_000n + BigInt(i)));
+      try {
+        await storeEnglishTexts(db, date, archive, ids, (_, i) => texts[i]!);
+        await db.execute(sql`ANALYZE transcripts`);
+        const ours = await searchTranscriptsRanked(db, 'lute gong', { date, candidates: 30, limit: 10 });
+        assert.equal(ours.hits.length, 10, 'a full page');
+        assert.deepEqual(
+          ours.hits.slice(0, 7).map((h) => ids.indexOf(h.id)),
+          [0, 1, 2, 3, 4, 5, 6],
+          'the transcripts that repeat both words first, best first',
+        );
+        assert.ok(
+          ours.hits.slice(7).every((h) => ids.indexOf(h.id) >= 7),
+          'then the others',
+        );
+        assert.equal(ours.exact, false, '207 matches, 30 candidates, no tier proves the rest');
+      } finally {
+        await db.execute(sql`DELETE FROM audio_files WHERE date = ${date}`);
+      }
+    });
+
     test('two words and a phrase: the transcripts that repeat either word prove the page exact', async () => {
       const [date, archive] = ['2024-05-04', '2024-05-04_00-00'];
       // 80 transcripts hold both words once (more than the 30 candidates), 12 repeat one of them:
