@@ -266,17 +266,6 @@ for (const backend of backends) {
       );
     });
 
-    test('transcripts.tsv is kept in the row, where the search reads it (migration 0004)', async () => {
-      const { rows } = await db.execute<{ storage: string }>(sql`
-        SELECT attstorage AS storage FROM pg_attribute
-        WHERE attrelid = 'transcripts'::regclass AND attname = 'tsv'`);
-      assert.equal(
-        rows[0]?.storage,
-        'm',
-        'STORAGE MAIN: compressed in the row, out of line only as a last resort',
-      );
-    });
-
     test('the status check constraints allow exactly the statuses of lib/statuses.ts', async () => {
       for (const [name, statuses] of [
         ['audio_files_status_check', CLIP_STATUSES],
