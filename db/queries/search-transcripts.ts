@@ -160,6 +160,12 @@ export interface CandidateTiers {
    * one by one: for a low tier of several common words (many rows, few of them matches).
    */
   intersect?: boolean;
+  /**
+   * Snippets only when `bounded` fills the page (at least `need` candidates): a statement whose
+   * page the search throws away when it is short (the next tier down is tried) skips ts_headline,
+   * which reads and parses the text of every hit.
+   */
+  snippetsIfAtLeast?: number;
 }
 
 /**
@@ -183,11 +189,12 @@ export function rankedSearchSql(
     tiers?: CandidateTiers;
   },
 ) {
-  // Each candidate's tsv is read from TOAST once: setweight(tsv, 'D') (a no-op on these vectors,
-  // whose positions all carry the default weight D) returns it detoasted, and the match check
-  // and ts_rank below read that copy. Applied to the stored column, each of them detoasted it
-  // again, and ts_rank more than once: 30 ms instead of 10 for ranking 1,093 candidates
-  // (bench/README.md, "search").
+  // The candidates carry setweight(tsv, 'D'): a detoasted copy of tsv (a no-op on these vectors,
+  // whose positions all carry the default weight D), which the match checks and ts_rank below
+  // read, instead of each of them reading the stored value from TOAST again (ts_rank more than
+  // once): 10 instead of 30 ms for ranking 1,093 candidates (bench/README.md, "search"). Only the
+  // scan's own condition may still read the stored value: a sequential scan's filter, or a GIN
+  // recheck (phrases). The copies are held by the CTEs below, ~1 KB each for a 100-word text.
   const matches = (tier: string | undefined, intersect = false) => sql`
       SELECT s.* FROM (
         SELECT t.id, coalesce(t.language, '') AS language, setweight(t.tsv, 'D') AS tsv
@@ -230,12 +237,14 @@ export function rankedSearchSql(
       ORDER BY rank DESC, c.id
       LIMIT ${o.limit} OFFSET ${o.offset}
     )
-    SELECT page.*, m.matched
+    SELECT page.id, page.date, page.archive, page.language,
+           CASE WHEN m.matched >= ${o.tiers?.snippetsIfAtLeast ?? 0}::int
+                THEN ts_headline(audio_pipeline_ts_config(page.language), page.text, page.q, ${o.headlineOptions})
+           END AS snippet,
+           page.rank, m.matched
     FROM (SELECT count(*)::int AS matched FROM bounded) AS m
     LEFT JOIN (
-      SELECT r.id, f.date::text AS date, f.archive, t.language,
-             ts_headline(audio_pipeline_ts_config(t.language), t.text, r.q, ${o.headlineOptions}) AS snippet,
-             r.rank
+      SELECT r.id, f.date::text AS date, f.archive, t.language, t.text, r.q, r.rank
       FROM ranked AS r
       JOIN audio_files AS f ON f.id = r.id
       JOIN transcripts AS t ON t.id = r.id
@@ -323,11 +332,13 @@ export async function searchTranscriptsRanked(
   const need = limit + offset;
   const anyWordTier = (tier: number) => tierQuery(lexemes, tier);
   const everyWord = everyWordTierQuery(anyLanguage, REPETITION_TIERS[0]) !== undefined;
+  const isPhrase = /<(?:-|\d+)>/.test(anyLanguage);
   // Counts of each tier's transcripts (up to a page's worth, from tsv_tiers alone): a tier with
   // fewer cannot fill the page — and, holding fewer rows than the bound, it can be ranked whole
   // beside any other candidates (`keep`). Counting a tier builds the index's bitmap of its rows,
-  // cheap for the high tiers, not for tier 4 of a common word; so the low tiers are counted only
-  // when the high ones did not decide, and then only the kind the loop below reads.
+  // cheap for the high tiers, not for tier 4 of a common word; so the low tiers of one word are
+  // counted only when the high ones did not decide, and those of several words not at all (the
+  // loop below ranks them and reads the count of their candidates).
   const counted = new Map<string, number>();
   const countTiers = async (tiers: readonly number[], kinds: readonly boolean[]) => {
     const rows = await db.execute<{ tier: number; every: boolean; n: number }>(sql`
@@ -355,14 +366,14 @@ export async function searchTranscriptsRanked(
     // common words' bitmaps costs 50–100 ms, so a wrong guess is dear.
     const expected = await estimatedMatches(db, anyLanguage, anyWordTier(bottom));
     if (expected * INTERSECTION_UNDERESTIMATE <= candidates) {
-      const r = await rank({ bounded: anyWordTier(bottom), intersect: true });
+      const r = await rank({ bounded: anyWordTier(bottom), intersect: true, snippetsIfAtLeast: need });
       if (r.matched <= candidates && fillsAbove(r.hits, bottom)) return { hits: r.hits, exact: true };
     }
   }
   await countTiers(HIGH_TIERS, everyWord ? [false, true] : [false]);
   const count = async (tier: number, every: boolean): Promise<number> => {
-    if (LOW_TIERS.includes(tier) && every === everyWord && !counted.has(`${LOW_TIERS[0]}${every}`)) {
-      await countTiers(LOW_TIERS, [everyWord]);
+    if (!everyWord && LOW_TIERS.includes(tier) && !counted.has(`${LOW_TIERS[0]}${every}`)) {
+      await countTiers(LOW_TIERS, [false]);
     }
     return counted.get(`${tier}${every}`) ?? need; // not counted: may fill a page
   };
@@ -389,7 +400,7 @@ export async function searchTranscriptsRanked(
     // alone, too many to sift; those that repeat all of them are few and rank highest.
     // The high tiers were counted. A low one is not: counting it builds the same bitmap as
     // ranking it (~4 ms each for two words in 20% of a million rows), so the ranking statement's
-    // own count of its candidates tells whether it filled the page.
+    // own count of its candidates (the tier's matches) tells whether it filled the page.
     const allWords = everyWordTierQuery(anyLanguage, tier)!;
     const m = counted.get(`${tier}true`);
     if (m === 0) continue;
@@ -400,9 +411,13 @@ export async function searchTranscriptsRanked(
     // Unless ranking every match is cheap (the planner's estimate) and then exact.
     allEstimate ??= await estimatedMatches(db, anyLanguage);
     if (allEstimate <= candidates) break;
-    const r = await rank({ bounded: allWords, keep });
-    if (m === undefined && r.matched < need) {
-      if (r.matched > 0) keep = union(keep, allWords); // the next tier down holds these too
+    const r = await rank({ bounded: allWords, keep, snippetsIfAtLeast: need });
+    if (r.matched < need) {
+      // Fewer matches than a page: all of them were ranked; the tier below is tried. They are
+      // ranked again there only if kept, since its candidates stop at the bound. Kept when the
+      // tier's rows are those matches; a phrase's tier may hold thousands of rows that say both
+      // words but not the phrase ("best friend": 4,381 rows, 54 matches), not worth reading again.
+      if (r.matched > 0 && !isPhrase) keep = union(keep, allWords);
       continue;
     }
     return { hits: r.hits, exact: false };

@@ -927,13 +927,14 @@ for (const backend of backends) {
 
     test('two words whose low repetition tiers hold less than a page: the page is filled from below', async () => {
       const [date, archive] = ['2024-05-05', '2024-05-05_00-00'];
-      // 3 transcripts say both words 8 times, 4 say them twice, 200 once each: the tiers that
-      // repeat every word hold 7 (fewer than the page of 10), so the search must go down to all
-      // matches (more than the 30 candidates) and fill the page below the 7 it kept.
+      // 200 transcripts say both words once, then 3 say them 8 times and 4 twice (stored in that
+      // order, so the first 30 matches are all of the once-only kind): the tiers that repeat every
+      // word hold 7, fewer than the page of 10, so the search goes down to all matches (more than
+      // the 30 candidates), keeping the 7, and fills the page below them.
       const texts = [
+        ...Array.from({ length: 200 }, (_, i) => `a lute and a gong on day ${i}`),
         ...Array.from({ length: 3 }, (_, i) => `${'lute gong '.repeat(8)}${i}`),
         ...Array.from({ length: 4 }, (_, i) => `lute gong played and lute gong again ${i}`),
-        ...Array.from({ length: 200 }, (_, i) => `a lute and a gong on day ${i}`),
       ];
       const ids = texts.map((_, i) => String(7_318_273_645_515_000_000n + BigInt(i)));
       try {
@@ -943,14 +944,25 @@ for (const backend of backends) {
         assert.equal(ours.hits.length, 10, 'a full page');
         assert.deepEqual(
           ours.hits.slice(0, 7).map((h) => ids.indexOf(h.id)),
-          [0, 1, 2, 3, 4, 5, 6],
+          [200, 201, 202, 203, 204, 205, 206],
           'the transcripts that repeat both words first, best first',
         );
         assert.ok(
-          ours.hits.slice(7).every((h) => ids.indexOf(h.id) >= 7),
+          ours.hits.slice(7).every((h) => ids.indexOf(h.id) < 200),
           'then the others',
         );
+        assert.ok(
+          ours.hits.every((h) => h.snippet.includes('«')),
+          'every hit has its snippet',
+        );
         assert.equal(ours.exact, false, '207 matches, 30 candidates, no tier proves the rest');
+        // The phrase: only the 7 repeating transcripts say "lute gong"; all of them, exact.
+        const phrase = await searchTranscriptsRanked(db, '"lute gong"', { date, candidates: 30, limit: 10 });
+        assert.deepEqual(
+          phrase.hits.map((h) => ids.indexOf(h.id)),
+          [200, 201, 202, 203, 204, 205, 206],
+        );
+        assert.equal(phrase.exact, true, 'every match ranked');
       } finally {
         await db.execute(sql`DELETE FROM audio_files WHERE date = ${date}`);
       }
