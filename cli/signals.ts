@@ -17,7 +17,22 @@ export const GRACEFUL_STOP_MS = 15_000;
 /** The stops asked for, each with the time it may take. */
 const controllers = new Map<AbortController, number>();
 let signalsSeen = 0;
+let firstSignal: NodeJS.Signals = 'SIGINT';
 let installed = false;
+
+/**
+ * Set by bin/audio-pipeline.js before anything loads: whether the command holds a signal that
+ * comes before it asked for a graceful stop (the worker: a pilot job signalled as it starts), and
+ * the signals that came while the modules loaded.
+ */
+const EARLY_SIGNALS = Symbol.for('audio-pipeline.early-signals');
+type EarlySignals = {
+  hold: boolean;
+  signals: NodeJS.Signals[];
+  listener: (signal: NodeJS.Signals) => void;
+};
+/** Whether a signal before any graceful stop is held for it rather than exiting at once. */
+let holdUntilStop = false;
 
 /** Installed by cli/main.ts before any command runs. */
 export function installSignalHandling(
@@ -27,9 +42,13 @@ export function installSignalHandling(
   installed = true;
   process.on('exit', () => killDescendants('SIGKILL'));
   const onSignal = (signal: NodeJS.Signals) => {
-    signalsSeen++;
-    if (signalsSeen > 1 || controllers.size === 0)
+    if (signalsSeen++ === 0) firstSignal = signal;
+    if (signalsSeen > 1 || (controllers.size === 0 && !holdUntilStop))
       forceExit(signal, say, signalsSeen > 1 ? 'second signal' : '');
+    if (controllers.size === 0) {
+      say(`${signal} while starting: stopping before any work is taken`);
+      return; // the command's graceful stop starts out aborted
+    }
     say(`\n${signal}: stopping (send it again to force)`);
     const graceMs = Math.max(GRACEFUL_STOP_MS, ...controllers.values());
     for (const c of controllers.keys()) c.abort(new InterruptedError(signal));
@@ -37,6 +56,20 @@ export function installSignalHandling(
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Taken over from the entry point (added first: no moment without a handler). A signal that
+  // came while the modules loaded is held: the command's graceful stop starts out aborted.
+  const early = (globalThis as Record<symbol, EarlySignals | undefined>)[EARLY_SIGNALS];
+  if (early) {
+    holdUntilStop = early.hold;
+    process.off('SIGINT', early.listener);
+    process.off('SIGTERM', early.listener);
+    const [signal] = early.signals;
+    if (signal) {
+      signalsSeen = early.signals.length;
+      firstSignal = signal;
+      say(`${signal} while starting: stopping before any work is taken`);
+    }
+  }
 }
 
 /** The reason of a graceful stop's AbortSignal. */
@@ -63,7 +96,7 @@ export function gracefulStop(graceMs = GRACEFUL_STOP_MS): {
   // flight (a progress poll describes each running archive) listens on it, so more than Node's
   // default of 10 listeners is expected here, not a leak.
   setMaxListeners(0, controller.signal);
-  if (signalsSeen > 0) controller.abort(new InterruptedError('SIGINT'));
+  if (signalsSeen > 0) controller.abort(new InterruptedError(firstSignal));
   else controllers.set(controller, graceMs);
   const stopped = new Promise<InterruptedError>((resolve) => {
     const done = () => resolve(controller.signal.reason as InterruptedError);

@@ -64,9 +64,13 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
           await connection.close();
         }
       } catch (err) {
-        // A signal before the worker ran: what had started is stopped already.
+        // A signal before the worker ran: what had started is stopped already. SIGTERM is how
+        // SLURM (--signal) and service managers ask a worker to stop: with no work taken there is
+        // nothing to drain, a clean stop (exit 0, as slurm/*.sbatch's trap before the worker
+        // starts). SIGINT, a person's Ctrl-C, is an interruption.
         if (!(err instanceof InterruptedError)) throw err;
-        process.exitCode = EXIT.interrupted;
+        if (err.signal === 'SIGTERM') logger.info('SIGTERM before the worker ran: nothing to drain');
+        else process.exitCode = EXIT.interrupted;
       } finally {
         stopping.release();
       }

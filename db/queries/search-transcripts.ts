@@ -337,8 +337,9 @@ export async function searchTranscriptsRanked(
   // fewer cannot fill the page — and, holding fewer rows than the bound, it can be ranked whole
   // beside any other candidates (`keep`). Counting a tier builds the index's bitmap of its rows,
   // cheap for the high tiers, not for tier 4 of a common word; so the low tiers of one word are
-  // counted only when the high ones did not decide, and those of several words not at all (the
-  // loop below ranks them and reads the count of their candidates).
+  // counted only when the high ones did not decide, and those of several words only when the
+  // planner expects few matches (otherwise the loop below ranks them and reads the count of their
+  // candidates).
   const counted = new Map<string, number>();
   const countTiers = async (tiers: readonly number[], kinds: readonly boolean[]) => {
     const rows = await db.execute<{ tier: number; every: boolean; n: number }>(sql`
@@ -398,11 +399,22 @@ export async function searchTranscriptsRanked(
     }
     // Several words: the transcripts that repeat one of them are mostly matches of that one word
     // alone, too many to sift; those that repeat all of them are few and rank highest.
-    // The high tiers were counted. A low one is not: counting it builds the same bitmap as
-    // ranking it (~4 ms each for two words in 20% of a million rows), so the ranking statement's
-    // own count of its candidates (the tier's matches) tells whether it filled the page.
+    // The high tiers were counted. A low one is not, when its words are common: counting it
+    // builds the same bitmap as ranking it (~4 ms each for two words in 20% of a million rows),
+    // so the ranking statement's own count of its candidates (the tier's matches) tells whether
+    // it filled the page. When the planner expects few matches in all, the search ranks them
+    // all (below), and the low tiers are counted as the high ones were: cheap then, and a tier
+    // with fewer rows than a page is kept, in case the planner was wrong and there are more
+    // matches than the candidates.
     const allWords = everyWordTierQuery(anyLanguage, tier)!;
-    const m = counted.get(`${tier}true`);
+    let m = counted.get(`${tier}true`);
+    if (m === undefined) {
+      allEstimate ??= await estimatedMatches(db, anyLanguage);
+      if (allEstimate <= candidates) {
+        await countTiers(LOW_TIERS, [true]);
+        m = counted.get(`${tier}true`) ?? need;
+      }
+    }
     if (m === 0) continue;
     if (m !== undefined && m < need) {
       keep = union(keep, allWords);
