@@ -56,19 +56,15 @@ export function installSignalHandling(
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  // Taken over from the entry point (added first: no moment without a handler). A signal that
-  // came while the modules loaded is held: the command's graceful stop starts out aborted.
+  // Taken over from the entry point (added first: no moment without a handler). The signals
+  // that came while the modules loaded are handled as if they came now: the first is held (the
+  // command's graceful stop starts out aborted), a second forces the exit as always.
   const early = (globalThis as Record<symbol, EarlySignals | undefined>)[EARLY_SIGNALS];
   if (early) {
     holdUntilStop = early.hold;
     process.off('SIGINT', early.listener);
     process.off('SIGTERM', early.listener);
-    const [signal] = early.signals;
-    if (signal) {
-      signalsSeen = early.signals.length;
-      firstSignal = signal;
-      say(`${signal} while starting: stopping before any work is taken`);
-    }
+    for (const signal of early.signals) onSignal(signal);
   }
 }
 

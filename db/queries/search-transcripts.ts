@@ -372,19 +372,23 @@ export async function searchTranscriptsRanked(
     }
   }
   await countTiers(HIGH_TIERS, everyWord ? [false, true] : [false]);
-  const count = async (tier: number, every: boolean): Promise<number> => {
-    if (!everyWord && LOW_TIERS.includes(tier) && !counted.has(`${LOW_TIERS[0]}${every}`)) {
+  // The transcripts that repeat any of the words `tier` times (the every-word tiers are read
+  // from `counted` by the loop below).
+  const countAnyWord = async (tier: number): Promise<number> => {
+    if (!everyWord && LOW_TIERS.includes(tier) && !counted.has(`${LOW_TIERS[0]}false`)) {
       await countTiers(LOW_TIERS, [false]);
     }
-    return counted.get(`${tier}${every}`) ?? need; // not counted: may fill a page
+    return counted.get(`${tier}false`) ?? need; // not counted: may fill a page
   };
   const union = (a: string | undefined, b: string) => (a === undefined ? b : `(${a}) | (${b})`);
 
   let keep: string | undefined; // candidates ranked in every statement below: a few best rows
-  let allEstimate: number | undefined; // the planner's estimate of all matches, once asked
+  let allEstimate: number | undefined;
+  /** The planner's estimate of all matches, asked once. */
+  const allMatchesEstimate = async () => (allEstimate ??= await estimatedMatches(db, anyLanguage));
   for (const tier of REPETITION_TIERS) {
     const anyWord = anyWordTier(tier);
-    const n = await count(tier, false);
+    const n = await countAnyWord(tier);
     if (n === 0) continue;
     if (n < need) {
       keep = anyWord; // the tiers nest: this one holds every row kept so far
@@ -408,12 +412,9 @@ export async function searchTranscriptsRanked(
     // matches than the candidates.
     const allWords = everyWordTierQuery(anyLanguage, tier)!;
     let m = counted.get(`${tier}true`);
-    if (m === undefined) {
-      allEstimate ??= await estimatedMatches(db, anyLanguage);
-      if (allEstimate <= candidates) {
-        await countTiers(LOW_TIERS, [true]);
-        m = counted.get(`${tier}true`) ?? need;
-      }
+    if (m === undefined && (await allMatchesEstimate()) <= candidates) {
+      await countTiers(LOW_TIERS, [true]);
+      m = counted.get(`${tier}true`) ?? need;
     }
     if (m === 0) continue;
     if (m !== undefined && m < need) {
@@ -421,8 +422,7 @@ export async function searchTranscriptsRanked(
       continue;
     }
     // Unless ranking every match is cheap (the planner's estimate) and then exact.
-    allEstimate ??= await estimatedMatches(db, anyLanguage);
-    if (allEstimate <= candidates) break;
+    if ((await allMatchesEstimate()) <= candidates) break;
     const r = await rank({ bounded: allWords, keep, snippetsIfAtLeast: need });
     if (r.matched < need) {
       // Fewer matches than a page: all of them were ranked; the tier below is tried. They are
