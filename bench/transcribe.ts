@@ -5,7 +5,7 @@
  * files; the same clips, each engine in its own child process (so that peak RSS is separate).
  *
  *   node --import tsx bench/transcribe.ts [--model base] [--batch-size 8] [--threads 2]
- *        [--engines ours,ours-novad,ours-notimestamps,ours-encoder-inline,fw-batched,fw-sequential,transformers]
+ *        [--engines ours,ours-novad,ours-timestamps,ours-encoder-inline,fw-batched,fw-sequential,transformers]
  *        [--compute fp32,int8]
  *        [--repeat 1]
  *        [--fw-beam-size 1] [--venv DIR] [--json FILE]
@@ -123,7 +123,7 @@ async function childOurs(
   batchSize: number,
   vadModel: string | undefined,
   compute: WhisperCompute,
-  segmentTimestamps: boolean,
+  segmentTimestamps: boolean | undefined,
   encoderProcess: boolean | undefined,
 ): Promise<ChildReport> {
   const { WhisperEngine } = await import('../lib/whisper/transcribe.ts');
@@ -168,7 +168,7 @@ async function childOurs(
   };
   await engine.close();
   return {
-    engine: `ours (${compute}, batch ${batchSize}, ${vadModel ? 'VAD' : 'no VAD'}${segmentTimestamps ? '' : ', no timestamps'}${encoderProcess === false ? ', encoder in the same process' : ''})`,
+    engine: `ours (${compute}, batch ${batchSize}, ${vadModel ? 'VAD' : 'no VAD'}${segmentTimestamps ? ', timestamp tokens' : ''}${encoderProcess === false ? ', encoder in the same process' : ''})`,
     loadS,
     wallS,
     cpuS: (cpu.user + cpu.system) / 1e6 + encoderCpuS,
@@ -282,7 +282,7 @@ async function main(): Promise<void> {
             batchSize,
             vad || undefined,
             computeArg(arg('compute', 'fp32')),
-            arg('timestamps', '1') === '1',
+            { '1': true, '0': false }[arg('timestamps', '')], // undefined: the engine's default
             arg('encoder-process', '1') === '1' ? undefined : false, // undefined: the engine's default
           )
         : await childTransformers(clips, cacheDir, model, threads);
@@ -321,12 +321,12 @@ async function main(): Promise<void> {
       `${clips.length} clips (${speechClips} of speech, ${clips.length - speechClips} without), ${audio.toFixed(1)} s of audio; model ${model}; ${threads} threads; ${os.cpus()[0]?.model ?? ''}\n`,
     );
     const common = ['--threads', String(threads), '--batch-size', String(batchSize)];
-    const ours = (vad: string, compute: WhisperCompute, timestamps = true, encoderProcess = true) => [
+    const ours = (vad: string, compute: WhisperCompute, timestamps = '', encoderProcess = true) => [
       '--import',
       'tsx',
       fileURLToPath(import.meta.url),
       ...['--child', 'ours', '--clips', clipsFile, '--model', model, '--cache', cacheDir, '--vad', vad],
-      ...['--compute', compute, '--timestamps', timestamps ? '1' : '0'],
+      ...['--compute', compute, '--timestamps', timestamps],
       ...['--encoder-process', encoderProcess ? '1' : '0'],
       ...common,
     ];
@@ -346,8 +346,8 @@ async function main(): Promise<void> {
     const commands: Record<string, (compute: WhisperCompute) => [string, string[]]> = {
       ours: (compute) => [process.execPath, ours(vadModel, compute)],
       'ours-novad': (compute) => [process.execPath, ours('', compute)],
-      'ours-notimestamps': (compute) => [process.execPath, ours(vadModel, compute, false)],
-      'ours-encoder-inline': (compute) => [process.execPath, ours(vadModel, compute, true, false)],
+      'ours-timestamps': (compute) => [process.execPath, ours(vadModel, compute, '1')],
+      'ours-encoder-inline': (compute) => [process.execPath, ours(vadModel, compute, '', false)],
       'fw-batched': () => [fwPython, fw('batched')],
       'fw-sequential': () => [fwPython, fw('sequential')],
       transformers: () => [

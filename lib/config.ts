@@ -13,7 +13,7 @@ import {
   type StorageTarget,
 } from './storage/target.ts';
 import { defaultModelCache } from './model-supply/store.ts';
-import { WHISPER_DECODERS, WHISPER_DEVICES } from './whisper/devices.ts';
+import { WHISPER_DECODERS, WHISPER_DEVICES, WHISPER_SEGMENT_MODES } from './whisper/devices.ts';
 import { WHISPER_COMPUTE_TYPES } from './whisper/compute.ts';
 
 /**
@@ -80,6 +80,7 @@ const envSchema = z.object({
   WHISPER_DECODER: z.enum(WHISPER_DECODERS).default('loop'),
   WHISPER_BATCH_SIZE: positiveInt.default(8),
   WHISPER_WORD_TIMESTAMPS: z.enum(['0', '1']).default('0'),
+  WHISPER_SEGMENTS: z.enum(WHISPER_SEGMENT_MODES).default('auto'),
   WHISPER_THREADS: positiveInt.optional(),
   WHISPER_LANGUAGE: z
     .string()
@@ -179,6 +180,8 @@ export interface Config {
     language?: string;
     /** WHISPER_WORD_TIMESTAMPS=1: transcripts carry per-word times (segments[].words). */
     wordTimestamps: boolean;
+    /** WHISPER_SEGMENTS: sentences timed by their words, Whisper's timestamp tokens, or auto (lib/whisper/devices.ts). */
+    segments: Env['WHISPER_SEGMENTS'];
   };
   /** FFMPEG_PATH, else ffmpeg-static where installed, else `ffmpeg` on PATH. */
   ffmpegPath: string;
@@ -305,6 +308,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       threads: e.WHISPER_THREADS ?? cores,
       language: e.WHISPER_LANGUAGE,
       wordTimestamps: e.WHISPER_WORD_TIMESTAMPS === '1',
+      segments: e.WHISPER_SEGMENTS,
     },
     ffmpegPath: resolveFfmpegPath(e.FFMPEG_PATH),
     convertConcurrency: e.CONVERT_CONCURRENCY ?? cores,

@@ -7,6 +7,7 @@ import type { ActivityContext } from '../activities/context.ts';
 import { resolveModelDir } from '../lib/model-supply/store.ts';
 import { configuredVadModel } from '../lib/model-supply/vad-asset.ts';
 import { WhisperEngine } from '../lib/whisper/transcribe.ts';
+import { segmentTimestampsFor } from '../lib/whisper/devices.ts';
 import type { BatchGate } from '../lib/hpc/walltime.ts';
 
 /** The Whisper engine of a GPU worker: loaded on first use, then shared by every task. */
@@ -35,6 +36,7 @@ export function whisperEngineLoader(ctx: ActivityContext): EngineLoader {
         ffmpegPath: ctx.config.ffmpegPath,
         maxClipSeconds: ctx.config.limits.maxClipSeconds,
         wordTimestamps: whisper.wordTimestamps,
+        segmentTimestamps: segmentTimestampsFor(whisper.segments),
         vadModel,
       }).catch((err: unknown) => {
         loading = undefined; // the next task tries again instead of reusing the failure

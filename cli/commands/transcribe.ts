@@ -4,7 +4,13 @@ import type { Logger } from '../../lib/log.ts';
 import { ensureModel } from '../../lib/model-supply/ensure.ts';
 import { configuredVadModel } from '../../lib/model-supply/vad-asset.ts';
 import { gracefulStop } from '../signals.ts';
-import { WHISPER_DEVICES, type WhisperDevice } from '../../lib/whisper/devices.ts';
+import {
+  segmentTimestampsFor,
+  WHISPER_DEVICES,
+  WHISPER_SEGMENT_MODES,
+  type WhisperDevice,
+  type WhisperSegmentMode,
+} from '../../lib/whisper/devices.ts';
 import { WHISPER_COMPUTE_TYPES, type WhisperCompute } from '../../lib/whisper/compute.ts';
 import { LANGUAGES, normalizeLanguage } from '../../lib/whisper/tokenizer.ts';
 import { WhisperEngine, type TranscriptionResult } from '../../lib/whisper/transcribe.ts';
@@ -19,6 +25,7 @@ interface TranscribeCliOptions {
   threads?: number;
   json?: boolean;
   wordTimestamps?: boolean;
+  segments?: WhisperSegmentMode;
 }
 
 const DEVICES: readonly string[] = WHISPER_DEVICES;
@@ -74,7 +81,7 @@ export function registerTranscribeCommand(
   program
     .command('transcribe')
     .description(
-      'Transcribe audio files with Whisper (language detection, timestamps), batched across files.',
+      'Transcribe audio files with Whisper (language detection, timed sentence segments), batched across files.',
     )
     .argument('<files...>', 'audio files (anything ffmpeg decodes)')
     .option('--model <dir|name>', 'model directory or cached model name (default: WHISPER_MODEL)')
@@ -104,6 +111,15 @@ export function registerTranscribeCommand(
       '--word-timestamps',
       'time every word: JSON segments gain words [{word, start, end, probability}] (default: WHISPER_WORD_TIMESTAMPS)',
     )
+    .option(
+      '--segments <mode>',
+      `${WHISPER_SEGMENT_MODES.join('|')}: sentences timed by their words, Whisper's timestamp tokens, or sentences with the VAD and timestamps without (default: WHISPER_SEGMENTS or auto)`,
+      (v: string) => {
+        if (!(WHISPER_SEGMENT_MODES as readonly string[]).includes(v))
+          throw new InvalidArgumentError(`expected one of ${WHISPER_SEGMENT_MODES.join(', ')}`);
+        return v as WhisperSegmentMode;
+      },
+    )
     .action(async (files: string[], opts: TranscribeCliOptions) => {
       const config = ctx.loadConfig();
       const language = opts.language ?? config.whisper.language;
@@ -128,6 +144,7 @@ export function registerTranscribeCommand(
           ffmpegPath: config.ffmpegPath,
           maxClipSeconds: config.limits.maxClipSeconds,
           wordTimestamps: opts.wordTimestamps ?? config.whisper.wordTimestamps,
+          segmentTimestamps: segmentTimestampsFor(opts.segments ?? config.whisper.segments),
           vadModel: configuredVadModel(config.whisper),
           logger: ctx.logger?.(),
         });

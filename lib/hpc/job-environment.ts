@@ -31,6 +31,7 @@ export function gpuJobEnvironment(config: Config): NodeJS.ProcessEnv {
     WHISPER_BATCH_SIZE: String(whisper.batchSize),
     WHISPER_LANGUAGE: whisper.language,
     WHISPER_WORD_TIMESTAMPS: whisper.wordTimestamps ? '1' : '0',
+    WHISPER_SEGMENTS: whisper.segments,
     FFMPEG_PATH: config.ffmpegPath,
     PILOT_MARGIN_S: pilot.marginMs === undefined ? undefined : String(pilot.marginMs / 1000),
     PILOT_FIRST_BATCH_S: String(pilot.firstBatchMs / 1000),

@@ -30,7 +30,16 @@ export interface DecodingOptions {
   maxInitialTimestamp?: number;
   /** Seed of the sampler at temperature > 0 (results are reproducible per window). */
   seed?: number;
+  /**
+   * Keep, for word timing, the cross-attention of the alignment heads over the first
+   * `attentionFrames` audio positions at every position fed, and each sampled token's probability
+   * (decodeBatch's `alignmentHeads`).
+   */
+  attentionFrames?: number;
 }
+
+/** [decoder layer, head] pairs whose cross-attention follows the audio. */
+export type AlignmentHeads = Array<[number, number]>;
 
 export interface DecodingResult {
   /** Sampled tokens, without the SOT sequence and the final <|endoftext|>. */
@@ -43,6 +52,13 @@ export interface DecodingResult {
   noSpeechProb: number;
   temperature: number;
   compressionRatio: number;
+  /**
+   * With `attentionFrames`: per position fed to the decoder (the SOT sequence, then every sampled
+   * token but the last), the alignment heads' attention [heads × attentionFrames]; and per
+   * sampled token, its probability over the text vocabulary.
+   */
+  attention?: Float32Array[];
+  tokenProbs?: number[];
 }
 
 /** Whisper's repetition measure: UTF-8 bytes / zlib-compressed bytes. */
@@ -146,20 +162,31 @@ export class ApplyTimestampRules implements LogitFilter {
 
 // ---------------------------------------------------------------------------------------------
 
+const POW2_NEG = Float64Array.from({ length: 64 }, (_, i) => 2 ** -i);
+
+/**
+ * e^x for -40 < x ≤ 0 within 2e-7 (relative): x = r − k·ln 2, |r| ≤ ln 2 / 2, e^r by its Taylor
+ * series to r⁶, 2^−k from a table. About twice as fast as Math.exp over a 52k-token row, which
+ * every decoding step of every sequence sums (logSumExp); nothing here needs more digits.
+ */
+function expNeg(x: number): number {
+  const k = (-x * Math.LOG2E + 0.5) | 0;
+  const r = x + k * Math.LN2;
+  return POW2_NEG[k] * (1 + r * (1 + r * (0.5 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r / 720))))));
+}
+
 /**
  * log Σ exp over a row, ignoring -Infinity entries. Terms more than 40 below the maximum
- * (each < 4e-18 of it; all of a 52k vocabulary < 3e-13) are skipped: most of the vocabulary is,
- * and exp() is the costly part.
+ * (each < 4e-18 of it; all of a 52k vocabulary < 3e-13) are skipped.
  */
 export function logSumExp(row: Float32Array): number {
   let max = -Infinity;
   for (let i = 0; i < row.length; i++) if (row[i] > max) max = row[i];
   if (max === -Infinity) return -Infinity;
-  const cut = max - 40;
   let s = 0;
   for (let i = 0; i < row.length; i++) {
-    const v = row[i];
-    if (v > cut) s += Math.exp(v - max);
+    const x = row[i] - max;
+    if (x > -40) s += expNeg(x);
   }
   return max + Math.log(s);
 }
@@ -184,9 +211,9 @@ function sample(row: Float32Array, temperature: number, rand: () => number): num
   let total = 0;
   const w = new Float64Array(row.length);
   for (let i = 0; i < row.length; i++) {
-    const v = row[i];
-    if (v !== -Infinity) {
-      w[i] = Math.exp((v - max) / temperature);
+    const x = (row[i] - max) / temperature;
+    if (x > -40) {
+      w[i] = expNeg(x);
       total += w[i];
     }
   }
@@ -259,6 +286,10 @@ export class DecodingTask {
   readonly detect: boolean;
   /** Decoded with <|notimestamps|>: text tokens only. */
   readonly withoutTimestamps: boolean;
+  readonly attentionFrames: number | undefined;
+  /** See DecodingResult.attention / tokenProbs (only with attentionFrames). */
+  readonly attention: Float32Array[] = [];
+  readonly tokenProbs: number[] = [];
   private readonly filters: LogitFilter[] = [];
   private readonly rand: () => number;
 
@@ -271,6 +302,7 @@ export class DecodingTask {
     this.sampleLen = options.sampleLen ?? Math.floor(nTextCtx / 2);
     this.detect = tokenizer.isMultilingual && !options.language;
     this.withoutTimestamps = options.withoutTimestamps ?? false;
+    this.attentionFrames = options.attentionFrames;
     this.language = options.language ?? 'en';
     if (
       tokenizer.isMultilingual &&
@@ -320,8 +352,12 @@ export class DecodingTask {
   step(logits: Float32Array): number {
     const eot = this.tokenizer.eot;
     if (this.done) return eot;
+    // timing.py's word probability: the softmax over the text tokens of the unfiltered logits
+    // (the filters only ever lower a token that is then not picked)
+    const textNorm = this.attentionFrames === undefined ? 0 : logSumExp(logits.subarray(0, eot));
     for (const f of this.filters) f.apply(logits, this.tokens);
     const next = this.temperature === 0 ? argmax(logits) : sample(logits, this.temperature, this.rand);
+    if (this.attentionFrames !== undefined) this.tokenProbs.push(Math.exp(logits[next] - textNorm));
     this.sumLogprob += logits[next] - logSumExp(logits);
     this.tokens.push(next);
     if (next === eot || this.tokens.length - this.sampleBegin >= this.sampleLen) this.done = true;
@@ -343,13 +379,45 @@ export class DecodingTask {
       noSpeechProb: this.noSpeechProb,
       temperature: this.temperature,
       compressionRatio: compressionRatio(text),
+      ...(this.attentionFrames === undefined
+        ? {}
+        : { attention: this.attention, tokenProbs: this.tokenProbs.slice(0, sampled.length) }),
     };
+  }
+
+  /**
+   * Keeps the alignment heads' attention of the positions this task was fed in one decoder pass:
+   * `T` positions of batch row `row`; a finished task fed <|endoftext|> keeps nothing more.
+   */
+  keepAttention(
+    attentions: Map<number, Float32Array>,
+    heads: AlignmentHeads,
+    row: number,
+    T: number,
+    nHeads: number,
+    nAudioCtx: number,
+  ): void {
+    const M = this.attentionFrames;
+    if (M === undefined) return;
+    // a finished task's last token (<|endoftext|>, or the one at sampleLen) is never fed on the
+    // CPU (the row leaves the batch); where finished rows stay (WebGPU) it is not kept either
+    const fed = this.done ? this.tokens.length - 1 : this.tokens.length;
+    for (let t = 0; t < T && this.attention.length < fed; t++) {
+      const at = new Float32Array(heads.length * M);
+      heads.forEach(([layer, head], k) => {
+        const base = ((row * nHeads + head) * T + t) * nAudioCtx;
+        at.set((attentions.get(layer) as Float32Array).subarray(base, base + M), k * M);
+      });
+      this.attention.push(at);
+    }
   }
 }
 
 export interface DecodeBatchOptions {
   /** Checked before every decoder call. */
   signal?: AbortSignal;
+  /** The heads whose attention tasks with `attentionFrames` keep (word timing). */
+  alignmentHeads?: AlignmentHeads;
 }
 
 /**
@@ -371,6 +439,14 @@ export async function decodeBatch(
   if (tasks.some((t) => t.initialTokens.length !== S))
     throw new Error('decodeBatch: all tasks need the same SOT-sequence length');
   const sotIndex = tasks[0].initialTokens.indexOf(tasks[0].tokenizer.sot);
+  const heads = opts.alignmentHeads ?? [];
+  const collecting = heads.length > 0 && tasks.some((t) => t.attentionFrames !== undefined);
+  const layers = collecting ? [...new Set(heads.map(([l]) => l))] : [];
+  const { nTextHead, nAudioCtx } = model.dims;
+  const keep = (o: { attentions: Map<number, Float32Array> }, rowTasks: number[], T: number) => {
+    if (collecting)
+      rowTasks.forEach((r, i) => tasks[r].keepAttention(o.attentions, heads, i, T, nTextHead, nAudioCtx));
+  };
 
   // rows[i] = index into `tasks` of batch row i (changes when the batch is compacted)
   let rows = tasks.map((_, i) => i);
@@ -381,9 +457,10 @@ export async function decodeBatch(
   tasks.forEach((t, b) =>
     t.initialTokens.slice(0, sotIndex + 1).forEach((id, j) => (first[b * (sotIndex + 1) + j] = BigInt(id))),
   );
-  let out = await model.decode(first, B, feats);
+  let out = await model.decode(first, B, feats, undefined, layers);
   let cache: KVCache = out.cache;
   let T = sotIndex + 1;
+  keep(out, rows, T);
   tasks.forEach((t, b) =>
     t.observeSot(out.logits.subarray((b * T + sotIndex) * V, (b * T + sotIndex + 1) * V)),
   );
@@ -396,9 +473,10 @@ export async function decodeBatch(
       tasks.forEach((t, b) =>
         t.initialTokens.slice(sotIndex + 1).forEach((id, j) => (rest[b * n + j] = BigInt(id))),
       );
-      out = await model.decode(rest, B, feats, cache);
+      out = await model.decode(rest, B, feats, cache, layers);
       cache = out.cache;
       T = n;
+      keep(out, rows, T);
     }
 
     // 3. sample until every sequence has ended
@@ -422,12 +500,13 @@ export async function decodeBatch(
         rows = from.map((i) => rows[i]);
         const tokens = new BigInt64Array(from.length);
         from.forEach((i, j) => (tokens[j] = next[i]));
-        out = await model.decode(tokens, rows.length, feats, cache);
+        out = await model.decode(tokens, rows.length, feats, cache, layers);
       } else {
-        out = await model.decode(next, rows.length, feats, cache);
+        out = await model.decode(next, rows.length, feats, cache, layers);
       }
       cache = out.cache;
       T = 1;
+      keep(out, rows, T);
     }
   } finally {
     cache.release(); // device tensors (WebGPU); also when aborted

@@ -11,3 +11,17 @@ export type WhisperDevice = (typeof WHISPER_DEVICES)[number];
  */
 export const WHISPER_DECODERS = ['loop', 'in-graph'] as const;
 export type WhisperDecoder = (typeof WHISPER_DECODERS)[number];
+
+/**
+ * WHISPER_SEGMENTS: how a transcript is cut into segments. `sentences`: windows decoded without
+ * timestamp tokens, the text cut into sentences timed by their words (lib/whisper/sentences.ts);
+ * `timestamps`: Whisper's own segments, from its timestamp tokens; `auto` (default): sentences
+ * with the VAD and the loop decoder, timestamps otherwise (EngineOptions.segmentTimestamps).
+ */
+export const WHISPER_SEGMENT_MODES = ['auto', 'sentences', 'timestamps'] as const;
+export type WhisperSegmentMode = (typeof WHISPER_SEGMENT_MODES)[number];
+
+/** EngineOptions.segmentTimestamps for a WHISPER_SEGMENTS mode (undefined: the engine decides). */
+export function segmentTimestampsFor(mode: WhisperSegmentMode): boolean | undefined {
+  return mode === 'auto' ? undefined : mode === 'timestamps';
+}

@@ -50,6 +50,24 @@ export interface LoadModelOptions {
   encoderProcess?: boolean;
 }
 
+/** What one decoder pass returns. */
+export interface DecodeOutput {
+  /** [B, T, V] */
+  logits: Float32Array;
+  cache: KVCache;
+  /** Per requested layer, the cross-attention probabilities [B, H, T, n_audio_ctx]. */
+  attentions: Map<number, Float32Array>;
+}
+
+function attentionsOf(
+  out: ort.InferenceSession.ReturnType,
+  layers: readonly number[],
+): Map<number, Float32Array> {
+  const m = new Map<number, Float32Array>();
+  for (const l of layers) m.set(l, (out[`cross_attentions.${l}`] as ort.Tensor).data as Float32Array);
+  return m;
+}
+
 /** Per-layer decoder KV cache of a batch: self-attention K/V grow per step, cross-attention K/V are fixed. */
 export class KVCache {
   constructor(
@@ -320,10 +338,12 @@ export class WhisperModel {
     batch: number,
     features: ort.Tensor,
     cache?: KVCache,
-  ): Promise<{ logits: Float32Array; cache: KVCache }> {
+    /** Decoder layers whose cross-attention probabilities to return (word timing), if any. */
+    attentionLayers: readonly number[] = [],
+  ): Promise<DecodeOutput> {
     const T = tokens.length / batch;
     const L = this.dims.nTextLayer;
-    if (this.cross) return this.decodeSplit(tokens, batch, T, features, cache);
+    if (this.cross) return this.decodeSplit(tokens, batch, T, features, cache, attentionLayers);
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', tokens, [batch, T]),
       encoder_hidden_states: features,
@@ -339,6 +359,7 @@ export class WhisperModel {
       fetches.push(`present.${i}.decoder.key`, `present.${i}.decoder.value`);
       if (!cache) fetches.push(`present.${i}.encoder.key`, `present.${i}.encoder.value`);
     }
+    for (const l of attentionLayers) fetches.push(`cross_attentions.${l}`);
     const t0 = performance.now();
     const out = await this.decoder.run(feeds, fetches);
     this.stats.decodeMs += performance.now() - t0;
@@ -359,7 +380,11 @@ export class WhisperModel {
         );
     }
     const logits = (out.logits as ort.Tensor).data as Float32Array;
-    return { logits, cache: new KVCache(batch, (cache?.length ?? 0) + T, self, cross) };
+    return {
+      logits,
+      cache: new KVCache(batch, (cache?.length ?? 0) + T, self, cross),
+      attentions: attentionsOf(out, attentionLayers),
+    };
   }
 
   private async decodeSplit(
@@ -367,8 +392,9 @@ export class WhisperModel {
     batch: number,
     T: number,
     features: ort.Tensor,
-    cache?: KVCache,
-  ): Promise<{ logits: Float32Array; cache: KVCache }> {
+    cache: KVCache | undefined,
+    attentionLayers: readonly number[],
+  ): Promise<DecodeOutput> {
     const L = this.dims.nTextLayer;
     const t0 = performance.now();
     let cross: ort.Tensor[];
@@ -390,7 +416,8 @@ export class WhisperModel {
       feeds[`past_key_values.${i}.encoder.key`] = cross[2 * i];
       feeds[`past_key_values.${i}.encoder.value`] = cross[2 * i + 1];
     }
-    const out = await this.decoder.run(feeds, this.stepFetches);
+    const fetches = [...this.stepFetches, ...attentionLayers.map((l) => `cross_attentions.${l}`)];
+    const out = await this.decoder.run(feeds, fetches);
     this.stats.decodeMs += performance.now() - t0;
     this.stats.decodeCalls++;
     this.stats.decodeRows += batch;
@@ -405,6 +432,7 @@ export class WhisperModel {
     return {
       logits: (out.logits as ort.Tensor).data as Float32Array,
       cache: new KVCache(batch, (cache?.length ?? 0) + T, self, cross),
+      attentions: attentionsOf(out, attentionLayers),
     };
   }
 

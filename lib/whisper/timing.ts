@@ -1,7 +1,6 @@
 /**
- * Word-level timestamps, after openai/whisper `whisper/timing.py`: the final text tokens of a
- * window are fed once more through the decoder (teacher-forced, no KV cache, no timestamps), and
- * the cross-attention probabilities of the model's alignment heads are aligned to the audio frames
+ * Word-level timestamps, after openai/whisper `whisper/timing.py`: for the final text tokens of a
+ * window, the cross-attention probabilities of the model's alignment heads are aligned to the audio frames
  * by dynamic time warping. Per head the probabilities are renormalised over the window's frames,
  * standardised over the tokens, median-filtered (width 7) along time and averaged over heads;
  * the DTW path over tokens × frames (20 ms each) gives each token the frame where it starts.
@@ -10,9 +9,13 @@
  * sentence and segment boundaries are cut to twice the median word length, and punctuation is
  * merged into its neighbouring word.
  *
- * Why a separate pass rather than the attention of each decoding step: the decoding loop then
- * runs as before (no attention copied out per token, per temperature try, per batch row), and the
- * pass runs once per window over the tokens that were kept, which is what the words are of.
+ * Where the attention comes from: a window decoded without timestamp tokens (the default with the
+ * VAD) was fed exactly the sequence timing.py's pass feeds — the SOT sequence, <|notimestamps|>,
+ * the text — so the attention its decoding steps computed anyway is kept (decodeBatch's
+ * `alignmentHeads`) and `sentences` needs no pass of its own (the pass also sees the
+ * <|endoftext|> position, which only joins the standardisation). A window decoded with
+ * timestamp tokens attended with them in the sequence, so `addWords` runs timing.py's
+ * teacher-forced pass over the kept text instead.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -22,6 +25,8 @@ import { HOP_LENGTH, SAMPLE_RATE } from './audio.ts';
 import type { LogMel } from './mel.ts';
 import type { WhisperModel } from './model.ts';
 import type { Tokenizer } from './tokenizer.ts';
+import type { AlignmentHeads, DecodingResult } from './decoding.ts';
+import { splitSentences } from './sentences.ts';
 
 /** Audio positions per second of the encoder output (timing.py's TOKENS_PER_SECOND). */
 const FRAMES_PER_SECOND = SAMPLE_RATE / HOP_LENGTH / 2;
@@ -33,8 +38,7 @@ const PREPEND_PUNCTUATION = '"\'“¿([{-';
 const APPEND_PUNCTUATION = '"\'.。,，!！?？:：”)]}、';
 const SENTENCE_END_MARKS = '.。!！?？';
 
-/** [decoder layer, head] pairs whose cross-attention follows the audio. */
-export type AlignmentHeads = Array<[number, number]>;
+export type { AlignmentHeads };
 
 /**
  * The alignment heads from the model's config.json (CTranslate2 conversions carry OpenAI's
@@ -76,11 +80,39 @@ export function medianFilterRow(row: Float32Array, width: number): void {
   const src = Float32Array.from(row);
   const at = (i: number) => src[i < 0 ? -i : i >= n ? 2 * (n - 1) - i : i];
   const win = new Float32Array(width);
+  if (width === 7) {
+    // every row of every alignment head of every window: a sorting network, not a sort
+    for (let i = 0; i < n; i++) {
+      for (let k = 0; k < 7; k++) win[k] = at(i - 3 + k);
+      row[i] = median7(win);
+    }
+    return;
+  }
   for (let i = 0; i < n; i++) {
     for (let k = 0; k < width; k++) win[k] = at(i - pad + k);
     win.sort();
     row[i] = win[pad];
   }
+}
+
+/** A 16-comparator sorting network for 7 inputs (Knuth), as index pairs. */
+const SORT7 = Int8Array.from([
+  0, 6, 2, 3, 4, 5, 0, 2, 1, 4, 3, 6, 0, 1, 2, 5, 3, 4, 1, 2, 4, 6, 2, 3, 4, 5, 1, 2, 3, 4, 5, 6,
+]);
+
+/** The median of the seven values in `v` (reordered). */
+function median7(v: Float32Array): number {
+  for (let k = 0; k < SORT7.length; k += 2) {
+    const i = SORT7[k];
+    const j = SORT7[k + 1];
+    const x = v[i];
+    const y = v[j];
+    if (x > y) {
+      v[i] = y;
+      v[j] = x;
+    }
+  }
+  return v[3];
 }
 
 /**
@@ -208,8 +240,8 @@ export interface ProducedSegment {
 }
 
 export interface WindowToAlign {
-  /** Encoder output of the window, [n_audio_ctx × d_model]. */
-  features: Float32Array;
+  /** Encoder output of the window, [n_audio_ctx × d_model] (addWords' own decoder pass reads it). */
+  features?: Float32Array;
   language: string;
   /** The spectrogram the window was cut from: frames seek … seek + frames (≤ 3000). */
   mel: LogMel;
@@ -250,20 +282,7 @@ export class WordAligner {
     if (text.length === 0) return;
     const timed = await this.align(window, text);
     if (timed.length === 0) return;
-
-    const durations = timed.map((w) => w.end - w.start).filter((d) => d !== 0);
-    const median = Math.min(0.7, durations.length > 0 ? medianOf(durations) : 0);
-    const maxDuration = median * 2;
-    if (durations.length > 0) {
-      for (let i = 1; i < timed.length; i++) {
-        const w = timed[i];
-        if (w.end - w.start <= maxDuration) continue;
-        if (SENTENCE_END_MARKS.includes(w.word)) w.end = w.start + maxDuration;
-        else if (SENTENCE_END_MARKS.includes(timed[i - 1].word)) w.start = w.end - maxDuration;
-      }
-    }
-    mergePunctuation(timed);
-    trimSilence(timed, windowLoudness(window.mel, window.seek, window.frames));
+    const { median, maxDuration } = this.tidyWords(window, timed);
 
     const offset = window.timeOffset;
     const state = this.streams.get(window.stream) ?? { lastSpeech: 0 };
@@ -289,14 +308,59 @@ export class WordAligner {
     });
   }
 
-  /** timing.py's find_alignment: word timings relative to the window start. */
+  /**
+   * The sentences of a window decoded without timestamps (`r`, decoded with `attentionFrames` =
+   * attentionFrames(window.frames)), timed from the attention its decoding kept: no decoder pass
+   * of its own. Undefined when that attention does not reach past the text (a sequence cut at
+   * sampleLen, never ended).
+   */
+  sentences(window: WindowToAlign, r: DecodingResult): TranscriptWord[][] | undefined {
+    const tk = this.tokenizer;
+    const sot = tk.sotSequence(tk.isMultilingual ? window.language : undefined, 'transcribe');
+    const sampleBegin = sot.length + 1; // and <|notimestamps|>
+    const text = r.tokens;
+    const attention = r.attention;
+    if (!attention || !r.tokenProbs || text.length === 0 || text.some((t) => t >= tk.eot)) return undefined;
+    if (attention.length < sampleBegin + text.length) return undefined;
+    const timed = this.timedWords(window, text, attention, sampleBegin - 1, r.tokenProbs);
+    this.tidyWords(window, timed);
+    const words = timed
+      .filter((w) => w.word)
+      .map((w) => ({
+        word: w.word,
+        start: round2(window.timeOffset + w.start),
+        end: round2(window.timeOffset + w.end),
+        probability: round4(w.probability),
+      }));
+    return splitSentences(words);
+  }
+
+  /** timing.py's fixes of over-long words at sentence edges, punctuation merged, pauses trimmed. */
+  private tidyWords(window: WindowToAlign, timed: Timed[]): { median: number; maxDuration: number } {
+    const durations = timed.map((w) => w.end - w.start).filter((d) => d !== 0);
+    const median = Math.min(0.7, durations.length > 0 ? medianOf(durations) : 0);
+    const maxDuration = median * 2;
+    if (durations.length > 0) {
+      for (let i = 1; i < timed.length; i++) {
+        const w = timed[i];
+        if (w.end - w.start <= maxDuration) continue;
+        if (SENTENCE_END_MARKS.includes(w.word)) w.end = w.start + maxDuration;
+        else if (SENTENCE_END_MARKS.includes(timed[i - 1].word)) w.start = w.end - maxDuration;
+      }
+    }
+    mergePunctuation(timed);
+    trimSilence(timed, windowLoudness(window.mel, window.seek, window.frames));
+    return { median, maxDuration };
+  }
+
+  /** timing.py's find_alignment, by a decoder pass of its own: word timings relative to the window start. */
   private async align(window: WindowToAlign, text: number[]): Promise<Timed[]> {
     const tk = this.tokenizer;
     const { nAudioCtx, nAudioState, nVocab } = this.model.dims;
     const sot = tk.sotSequence(tk.isMultilingual ? window.language : undefined, 'transcribe');
     const sequence = [...sot, tk.noTimestamps, ...text, tk.eot];
     const T = sequence.length;
-    const features = new ort.Tensor('float32', window.features, [1, nAudioCtx, nAudioState]);
+    const features = new ort.Tensor('float32', window.features as Float32Array, [1, nAudioCtx, nAudioState]);
     const layers = this.heads.map(([l]) => l);
     const { logits, attentions } = await this.model.crossAttentions(
       BigInt64Array.from(sequence, (t) => BigInt(t)),
@@ -304,16 +368,53 @@ export class WordAligner {
       features,
       layers,
     );
-    const M = Math.max(1, Math.min(nAudioCtx, Math.floor(window.frames / 2)));
-    const N = text.length + 1; // rows: the positions predicting each text token and <|endoftext|>
+    const M = attentionFrames(window.frames, nAudioCtx);
     const first = sot.length;
+    // the same layout as the attention a decoding keeps: per position, [heads × M]
+    const rows = Array.from({ length: T }, (_, t) => {
+      const at = new Float32Array(this.heads.length * M);
+      this.heads.forEach(([layer, head], k) => {
+        const base = (head * T + t) * nAudioCtx;
+        at.set((attentions.get(layer) as Float32Array).subarray(base, base + M), k * M);
+      });
+      return at;
+    });
+    // probability of each text token at the position that predicted it, over the text vocabulary
+    const probs = text.map((tok, i) => {
+      const row = logits.subarray((first + i) * nVocab, (first + i) * nVocab + tk.eot);
+      let max = -Infinity;
+      for (const x of row) if (x > max) max = x;
+      let s = 0;
+      for (const x of row) s += Math.exp(x - max);
+      return Math.exp(row[tok] - max) / s;
+    });
+    return this.timedWords(window, text, rows, first, probs);
+  }
+
+  /**
+   * The DTW of timing.py over the attention rows of a sequence's positions (each [heads × M]):
+   * row `first` predicts text[0], row first + text.length the end of text. Rows past that (the
+   * <|endoftext|> position of a teacher-forced pass) only join the standardisation.
+   */
+  private timedWords(
+    window: WindowToAlign,
+    text: number[],
+    attention: Float32Array[],
+    first: number,
+    probs: number[],
+  ): Timed[] {
+    const tk = this.tokenizer;
+    const T = attention.length;
+    const K = this.heads.length;
+    const M = attention[0].length / K;
+    const N = text.length + 1; // rows: the positions predicting each text token and <|endoftext|>
     const matrix = new Float64Array(N * M);
     const weights = new Float32Array(T * M);
-    for (const [layer, head] of this.heads) {
-      const att = attentions.get(layer) as Float32Array;
+    for (let k = 0; k < K; k++) {
       // softmax over the window's frames only = the full softmax renormalised over them
       for (let t = 0; t < T; t++) {
-        const base = (head * T + t) * nAudioCtx;
+        const att = attention[t];
+        const base = k * M;
         let sum = 0;
         for (let f = 0; f < M; f++) sum += att[base + f];
         for (let f = 0; f < M; f++) weights[t * M + f] = att[base + f] / (sum || 1);
@@ -331,20 +432,10 @@ export class WordAligner {
       for (let r = 0; r < N; r++) {
         const row = weights.subarray((first + r) * M, (first + r + 1) * M);
         medianFilterRow(row, MEDIAN_FILTER_WIDTH);
-        for (let f = 0; f < M; f++) matrix[r * M + f] -= row[f] / this.heads.length;
+        for (let f = 0; f < M; f++) matrix[r * M + f] -= row[f] / K;
       }
     }
     const path = dtw(matrix, N, M);
-
-    // probability of each text token at the position that predicted it, over the text vocabulary
-    const probs = text.map((tok, i) => {
-      const row = logits.subarray((first + i) * nVocab, (first + i) * nVocab + tk.eot);
-      let max = -Infinity;
-      for (const x of row) if (x > max) max = x;
-      let s = 0;
-      for (const x of row) s += Math.exp(x - max);
-      return Math.exp(row[tok] - max) / s;
-    });
 
     // the time of the first path step on each text row
     const jumpTimes = new Float64Array(N);
@@ -368,6 +459,11 @@ export class WordAligner {
     }
     return timed;
   }
+}
+
+/** Audio positions (20 ms) of a window of `frames` mel frames that word timing attends over. */
+export function attentionFrames(frames: number, nAudioCtx: number): number {
+  return Math.max(1, Math.min(nAudioCtx, Math.floor(frames / 2)));
 }
 
 /** Loudness of each 20 ms position of a window: the mean log-Mel of its two frames. */

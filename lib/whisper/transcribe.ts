@@ -6,7 +6,10 @@
  * Without one, the whole clip is one chunk. Every chunk is cut into 30-second windows the way
  * Whisper's transcribe() cuts a clip (one log-Mel spectrogram per chunk, padded with 30 s of
  * silence; after each window the chunk seeks to the last complete timestamp), and its segment
- * times are shifted by the chunk's start. The language is detected from a clip's first chunk
+ * times are shifted by the chunk's start. With the VAD (a chunk is at most one window) the
+ * windows are decoded without timestamp tokens by default, as WhisperX decodes VAD chunks: the
+ * words are timed from the cross-attention of the decoding (timing.ts) and the text is cut into
+ * sentences (sentences.ts), one segment each (`segmentTimestamps`). The language is detected from a clip's first chunk
  * before its other chunks are queued. Windows of all chunks of all clips share one queue: up to
  * `batchSize` of them are
  * encoded (one at a time: the encoder is compute-bound; on the CPU in a process of its own, the
@@ -45,7 +48,7 @@ import { DEFAULT_VAD_OPTIONS, mergeIntoChunks, SileroVad, type SampleRange, type
 import { nextWindow, peekBatch, takeBatch, type Chunk, type Clip, type Window } from './windows.ts';
 import { InGraphDecoder } from './in-graph-decoder.ts';
 import type { WhisperDecoder } from './devices.ts';
-import { WordAligner, type ProducedSegment } from './timing.ts';
+import { attentionFrames, WordAligner, type ProducedSegment } from './timing.ts';
 
 export interface TranscriptionResult {
   file: string;
@@ -114,13 +117,19 @@ export interface EngineOptions {
   compressionRatioThreshold?: number;
   logprobThreshold?: number;
   noSpeechThreshold?: number;
-  /** Time every word (segments gain `words`): one more decoder pass per window (timing.ts). */
+  /**
+   * Keep every word's times in the segments (`words`; timing.ts). With segment timestamps, one
+   * more decoder pass per window; without, the words are timed anyway (see segmentTimestamps).
+   */
   wordTimestamps?: boolean;
   /**
-   * false: decode without timestamp tokens (<|notimestamps|>), as faster-whisper's
-   * BatchedInferencePipeline does by default: a window's text is one segment spanning the window
-   * (with the VAD: one segment per speech chunk of up to 30 s), no window resumes where the text
-   * ended, and fewer tokens are decoded. Default true: Whisper's segments with their own times.
+   * false: windows are decoded without timestamp tokens (<|notimestamps|>), as faster-whisper's
+   * BatchedInferencePipeline and WhisperX decode VAD chunks; the words are timed from the
+   * cross-attention the decoding computed anyway (timing.ts, no extra decoder pass) and the text
+   * is cut into sentences (sentences.ts), one segment each. Fewer tokens to decode, and no window
+   * is spent resuming where a window's text ended too early. true: Whisper's own segments, from
+   * its timestamp tokens. Default: false with the VAD, the loop decoder and a model converted
+   * with cross-attention outputs; true otherwise (the seek loop over whole clips needs them).
    */
   segmentTimestamps?: boolean;
   // condition_on_previous_text is off (Whisper's default is on): no window is prompted with the
@@ -167,6 +176,8 @@ export class WhisperEngine {
   vadStats: VadStats = emptyVadStats();
   private readonly thresholds: QualityThresholds;
   private readonly aligner: WordAligner | undefined;
+  /** Segments are sentences timed by the words (segmentTimestamps false), not timestamp tokens. */
+  readonly sentenceSegments: boolean;
 
   private constructor(
     readonly model: WhisperModel,
@@ -180,18 +191,20 @@ export class WhisperEngine {
     readonly inGraph?: InGraphDecoder,
   ) {
     this.thresholds = qualityThresholds(opts);
-    if (opts.wordTimestamps) {
+    this.sentenceSegments =
+      opts.segmentTimestamps === undefined
+        ? vad !== undefined && inGraph === undefined && model.hasCrossAttentions
+        : !opts.segmentTimestamps;
+    if (opts.wordTimestamps || this.sentenceSegments) {
       if (!model.hasCrossAttentions)
         throw new ConfigError(
-          `word timestamps: the Whisper model in ${opts.modelDir} was converted without cross-attention outputs; convert it again (audio-pipeline model fetch)`,
+          `${opts.wordTimestamps ? 'word timestamps' : 'segments without timestamp tokens'}: the Whisper model in ${opts.modelDir} was converted without cross-attention outputs; convert it again (audio-pipeline model fetch)`,
         );
       this.aligner = WordAligner.forModel(model, tokenizer);
     }
   }
 
   static async load(opts: EngineOptions): Promise<WhisperEngine> {
-    if (opts.wordTimestamps && opts.segmentTimestamps === false)
-      throw new ConfigError('word timestamps need the segment timestamps (segmentTimestamps)');
     // The audio helper process starts while this process is still small (see AudioLoader).
     const audio = new AudioLoader({ ffmpegPath: opts.ffmpegPath, maxSeconds: opts.maxClipSeconds });
     // Whatever was loaded is released if a later step fails: the encoder may be a child process,
@@ -368,6 +381,8 @@ export class WhisperEngine {
         signal?.throwIfAborted();
         pump();
         if (queue.length < B && loading.size > 0) {
+          // the encoder would idle while clips load (at the start, a whole batch of them)
+          this.encodeAhead([], queue);
           await Promise.race(loading);
           continue;
         }
@@ -497,7 +512,10 @@ export class WhisperEngine {
         language: clip.language,
         temperature: temperatures[w.temperatureIndex],
         seed: (clip.seed ^ Math.imul(at + 1, 2654435761) ^ w.temperatureIndex) >>> 0,
-        withoutTimestamps: this.opts.segmentTimestamps === false,
+        withoutTimestamps: this.sentenceSegments,
+        attentionFrames: this.sentenceSegments
+          ? attentionFrames(w.segmentSize, this.model.dims.nAudioCtx)
+          : undefined,
       },
       this.model.dims.nTextCtx,
     );
@@ -566,12 +584,15 @@ export class WhisperEngine {
     const tasks = batch.map((w) => this.newTask(w, temperatures));
     // SOT sequences differ in length only between detecting and pinned multilingual rows: both
     // are [sot, lang, task], so one batch always works.
-    const results = await decodeBatch(this.model, features, tasks, { signal });
-    // keep encoder outputs of rows that may need a fallback, or all of them for word timing
+    const results = await decodeBatch(this.model, features, tasks, {
+      signal,
+      alignmentHeads: this.sentenceSegments ? this.aligner?.heads : undefined,
+    });
+    // keep encoder outputs of rows that may need a fallback, or all of them for addWords' pass
     batch.forEach((w, i) => {
       w.encoding = undefined;
       w.features =
-        this.aligner ||
+        (this.aligner && !this.sentenceSegments) ||
         (needsFallback(results[i], this.thresholds) && w.temperatureIndex + 1 < temperatures.length)
           ? encoded[i]
           : undefined;
@@ -645,9 +666,13 @@ export class WhisperEngine {
       chunk.seek += frames; // silence, noise or music: skip the window
       return [];
     }
+    const timeOffset = chunk.offsetS + (w.seek * HOP_LENGTH) / SAMPLE_RATE;
+    if (this.sentenceSegments) {
+      this.addSentences(w, r, timeOffset);
+      return [];
+    }
     const tb = this.tokenizer.timestampBegin;
     const tokens = r.tokens;
-    const timeOffset = chunk.offsetS + (w.seek * HOP_LENGTH) / SAMPLE_RATE;
     const inputStride = N_FRAMES / this.model.dims.nAudioCtx; // 2 mel frames per token
     const isTs = tokens.map((t) => t >= tb);
     const singleTimestampEnding = tokens.length >= 2 && !isTs[tokens.length - 2] && isTs[tokens.length - 1];
@@ -694,6 +719,54 @@ export class WhisperEngine {
       added.push({ segment, tokens: s.tokens });
     }
     return added;
+  }
+
+  /**
+   * A window decoded without timestamps: its text cut into sentences, each a segment spanning its
+   * words (with `words` when word timestamps are on). A window whose attention does not cover its
+   * text (cut at sampleLen without an end of text) is one segment spanning the window.
+   */
+  private addSentences(w: Window, r: DecodingResult, timeOffset: number): void {
+    const { chunk } = w;
+    chunk.seek += w.segmentSize;
+    const raw = this.tokenizer.decode(r.tokens.filter((t) => t < this.tokenizer.eot));
+    if (raw.trim() === '') return;
+    chunk.rawText += raw;
+    const end = chunk.endS;
+    const quality = { avg_logprob: round4(r.avgLogprob), no_speech_prob: round4(r.noSpeechProb) };
+    const sentences = (this.aligner as WordAligner).sentences(
+      {
+        language: chunk.clip.language ?? 'en',
+        mel: chunk.mel as LogMel,
+        seek: w.seek,
+        frames: w.segmentSize,
+        timeOffset,
+        stream: chunk,
+      },
+      r,
+    );
+    if (!sentences || sentences.length === 0) {
+      const windowEnd = timeOffset + (w.segmentSize * HOP_LENGTH) / SAMPLE_RATE;
+      chunk.segments.push({
+        start: round2(Math.min(timeOffset, end)),
+        end: round2(Math.min(windowEnd, end)),
+        text: raw.trim(),
+        ...quality,
+      });
+      return;
+    }
+    for (const words of sentences) {
+      chunk.segments.push({
+        start: round2(Math.min(words[0].start, end)),
+        end: round2(Math.min(words[words.length - 1].end, end)),
+        text: words
+          .map((x) => x.word)
+          .join('')
+          .trim(),
+        ...quality,
+        ...(this.opts.wordTimestamps ? { words } : {}),
+      });
+    }
   }
 
   /**

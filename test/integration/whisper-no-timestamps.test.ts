@@ -1,12 +1,18 @@
 /**
- * `segmentTimestamps: false` (the bench engine ours-notimestamps, faster-whisper batched's way):
- * windows are decoded with <|notimestamps|>, so a window's text is one segment spanning it, and
- * the text is the same speech as with timestamps. With the real tiny.en model and jfk.flac.
+ * Segments without timestamp tokens (`segmentTimestamps: false`, the default with the VAD): the
+ * windows are decoded with <|notimestamps|>, the words are timed from the cross-attention the
+ * decoding computed, and each sentence becomes a segment spanning its words. With the real
+ * tiny.en model and jfk.flac, against the engine with timestamp tokens and its own word-timing
+ * pass (timing.py's teacher-forced pass over the same text).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../../lib/errors.ts';
+import { promisify } from 'node:util';
 import { WhisperEngine, type TranscriptionResult } from '../../lib/whisper/transcribe.ts';
 import { wordErrorRate } from '../../lib/whisper/wer.ts';
 import { whisperModelDir } from '../support/whisper-models.ts';
@@ -17,36 +23,69 @@ const JFK =
 
 let withTs: WhisperEngine;
 let withoutTs: WhisperEngine;
+let dir: string;
 before(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'no-timestamps-'));
   const modelDir = whisperModelDir('tiny.en');
-  withTs = await WhisperEngine.load({ modelDir, threads: 2 });
-  withoutTs = await WhisperEngine.load({ modelDir, threads: 2, segmentTimestamps: false });
+  withTs = await WhisperEngine.load({ modelDir, threads: 2, wordTimestamps: true });
+  withoutTs = await WhisperEngine.load({
+    modelDir,
+    threads: 2,
+    segmentTimestamps: false,
+    wordTimestamps: true,
+  });
 });
 after(async () => {
+  rmSync(dir, { recursive: true, force: true });
   await withTs?.close();
   await withoutTs?.close();
 });
 
-test('without timestamps: one segment spanning the window, the same speech', async () => {
+test('without timestamp tokens: segments span their words, and the words match a pass of their own', async () => {
+  assert.equal(withTs.sentenceSegments, false, 'no VAD: the seek loop with timestamp tokens');
+  assert.equal(withoutTs.sentenceSegments, true);
   const [a] = (await withTs.transcribeFiles([JFK_FILE])) as TranscriptionResult[];
   const [b] = (await withoutTs.transcribeFiles([JFK_FILE])) as TranscriptionResult[];
-  assert.ok(a.segments.length > 1, `with timestamps the model cuts jfk into sentences: ${a.segments.length}`);
-  assert.equal(b.segments.length, 1, JSON.stringify(b.segments));
-  assert.equal(b.segments[0].start, 0);
-  assert.equal(b.segments[0].end, b.duration_s, 'the segment ends where the clip (its only window) ends');
   assert.ok(!/<\|/.test(b.text), b.text);
   assert.ok(wordErrorRate(JFK, b.text) <= 0.1, b.text);
   assert.ok(wordErrorRate(a.text, b.text) <= 0.1, `${a.text} | ${b.text}`);
+  // one sentence: its segment runs from the first word to the last, not over the whole window
+  const words = b.segments.flatMap((s) => s.words ?? []);
+  assert.ok(words.length >= 20, JSON.stringify(b.segments));
+  for (const s of b.segments) {
+    assert.equal(s.start, s.words?.[0].start, JSON.stringify(s));
+    assert.equal(s.end, s.words?.at(-1)?.end, JSON.stringify(s));
+  }
+  assert.ok(b.segments[0].start > 0.1, `speech starts ~0.3 s in: ${b.segments[0].start}`);
+  assert.ok(b.segments.at(-1)!.end < b.duration_s - 0.3, `and ends ~10.5 s: ${b.segments.at(-1)!.end}`);
+  // the same words as timing.py's teacher-forced pass, at nearly the same times (the pass also
+  // standardises over the <|endoftext|> position, which a decoding never feeds)
+  const reference = a.segments.flatMap((s) => s.words ?? []);
+  if (a.text === b.text) {
+    assert.deepEqual(
+      words.map((w) => w.word),
+      reference.map((w) => w.word),
+    );
+    const diffs = words.map((w, i) => Math.abs(w.start - reference[i].start)).sort((x, y) => x - y);
+    assert.ok(diffs[Math.floor(diffs.length / 2)] <= 0.04, `median start difference ${diffs.join(' ')}`);
+    assert.ok(diffs[diffs.length - 1] <= 0.3, `largest start difference ${diffs.join(' ')}`);
+  }
 });
 
-test('word timestamps need the segment timestamps', async () => {
-  await assert.rejects(
-    WhisperEngine.load({
-      modelDir: whisperModelDir('tiny.en'),
-      threads: 2,
-      segmentTimestamps: false,
-      wordTimestamps: true,
-    }),
-    ConfigError,
-  );
+test('a sentence end and a long pause cut segments: jfk, 3 s of silence, jfk again', async () => {
+  const file = path.join(dir, 'jfk-twice.wav');
+  await promisify(execFile)('ffmpeg', [
+    ...['-hide_banner', '-loglevel', 'error', '-i', JFK_FILE, '-i', JFK_FILE],
+    ...['-filter_complex', '[0:a]apad=pad_dur=3[a];[a][1:a]concat=n=2:v=0:a=1', '-ar', '16000', file],
+  ]);
+  const [r] = (await withoutTs.transcribeFiles([file])) as TranscriptionResult[];
+  assert.ok(!('error' in r), JSON.stringify(r));
+  assert.ok(r.segments.length >= 2, JSON.stringify(r.segments));
+  // the first sentence's segment ends before the silence, the next one starts after it
+  const cut = r.segments.findIndex((s, i) => i > 0 && s.start >= 13.5);
+  assert.ok(cut > 0, JSON.stringify(r.segments));
+  assert.ok(r.segments[cut - 1].end <= 11.5, JSON.stringify(r.segments));
+  assert.ok(r.segments[cut].start <= 14.8, JSON.stringify(r.segments));
+  for (const s of r.segments) assert.ok(s.text.length > 0 && s.end > s.start, JSON.stringify(s));
+  assert.ok(wordErrorRate(`${JFK} ${JFK}`, r.text) <= 0.1, r.text);
 });

@@ -4,7 +4,8 @@
  * closure (0.04–0.12 s, where only the cross-attention alignment places the boundary) and some
  * clear pauses (0.25–0.6 s), over pink noise. Each recognised word is paired with the word it
  * transcribes; its start must be within 0.15 s of the truth at the median, 0.5 s at worst.
- * `base` runs through the engine, `tiny.en` through `audio-pipeline transcribe --word-timestamps`.
+ * `base` runs through the engine (with and without timestamp tokens), `tiny.en` through
+ * `audio-pipeline transcribe --word-timestamps` (VAD on: segments without timestamp tokens).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -99,6 +100,24 @@ describe('word timestamps against synthesised ground truth', () => {
       wordTimestamps: true,
     });
     try {
+      const [r] = await engine.transcribeFiles([clip.file]);
+      assert.ok(!('error' in r), JSON.stringify(r));
+      checkAccuracy(checkShape(r.segments));
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('base without timestamp tokens (the VAD default): words timed from the decoding, same accuracy', async () => {
+    const engine = await WhisperEngine.load({
+      modelDir: whisperModelDir('base'),
+      device: 'cpu',
+      threads: 2,
+      wordTimestamps: true,
+      segmentTimestamps: false,
+    });
+    try {
+      assert.equal(engine.sentenceSegments, true);
       const [r] = await engine.transcribeFiles([clip.file]);
       assert.ok(!('error' in r), JSON.stringify(r));
       checkAccuracy(checkShape(r.segments));

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig } from '../../lib/config.ts';
 import { ConfigError } from '../../lib/errors.ts';
+import { segmentTimestampsFor } from '../../lib/whisper/devices.ts';
 import { DEFAULT_TASK_QUEUES } from '../../workflows/contract.ts';
 
 test('defaults are the embedded ones, all under DATA_DIR', () => {
@@ -20,6 +21,17 @@ test('WHISPER_WORD_TIMESTAMPS is 0 or 1', () => {
   assert.throws(
     () => loadConfig({ WHISPER_WORD_TIMESTAMPS: 'yes' }),
     (err: unknown) => err instanceof ConfigError && /WHISPER_WORD_TIMESTAMPS="yes"/.test(err.message),
+  );
+});
+
+test('WHISPER_SEGMENTS is auto, sentences or timestamps, and maps onto the engine option', () => {
+  assert.equal(loadConfig({}).whisper.segments, 'auto');
+  assert.equal(segmentTimestampsFor(loadConfig({}).whisper.segments), undefined);
+  assert.equal(segmentTimestampsFor(loadConfig({ WHISPER_SEGMENTS: 'sentences' }).whisper.segments), false);
+  assert.equal(segmentTimestampsFor(loadConfig({ WHISPER_SEGMENTS: 'timestamps' }).whisper.segments), true);
+  assert.throws(
+    () => loadConfig({ WHISPER_SEGMENTS: 'words' }),
+    (err: unknown) => err instanceof ConfigError && /WHISPER_SEGMENTS="words"/.test(err.message),
   );
 });
 

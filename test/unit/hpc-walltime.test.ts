@@ -130,6 +130,7 @@ test('a submitted job gets the submitter’s settings back through its environme
     WHISPER_MODEL: 'tiny.en',
     WHISPER_BATCH_SIZE: '3',
     WHISPER_WORD_TIMESTAMPS: '1',
+    WHISPER_SEGMENTS: 'timestamps',
     WHISPER_DEVICE: 'cpu',
     PILOT_WHISPER_DEVICE: 'cuda',
     PILOT_MARGIN_S: '90',

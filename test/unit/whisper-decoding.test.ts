@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mulberry32 } from '../../lib/random.ts';
 import {
   ApplyTimestampRules,
   compressionRatio,
@@ -139,6 +140,21 @@ test('language detection and no-speech probability from the SOT logits', () => {
   assert.ok(Math.abs(probs.en + probs.de - 1) < 1e-9);
   const p = noSpeechProbability(l, tok);
   assert.ok(Math.abs(p - Math.exp(2 - logSumExp(l))) < 1e-9);
+});
+
+test('logSumExp (a polynomial exp) agrees with Math.exp to 1e-7 over vocabulary-sized rows', () => {
+  const rand = mulberry32(7);
+  for (const spread of [1, 10, 30, 80]) {
+    const row = Float32Array.from({ length: 51865 }, () => (rand() - 0.5) * spread);
+    row[100] = -Infinity; // suppressed
+    let max = -Infinity;
+    for (const v of row) max = Math.max(max, v);
+    let s = 0;
+    for (const v of row) if (v !== -Infinity) s += Math.exp(v - max);
+    assert.ok(Math.abs(logSumExp(row) - (max + Math.log(s))) < 1e-7, `spread ${spread}`);
+  }
+  assert.equal(logSumExp(new Float32Array(4).fill(-Infinity)), -Infinity);
+  assert.ok(Math.abs(logSumExp(Float32Array.of(0, 0)) - Math.LN2) < 1e-7);
 });
 
 test('DecodingTask: detected language written into the SOT sequence, greedy steps, average log probability', () => {

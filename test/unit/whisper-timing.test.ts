@@ -5,6 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mulberry32 } from '../../lib/random.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -50,6 +51,30 @@ test('medianFilterRow: width 7 with reflect padding, like a sorted sliding windo
   const filtered = Float32Array.from(row);
   medianFilterRow(filtered, 7);
   assert.deepEqual([...filtered], expected);
+  // the width-7 selection network against a sort, on every 0/1 pattern of a window (which
+  // proves a comparator network) and on random rows with ties
+  const sortedMedian = (r: Float32Array, w: number) =>
+    [...r].map((_, i) => {
+      const pad = (w - 1) / 2;
+      const at = (k: number) => r[k < 0 ? -k : k >= r.length ? 2 * (r.length - 1) - k : k];
+      return Array.from({ length: w }, (_, d) => at(i - pad + d)).sort((a, b) => a - b)[pad];
+    });
+  for (let bits = 0; bits < 128; bits++) {
+    const r = Float32Array.from({ length: 7 }, (_, k) => (bits >> k) & 1);
+    const f = Float32Array.from(r);
+    medianFilterRow(f, 7);
+    assert.deepEqual([...f], sortedMedian(r, 7), `pattern ${bits}`);
+  }
+  const rand = mulberry32(3);
+  for (let k = 0; k < 50; k++) {
+    const r = Float32Array.from({ length: 40 }, () => Math.round(rand() * 10) / 2);
+    const f = Float32Array.from(r);
+    medianFilterRow(f, 7);
+    assert.deepEqual([...f], sortedMedian(r, 7));
+    const f5 = Float32Array.from(r);
+    medianFilterRow(f5, 5); // other widths: the sorted window
+    assert.deepEqual([...f5], sortedMedian(r, 5));
+  }
   const short = Float32Array.from([3, 1, 2]);
   medianFilterRow(short, 7); // too short to pad: unchanged, as timing.py
   assert.deepEqual([...short], [3, 1, 2]);
