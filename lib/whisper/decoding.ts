@@ -481,6 +481,10 @@ export async function decodeBatch(
 
     // 3. sample until every sequence has ended
     for (;;) {
+      // onnxruntime-node's run returns an already-settled promise: without a turn of the event
+      // loop here, a batch would decode as one long task, and the encoder process's replies (and
+      // its next window to encode, heartbeats, timers) would wait until the batch is done
+      await new Promise<void>((resolve) => setImmediate(resolve));
       opts.signal?.throwIfAborted();
       const next = new BigInt64Array(rows.length);
       for (let i = 0; i < rows.length; i++) {

@@ -10,9 +10,13 @@
 // Plain JavaScript so that it runs under bare `node`, without the TypeScript loader.
 //
 // Protocol (IPC, 'advanced' serialization). First message out: {ready: true} or {loadError}.
-// In: {file, options} once (InferenceSession.create's arguments); then {id, mel: Float32Array,
-// dims} to encode, run one at a time in order; {release: true}. Out: {id, data: Float32Array,
-// dims, ms} or {id, error}.
+// In: {file, options} once (InferenceSession.create's arguments); then {id, melFile, dims,
+// outFile} to encode, run one at a time in order; {release: true}. Out: {id, dims, ms} once the
+// output is in outFile, or {id, error}. The arrays go through files in a private folder of the
+// parent's (tmpfs where there is one), the messages stay a few bytes: a 3-MB message is written
+// only as this process's event loop turns, and a session run blocks it for the whole window,
+// so an output sent by IPC reached the parent one window late (measured: 0.5-1.9 s).
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import process from 'node:process';
 import * as ort from 'onnxruntime-node';
@@ -37,12 +41,17 @@ async function drain() {
   if (running) return;
   running = true;
   while (queue.length > 0) {
-    const { id, mel, dims } = queue.shift();
+    const { id, melFile, dims, outFile } = queue.shift();
     try {
+      const bytes = readFileSync(melFile);
+      unlinkSync(melFile);
+      const mel = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
       const t0 = performance.now();
       const out = await session.run({ input_features: new ort.Tensor('float32', mel, dims) });
       const hidden = out.last_hidden_state;
-      send({ id, data: hidden.data, dims: hidden.dims, ms: performance.now() - t0 });
+      const data = hidden.data;
+      writeFileSync(outFile, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      send({ id, dims: hidden.dims, ms: performance.now() - t0 });
     } catch (err) {
       send({ id, error: err instanceof Error ? err.message : String(err) });
     }

@@ -8,13 +8,15 @@
  * does, however it ends (its IPC channel closes), and an idle child does not keep it alive.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as ort from 'onnxruntime-node';
 import { untrustedChildEnv } from '../config.ts';
 
 interface Reply {
   id: number;
-  data?: Float32Array;
   dims?: number[];
   ms?: number;
   error?: string;
@@ -88,8 +90,20 @@ async function startChild(file: string, options: ort.InferenceSession.SessionOpt
   return child;
 }
 
+/**
+ * A private folder for the arrays going to and from the child: in /dev/shm (memory) where it
+ * exists, else the temporary directory. Removed on release and when this process exits.
+ */
+function transferDir(): string {
+  const root = existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
+  return mkdtempSync(path.join(root, 'audio-pipeline-encoder-'));
+}
+
 export class EncoderProcess {
   private nextId = 1;
+  /** Where the mel spectrograms and the encoder outputs pass through (see encoder-child.mjs). */
+  readonly dir = transferDir();
+  private readonly removeDir = () => rmSync(this.dir, { recursive: true, force: true });
   /** Requests not sent yet, oldest first. */
   private readonly waiting: Request[] = [];
   /** Requests in the child, by id. */
@@ -103,12 +117,19 @@ export class EncoderProcess {
   private constructor(
     private readonly file: string,
     private readonly options: ort.InferenceSession.SessionOptions,
-  ) {}
+  ) {
+    process.once('exit', this.removeDir);
+  }
 
   /** Starts the child and loads `file` in it; rejects with onnxruntime's message if it cannot. */
   static async start(file: string, options: ort.InferenceSession.SessionOptions): Promise<EncoderProcess> {
     const p = new EncoderProcess(file, options);
-    await p.live();
+    try {
+      await p.live();
+    } catch (err) {
+      await p.release();
+      throw err;
+    }
     return p;
   }
 
@@ -137,9 +158,15 @@ export class EncoderProcess {
       const r = this.sent.get(msg.id);
       if (!r) return;
       this.sent.delete(msg.id);
-      if (msg.error !== undefined || !msg.data || !msg.dims)
+      if (msg.error !== undefined || !msg.dims)
         r.reject(new Error(`encoder ${this.file}: ${msg.error ?? 'no output'}`));
-      else r.resolve({ data: msg.data, dims: msg.dims, ms: msg.ms ?? 0 });
+      else {
+        try {
+          r.resolve({ data: this.takeOutput(msg.id), dims: msg.dims, ms: msg.ms ?? 0 });
+        } catch (err) {
+          r.reject(new Error(`encoder ${this.file}: ${(err as Error).message}`));
+        }
+      }
       this.pump();
     });
     child.once('exit', (code, signal) => {
@@ -150,6 +177,25 @@ export class EncoderProcess {
       this.failAll(new Error(`encoder process for ${this.file} exited (${signal ?? `code ${code}`})`));
     });
     child.on('error', () => child.kill('SIGKILL')); // a failed send: 'exit' follows and fails what is held
+  }
+
+  private melFile(id: number): string {
+    return path.join(this.dir, `${id}.mel`);
+  }
+
+  private outFile(id: number): string {
+    return path.join(this.dir, `${id}.out`);
+  }
+
+  /** Reads (and removes) the output the child wrote for request `id`. */
+  private takeOutput(id: number): Float32Array {
+    const file = this.outFile(id);
+    const bytes = readFileSync(file);
+    unlinkSync(file);
+    // a Float32Array needs a 4-byte aligned offset: a dedicated buffer (as large reads get) has it
+    return bytes.byteOffset % 4 === 0
+      ? new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)
+      : new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   }
 
   /** Fails every request, sent or waiting (the child died, or could not start). */
@@ -170,8 +216,14 @@ export class EncoderProcess {
     }
     while (this.sent.size < IN_CHILD && this.waiting.length > 0) {
       const r = this.waiting.shift()!;
+      try {
+        writeFileSync(this.melFile(r.id), new Uint8Array(r.mel.buffer, r.mel.byteOffset, r.mel.byteLength));
+      } catch (err) {
+        r.reject(new Error(`encoder ${this.file}: ${(err as Error).message}`)); // a full disk, say
+        continue;
+      }
       this.sent.set(r.id, r);
-      child.send({ id: r.id, mel: r.mel, dims: r.dims });
+      child.send({ id: r.id, melFile: this.melFile(r.id), dims: r.dims, outFile: this.outFile(r.id) });
     }
     // Held while a request is out: an idle child must not keep this process alive, a busy one must.
     holdOpen(child, this.sent.size > 0);
@@ -179,7 +231,7 @@ export class EncoderProcess {
 
   /**
    * mel [B, nMels, frames] → last_hidden_state. The mel is copied to the child (1 MB a window,
-   * ~10 ms a round trip against 0.5 s of encoding), so the caller keeps it.
+   * a file written and read, ~1 ms against 0.5 s of encoding), so the caller keeps it.
    */
   run(mel: Float32Array, dims: number[]): Promise<Encoded> {
     if (this.released) return Promise.reject(new Error(`encoder process for ${this.file} released`));
@@ -209,6 +261,15 @@ export class EncoderProcess {
     if (this.released) return;
     this.released = true;
     this.cancel();
+    try {
+      await this.stopChild();
+    } finally {
+      this.removeDir();
+      process.off('exit', this.removeDir);
+    }
+  }
+
+  private async stopChild(): Promise<void> {
     const child = await this.child?.catch(() => undefined);
     this.child = undefined;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;

@@ -159,6 +159,11 @@ export class WhisperModel {
     return this.encoder instanceof EncoderProcess ? this.encoder.pid() : Promise.resolve(undefined);
   }
 
+  /** The folder the encoder process's arrays pass through (see encoderProcess), for tests. */
+  get encoderDir(): string | undefined {
+    return this.encoder instanceof EncoderProcess ? this.encoder.dir : undefined;
+  }
+
   /** Whether encode() runs in a child process, so the caller can decode meanwhile. */
   get encodesInProcess(): boolean {
     return this.encoder instanceof EncoderProcess;

@@ -9,11 +9,11 @@
  * times are shifted by the chunk's start. With the VAD (a chunk is at most one window) the
  * windows are decoded without timestamp tokens by default, as WhisperX decodes VAD chunks: the
  * words are timed from the cross-attention of the decoding (timing.ts) and the text is cut into
- * sentences (sentences.ts), one segment each (`segmentTimestamps`). The language is detected from a clip's first chunk
- * before its other chunks are queued. Windows of all chunks of all clips share one queue: up to
- * `batchSize` of them are
- * encoded (one at a time: the encoder is compute-bound; on the CPU in a process of its own, the
- * next batch's windows while this one decodes) and decoded together in one batched
+ * sentences (sentences.ts), one segment each (`segmentTimestamps`). The language is detected
+ * from a clip's first chunk before its other chunks are queued. Windows of all chunks of all
+ * clips share one queue: up to `batchSize` of them are encoded (one at a time: the encoder is
+ * compute-bound; on the CPU in a process of its own, the next batch's windows while this one
+ * decodes, and queued windows while clips load) and decoded together in one batched
  * greedy loop with KV cache, and a clip's next window rejoins the queue to be batched with other
  * clips' windows. Each sequence is decoded independently of its batch neighbours, so a clip's
  * transcript does not depend on what it was batched with.
@@ -351,6 +351,8 @@ export class WhisperEngine {
           if (clip.language === undefined) clip.waiting = rest;
           for (const chunk of clip.language === undefined ? [first] : clip.chunks)
             queue.push(nextWindow(chunk));
+          // while a batch decodes, the encoder starts on the next batch's windows as they come
+          this.encodeAhead([], queue);
         })
         .catch((err: unknown) => {
           if (signal?.aborted) return;
@@ -396,6 +398,9 @@ export class WhisperEngine {
           if (needsFallback(r, this.thresholds)) {
             w.tried.push(r);
             if (w.temperatureIndex + 1 < temperatures.length) {
+              // what word timing kept of a failed try (up to ~10 MB) goes: should every try fail
+              // and this one be the best, its text is one segment spanning the window
+              r.attention = undefined;
               w.temperatureIndex++;
               queue.unshift(w); // retried in the next batch, with its encoder output kept
               continue;

@@ -8,7 +8,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,6 +70,9 @@ test('a child that dies fails what it held and is started again for the next enc
   try {
     const first = await encoder.run(mel, [1, 80, 3000]);
     assert.deepEqual(first.dims, [1, 1500, 384]);
+    // the arrays pass through files in a private folder, each removed once read
+    assert.ok(encoder.dir.startsWith(existsSync('/dev/shm') ? '/dev/shm/' : tmpdir()), encoder.dir);
+    assert.deepEqual(readdirSync(encoder.dir), []);
     // Kill the child while an encode is out (as the OOM killer would): the encode fails, no hang.
     const held = encoder.run(mel, [1, 80, 3000]);
     const pid = (await encoder.pid())!;
@@ -88,6 +91,11 @@ test('a child that dies fails what it held and is started again for the next enc
     const pid = await encoder.pid();
     await encoder.release();
     assert.ok(pid !== undefined && !alive(pid), 'release ends the child');
+    assert.equal(
+      existsSync(encoder.dir),
+      false,
+      'and removes its folder, whatever a killed child left there',
+    );
   }
 });
 
@@ -189,6 +197,7 @@ test('process.exit() in the middle of a transcription exits with its code, and t
   // process here (exit 134, "terminate called after throwing an instance of 'Napi::Error'").
   const out = runWithEngine(`
     console.log(await engine.model.encoderPid());
+    console.log(engine.model.encoderDir);
     engine.transcribeFiles(clips, { onProgress: (done) => { if (done === 1) process.exit(3); } });
     setTimeout(() => process.exit(4), 60_000);
   `);
@@ -201,4 +210,7 @@ test('process.exit() in the middle of a transcription exits with its code, and t
   const deadline = Date.now() + 10_000;
   while (alive(childPid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   assert.equal(alive(childPid), false, `encoder process ${childPid} outlived its parent`);
+  const dir = out.stdout.trim().split('\n')[1];
+  assert.match(dir, /audio-pipeline-encoder-/);
+  assert.equal(existsSync(dir), false, `${dir} is removed when the process exits`);
 });
