@@ -240,6 +240,11 @@ async function childTransformers(
   };
 }
 
+/** --timestamps 1|0 of a child: segments by timestamp tokens or not; '' = the engine's default. */
+function timestampsArg(v: string): boolean | undefined {
+  return v === '' ? undefined : v === '1';
+}
+
 function computeArg(v: string): WhisperCompute {
   if (!(WHISPER_COMPUTE_TYPES as readonly string[]).includes(v))
     throw new Error(`--compute: ${v} is not one of ${WHISPER_COMPUTE_TYPES.join(', ')}`);
@@ -282,7 +287,7 @@ async function main(): Promise<void> {
             batchSize,
             vad || undefined,
             computeArg(arg('compute', 'fp32')),
-            { '1': true, '0': false }[arg('timestamps', '')], // undefined: the engine's default
+            timestampsArg(arg('timestamps', '')),
             arg('encoder-process', '1') === '1' ? undefined : false, // undefined: the engine's default
           )
         : await childTransformers(clips, cacheDir, model, threads);

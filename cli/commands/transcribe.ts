@@ -113,7 +113,7 @@ export function registerTranscribeCommand(
     )
     .option(
       '--segments <mode>',
-      `${WHISPER_SEGMENT_MODES.join('|')}: sentences timed by their words, Whisper's timestamp tokens, or sentences with the VAD and timestamps without (default: WHISPER_SEGMENTS or auto)`,
+      `${WHISPER_SEGMENT_MODES.join('|')}: auto (sentences with the VAD, else timestamps), sentences timed by their words (needs the VAD), or Whisper's own timestamp-token segments (default: WHISPER_SEGMENTS or auto)`,
       (v: string) => {
         if (!(WHISPER_SEGMENT_MODES as readonly string[]).includes(v))
           throw new InvalidArgumentError(`expected one of ${WHISPER_SEGMENT_MODES.join(', ')}`);

@@ -103,6 +103,18 @@ export class SuppressTokens implements LogitFilter {
 }
 
 /**
+ * Decoding with <|notimestamps|>: no timestamp token either (the text is all the window gives;
+ * the words are timed from the attention), where openai-whisper would drop one from the text.
+ */
+export class SuppressTimestamps implements LogitFilter {
+  constructor(private readonly timestampBegin: number) {}
+
+  apply(logits: Float32Array): void {
+    logits.fill(-Infinity, this.timestampBegin);
+  }
+}
+
+/**
  * Whisper's timestamp grammar: timestamps come in pairs (except right before EOT), never
  * decrease, the first one is at most `maxInitialTimestampIndex`, and a timestamp is forced when
  * the total probability of timestamps beats every single text token.
@@ -321,7 +333,8 @@ export class DecodingTask {
     const sampleBegin = this.initialTokens.length;
     if (options.suppressBlank ?? true) this.filters.push(new SuppressBlank(tokenizer, sampleBegin));
     this.filters.push(new SuppressTokens(suppressedTokenIds(tokenizer, options.suppressTokens)));
-    if (!options.withoutTimestamps) {
+    if (options.withoutTimestamps) this.filters.push(new SuppressTimestamps(tokenizer.timestampBegin));
+    else {
       const maxInitial = options.maxInitialTimestamp ?? 1.0;
       this.filters.push(
         new ApplyTimestampRules(tokenizer, sampleBegin, Math.round(maxInitial / TIME_PRECISION)),

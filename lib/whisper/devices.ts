@@ -16,7 +16,10 @@ export type WhisperDecoder = (typeof WHISPER_DECODERS)[number];
  * WHISPER_SEGMENTS: how a transcript is cut into segments. `sentences`: windows decoded without
  * timestamp tokens, the text cut into sentences timed by their words (lib/whisper/sentences.ts);
  * `timestamps`: Whisper's own segments, from its timestamp tokens; `auto` (default): sentences
- * with the VAD and the loop decoder, timestamps otherwise (EngineOptions.segmentTimestamps).
+ * with the VAD, the loop decoder and a model converted with cross-attention outputs (every
+ * `model fetch`/`model import` since word timestamps), timestamps otherwise
+ * (EngineOptions.segmentTimestamps). `sentences` without the VAD or with the in-graph decoder is
+ * a configuration error.
  */
 export const WHISPER_SEGMENT_MODES = ['auto', 'sentences', 'timestamps'] as const;
 export type WhisperSegmentMode = (typeof WHISPER_SEGMENT_MODES)[number];

@@ -16,7 +16,7 @@
 // parent's (tmpfs where there is one), the messages stay a few bytes: a 3-MB message is written
 // only as this process's event loop turns, and a session run blocks it for the whole window,
 // so an output sent by IPC reached the parent one window late (measured: 0.5-1.9 s).
-import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import process from 'node:process';
 import * as ort from 'onnxruntime-node';
@@ -44,7 +44,7 @@ async function drain() {
     const { id, melFile, dims, outFile } = queue.shift();
     try {
       const bytes = readFileSync(melFile);
-      unlinkSync(melFile);
+      rmSync(melFile, { force: true });
       const mel = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
       const t0 = performance.now();
       const out = await session.run({ input_features: new ort.Tensor('float32', mel, dims) });
@@ -53,6 +53,7 @@ async function drain() {
       writeFileSync(outFile, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
       send({ id, dims: hidden.dims, ms: performance.now() - t0 });
     } catch (err) {
+      rmSync(outFile, { force: true }); // a partial output (a full tmpfs)
       send({ id, error: err instanceof Error ? err.message : String(err) });
     }
   }

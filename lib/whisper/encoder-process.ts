@@ -8,7 +8,15 @@
  * does, however it ends (its IPC channel closes), and an idle child does not keep it alive.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -90,20 +98,67 @@ async function startChild(file: string, options: ort.InferenceSession.SessionOpt
   return child;
 }
 
+const DIR_PREFIX = 'audio-pipeline-encoder-';
+/** The transfer folders of this process's encoders, removed at exit if not released before. */
+const liveDirs = new Set<string>();
+let exitHookInstalled = false;
+
+function removeDir(dir: string): void {
+  liveDirs.delete(dir);
+  try {
+    rmSync(dir, { recursive: true, force: true });
+  } catch {
+    // at exit a child may be writing its last output into it: the folder is left, and the next
+    // encoder started here sweeps it (sweepStaleDirs)
+  }
+}
+
+/** Folders left by encoders of processes that are gone (killed before they could remove them). */
+function sweepStaleDirs(root: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(/^audio-pipeline-encoder-(\d+)-/.exec(name)?.[1]);
+    if (!pid || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') removeDir(path.join(root, name));
+    }
+  }
+}
+
 /**
  * A private folder for the arrays going to and from the child: in /dev/shm (memory) where it
- * exists, else the temporary directory. Removed on release and when this process exits.
+ * can be made, else the temporary directory. Removed on release and when this process exits.
  */
 function transferDir(): string {
-  const root = existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
-  return mkdtempSync(path.join(root, 'audio-pipeline-encoder-'));
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => [...liveDirs].forEach(removeDir));
+  }
+  let lastError: unknown;
+  for (const root of existsSync('/dev/shm') ? ['/dev/shm', os.tmpdir()] : [os.tmpdir()]) {
+    try {
+      const dir = mkdtempSync(path.join(root, `${DIR_PREFIX}${process.pid}-`));
+      liveDirs.add(dir);
+      sweepStaleDirs(root);
+      return dir;
+    } catch (err) {
+      lastError = err; // /dev/shm full or not writable here: the temporary directory then
+    }
+  }
+  throw new Error(`no folder for the encoder process's arrays: ${(lastError as Error).message}`);
 }
 
 export class EncoderProcess {
   private nextId = 1;
   /** Where the mel spectrograms and the encoder outputs pass through (see encoder-child.mjs). */
   readonly dir = transferDir();
-  private readonly removeDir = () => rmSync(this.dir, { recursive: true, force: true });
   /** Requests not sent yet, oldest first. */
   private readonly waiting: Request[] = [];
   /** Requests in the child, by id. */
@@ -117,9 +172,7 @@ export class EncoderProcess {
   private constructor(
     private readonly file: string,
     private readonly options: ort.InferenceSession.SessionOptions,
-  ) {
-    process.once('exit', this.removeDir);
-  }
+  ) {}
 
   /** Starts the child and loads `file` in it; rejects with onnxruntime's message if it cannot. */
   static async start(file: string, options: ort.InferenceSession.SessionOptions): Promise<EncoderProcess> {
@@ -156,6 +209,11 @@ export class EncoderProcess {
   private watch(child: ChildProcess): void {
     child.on('message', (msg: Reply) => {
       const r = this.sent.get(msg.id);
+      if (!r || msg.error !== undefined || !msg.dims) {
+        // failed (or failed already: the child was given up on), a partial output may be there
+        rmSync(this.outFile(msg.id), { force: true });
+        rmSync(this.melFile(msg.id), { force: true });
+      }
       if (!r) return;
       this.sent.delete(msg.id);
       if (msg.error !== undefined || !msg.dims)
@@ -201,6 +259,10 @@ export class EncoderProcess {
   /** Fails every request, sent or waiting (the child died, or could not start). */
   private failAll(err: Error): void {
     const all = [...this.sent.values(), ...this.waiting.splice(0)];
+    for (const id of this.sent.keys()) {
+      rmSync(this.melFile(id), { force: true });
+      rmSync(this.outFile(id), { force: true });
+    }
     this.sent.clear();
     for (const r of all) r.reject(err);
   }
@@ -219,7 +281,8 @@ export class EncoderProcess {
       try {
         writeFileSync(this.melFile(r.id), new Uint8Array(r.mel.buffer, r.mel.byteOffset, r.mel.byteLength));
       } catch (err) {
-        r.reject(new Error(`encoder ${this.file}: ${(err as Error).message}`)); // a full disk, say
+        rmSync(this.melFile(r.id), { force: true });
+        r.reject(new Error(`encoder ${this.file}: ${(err as Error).message}`)); // a full tmpfs, say
         continue;
       }
       this.sent.set(r.id, r);
@@ -264,8 +327,7 @@ export class EncoderProcess {
     try {
       await this.stopChild();
     } finally {
-      this.removeDir();
-      process.off('exit', this.removeDir);
+      removeDir(this.dir);
     }
   }
 

@@ -8,22 +8,8 @@ import type { TranscriptWord } from '../manifest.ts';
 /** A pause between two words this long (seconds) ends a segment even without punctuation. */
 export const SEGMENT_PAUSE_S = 2.0;
 /** Words ending in a period that do not end a sentence. */
-const ABBREVIATIONS = new Set([
-  'mr',
-  'mrs',
-  'ms',
-  'dr',
-  'prof',
-  'st',
-  'vs',
-  'jr',
-  'sr',
-  'mt',
-  'no',
-  'etc',
-  'e.g',
-  'i.e',
-]);
+// (not "no." or "etc.", which end sentences as often as not; "e.g." is an initialism, below)
+const ABBREVIATIONS = new Set(['mr', 'mrs', 'ms', 'dr', 'prof', 'st', 'vs', 'jr', 'sr', 'mt']);
 const SENTENCE_END = /[.?!。？！…]$/u;
 const CLOSING = /["'”’)\]}»]+$/u;
 

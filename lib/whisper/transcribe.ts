@@ -195,6 +195,12 @@ export class WhisperEngine {
       opts.segmentTimestamps === undefined
         ? vad !== undefined && inGraph === undefined && model.hasCrossAttentions
         : !opts.segmentTimestamps;
+    if (opts.segmentTimestamps === false && (vad === undefined || inGraph !== undefined))
+      throw new ConfigError(
+        vad === undefined
+          ? 'segments without timestamp tokens need the VAD (WHISPER_VAD=1): without it a clip is decoded in 30-s windows that resume where a text ended, which only timestamp tokens tell'
+          : 'segments without timestamp tokens need WHISPER_DECODER=loop: the in-graph decoder keeps the attention to itself',
+      );
     if (opts.wordTimestamps || this.sentenceSegments) {
       if (!model.hasCrossAttentions)
         throw new ConfigError(
@@ -397,10 +403,11 @@ export class WhisperEngine {
           const r = outcomes[i];
           if (needsFallback(r, this.thresholds)) {
             w.tried.push(r);
+            // word timing keeps the attention (up to ~10 MB) of the try bestOf would pick now
+            // only: the best of one more try is that one or the new one
+            const best = bestOf(w.tried, this.thresholds);
+            for (const t of w.tried) if (t !== best) t.attention = undefined;
             if (w.temperatureIndex + 1 < temperatures.length) {
-              // what word timing kept of a failed try (up to ~10 MB) goes: should every try fail
-              // and this one be the best, its text is one segment spanning the window
-              r.attention = undefined;
               w.temperatureIndex++;
               queue.unshift(w); // retried in the next batch, with its encoder output kept
               continue;
@@ -533,7 +540,8 @@ export class WhisperEngine {
     signal?: AbortSignal,
   ): Promise<DecodingResult[]> {
     const inGraph = this.inGraph;
-    // Word timing needs every window's encoder output, which the in-graph run keeps to itself.
+    // Word timing needs every window's encoder output (timestamp segments) or the attention of
+    // its decoding (sentence segments), which the in-graph run keeps to itself.
     if (!inGraph || this.aligner) return this.runLoopBatch(batch, temperatures, signal);
     const { nMels } = this.model.dims;
     const results: DecodingResult[] = new Array(batch.length);

@@ -89,6 +89,7 @@ test('a child that dies fails what it held and is started again for the next enc
     assert.deepEqual((await encoder.run(mel, [1, 80, 3000])).data, first.data);
   } finally {
     const pid = await encoder.pid();
+    writeFileSync(path.join(encoder.dir, '7.out'), 'left by a child killed mid-write');
     await encoder.release();
     assert.ok(pid !== undefined && !alive(pid), 'release ends the child');
     assert.equal(
@@ -114,6 +115,23 @@ test('an abort while windows are encoded ahead stops the run; the engine then tr
     after.map((r) => r.text),
     expected.map((r) => r.text),
   );
+});
+
+test("a folder left by a killed process's encoder is removed by the next one", async () => {
+  const root = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+  const gone = spawnSync('true').pid; // a process that has exited
+  const stale = mkdtempSync(path.join(root, `audio-pipeline-encoder-${gone}-`));
+  writeFileSync(path.join(stale, '1.mel'), 'x');
+  const mine = mkdtempSync(path.join(root, `audio-pipeline-encoder-${process.pid}-`)); // alive: kept
+  const file = path.join(whisperModelDir('tiny.en'), 'onnx', 'encoder_model.onnx');
+  const encoder = await EncoderProcess.start(file, { intraOpNumThreads: 1 });
+  try {
+    assert.equal(existsSync(stale), false, `${stale} swept`);
+    assert.equal(existsSync(mine), true, 'a live process keeps its folders');
+  } finally {
+    await encoder.release();
+    rmSync(mine, { recursive: true, force: true });
+  }
 });
 
 test('a graph the child cannot load is an error naming the file', async () => {

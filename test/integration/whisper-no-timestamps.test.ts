@@ -2,8 +2,8 @@
  * Segments without timestamp tokens (`segmentTimestamps: false`, the default with the VAD): the
  * windows are decoded with <|notimestamps|>, the words are timed from the cross-attention the
  * decoding computed, and each sentence becomes a segment spanning its words. With the real
- * tiny.en model and jfk.flac, against the engine with timestamp tokens and its own word-timing
- * pass (timing.py's teacher-forced pass over the same text).
+ * tiny.en model and jfk.flac, against the engine with timestamp tokens on the same VAD chunks and
+ * its own word-timing pass (timing.py's teacher-forced pass over its text).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +15,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { WhisperEngine, type TranscriptionResult } from '../../lib/whisper/transcribe.ts';
 import { wordErrorRate } from '../../lib/whisper/wer.ts';
-import { whisperModelDir } from '../support/whisper-models.ts';
+import { ConfigError } from '../../lib/errors.ts';
+import { vadModelFile, whisperModelDir } from '../support/whisper-models.ts';
+import { matchWords } from '../support/word-clip.ts';
 
 const JFK_FILE = fileURLToPath(new URL('../fixtures/whisper/jfk.flac', import.meta.url));
 const JFK =
@@ -27,12 +29,20 @@ let dir: string;
 before(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'no-timestamps-'));
   const modelDir = whisperModelDir('tiny.en');
-  withTs = await WhisperEngine.load({ modelDir, threads: 2, wordTimestamps: true });
+  // the same VAD chunks, decoded with timestamp tokens: its words come from timing.py's own pass
+  withTs = await WhisperEngine.load({
+    modelDir,
+    threads: 2,
+    segmentTimestamps: true,
+    wordTimestamps: true,
+    vadModel: vadModelFile(),
+  });
   withoutTs = await WhisperEngine.load({
     modelDir,
     threads: 2,
     segmentTimestamps: false,
     wordTimestamps: true,
+    vadModel: vadModelFile(),
   });
 });
 after(async () => {
@@ -42,7 +52,7 @@ after(async () => {
 });
 
 test('without timestamp tokens: segments span their words, and the words match a pass of their own', async () => {
-  assert.equal(withTs.sentenceSegments, false, 'no VAD: the seek loop with timestamp tokens');
+  assert.equal(withTs.sentenceSegments, false);
   assert.equal(withoutTs.sentenceSegments, true);
   const [a] = (await withTs.transcribeFiles([JFK_FILE])) as TranscriptionResult[];
   const [b] = (await withoutTs.transcribeFiles([JFK_FILE])) as TranscriptionResult[];
@@ -61,18 +71,34 @@ test('without timestamp tokens: segments span their words, and the words match a
   // the same words as timing.py's teacher-forced pass, at nearly the same times (the pass also
   // standardises over the <|endoftext|> position, which a decoding never feeds)
   const reference = a.segments.flatMap((s) => s.words ?? []);
-  if (a.text === b.text) {
-    assert.deepEqual(
-      words.map((w) => w.word),
-      reference.map((w) => w.word),
-    );
-    const diffs = words.map((w, i) => Math.abs(w.start - reference[i].start)).sort((x, y) => x - y);
-    assert.ok(diffs[Math.floor(diffs.length / 2)] <= 0.04, `median start difference ${diffs.join(' ')}`);
-    assert.ok(diffs[diffs.length - 1] <= 0.3, `largest start difference ${diffs.join(' ')}`);
-  }
+  // each word that both decodings wrote (they may differ in a comma) starts where the other one
+  // put it: the attention kept while decoding gives what timing.py's pass gives
+  const pairs = matchWords(
+    reference.map((w) => w.word),
+    words.map((w) => w.word),
+  );
+  assert.ok(pairs.length >= 0.9 * words.length, `${pairs.length} of ${words.length} words in both`);
+  const diffs = pairs.map(([r, w]) => Math.abs(words[w].start - reference[r].start)).sort((x, y) => x - y);
+  assert.ok(diffs[Math.floor(diffs.length / 2)] <= 0.06, `median start difference ${diffs.join(' ')}`);
+  assert.ok(diffs[diffs.length - 1] <= 0.3, `largest start difference ${diffs.join(' ')}`);
 });
 
-test('a sentence end and a long pause cut segments: jfk, 3 s of silence, jfk again', async () => {
+test('without the VAD (or with the in-graph decoder) there are no segments without timestamp tokens', async () => {
+  const modelDir = whisperModelDir('tiny.en');
+  const auto = await WhisperEngine.load({ modelDir, threads: 2 });
+  try {
+    assert.equal(auto.sentenceSegments, false, 'auto without the VAD: timestamp tokens');
+  } finally {
+    await auto.close();
+  }
+  await assert.rejects(WhisperEngine.load({ modelDir, threads: 2, segmentTimestamps: false }), (err) => {
+    assert.ok(err instanceof ConfigError);
+    assert.match(err.message, /need the VAD/);
+    return true;
+  });
+});
+
+test('two sentences 3 s apart are two segments, each spanning its words: jfk, silence, jfk', async () => {
   const file = path.join(dir, 'jfk-twice.wav');
   await promisify(execFile)('ffmpeg', [
     ...['-hide_banner', '-loglevel', 'error', '-i', JFK_FILE, '-i', JFK_FILE],

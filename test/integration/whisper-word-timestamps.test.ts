@@ -16,7 +16,7 @@ import type { TranscriptSegment, TranscriptWord } from '../../lib/manifest.ts';
 import { WhisperEngine } from '../../lib/whisper/transcribe.ts';
 import { childEnv } from '../support/child-env.ts';
 import { runCli } from '../support/cli.ts';
-import { whisperModelDir } from '../support/whisper-models.ts';
+import { vadModelFile, whisperModelDir } from '../support/whisper-models.ts';
 import { buildWordClip, matchWords, type TrueWord } from '../support/word-clip.ts';
 
 const SENTENCE =
@@ -115,6 +115,7 @@ describe('word timestamps against synthesised ground truth', () => {
       threads: 2,
       wordTimestamps: true,
       segmentTimestamps: false,
+      vadModel: vadModelFile(),
     });
     try {
       assert.equal(engine.sentenceSegments, true);

@@ -182,6 +182,47 @@ test('DecodingTask: detected language written into the SOT sequence, greedy step
   assert.ok(r.avgLogprob < 0 && r.avgLogprob > -0.01, `${r.avgLogprob}`);
 });
 
+test('DecodingTask without timestamps: no timestamp token, word probabilities, the attention of the positions fed', () => {
+  const task = new DecodingTask(tok, {
+    temperature: 0,
+    suppressTokens: [],
+    language: 'en',
+    withoutTimestamps: true,
+    attentionFrames: 3,
+  });
+  assert.deepEqual(task.initialTokens, [5, 6, 9, tok.noTimestamps]);
+  const l = new Float32Array(V).fill(-20);
+  l[ts(3)] = 5; // likeliest, but not a text token
+  l[1] = 0;
+  l[0] = Math.log(3); // P(a) = 3/4, P(b) = 1/4 over the text tokens
+  assert.equal(task.step(l), 0);
+  const end = new Float32Array(V).fill(-20);
+  end[tok.eot] = 0;
+  assert.equal(task.step(end), tok.eot);
+  const r = task.result();
+  assert.deepEqual(r.tokens, [0]);
+  assert.equal(r.tokenProbs?.length, 1);
+  assert.ok(Math.abs((r.tokenProbs?.[0] ?? 0) - 0.75) < 1e-4, `${r.tokenProbs}`);
+  // keepAttention: [B=1, H=2, T, n_audio_ctx=4] for layer 0; head [0, 1] kept, first 3 frames
+  const att = (T: number, base: number) =>
+    new Map([[0, Float32Array.from({ length: 2 * T * 4 }, (_, i) => base + i)]]);
+  const fresh = new DecodingTask(tok, {
+    language: 'en',
+    suppressTokens: [],
+    withoutTimestamps: true,
+    attentionFrames: 3,
+  });
+  fresh.keepAttention(att(4, 0), [[0, 1]], 0, 4, 2, 4); // the SOT sequence: 4 positions
+  assert.equal(fresh.attention.length, 4);
+  assert.deepEqual([...fresh.attention[1]], [20, 21, 22]); // head 1, position 1: (1*4 + 1)*4
+  fresh.step(l); // a token sampled and fed next
+  fresh.keepAttention(att(1, 100), [[0, 1]], 0, 1, 2, 4);
+  assert.equal(fresh.attention.length, 5);
+  fresh.step(end); // done: <|endoftext|> is never fed, so nothing more is kept
+  fresh.keepAttention(att(1, 200), [[0, 1]], 0, 1, 2, 4);
+  assert.equal(fresh.attention.length, 5);
+});
+
 test('DecodingTask: a pinned language is kept; the sampler is seeded', () => {
   const t1 = new DecodingTask(tok, { language: 'en', temperature: 1, seed: 7, suppressTokens: [] });
   const t2 = new DecodingTask(tok, { language: 'en', temperature: 1, seed: 7, suppressTokens: [] });

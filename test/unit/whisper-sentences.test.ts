@@ -38,11 +38,10 @@ const texts = (segments: TranscriptWord[][]) =>
   );
 
 test('sentences become segments; Mr. Smith stays in one', () => {
-  assert.deepEqual(texts(splitSentences(words('Hello there. Mr. Smith came home. Did he?'))), [
-    'Hello there.',
-    'Mr. Smith came home.',
-    'Did he?',
-  ]);
+  assert.deepEqual(
+    texts(splitSentences(words('Hello there. Mr. Smith came home. Did he? No. He did not.'))),
+    ['Hello there.', 'Mr. Smith came home.', 'Did he?', 'No.', 'He did not.'],
+  );
 });
 
 test('a pause of SEGMENT_PAUSE_S or more cuts a segment without punctuation; a shorter one does not', () => {
