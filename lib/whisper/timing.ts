@@ -1,9 +1,10 @@
 /**
  * Word-level timestamps, after openai/whisper `whisper/timing.py`: for the final text tokens of a
- * window, the cross-attention probabilities of the model's alignment heads are aligned to the audio frames
- * by dynamic time warping. Per head the probabilities are renormalised over the window's frames,
- * standardised over the tokens, median-filtered (width 7) along time and averaged over heads;
- * the DTW path over tokens × frames (20 ms each) gives each token the frame where it starts.
+ * window, the cross-attention probabilities of the model's alignment heads are aligned to the
+ * audio frames by dynamic time warping. Per head the probabilities are renormalised over the
+ * window's frames, standardised over the tokens, median-filtered (width 7) along time and
+ * averaged over heads; the DTW path over tokens × frames (20 ms each) gives each token the frame
+ * where it starts.
  * Tokens are grouped into words by the tokenizer (on spaces and punctuation, or per character
  * for languages written without spaces), then timing.py's fixes apply: over-long words at
  * sentence and segment boundaries are cut to twice the median word length, and punctuation is
