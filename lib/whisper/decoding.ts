@@ -41,6 +41,34 @@ export interface DecodingOptions {
 /** [decoder layer, head] pairs whose cross-attention follows the audio. */
 export type AlignmentHeads = Array<[number, number]>;
 
+/** Where a decoder pass's cross-attention sits: [B, nHeads, T, nAudioCtx] per layer. */
+export interface AttentionLayout {
+  nHeads: number;
+  nAudioCtx: number;
+  /** Positions per row in this pass. */
+  T: number;
+}
+
+/**
+ * The alignment heads' attention of batch row `row` at position `t` of a decoder pass, over the
+ * first `M` audio positions: [heads × M], the layout word timing reads (timing.ts).
+ */
+export function alignmentHeadsAt(
+  attentions: Map<number, Float32Array>,
+  heads: AlignmentHeads,
+  { nHeads, nAudioCtx, T }: AttentionLayout,
+  row: number,
+  t: number,
+  M: number,
+): Float32Array {
+  const at = new Float32Array(heads.length * M);
+  heads.forEach(([layer, head], k) => {
+    const base = ((row * nHeads + head) * T + t) * nAudioCtx;
+    at.set((attentions.get(layer) as Float32Array).subarray(base, base + M), k * M);
+  });
+  return at;
+}
+
 export interface DecodingResult {
   /** Sampled tokens, without the SOT sequence and the final <|endoftext|>. */
   tokens: number[];
@@ -405,24 +433,16 @@ export class DecodingTask {
   keepAttention(
     attentions: Map<number, Float32Array>,
     heads: AlignmentHeads,
+    layout: AttentionLayout,
     row: number,
-    T: number,
-    nHeads: number,
-    nAudioCtx: number,
   ): void {
     const M = this.attentionFrames;
     if (M === undefined) return;
     // a finished task's last token (<|endoftext|>, or the one at sampleLen) is never fed on the
     // CPU (the row leaves the batch); where finished rows stay (WebGPU) it is not kept either
     const fed = this.done ? this.tokens.length - 1 : this.tokens.length;
-    for (let t = 0; t < T && this.attention.length < fed; t++) {
-      const at = new Float32Array(heads.length * M);
-      heads.forEach(([layer, head], k) => {
-        const base = ((row * nHeads + head) * T + t) * nAudioCtx;
-        at.set((attentions.get(layer) as Float32Array).subarray(base, base + M), k * M);
-      });
-      this.attention.push(at);
-    }
+    for (let t = 0; t < layout.T && this.attention.length < fed; t++)
+      this.attention.push(alignmentHeadsAt(attentions, heads, layout, row, t, M));
   }
 }
 
@@ -458,7 +478,9 @@ export async function decodeBatch(
   const { nTextHead, nAudioCtx } = model.dims;
   const keep = (o: { attentions: Map<number, Float32Array> }, rowTasks: number[], T: number) => {
     if (collecting)
-      rowTasks.forEach((r, i) => tasks[r].keepAttention(o.attentions, heads, i, T, nTextHead, nAudioCtx));
+      rowTasks.forEach((r, i) =>
+        tasks[r].keepAttention(o.attentions, heads, { nHeads: nTextHead, nAudioCtx, T }, i),
+      );
   };
 
   // rows[i] = index into `tasks` of batch row i (changes when the batch is compacted)

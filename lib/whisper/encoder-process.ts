@@ -209,18 +209,15 @@ export class EncoderProcess {
   private watch(child: ChildProcess): void {
     child.on('message', (msg: Reply) => {
       const r = this.sent.get(msg.id);
-      if (!r || msg.error !== undefined || !msg.dims) {
-        // failed (or failed already: the child was given up on), a partial output may be there
-        rmSync(this.outFile(msg.id), { force: true });
-        rmSync(this.melFile(msg.id), { force: true });
-      }
+      const dims = msg.error === undefined ? msg.dims : undefined; // undefined: it failed
+      // failed (or failed already: the child was given up on), a partial output may be there
+      if (!r || !dims) this.discardFiles(msg.id);
       if (!r) return;
       this.sent.delete(msg.id);
-      if (msg.error !== undefined || !msg.dims)
-        r.reject(new Error(`encoder ${this.file}: ${msg.error ?? 'no output'}`));
+      if (!dims) r.reject(new Error(`encoder ${this.file}: ${msg.error ?? 'no output'}`));
       else {
         try {
-          r.resolve({ data: this.takeOutput(msg.id), dims: msg.dims, ms: msg.ms ?? 0 });
+          r.resolve({ data: this.takeOutput(msg.id), dims, ms: msg.ms ?? 0 });
         } catch (err) {
           r.reject(new Error(`encoder ${this.file}: ${(err as Error).message}`));
         }
@@ -245,6 +242,12 @@ export class EncoderProcess {
     return path.join(this.dir, `${id}.out`);
   }
 
+  /** Removes whatever request `id` left in the folder (it failed, or its child died). */
+  private discardFiles(id: number): void {
+    rmSync(this.melFile(id), { force: true });
+    rmSync(this.outFile(id), { force: true });
+  }
+
   /** Reads (and removes) the output the child wrote for request `id`. */
   private takeOutput(id: number): Float32Array {
     const file = this.outFile(id);
@@ -259,10 +262,7 @@ export class EncoderProcess {
   /** Fails every request, sent or waiting (the child died, or could not start). */
   private failAll(err: Error): void {
     const all = [...this.sent.values(), ...this.waiting.splice(0)];
-    for (const id of this.sent.keys()) {
-      rmSync(this.melFile(id), { force: true });
-      rmSync(this.outFile(id), { force: true });
-    }
+    for (const id of this.sent.keys()) this.discardFiles(id);
     this.sent.clear();
     for (const r of all) r.reject(err);
   }
@@ -281,7 +281,7 @@ export class EncoderProcess {
       try {
         writeFileSync(this.melFile(r.id), new Uint8Array(r.mel.buffer, r.mel.byteOffset, r.mel.byteLength));
       } catch (err) {
-        rmSync(this.melFile(r.id), { force: true });
+        this.discardFiles(r.id);
         r.reject(new Error(`encoder ${this.file}: ${(err as Error).message}`)); // a full tmpfs, say
         continue;
       }

@@ -486,10 +486,7 @@ export class WhisperModel {
     }
     const wanted = [...new Set(layers)];
     const out = await this.decoder.run(feeds, ['logits', ...wanted.map((l) => `cross_attentions.${l}`)]);
-    const attentions = new Map<number, Float32Array>();
-    for (const l of wanted)
-      attentions.set(l, (out[`cross_attentions.${l}`] as ort.Tensor).data as Float32Array);
-    return { logits: (out.logits as ort.Tensor).data as Float32Array, attentions };
+    return { logits: (out.logits as ort.Tensor).data as Float32Array, attentions: attentionsOf(out, wanted) };
   }
 
   async release(): Promise<void> {

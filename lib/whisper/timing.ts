@@ -26,7 +26,7 @@ import { HOP_LENGTH, SAMPLE_RATE } from './audio.ts';
 import type { LogMel } from './mel.ts';
 import type { WhisperModel } from './model.ts';
 import type { Tokenizer } from './tokenizer.ts';
-import type { AlignmentHeads, DecodingResult } from './decoding.ts';
+import { alignmentHeadsAt, type AlignmentHeads, type DecodingResult } from './decoding.ts';
 import { splitSentences } from './sentences.ts';
 
 /** Audio positions per second of the encoder output (timing.py's TOKENS_PER_SECOND). */
@@ -372,14 +372,10 @@ export class WordAligner {
     const M = attentionFrames(window.frames, nAudioCtx);
     const first = sot.length;
     // the same layout as the attention a decoding keeps: per position, [heads × M]
-    const rows = Array.from({ length: T }, (_, t) => {
-      const at = new Float32Array(this.heads.length * M);
-      this.heads.forEach(([layer, head], k) => {
-        const base = (head * T + t) * nAudioCtx;
-        at.set((attentions.get(layer) as Float32Array).subarray(base, base + M), k * M);
-      });
-      return at;
-    });
+    const layout = { nHeads: this.model.dims.nTextHead, nAudioCtx, T };
+    const rows = Array.from({ length: T }, (_, t) =>
+      alignmentHeadsAt(attentions, this.heads, layout, 0, t, M),
+    );
     // probability of each text token at the position that predicted it, over the text vocabulary
     const probs = text.map((tok, i) => {
       const row = logits.subarray((first + i) * nVocab, (first + i) * nVocab + tk.eot);

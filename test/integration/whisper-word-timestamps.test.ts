@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TranscriptSegment, TranscriptWord } from '../../lib/manifest.ts';
-import { WhisperEngine } from '../../lib/whisper/transcribe.ts';
+import { WhisperEngine, type EngineOptions } from '../../lib/whisper/transcribe.ts';
 import { childEnv } from '../support/child-env.ts';
 import { runCli } from '../support/cli.ts';
 import { vadModelFile, whisperModelDir } from '../support/whisper-models.ts';
@@ -91,40 +91,37 @@ function checkAccuracy(words: TranscriptWord[]): void {
   assert.ok(e.max <= MAX_LIMIT_S, `largest |start error| ${e.max.toFixed(3)} s\n${e.table}`);
 }
 
+/** Transcribes the clip with `base` and word timestamps, `options` added; checks the words. */
+async function checkEngine(
+  options: Partial<EngineOptions>,
+  inspect: (engine: WhisperEngine) => void = () => undefined,
+): Promise<void> {
+  const engine = await WhisperEngine.load({
+    modelDir: whisperModelDir('base'),
+    device: 'cpu',
+    threads: 2,
+    wordTimestamps: true,
+    ...options,
+  });
+  try {
+    inspect(engine);
+    const [r] = await engine.transcribeFiles([clip.file]);
+    assert.ok(!('error' in r), JSON.stringify(r));
+    checkAccuracy(checkShape(r.segments));
+  } finally {
+    await engine.close();
+  }
+}
+
 describe('word timestamps against synthesised ground truth', () => {
   test('base (engine): words in every segment, starts within 0.15 s at the median', async () => {
-    const engine = await WhisperEngine.load({
-      modelDir: whisperModelDir('base'),
-      device: 'cpu',
-      threads: 2,
-      wordTimestamps: true,
-    });
-    try {
-      const [r] = await engine.transcribeFiles([clip.file]);
-      assert.ok(!('error' in r), JSON.stringify(r));
-      checkAccuracy(checkShape(r.segments));
-    } finally {
-      await engine.close();
-    }
+    await checkEngine({});
   });
 
   test('base without timestamp tokens (the VAD default): words timed from the decoding, same accuracy', async () => {
-    const engine = await WhisperEngine.load({
-      modelDir: whisperModelDir('base'),
-      device: 'cpu',
-      threads: 2,
-      wordTimestamps: true,
-      segmentTimestamps: false,
-      vadModel: vadModelFile(),
-    });
-    try {
-      assert.equal(engine.sentenceSegments, true);
-      const [r] = await engine.transcribeFiles([clip.file]);
-      assert.ok(!('error' in r), JSON.stringify(r));
-      checkAccuracy(checkShape(r.segments));
-    } finally {
-      await engine.close();
-    }
+    await checkEngine({ segmentTimestamps: false, vadModel: vadModelFile() }, (engine) =>
+      assert.equal(engine.sentenceSegments, true),
+    );
   });
 
   test('tiny.en (transcribe --word-timestamps --json): the JSON segments carry the words', async () => {

@@ -212,14 +212,14 @@ test('DecodingTask without timestamps: no timestamp token, word probabilities, t
     withoutTimestamps: true,
     attentionFrames: 3,
   });
-  fresh.keepAttention(att(4, 0), [[0, 1]], 0, 4, 2, 4); // the SOT sequence: 4 positions
+  fresh.keepAttention(att(4, 0), [[0, 1]], { nHeads: 2, nAudioCtx: 4, T: 4 }, 0); // the SOT sequence: 4 positions
   assert.equal(fresh.attention.length, 4);
   assert.deepEqual([...fresh.attention[1]], [20, 21, 22]); // head 1, position 1: (1*4 + 1)*4
   fresh.step(l); // a token sampled and fed next
-  fresh.keepAttention(att(1, 100), [[0, 1]], 0, 1, 2, 4);
+  fresh.keepAttention(att(1, 100), [[0, 1]], { nHeads: 2, nAudioCtx: 4, T: 1 }, 0);
   assert.equal(fresh.attention.length, 5);
   fresh.step(end); // done: <|endoftext|> is never fed, so nothing more is kept
-  fresh.keepAttention(att(1, 200), [[0, 1]], 0, 1, 2, 4);
+  fresh.keepAttention(att(1, 200), [[0, 1]], { nHeads: 2, nAudioCtx: 4, T: 1 }, 0);
   assert.equal(fresh.attention.length, 5);
 });
 
