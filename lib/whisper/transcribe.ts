@@ -741,9 +741,11 @@ export class WhisperEngine {
    */
   private addSentences(w: Window, r: DecodingResult, timeOffset: number): void {
     const { chunk } = w;
-    chunk.seek += w.segmentSize;
     const raw = this.tokenizer.decode(r.tokens.filter((t) => t < this.tokenizer.eot));
-    if (raw.trim() === '') return;
+    if (raw.trim() === '') {
+      chunk.seek += w.segmentSize;
+      return;
+    }
     chunk.rawText += raw;
     const end = chunk.endS;
     const quality = { avg_logprob: round4(r.avgLogprob), no_speech_prob: round4(r.noSpeechProb) };
@@ -759,6 +761,7 @@ export class WhisperEngine {
       r,
     );
     if (!sentences || sentences.length === 0) {
+      chunk.seek += w.segmentSize;
       const windowEnd = timeOffset + (w.segmentSize * HOP_LENGTH) / SAMPLE_RATE;
       chunk.segments.push({
         start: round2(Math.min(timeOffset, end)),
@@ -768,6 +771,11 @@ export class WhisperEngine {
       });
       return;
     }
+    // Without timestamp tokens the text's end is where its last word ends: an end of text with
+    // more speech after it resumes there, as a timestamp would (consumedFrames).
+    const last = sentences[sentences.length - 1];
+    const lastEnd = Math.round((last[last.length - 1].end - timeOffset) * FRAMES_PER_SECOND);
+    chunk.seek += this.consumedFrames(w, lastEnd);
     for (const words of sentences) {
       chunk.segments.push({
         start: round2(Math.min(words[0].start, end)),
@@ -784,7 +792,8 @@ export class WhisperEngine {
 
   /**
    * Mel frames a window consumed whose text ended before the window did, at `lastTimestamp`
-   * frames into it: Whisper then skips the rest of the window. In a VAD chunk, when the VAD heard
+   * frames into it (its last timestamp token, or without timestamp tokens its last word's end):
+   * Whisper then skips the rest of the window. In a VAD chunk, when the VAD heard
    * more speech than RESUME_SPEECH_S after that timestamp, the model's end of text came too early
    * (it had skipped sentences): the next window starts at the timestamp instead, so that the
    * speech is decoded rather than lost.
