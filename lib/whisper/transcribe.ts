@@ -162,9 +162,14 @@ function emptyVadStats(): VadStats {
   return { clips: 0, clipsWithoutSpeech: 0, audioSeconds: 0, chunkSeconds: 0, chunks: 0 };
 }
 
-function hashString(s: string): number {
+/**
+ * FNV-1a of a clip's samples: the seed of its sampling at temperature > 0, so that a clip gives
+ * the same text wherever its file is (a retried activity extracts to a new folder).
+ */
+function hashSamples(pcm: Float32Array): number {
+  const bits = new Uint32Array(pcm.buffer, pcm.byteOffset, pcm.length);
   let h = 2166136261;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  for (let i = 0; i < bits.length; i++) h = Math.imul(h ^ bits[i], 16777619);
   return h >>> 0;
 }
 
@@ -488,7 +493,7 @@ export class WhisperEngine {
       chunks: [],
       chunksLeft: 0,
       waiting: [],
-      seed: hashString(file),
+      seed: hashSamples(pcm),
     };
     for (const { range: r, speech } of plans) {
       // Each chunk gets its own spectrogram, padded with 30 s of silence as Whisper pads a clip.
