@@ -313,9 +313,14 @@ export class WordAligner {
    * The sentences of a window decoded without timestamps (`r`, decoded with `attentionFrames` =
    * attentionFrames(window.frames)), timed from the attention its decoding kept: no decoder pass
    * of its own. Undefined when that attention does not reach past the text (a sequence cut at
-   * sampleLen, never ended).
+   * sampleLen, never ended). `textEnd`: where the alignment put the end of the text (seconds,
+   * like the words), before trimSilence reaches the last word over the sound after it — which may
+   * be speech the text left out, where the next window must start.
    */
-  sentences(window: WindowToAlign, r: DecodingResult): TranscriptWord[][] | undefined {
+  sentences(
+    window: WindowToAlign,
+    r: DecodingResult,
+  ): { sentences: TranscriptWord[][]; textEnd: number } | undefined {
     const tk = this.tokenizer;
     const sot = tk.sotSequence(tk.isMultilingual ? window.language : undefined, 'transcribe');
     const sampleBegin = sot.length + 1; // and <|notimestamps|>
@@ -324,7 +329,10 @@ export class WordAligner {
     if (!attention || !r.tokenProbs || text.length === 0 || text.some((t) => t >= tk.eot)) return undefined;
     if (attention.length < sampleBegin + text.length) return undefined;
     const timed = this.timedWords(window, text, attention, sampleBegin - 1, r.tokenProbs);
+    const aligned = timed.length > 0 ? timed[timed.length - 1].end : 0;
     this.tidyWords(window, timed);
+    const spoken = timed.filter((w) => w.word);
+    const textEnd = round2(window.timeOffset + Math.min(aligned, spoken[spoken.length - 1]?.end ?? 0));
     const words = timed
       .filter((w) => w.word)
       .map((w) => ({
@@ -333,7 +341,7 @@ export class WordAligner {
         end: round2(window.timeOffset + w.end),
         probability: round4(w.probability),
       }));
-    return splitSentences(words);
+    return { sentences: splitSentences(words), textEnd };
   }
 
   /** timing.py's fixes of over-long words at sentence edges, punctuation merged, pauses trimmed. */

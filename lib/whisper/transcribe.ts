@@ -126,8 +126,9 @@ export interface EngineOptions {
    * false: windows are decoded without timestamp tokens (<|notimestamps|>), as faster-whisper's
    * BatchedInferencePipeline and WhisperX decode VAD chunks; the words are timed from the
    * cross-attention the decoding computed anyway (timing.ts, no extra decoder pass) and the text
-   * is cut into sentences (sentences.ts), one segment each. Fewer tokens to decode, and no window
-   * is spent resuming where a window's text ended too early. true: Whisper's own segments, from
+   * is cut into sentences (sentences.ts), one segment each. Fewer tokens to decode, and fewer
+   * windows spent resuming where a window's text ended too early (only where the VAD heard more
+   * than RESUME_SPEECH_S of speech after it). true: Whisper's own segments, from
    * its timestamp tokens. Default: false with the VAD, the loop decoder and a model converted
    * with cross-attention outputs; true otherwise (the seek loop over whole clips needs them).
    */
@@ -754,7 +755,7 @@ export class WhisperEngine {
     chunk.rawText += raw;
     const end = chunk.endS;
     const quality = { avg_logprob: round4(r.avgLogprob), no_speech_prob: round4(r.noSpeechProb) };
-    const sentences = (this.aligner as WordAligner).sentences(
+    const timed = (this.aligner as WordAligner).sentences(
       {
         language: chunk.clip.language ?? 'en',
         mel: chunk.mel as LogMel,
@@ -765,7 +766,8 @@ export class WhisperEngine {
       },
       r,
     );
-    if (!sentences || sentences.length === 0) {
+    const sentences = timed?.sentences ?? [];
+    if (!timed || sentences.length === 0) {
       chunk.seek += w.segmentSize;
       const windowEnd = timeOffset + (w.segmentSize * HOP_LENGTH) / SAMPLE_RATE;
       chunk.segments.push({
@@ -776,11 +778,9 @@ export class WhisperEngine {
       });
       return;
     }
-    // Without timestamp tokens the text's end is where its last word ends: an end of text with
-    // more speech after it resumes there, as a timestamp would (consumedFrames).
-    const last = sentences[sentences.length - 1];
-    const lastEnd = Math.round((last[last.length - 1].end - timeOffset) * FRAMES_PER_SECOND);
-    chunk.seek += this.consumedFrames(w, lastEnd);
+    // Without timestamp tokens the text ends where the alignment put its end: an end of text
+    // with more speech after it resumes there, as at a last timestamp (consumedFrames).
+    chunk.seek += this.consumedFrames(w, Math.round((timed.textEnd - timeOffset) * FRAMES_PER_SECOND));
     for (const words of sentences) {
       chunk.segments.push({
         start: round2(Math.min(words[0].start, end)),

@@ -25,6 +25,15 @@ const EN2 = 'Please send me the report before Friday, because the meeting starts
 const JFK =
   'And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your country.';
 
+/** A logger that records the windows an engine decoded (its 'whisper window' debug lines). */
+function windowLogger(into: Array<{ seek: number; tries: number }>) {
+  const record = (o: { seek?: number; tries?: number }, msg: string) => {
+    if (msg === 'whisper window') into.push({ seek: o.seek ?? -1, tries: o.tries ?? 0 });
+  };
+  return { debug: record, info() {}, warn() {}, error() {} };
+}
+
+const windows: Array<{ seek: number; tries: number }> = [];
 let withTs: WhisperEngine;
 let withoutTs: WhisperEngine;
 let dir: string;
@@ -45,6 +54,7 @@ before(async () => {
     segmentTimestamps: false,
     wordTimestamps: true,
     vadModel: vadModelFile(),
+    logger: windowLogger(windows) as never,
   });
 });
 after(async () => {
@@ -110,10 +120,17 @@ test('two sentences 3 s apart in one chunk: both decoded, each its own segment s
     ...['-hide_banner', '-loglevel', 'error', '-i', JFK_FILE, '-i', EN2_FILE],
     ...['-filter_complex', '[0:a]apad=pad_dur=3[a];[a][1:a]concat=n=2:v=0:a=1', '-ar', '16000', file],
   ]);
+  windows.length = 0;
   const [r] = (await withoutTs.transcribeFiles([file])) as TranscriptionResult[];
   assert.ok(!('error' in r), JSON.stringify(r));
   assert.equal(withoutTs.vadStats.chunks, 1, 'one chunk for both sentences');
+  // the second window resumed where the first text ended (~11 s: 1100 mel frames), not later
+  assert.equal(windows.length, 2, JSON.stringify(windows));
+  assert.ok(windows[1].seek >= 1000 && windows[1].seek <= 1400, JSON.stringify(windows));
   assert.ok(wordErrorRate(`${JFK} ${EN2}`, r.text) <= 0.1, r.text);
+  // no word lost or said twice where the second window began
+  const count = (t: string) => t.split(/\s+/).filter(Boolean).length;
+  assert.equal(count(r.text), count(`${JFK} ${EN2}`), r.text);
   assert.ok(r.segments.length >= 2, JSON.stringify(r.segments));
   // the first sentence's segment ends before the silence, the next one starts after it
   const cut = r.segments.findIndex((s, i) => i > 0 && s.start >= 13.5);
@@ -133,22 +150,16 @@ test('a clip whose window falls back to sampling gives the same text under anoth
       ...['-filter_complex', '[0:a]apad=pad_dur=3[a];[a][1:a]concat=n=2:v=0:a=1', '-ar', '16000', file],
     ]);
   }
-  const tries: number[] = [];
-  const logger = {
-    debug: (o: { tries?: number }, msg: string) => msg === 'whisper window' && tries.push(o.tries ?? 0),
-    info() {},
-    warn() {},
-    error() {},
-  };
+  const tried: Array<{ seek: number; tries: number }> = [];
   const engine = await WhisperEngine.load({
     modelDir: whisperModelDir('tiny.en'),
     threads: 2,
     vadModel: vadModelFile(),
-    logger: logger as never,
+    logger: windowLogger(tried) as never,
   });
   try {
     const [a] = (await engine.transcribeFiles([files[0]])) as TranscriptionResult[];
-    assert.ok(tries.length > 0 && tries[0] > 0, `the window fell back: ${tries}`);
+    assert.ok(tried.length > 0 && tried[0].tries > 0, `the window fell back: ${JSON.stringify(tried)}`);
     const [b] = (await engine.transcribeFiles([files[1]])) as TranscriptionResult[];
     assert.equal(b.text, a.text);
     assert.deepEqual(b.segments, a.segments);
