@@ -333,14 +333,12 @@ export class WordAligner {
     this.tidyWords(window, timed);
     const spoken = timed.filter((w) => w.word);
     const textEnd = round2(window.timeOffset + Math.min(aligned, spoken[spoken.length - 1]?.end ?? 0));
-    const words = timed
-      .filter((w) => w.word)
-      .map((w) => ({
-        word: w.word,
-        start: round2(window.timeOffset + w.start),
-        end: round2(window.timeOffset + w.end),
-        probability: round4(w.probability),
-      }));
+    const words = spoken.map((w) => ({
+      word: w.word,
+      start: round2(window.timeOffset + w.start),
+      end: round2(window.timeOffset + w.end),
+      probability: round4(w.probability),
+    }));
     return { sentences: splitSentences(words), textEnd };
   }
 

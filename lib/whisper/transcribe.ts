@@ -797,7 +797,8 @@ export class WhisperEngine {
 
   /**
    * Mel frames a window consumed whose text ended before the window did, at `lastTimestamp`
-   * frames into it (its last timestamp token, or without timestamp tokens its last word's end):
+   * frames into it (its last timestamp token, or without timestamp tokens where the alignment
+   * put the end of its text: WordAligner.sentences' textEnd):
    * Whisper then skips the rest of the window. In a VAD chunk, when the VAD heard
    * more speech than RESUME_SPEECH_S after that timestamp, the model's end of text came too early
    * (it had skipped sentences): the next window starts at the timestamp instead, so that the

@@ -112,9 +112,10 @@ test('without the VAD (or with the in-graph decoder) there are no segments witho
 
 test('two sentences 3 s apart in one chunk: both decoded, each its own segment spanning its words', async () => {
   // One VAD chunk of two regions. Without timestamp tokens tiny.en ends its text after the first
-  // sentence; the next window must resume where its last word ended, or the second is lost.
-  // (Not jfk twice: a repeated sentence is too repetitive for the compression-ratio guard, and
-  // the fallback's sampling depends on the file's name.)
+  // sentence; the next window must resume where the alignment put that text's end, or the
+  // second is lost.
+  // (Not jfk twice: a repeated sentence is too repetitive for the compression-ratio guard at
+  // temperature 0, and its text then comes from sampling: the last test.)
   const file = path.join(dir, 'jfk-pause-en2.wav');
   await promisify(execFile)('ffmpeg', [
     ...['-hide_banner', '-loglevel', 'error', '-i', JFK_FILE, '-i', EN2_FILE],
