@@ -8,7 +8,7 @@
  *        [--engines ours,ours-novad,ours-timestamps,ours-encoder-inline,fw-batched,fw-sequential,transformers]
  *        [--compute fp32,int8]
  *        [--repeat 1]
- *        [--fw-beam-size 1] [--venv DIR] [--json FILE]
+ *        [--fw-beam-size 1] [--venv DIR] [--json FILE] [--keep-clips]
  *
  * Reports audio seconds per wall second (RTFx) after a warm-up clip, the RTFx ratio, the corpus
  * WER of each engine against the known texts on the speech clips, the words it wrote on the
@@ -440,7 +440,9 @@ async function main(): Promise<void> {
         ),
       );
   } finally {
-    rmSync(tmp, { recursive: true, force: true });
+    // --keep-clips: the clips and clips.json stay, for profiling one engine's child alone
+    if (process.argv.includes('--keep-clips')) process.stderr.write(`clips kept in ${tmp}\n`);
+    else rmSync(tmp, { recursive: true, force: true });
   }
 }
 

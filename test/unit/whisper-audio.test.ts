@@ -17,6 +17,7 @@ import {
   padOrTrim,
   SAMPLE_RATE,
 } from '../../lib/whisper/audio.ts';
+import { ComplexFFT, RealPowerFFT } from '../../lib/whisper/fft.ts';
 import { computeMelFilters, loadMelFilters, logMelSpectrogram, melWindow } from '../../lib/whisper/mel.ts';
 
 const FIX = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'whisper');
@@ -45,6 +46,49 @@ function mean(data: Float32Array): number {
   for (const v of data) s += v;
   return s / data.length;
 }
+
+/** The DFT by its definition, with the angle reduced mod n so that its own error stays small. */
+function directDft(re: Float64Array, im: Float64Array): [Float64Array, Float64Array] {
+  const n = re.length;
+  const outRe = new Float64Array(n);
+  const outIm = new Float64Array(n);
+  for (let k = 0; k < n; k++)
+    for (let j = 0; j < n; j++) {
+      const a = (-2 * Math.PI * ((j * k) % n)) / n;
+      outRe[k] += re[j] * Math.cos(a) - im[j] * Math.sin(a);
+      outIm[k] += re[j] * Math.sin(a) + im[j] * Math.cos(a);
+    }
+  return [outRe, outIm];
+}
+
+test('ComplexFFT equals the direct DFT for sizes of every radix (2, 3, 4, 5) and their mixes', () => {
+  let seed = 1;
+  const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647) - 0.5;
+  for (const n of [2, 3, 4, 5, 6, 8, 9, 10, 12, 15, 25, 30, 60, 200]) {
+    const re = Float64Array.from({ length: n }, rand);
+    const im = Float64Array.from({ length: n }, rand);
+    const outRe = new Float64Array(n);
+    const outIm = new Float64Array(n);
+    new ComplexFFT(n).transform(re, im, outRe, outIm);
+    const [wantRe, wantIm] = directDft(re, im);
+    for (let k = 0; k < n; k++) {
+      assert.ok(Math.abs(outRe[k] - wantRe[k]) < 1e-12, `n ${n}, bin ${k} (real)`);
+      assert.ok(Math.abs(outIm[k] - wantIm[k]) < 1e-12, `n ${n}, bin ${k} (imaginary)`);
+    }
+  }
+  assert.throws(() => new ComplexFFT(14), /must factor into 2, 3, 4, 5/);
+});
+
+test('RealPowerFFT gives |rfft|² of a 400-sample frame', () => {
+  const frame = Float64Array.from({ length: 400 }, (_, i) => Math.sin(i * 0.37) + 0.25 * Math.cos(i * 1.9));
+  const power = new Float64Array(201);
+  new RealPowerFFT(400).power(frame, power);
+  const [re, im] = directDft(frame, new Float64Array(400));
+  for (let k = 0; k <= 200; k++) {
+    const want = re[k] ** 2 + im[k] ** 2;
+    assert.ok(Math.abs(power[k] - want) <= 1e-9 * Math.max(1, want), `bin ${k}: ${power[k]} vs ${want}`);
+  }
+});
 
 test('computed Mel filters equal the official ones', () => {
   const computed = computeMelFilters(80);
