@@ -143,12 +143,17 @@ export const transcripts = pgTable(
     timings: jsonb('timings').$type<Record<string, number>>(),
     // TRANSCRIPT_TSVECTOR: the text as its language's stems and as plain words.
     tsv: tsvector('tsv').generatedAlwaysAs(sql.raw(TRANSCRIPT_TSVECTOR)),
-    // The words a transcript repeats, by how often: 'word#2', 'word#3', … 'word#64' when tsv
-    // holds 'word' at that many positions or more (audio_pipeline_tf_tiers, migration 0003).
-    // ts_rank grows with those counts, so this small index finds the best-ranked transcripts of
-    // a common word without ranking all of its matches (db/queries/search-transcripts.ts).
+    // The search's own tokens (audio_pipeline_search_tokens, migration 0004), with a small index:
+    // - the words a transcript repeats, by how often: 'word#2', 'word#3', … 'word#64' when tsv
+    //   holds 'word' at that many positions or more (audio_pipeline_tf_tiers, migrations 0003
+    //   and 0004). ts_rank grows with those counts, so the index finds the best-ranked
+    //   transcripts of a common word without ranking all of its matches;
+    // - a token ('~' and a hash bucket) for each pair of stems said one right after the other
+    //   ("best friends": 'best friend'), so that a phrase's matches are found in the index
+    //   instead of by reading the positions of every transcript that holds its words
+    //   (db/queries/search-transcripts.ts).
     tsvTiers: tsvector('tsv_tiers').generatedAlwaysAs(
-      sql.raw(`audio_pipeline_tf_tiers(${STEMMED}, ${PLAIN})`),
+      sql.raw(`audio_pipeline_search_tokens(${STEMMED}, ${PLAIN})`),
     ),
     createdAt: createdAt(),
     updatedAt: updatedAt(),

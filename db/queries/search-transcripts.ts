@@ -18,11 +18,11 @@
  *    the language's parse OR the simple one), ts_rank is the mean over the query's distinct
  *    lexemes of g(number of positions tsv holds for it), g increasing (tfRankBound). A transcript
  *    that holds none of the query's lexemes at `n` positions or more ranks at most g(n − 1).
- * 2. transcripts.tsv_tiers (migration 0003) holds 'lexeme#n' for n = 2, 3, 4, 8, … 64 whenever
- *    tsv holds the lexeme at n positions or more (tier 2 of a word in both of tsv's halves — its
- *    stem is itself — from 3 positions on), with a GIN index of its own. So a transcript outside
- *    tier n holds each query lexeme at n − 1 positions at most (tier 2: at 2), and ranks at most
- *    tierBound(n).
+ * 2. transcripts.tsv_tiers (migrations 0003, 0004) holds 'lexeme#n' for n = 2, 3, 4, 6, 8, … 64
+ *    whenever tsv holds the lexeme at n positions or more (tier 2 of a word in both of tsv's
+ *    halves — its stem is itself — from 3 positions on), with a GIN index of its own. So a
+ *    transcript outside tier n holds each query lexeme at n − 1 positions at most (tier 2: at
+ *    2), and ranks at most tierBound(n).
  *
  * So the search looks at the tiers from the top (REPETITION_TIERS): the matches that repeat a
  * query word at least n times, few for large n, are ranked; when there are at least a page of
@@ -38,6 +38,14 @@
  * — unless the planner expects few enough matches to rank them all. The last resort ranks the
  * first `candidates` matches of all (plus the small tiers), exact when the query matches no more
  * rows than that. ts_headline, which reads the text, runs for the returned page only.
+ *
+ * Phrases. tsv's GIN index holds no positions, so a phrase was checked row by row in every
+ * transcript that holds its words ("best friend": 4,381 rows read for 54 matches at a million).
+ * tsv_tiers also holds a token for each pair of stems said one right after the other (migration
+ * 0004: one of 2^18 buckets of 'best friend'), and every match of a phrase holds the phrase's
+ * pairs (phrasePairs): so the transcripts that hold their tokens, few for most phrases, are the
+ * candidates, ranked all and exact when the planner expects no more than the bound; otherwise
+ * every tier above is narrowed by them.
  * bench/search.ts measures the latency and the overlap with the exact ranking.
  */
 import { sql } from 'drizzle-orm';
@@ -102,7 +110,7 @@ export interface SearchResult {
 const INTERSECTION_UNDERESTIMATE = 20;
 
 /** Repetition counts indexed by tsv_tiers (migration 0003), searched from the top. */
-export const REPETITION_TIERS = [64, 32, 16, 8, 4, 3, 2] as const;
+export const REPETITION_TIERS = [64, 32, 16, 8, 6, 4, 3, 2] as const;
 /** Counted first, cheaply (few rows each); the low tiers only when these did not decide. */
 const HIGH_TIERS: readonly number[] = REPETITION_TIERS.filter((t) => t >= 8);
 const LOW_TIERS: readonly number[] = REPETITION_TIERS.filter((t) => t < 8);
@@ -147,6 +155,56 @@ export function everyWordTierQuery(tsquery: string, tier: number): string | unde
   return parts
     .map((part, i) => (i % 2 === 1 ? `${part.slice(0, -1)}#${tier}'` : part.replace(/<(?:-|\d+)>/g, '&')))
     .join('');
+}
+
+/**
+ * The word pairs ('stem stem': two stems said one right after the other) that every match of
+ * `tsquery` holds, as the branches of an OR, each a list of pairs all required. `tsquery` is
+ * audio_pipeline_any_language_tsquery's text: the query as each language parses it, ORed; for
+ * "best friends forever", [['best friend', 'friend forev'], ['best friends', 'friends forev'], …].
+ * A transcript matched through a language's parse holds that parse's pairs in tsv's stems of its
+ * own language, and one matched through the plain words ('simple') holds them stemmed as its
+ * language's parse (also in the OR) stems them: no match is outside. undefined when some parse
+ * has no pair (a single word, or a phrase that is all stop words but one in some language: "you
+ * know" is 'know' in English), or the query is not plain phrases and words joined by & and | (a
+ * negation, parentheses). migration 0004 indexes each pair by audio_pipeline_pair_token.
+ */
+export function phrasePairs(tsquery: string): string[][] | undefined {
+  const tokens = [...tsquery.matchAll(/'((?:[^']|'')*)'|<->|<\d+>|&|\||(\S)/g)];
+  if (tokens.some((t) => t[2] !== undefined)) return undefined; // (, ), !, :*, weights
+  const branches = new Map<string, string[]>();
+  let pairs: string[] = [];
+  let previous: string | undefined; // the lexeme before a <->
+  let adjacent = false;
+  const closeBranch = () => {
+    if (pairs.length === 0) return false;
+    const unique = [...new Set(pairs)];
+    branches.set(unique.join('\n'), unique);
+    pairs = [];
+    return true;
+  };
+  for (const [token, quoted] of tokens) {
+    if (quoted !== undefined) {
+      const lexeme = quoted.replaceAll("''", "'");
+      if (adjacent && previous !== undefined) pairs.push(`${previous} ${lexeme}`);
+      previous = lexeme;
+      adjacent = false;
+    } else if (token === '<->') adjacent = true;
+    else if (token === '|') {
+      if (!closeBranch()) return undefined;
+      previous = undefined;
+    } else previous = undefined; // & or <N>: the next lexeme is not right after this one
+  }
+  if (!closeBranch()) return undefined;
+  return [...branches.values()];
+}
+
+/** `branches` (phrasePairs) as a tsquery over tsv_tiers, each pair replaced by its token. */
+export function pairTokensQuery(branches: string[][], tokenOf: ReadonlyMap<string, string>): string {
+  const ands = [
+    ...new Set(branches.map((b) => [...new Set(b.map((p) => `'${tokenOf.get(p)!}'`))].join(' & '))),
+  ];
+  return ands.map((a) => (ands.length > 1 && a.includes('&') ? `(${a})` : a)).join(' | ');
 }
 
 /** Which candidates a statement ranks (tsquery texts over tsv_tiers; see the module comment). */
@@ -330,9 +388,14 @@ export async function searchTranscriptsRanked(
 
   const lexemes = tsqueryLexemes(anyLanguage);
   const need = limit + offset;
-  const anyWordTier = (tier: number) => tierQuery(lexemes, tier);
-  const everyWord = everyWordTierQuery(anyLanguage, REPETITION_TIERS[0]) !== undefined;
   const isPhrase = /<(?:-|\d+)>/.test(anyLanguage);
+  // A phrase's every match holds its word pairs (migration 0004): the candidates of a phrase are
+  // the transcripts that hold them, found in tsv_tiers' index, not all that hold its words.
+  const pairs = isPhrase ? await pairTokens(db, anyLanguage) : undefined;
+  const withPairs = (q: string) => (pairs === undefined ? q : `(${q}) & (${pairs})`);
+  const anyWordTier = (tier: number) => withPairs(tierQuery(lexemes, tier));
+  const everyWordTier = (tier: number) => withPairs(everyWordTierQuery(anyLanguage, tier)!);
+  const everyWord = everyWordTierQuery(anyLanguage, REPETITION_TIERS[0]) !== undefined;
   // Counts of each tier's transcripts (up to a page's worth, from tsv_tiers alone): a tier with
   // fewer cannot fill the page — and, holding fewer rows than the bound, it can be ranked whole
   // beside any other candidates (`keep`). Counting a tier builds the index's bitmap of its rows,
@@ -348,8 +411,7 @@ export async function searchTranscriptsRanked(
       FROM (VALUES ${sql.join(
         tiers.flatMap((tier) =>
           kinds.map(
-            (every) =>
-              sql`(${tier}::int, ${every}, ${every ? everyWordTierQuery(anyLanguage, tier)! : anyWordTier(tier)})`,
+            (every) => sql`(${tier}::int, ${every}, ${every ? everyWordTier(tier) : anyWordTier(tier)})`,
           ),
         ),
         sql`, `,
@@ -359,15 +421,30 @@ export async function searchTranscriptsRanked(
   // Several words or a phrase. When the planner expects few transcripts that repeat any of the
   // words and hold them all (tier 2 intersected with the matches: a few hundred for two words in
   // 5% of the rows each), ranking them all gives the page, and the bound of tier 2 proves it exact.
+  // A phrase whose pairs the planner expects in no more transcripts than the bound: rank all of
+  // its matches (the transcripts that hold the pairs and, checked against tsv, the phrase).
+  if (pairs !== undefined && (await estimatedMatches(db, undefined, pairs)) <= candidates) {
+    const r = await rank({ bounded: pairs });
+    if (r.matched <= candidates) return { hits: r.hits, exact: true };
+  }
   if (everyWord && tfRanked) {
     const bottom = REPETITION_TIERS.at(-1)!;
     // The planner multiplies the two conditions' selectivities as if they were independent, but
     // transcripts that repeat a word are longer and hold more of every word: it expects 6–25
     // times too few (bench/search.ts's corpus, 1M rows), hence the margin. Intersecting two
-    // common words' bitmaps costs 50–100 ms, so a wrong guess is dear.
-    const expected = await estimatedMatches(db, anyLanguage, anyWordTier(bottom));
+    // common words' bitmaps costs 50–100 ms, so a wrong guess is dear. A phrase's pairs narrow
+    // the tier in tsv_tiers' own index: no bitmap of tsv's to intersect.
+    const expected = await estimatedMatches(
+      db,
+      pairs === undefined ? anyLanguage : undefined,
+      anyWordTier(bottom),
+    );
     if (expected * INTERSECTION_UNDERESTIMATE <= candidates) {
-      const r = await rank({ bounded: anyWordTier(bottom), intersect: true, snippetsIfAtLeast: need });
+      const r = await rank({
+        bounded: anyWordTier(bottom),
+        intersect: pairs === undefined,
+        snippetsIfAtLeast: need,
+      });
       if (r.matched <= candidates && fillsAbove(r.hits, bottom)) return { hits: r.hits, exact: true };
     }
   }
@@ -385,7 +462,11 @@ export async function searchTranscriptsRanked(
   let keep: string | undefined; // candidates ranked in every statement below: a few best rows
   let allEstimate: number | undefined;
   /** The planner's estimate of all matches, asked once. */
-  const allMatchesEstimate = async () => (allEstimate ??= await estimatedMatches(db, anyLanguage));
+  const allMatchesEstimate = async () =>
+    (allEstimate ??=
+      pairs === undefined
+        ? await estimatedMatches(db, anyLanguage)
+        : await estimatedMatches(db, undefined, pairs));
   for (const tier of REPETITION_TIERS) {
     const anyWord = anyWordTier(tier);
     const n = await countAnyWord(tier);
@@ -410,7 +491,7 @@ export async function searchTranscriptsRanked(
     // all (below), and the low tiers are counted as the high ones were: cheap then, and a tier
     // with fewer rows than a page is kept, in case the planner was wrong and there are more
     // matches than the candidates.
-    const allWords = everyWordTierQuery(anyLanguage, tier)!;
+    const allWords = everyWordTier(tier);
     let m = counted.get(`${tier}true`);
     if (m === undefined && (await allMatchesEstimate()) <= candidates) {
       await countTiers(LOW_TIERS, [true]);
@@ -427,25 +508,41 @@ export async function searchTranscriptsRanked(
     if (r.matched < need) {
       // Fewer matches than a page: all of them were ranked; the tier below is tried. They are
       // ranked again there only if kept, since its candidates stop at the bound. Kept when the
-      // tier's rows are those matches; a phrase's tier may hold thousands of rows that say both
-      // words but not the phrase ("best friend": 4,381 rows, 54 matches), not worth reading again.
-      if (r.matched > 0 && !isPhrase) keep = union(keep, allWords);
+      // tier's rows are those matches; a phrase's tier without its pairs may hold thousands of
+      // rows that say both words but not the phrase, not worth reading again.
+      if (r.matched > 0 && (!isPhrase || pairs !== undefined)) keep = union(keep, allWords);
       continue;
     }
     return { hits: r.hits, exact: false };
   }
-  const r = await rank({ keep });
+  const r = await rank({ bounded: pairs, keep });
   return { hits: r.hits, exact: r.matched <= candidates };
 }
 
+/** The tsquery over tsv_tiers of a phrase's pairs (phrasePairs), their tokens made by the server. */
+async function pairTokens(db: Db, anyLanguage: string): Promise<string | undefined> {
+  const branches = phrasePairs(anyLanguage);
+  if (!branches) return undefined;
+  const all = [...new Set(branches.flat())];
+  const { rows } = await db.execute<{ pair: string; token: string }>(
+    sql`SELECT p AS pair, audio_pipeline_pair_token(p) AS token FROM unnest(${sql.param(all)}::text[]) AS p`,
+  );
+  return pairTokensQuery(branches, new Map(rows.map((r) => [r.pair, r.token])));
+}
+
 /**
- * The planner's estimate of the transcripts a tsquery matches (EXPLAIN: planning only), within
- * the transcripts `tiers` (a tsquery over tsv_tiers) matches, if given.
+ * The planner's estimate of the transcripts a tsquery over tsv matches (EXPLAIN: planning only),
+ * within the transcripts `tiers` (a tsquery over tsv_tiers) matches, if given.
  */
-async function estimatedMatches(db: Db, tsquery: string, tiers?: string): Promise<number> {
+async function estimatedMatches(db: Db, tsquery: string | undefined, tiers?: string): Promise<number> {
   const plan = await db.execute<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }>(
-    sql`EXPLAIN (FORMAT JSON) SELECT 1 FROM transcripts WHERE tsv @@ ${tsquery}::tsquery
-        ${tiers !== undefined ? sql`AND tsv_tiers @@ ${tiers}::tsquery` : sql``}`,
+    sql`EXPLAIN (FORMAT JSON) SELECT 1 FROM transcripts WHERE ${sql.join(
+      [
+        ...(tsquery !== undefined ? [sql`tsv @@ ${tsquery}::tsquery`] : []),
+        ...(tiers !== undefined ? [sql`tsv_tiers @@ ${tiers}::tsquery`] : []),
+      ],
+      sql` AND `,
+    )}`,
   );
   return plan.rows[0]?.['QUERY PLAN'][0].Plan['Plan Rows'] ?? Infinity;
 }

@@ -839,8 +839,8 @@ for (const backend of backends) {
         });
         assert.equal(
           second.exact,
-          false,
-          'the 4th needs tier 4 (said twice): 5 matches, over the bound of 4',
+          true,
+          "the 4th says it 3 times: tier 6 ('violin#6', migration 0004) holds 4, within the bound of 4",
         );
         assert.equal(second.hits.length, 2, 'the bound never cuts a page short');
         assert.equal(second.hits[0]!.id, ids[3], 'the tier above is always among the candidates');
@@ -1006,6 +1006,69 @@ for (const backend of backends) {
       }
     });
 
+    test("a phrase's matches are found by its word pairs, and all of them ranked: exact", async () => {
+      const [date, archive] = ['2024-05-06', '2024-05-06_00-00'];
+      // 20 transcripts say "lute gong" four times, 10 once, 300 say both words apart. Without the
+      // pairs the search ranked the first tier that fills a page (the 20 that repeat both words)
+      // and said exact: false; with them it finds the 30 matches in tsv_tiers' index and ranks all.
+      const texts = [
+        ...Array.from({ length: 20 }, (_, i) => `${'lute gong '.repeat(4)}${i}`),
+        ...Array.from({ length: 10 }, (_, i) => `a lute gong played once on day ${i}`),
+        ...Array.from({ length: 300 }, (_, i) => `the lute and then the gong on day ${i}`),
+      ];
+      const ids = texts.map((_, i) => String(7_318_273_645_516_000_000n + BigInt(i)));
+      try {
+        await storeEnglishTexts(db, date, archive, ids, (_, i) => texts[i]!);
+        await db.execute(sql`ANALYZE transcripts`);
+        const { rows } = await db.execute<{ pairs: string; want: string; stored: boolean }>(sql`
+          SELECT audio_pipeline_word_pairs(to_tsvector('english', 'My best friends, and the best dog barks'))::text AS pairs,
+                 array_to_tsvector(ARRAY[audio_pipeline_pair_token('best friend'), audio_pipeline_pair_token('best dog'),
+                                         audio_pipeline_pair_token('dog bark')])::text AS want,
+                 (SELECT tsv_tiers @@ audio_pipeline_pair_token('lute gong')::tsquery
+                  FROM transcripts WHERE id = ${ids[20]!}) AS stored`);
+        // stop words break a pair (my, and, the); stems are paired as tsv holds them
+        assert.equal(rows[0]!.pairs, rows[0]!.want);
+        assert.match(rows[0]!.pairs, /^'~\d+' '~\d+' '~\d+'$/);
+        assert.equal(rows[0]!.stored, true, 'a stored transcript carries its pairs');
+        const everyMatch = await searchTranscriptsRanked(db, '"lute gong"', {
+          date,
+          candidates: 1000,
+          limit: 10,
+        });
+        assert.equal(everyMatch.exact, true);
+        const ours = await searchTranscriptsRanked(db, '"lute gong"', { date, candidates: 40, limit: 10 });
+        assert.equal(ours.exact, true, '30 matches, 40 candidates: every match ranked');
+        assert.deepEqual(
+          ours.hits.map((h) => h.rank),
+          everyMatch.hits.map((h) => h.rank),
+          'the ranks of the exact top 10',
+        );
+        assert.ok(
+          ours.hits.every((h) => ids.indexOf(h.id) < 20),
+          'the transcripts that repeat the phrase',
+        );
+        // More matches than the candidates: the tiers narrowed by the pairs, as for two words.
+        const few = await searchTranscriptsRanked(db, '"lute gong"', { date, candidates: 20, limit: 10 });
+        assert.equal(few.hits.length, 10);
+        assert.ok(
+          few.hits.every((h) => ids.indexOf(h.id) < 20),
+          'the best of the phrase, none of the others',
+        );
+        // Words apart are not the phrase; a phrase made of a stop word and a word has no pair to
+        // look up ("the lute" is 'lute' in English) and is searched as before.
+        const apart = await searchTranscriptsRanked(db, '"gong lute"', { date, candidates: 40, limit: 10 });
+        assert.equal(apart.exact, true);
+        assert.ok(
+          apart.hits.every((h) => ids.indexOf(h.id) < 20),
+          '"gong lute": only where the phrase repeats',
+        );
+        const withStopWord = await searchTranscriptsRanked(db, '"the gong"', { date, limit: 5 });
+        assert.equal(withStopWord.hits.length, 5);
+      } finally {
+        await db.execute(sql`DELETE FROM audio_files WHERE date = ${date}`);
+      }
+    });
+
     test('tfRankBound is ts_rank of words at n positions', async () => {
       const positions = [1, 2, 3, 7, 8, 15, 63, 64];
       // x alone at n positions; x and y at n positions each (a two-word query: the mean of both).
@@ -1036,6 +1099,8 @@ for (const backend of backends) {
         ).rows[0]!.t;
       assert.equal(await tiers('a dog barks'), '');
       assert.equal(await tiers('dog dog'), "'dog#2' 'dog#3' 'dog#4'");
+      // tier 6 (migration 0004): "said three times" for a word whose stem is itself
+      assert.equal(await tiers('dog dog dog'), "'dog#2' 'dog#3' 'dog#4' 'dog#6'");
       assert.equal(await tiers('coffees and coffees'), "'coffe#2' 'coffees#2'");
       assert.equal(await tiers('coffees coffees coffees'), "'coffe#2' 'coffe#3' 'coffees#2' 'coffees#3'");
     });

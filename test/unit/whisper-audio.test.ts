@@ -63,7 +63,7 @@ function directDft(re: Float64Array, im: Float64Array): [Float64Array, Float64Ar
 
 test('ComplexFFT equals the direct DFT for sizes of every radix (2, 3, 4, 5) and their mixes', () => {
   let seed = 1;
-  const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647) - 0.5;
+  const rand = () => (seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5;
   for (const n of [2, 3, 4, 5, 6, 8, 9, 10, 12, 15, 25, 30, 60, 200]) {
     const re = Float64Array.from({ length: n }, rand);
     const im = Float64Array.from({ length: n }, rand);
