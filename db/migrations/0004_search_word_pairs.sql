@@ -12,7 +12,9 @@
 -- between them puts a gap in the positions and breaks the pair) the column holds a token for the
 -- pair: '~' and one of 2^18 buckets of the md5 of 'stem stem' (audio_pipeline_pair_token). The
 -- index then finds the transcripts that hold all of a phrase's pairs — and ~100 in a million that
--- hold the same buckets by chance, which the check against tsv drops. Buckets, not the pairs
+-- hold the same buckets by chance, which the check against tsv drops. (A transcript can also
+-- match a phrase in tsv's plain words, which have no pairs here: the search uses the pairs only
+-- when that cannot find more; pairTokens in db/queries/search-transcripts.ts says when.) Buckets, not the pairs
 -- themselves: most pairs are rare, and an index of ~20 million distinct pairs took 1 GB at a
 -- million transcripts (tsv's: 227 MB); md5, not hashtext, because the buckets are stored and must
 -- be the same in every PostgreSQL version. ~26 pairs per transcript of ~90 words.
@@ -24,8 +26,8 @@ CREATE OR REPLACE FUNCTION audio_pipeline_word_pairs(stemmed tsvector) RETURNS t
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
   SELECT coalesce(array_to_tsvector(array_agg(DISTINCT audio_pipeline_pair_token(a.lexeme || ' ' || b.lexeme))), ''::tsvector)
   FROM (SELECT u.lexeme, unnest(u.positions) AS pos FROM unnest(stemmed) AS u) AS a
-  -- a join, not lead() over the positions: two lexemes at one position (a dictionary that
-  -- gives several) each pair with the next word, as a phrase query may take either
+  -- a join on the positions, not lead() over them: were two lexemes at one position (a
+  -- dictionary that gives several), each would pair with the next word
   JOIN (SELECT u.lexeme, unnest(u.positions) AS pos FROM unnest(stemmed) AS u) AS b ON b.pos = a.pos + 1
 $$;--> statement-breakpoint
 CREATE OR REPLACE FUNCTION audio_pipeline_tf_tiers(stemmed tsvector, plain tsvector) RETURNS tsvector

@@ -42,10 +42,10 @@
  * Phrases. tsv's GIN index holds no positions, so a phrase was checked row by row in every
  * transcript that holds its words ("best friend": 4,381 rows read for 54 matches at a million).
  * tsv_tiers also holds a token for each pair of stems said one right after the other (migration
- * 0004: one of 2^18 buckets of 'best friend'), and every match of a phrase holds the phrase's
- * pairs (phrasePairs): so the transcripts that hold their tokens, few for most phrases, are the
- * candidates, ranked all and exact when the planner expects no more than the bound; otherwise
- * every tier above is narrowed by them.
+ * 0004: one of 2^18 buckets of 'best friend'), and for most phrases every match holds the
+ * phrase's pairs (phrasePairs, pairTokens say when): so the transcripts that hold their tokens,
+ * few for most phrases, are the candidates, ranked all and exact when the planner expects no more
+ * than the bound; otherwise every tier above is narrowed by them.
  * bench/search.ts measures the latency and the overlap with the exact ranking.
  */
 import { sql } from 'drizzle-orm';
@@ -109,7 +109,7 @@ export interface SearchResult {
 /** How many times more rows than the planner expects an index intersection may return (above). */
 const INTERSECTION_UNDERESTIMATE = 20;
 
-/** Repetition counts indexed by tsv_tiers (migration 0003), searched from the top. */
+/** Repetition counts indexed by tsv_tiers (migrations 0003 and 0004), searched from the top. */
 export const REPETITION_TIERS = [64, 32, 16, 8, 6, 4, 3, 2] as const;
 /** Counted first, cheaply (few rows each); the low tiers only when these did not decide. */
 const HIGH_TIERS: readonly number[] = REPETITION_TIERS.filter((t) => t >= 8);
@@ -158,16 +158,15 @@ export function everyWordTierQuery(tsquery: string, tier: number): string | unde
 }
 
 /**
- * The word pairs ('stem stem': two stems said one right after the other) that every match of
+ * The word pairs ('stem stem': two stems said one right after the other) that a match of
  * `tsquery` holds, as the branches of an OR, each a list of pairs all required. `tsquery` is
  * audio_pipeline_any_language_tsquery's text: the query as each language parses it, ORed; for
  * "best friends forever", [['best friend', 'friend forev'], ['best friends', 'friends forev'], …].
- * A transcript matched through a language's parse holds that parse's pairs in tsv's stems of its
- * own language, and one matched through the plain words ('simple') holds them stemmed as its
- * language's parse (also in the OR) stems them: no match is outside. undefined when some parse
- * has no pair (a single word, or a phrase that is all stop words but one in some language: "you
- * know" is 'know' in English), or the query is not plain phrases and words joined by & and | (a
- * negation, parentheses). migration 0004 indexes each pair by audio_pipeline_pair_token.
+ * A transcript matched through its language's parse, in tsv's stems, holds that parse's pairs;
+ * pairTokens says when every other match does too. undefined when some parse has no pair (a
+ * single word, or a phrase that is all stop words but one in some language: "you know" is 'know'
+ * in English), or the query is not plain phrases and words joined by & and | (a negation,
+ * parentheses). Migration 0004 indexes each pair by audio_pipeline_pair_token.
  */
 export function phrasePairs(tsquery: string): string[][] | undefined {
   const tokens = [...tsquery.matchAll(/'((?:[^']|'')*)'|<->|<\d+>|&|\||(\S)/g)];
@@ -391,7 +390,7 @@ export async function searchTranscriptsRanked(
   const isPhrase = /<(?:-|\d+)>/.test(anyLanguage);
   // A phrase's every match holds its word pairs (migration 0004): the candidates of a phrase are
   // the transcripts that hold them, found in tsv_tiers' index, not all that hold its words.
-  const pairs = isPhrase ? await pairTokens(db, anyLanguage) : undefined;
+  const pairs = isPhrase ? await pairTokens(db, text, anyLanguage) : undefined;
   const withPairs = (q: string) => (pairs === undefined ? q : `(${q}) & (${pairs})`);
   const anyWordTier = (tier: number) => withPairs(tierQuery(lexemes, tier));
   const everyWordTier = (tier: number) => withPairs(everyWordTierQuery(anyLanguage, tier)!);
@@ -519,14 +518,58 @@ export async function searchTranscriptsRanked(
   return { hits: r.hits, exact: r.matched <= candidates };
 }
 
-/** The tsquery over tsv_tiers of a phrase's pairs (phrasePairs), their tokens made by the server. */
-async function pairTokens(db: Db, anyLanguage: string): Promise<string | undefined> {
+/** A quoted lexeme of a tsquery's text, and a quote as that text doubles it (bind parameters). */
+const QUOTED_LEXEME = `'((?:[^']|'')*)'`;
+
+/**
+ * The tsquery over tsv_tiers of a phrase's pairs (phrasePairs), their tokens made by the server;
+ * undefined unless every transcript that matches `text` must hold them. The stored pairs are those
+ * of tsv's first half, the stems of the transcript's own language; a transcript can also match in
+ * the second, its plain words. That is safe when, for the parse of `text` in every language the
+ * transcripts are in (and 'simple', for those without one or without a stemmer):
+ * - the parse is not empty and has no OR: a transcript matched by its plain words ('simple') in
+ *   language L then holds L's parse of the same words in its stems, and that parse's pairs are in
+ *   the OR (an empty one is left out of it: "the who" in English, all stop words);
+ * - every lexeme of it is its own stem and no stop word there: L's parse can match the plain
+ *   words too ('own' <-> 'car' for "owns car" in "his own car"), and those pairs are then in the
+ *   stems only if each plain word stems to itself.
+ * ("lute" is 'lut' in Hungarian, whose stem of 'lut' is 'lu': checked only if some transcript is
+ * in Hungarian.) A transcript stored while this runs, in a language not seen yet, may be missed by
+ * this one search. A phrase that spans the end of the text and its beginning (tsv's two halves
+ * joined) is not found through the pairs: it was never said.
+ */
+async function pairTokens(db: Db, text: string, anyLanguage: string): Promise<string | undefined> {
   const branches = phrasePairs(anyLanguage);
   if (!branches) return undefined;
   const all = [...new Set(branches.flat())];
-  const { rows } = await db.execute<{ pair: string; token: string }>(
-    sql`SELECT p AS pair, audio_pipeline_pair_token(p) AS token FROM unnest(${sql.param(all)}::text[]) AS p`,
-  );
+  const { rows } = await db.execute<{ pair: string; token: string; safe: boolean }>(sql`
+    WITH RECURSIVE languages(language) AS (
+      -- the transcripts' languages, one index probe each (transcripts_language_idx)
+      (SELECT t.language FROM transcripts AS t WHERE t.language IS NOT NULL ORDER BY t.language LIMIT 1)
+      UNION ALL
+      SELECT (SELECT t.language FROM transcripts AS t WHERE t.language > l.language
+              ORDER BY t.language LIMIT 1)
+      FROM languages AS l WHERE l.language IS NOT NULL
+    ),
+    configs AS (
+      SELECT audio_pipeline_ts_config(language) AS cfg FROM languages WHERE language IS NOT NULL
+      UNION SELECT 'pg_catalog.simple'::regconfig -- no language, or one without a stemmer
+    ),
+    parses AS (SELECT cfg, websearch_to_tsquery(cfg, ${text}) AS q FROM configs),
+    lexemes AS (
+      SELECT p.cfg, replace(m[1], ${"''"}, ${"'"}) AS lexeme
+      FROM parses AS p, regexp_matches(p.q::text, ${QUOTED_LEXEME}, 'g') AS m
+    ),
+    safe AS (
+      SELECT (SELECT bool_and(numnode(q) > 0
+                              AND strpos(regexp_replace(q::text, ${QUOTED_LEXEME}, '', 'g'), '|') = 0)
+              FROM parses)
+         AND (SELECT coalesce(bool_and(strip(to_tsvector(cfg, lexeme)) = array_to_tsvector(ARRAY[lexeme])), true)
+              FROM lexemes) AS ok
+    )
+    SELECT p AS pair, audio_pipeline_pair_token(p) AS token, (SELECT ok FROM safe) AS safe
+    FROM unnest(${sql.param(all)}::text[]) AS p`);
+  if (!rows.every((r) => r.safe)) return undefined;
   return pairTokensQuery(branches, new Map(rows.map((r) => [r.pair, r.token])));
 }
 

@@ -1015,6 +1015,11 @@ for (const backend of backends) {
         ...Array.from({ length: 20 }, (_, i) => `${'lute gong '.repeat(4)}${i}`),
         ...Array.from({ length: 10 }, (_, i) => `a lute gong played once on day ${i}`),
         ...Array.from({ length: 300 }, (_, i) => `the lute and then the gong on day ${i}`),
+        // Matches that hold no pair in their stems: "the who" is all stop words in English (found
+        // by the plain words only), and English's 'own' <-> 'car' for "owns car" matches the plain
+        // words of "his own car" ('own' is an English stop word, not in the stems).
+        'i saw the who live',
+        'his own car',
       ];
       const ids = texts.map((_, i) => String(7_318_273_645_516_000_000n + BigInt(i)));
       try {
@@ -1064,6 +1069,17 @@ for (const backend of backends) {
         );
         const withStopWord = await searchTranscriptsRanked(db, '"the gong"', { date, limit: 5 });
         assert.equal(withStopWord.hits.length, 5);
+        for (const [query, i] of [
+          ['"the who"', 330],
+          ['"owns car"', 331],
+        ] as const) {
+          const found = await searchTranscriptsRanked(db, query, { date, candidates: 40, limit: 10 });
+          assert.deepEqual(
+            found.hits.map((h) => ids.indexOf(h.id)),
+            [i],
+            `${query}: a match without the pairs in its stems is still found`,
+          );
+        }
       } finally {
         await db.execute(sql`DELETE FROM audio_files WHERE date = ${date}`);
       }
