@@ -527,9 +527,10 @@ const QUOTED_LEXEME = `'((?:[^']|'')*)'`;
  * of tsv's first half, the stems of the transcript's own language; a transcript can also match in
  * the second, its plain words. That is safe when, for the parse of `text` in every language the
  * transcripts are in (and 'simple', for those without one or without a stemmer):
- * - the parse is not empty and has no OR: a transcript matched by its plain words ('simple') in
+ * - the parse is one phrase, not empty: a transcript matched by its plain words ('simple') in
  *   language L then holds L's parse of the same words in its stems, and that parse's pairs are in
- *   the OR (an empty one is left out of it: "the who" in English, all stop words);
+ *   the OR (an empty one is left out of it: "the who" in English, all stop words); with an OR or
+ *   an & the parts could match in different halves, each holding the pairs of another parse;
  * - every lexeme of it is its own stem and no stop word there: L's parse can match the plain
  *   words too ('own' <-> 'car' for "owns car" in "his own car"), and those pairs are then in the
  *   stems only if each plain word stems to itself.
@@ -562,7 +563,7 @@ async function pairTokens(db: Db, text: string, anyLanguage: string): Promise<st
     ),
     safe AS (
       SELECT (SELECT bool_and(numnode(q) > 0
-                              AND strpos(regexp_replace(q::text, ${QUOTED_LEXEME}, '', 'g'), '|') = 0)
+                              AND regexp_replace(q::text, ${QUOTED_LEXEME}, '', 'g') !~ '[|&]')
               FROM parses)
          AND (SELECT coalesce(bool_and(strip(to_tsvector(cfg, lexeme)) = array_to_tsvector(ARRAY[lexeme])), true)
               FROM lexemes) AS ok
