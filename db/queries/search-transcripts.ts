@@ -537,7 +537,9 @@ const QUOTED_LEXEME = `'((?:[^']|'')*)'`;
  * ("lute" is 'lut' in Hungarian, whose stem of 'lut' is 'lu': checked only if some transcript is
  * in Hungarian.) A transcript stored while this runs, in a language not seen yet, may be missed by
  * this one search. A phrase that spans the end of the text and its beginning (tsv's two halves
- * joined) is not found through the pairs: it was never said.
+ * joined) is not found through the pairs: it was never said. Nor is one whose stem a transcript
+ * already holds at 255 positions (to_tsvector keeps no more) while its plain words ("liked"
+ * after 255 "like"s) still have room: a repetition loop, found by a review, not otherwise seen.
  */
 async function pairTokens(db: Db, text: string, anyLanguage: string): Promise<string | undefined> {
   const branches = phrasePairs(anyLanguage);
