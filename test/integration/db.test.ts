@@ -968,6 +968,43 @@ for (const backend of backends) {
       }
     });
 
+    test('two common words: below a tier that holds less than a page, those that also repeat one word more', async () => {
+      const [date, archive] = ['2024-05-07', '2024-05-07_00-00'];
+      // 6 transcripts say both words three times (tier 6 of both: fewer than the page of 10), 300
+      // say both twice, then 20 say one three times and the other twice. The page is the 6 and the
+      // best 4 of the 20, which are stored after the 300: ranking the first 30 candidates that say
+      // both twice (as before) missed them; those that also repeat one word are few and hold them.
+      const texts = [
+        ...Array.from({ length: 6 }, (_, i) => `harp drum harp drum harp drum ${i}`),
+        ...Array.from({ length: 300 }, (_, i) => `harp drum and harp drum ${i}`),
+        ...Array.from({ length: 20 }, (_, i) => `harp harp harp and drum drum ${i}`),
+        ...Array.from({ length: 1000 }, (_, i) => `a violin played on evening ${i}`),
+      ];
+      const ids = texts.map((_, i) => String(7_318_273_645_517_000_000n + BigInt(i)));
+      try {
+        await storeEnglishTexts(db, date, archive, ids, (_, i) => texts[i]!);
+        await db.execute(sql`ANALYZE transcripts`);
+        const everyMatch = await searchTranscriptsRanked(db, 'harp drum', {
+          date,
+          candidates: 1000,
+          limit: 10,
+        });
+        assert.equal(everyMatch.exact, true);
+        const ours = await searchTranscriptsRanked(db, 'harp drum', { date, candidates: 30, limit: 10 });
+        assert.deepEqual(
+          ours.hits.map((h) => h.rank),
+          everyMatch.hits.map((h) => h.rank),
+          'the ranks of the exact top 10',
+        );
+        assert.ok(
+          ours.hits.slice(6).every((h) => ids.indexOf(h.id) >= 306 && ids.indexOf(h.id) < 326),
+          'after the 6, the transcripts that say one word three times',
+        );
+      } finally {
+        await db.execute(sql`DELETE FROM audio_files WHERE date = ${date}`);
+      }
+    });
+
     test('two words and a phrase: the transcripts that repeat either word prove the page exact', async () => {
       const [date, archive] = ['2024-05-04', '2024-05-04_00-00'];
       // 80 transcripts hold both words once (more than the 30 candidates), 12 repeat one of them:
