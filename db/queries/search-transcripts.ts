@@ -417,15 +417,22 @@ export async function searchTranscriptsRanked(
       )}) AS p(tier, every, q)`);
     for (const row of rows.rows) counted.set(`${row.tier}${row.every}`, row.n);
   };
-  // Several words or a phrase. When the planner expects few transcripts that repeat any of the
-  // words and hold them all (tier 2 intersected with the matches: a few hundred for two words in
-  // 5% of the rows each), ranking them all gives the page, and the bound of tier 2 proves it exact.
+  let allEstimate: number | undefined;
+  /** The planner's estimate of all matches (a phrase: of its pairs' transcripts), asked once. */
+  const allMatchesEstimate = async () =>
+    (allEstimate ??=
+      pairs === undefined
+        ? await estimatedMatches(db, anyLanguage)
+        : await estimatedMatches(db, undefined, pairs));
   // A phrase whose pairs the planner expects in no more transcripts than the bound: rank all of
   // its matches (the transcripts that hold the pairs and, checked against tsv, the phrase).
-  if (pairs !== undefined && (await estimatedMatches(db, undefined, pairs)) <= candidates) {
+  if (pairs !== undefined && (await allMatchesEstimate()) <= candidates) {
     const r = await rank({ bounded: pairs });
     if (r.matched <= candidates) return { hits: r.hits, exact: true };
   }
+  // Several words or a phrase. When the planner expects few transcripts that repeat any of the
+  // words and hold them all (tier 2 intersected with the matches: a few hundred for two words in
+  // 5% of the rows each), ranking them all gives the page, and the bound of tier 2 proves it exact.
   if (everyWord && tfRanked) {
     const bottom = REPETITION_TIERS.at(-1)!;
     // The planner multiplies the two conditions' selectivities as if they were independent, but
@@ -459,13 +466,6 @@ export async function searchTranscriptsRanked(
   const union = (a: string | undefined, b: string) => (a === undefined ? b : `(${a}) | (${b})`);
 
   let keep: string | undefined; // candidates ranked in every statement below: a few best rows
-  let allEstimate: number | undefined;
-  /** The planner's estimate of all matches, asked once. */
-  const allMatchesEstimate = async () =>
-    (allEstimate ??=
-      pairs === undefined
-        ? await estimatedMatches(db, anyLanguage)
-        : await estimatedMatches(db, undefined, pairs));
   for (const tier of REPETITION_TIERS) {
     const anyWord = anyWordTier(tier);
     const n = await countAnyWord(tier);
@@ -509,9 +509,10 @@ export async function searchTranscriptsRanked(
     // they are the candidates: ~300 instead of 1,093 for "right yeah" (bench/README.md).
     const above = REPETITION_TIERS[REPETITION_TIERS.indexOf(tier) - 1];
     if (keep !== undefined && above !== undefined) {
-      const narrowed = `(${allWords}) & (${anyWordTier(above)})`;
-      const n = await rank({ bounded: narrowed, keep, snippetsIfAtLeast: need });
-      if (n.hits.length === limit) return { hits: n.hits, exact: false };
+      // allWords already holds a phrase's pairs
+      const narrowed = `(${allWords}) & (${tierQuery(lexemes, above)})`;
+      const fewer = await rank({ bounded: narrowed, keep, snippetsIfAtLeast: need });
+      if (fewer.hits.length === limit) return { hits: fewer.hits, exact: false };
     }
     const r = await rank({ bounded: allWords, keep, snippetsIfAtLeast: need });
     if (r.matched < need) {
