@@ -164,6 +164,7 @@ async function childOurs(
     ...engine.model.stats,
     decoder: engine.model.decoderMode,
     vad: engine.vadStats,
+    pack: engine.packStats,
     encoderProcess: encoderPid ? { cpuS: encoderCpuS, peakRssMb: encoderPeakMb } : null,
   };
   await engine.close();

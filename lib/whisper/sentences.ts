@@ -28,9 +28,9 @@ export function endsSentence(word: string): boolean {
 }
 
 /** `words` cut after each sentence end and at each pause of SEGMENT_PAUSE_S or more. */
-export function splitSentences(words: TranscriptWord[]): TranscriptWord[][] {
-  const out: TranscriptWord[][] = [];
-  let current: TranscriptWord[] = [];
+export function splitSentences<W extends TranscriptWord>(words: W[]): W[][] {
+  const out: W[][] = [];
+  let current: W[] = [];
   for (const w of words) {
     const prev = current[current.length - 1];
     if (prev && w.start - prev.end >= SEGMENT_PAUSE_S) {

@@ -30,6 +30,8 @@ import * as ort from 'onnxruntime-node';
 import type { TranscriptSegment } from '../manifest.ts';
 import type { Logger } from '../log.ts';
 import { ConfigError, errorMessage } from '../errors.ts';
+import { buildPack, isPackable, memberEncoderFrames, PACK_CAPACITY_FRAMES, packFrames, unpack } from './packing.ts';
+import type { MemberOutcome, Pack } from './packing.ts';
 import { AudioLoader, FRAMES_PER_SECOND, HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE } from './audio.ts';
 import { loadMelFilters, logMelSpectrogram, melWindow, type LogMel } from './mel.ts';
 import { decodeBatch, DecodingTask, TIME_PRECISION, type DecodingResult } from './decoding.ts';
@@ -133,6 +135,12 @@ export interface EngineOptions {
    * with cross-attention outputs; true otherwise (the seek loop over whole clips needs them).
    */
   segmentTimestamps?: boolean;
+  /**
+   * Clips with one chunk of speech of at most 20 s share 30-s windows, a second of silence
+   * apart (packing.ts; WHISPER_PACK). Default: on wherever segments are sentences (the VAD and
+   * timed words are what packing needs) and the decoder's K/V are on the host.
+   */
+  packClips?: boolean;
   // condition_on_previous_text is off (Whisper's default is on): no window is prompted with the
   // text before it, which keeps a hallucination from carrying over and every SOT sequence the
   // same length (so that any windows can share a batch).
@@ -159,6 +167,14 @@ export interface VadStats {
   chunks: number;
 }
 
+/** What packing did in the last call. */
+export interface PackStats {
+  packs: number;
+  /** Clips packed, and those of them decoded again on their own (packing.ts says why). */
+  packedClips: number;
+  decodedAlone: number;
+}
+
 function emptyVadStats(): VadStats {
   return { clips: 0, clipsWithoutSpeech: 0, audioSeconds: 0, chunkSeconds: 0, chunks: 0 };
 }
@@ -180,10 +196,13 @@ export class WhisperEngine {
   peakBufferedSeconds = 0;
   /** What the VAD did in the last call. */
   vadStats: VadStats = emptyVadStats();
+  packStats: PackStats = { packs: 0, packedClips: 0, decodedAlone: 0 };
   private readonly thresholds: QualityThresholds;
   private readonly aligner: WordAligner | undefined;
   /** Segments are sentences timed by the words (segmentTimestamps false), not timestamp tokens. */
   readonly sentenceSegments: boolean;
+  /** Short clips share windows (packing.ts). */
+  readonly packsClips: boolean;
 
   private constructor(
     readonly model: WhisperModel,
@@ -214,6 +233,12 @@ export class WhisperEngine {
         );
       this.aligner = WordAligner.forModel(model, tokenizer);
     }
+    const canPack = this.sentenceSegments && !model.keepsKvOnDevice;
+    if (opts.packClips && !canPack)
+      throw new ConfigError(
+        'packing short clips (WHISPER_PACK=1) needs segments without timestamp tokens (the VAD, WHISPER_SEGMENTS=auto or sentences) and the decoder on the CPU: the words of a pack are handed back to its clips by their times',
+      );
+    this.packsClips = opts.packClips ?? canPack;
   }
 
   static async load(opts: EngineOptions): Promise<WhisperEngine> {
@@ -337,6 +362,25 @@ export class WhisperEngine {
       held -= chunk.mel?.nFrames ?? 0;
       chunk.mel = undefined;
     };
+    this.packStats = { packs: 0, packedClips: 0, decodedAlone: 0 };
+    // Short clips wait here for others to share a window with (packing.ts): until the next one
+    // would not fit, or no clip is loading.
+    let packing: Chunk[] = [];
+    const closePack = () => {
+      if (packing.length === 1) queue.push(nextWindow(packing[0]));
+      else if (packing.length > 1) {
+        const pack = buildPack(packing);
+        held += pack.mel?.nFrames ?? 0;
+        this.packStats.packs++;
+        this.packStats.packedClips += packing.length;
+        queue.push(nextWindow(pack));
+      }
+      packing = [];
+    };
+    const addToPack = (chunk: Chunk) => {
+      if (packing.length > 0 && packFrames([...packing, chunk]) > PACK_CAPACITY_FRAMES) closePack();
+      packing.push(chunk);
+    };
 
     // Audio decoding runs ahead of the model in ffmpeg processes, a bounded number at a time.
     const queue: Window[] = [];
@@ -358,6 +402,10 @@ export class WhisperEngine {
           }
           for (const chunk of clip.chunks) held += chunk.mel?.nFrames ?? 0;
           this.peakBufferedSeconds = Math.max(this.peakBufferedSeconds, held / FRAMES_PER_SECOND);
+          if (this.packsClips && isPackable(clip)) {
+            addToPack(clip.chunks[0]);
+            return;
+          }
           // Without a language, the first chunk detects it before the others are decoded.
           const [first, ...rest] = clip.chunks;
           if (clip.language === undefined) clip.waiting = rest;
@@ -394,6 +442,7 @@ export class WhisperEngine {
       for (;;) {
         signal?.throwIfAborted();
         pump();
+        if (loading.size === 0) closePack();
         if (queue.length < B && loading.size > 0) {
           // the encoder would idle while clips load (at the start, a whole batch of them)
           this.encodeAhead([], queue);
@@ -443,7 +492,16 @@ export class WhisperEngine {
             for (const c of clip.waiting.splice(0)) queue.push(nextWindow(c));
           }
           if (chunk.seek < chunk.contentFrames) queue.push(nextWindow(chunk));
-          else {
+          else if (chunk.pack) {
+            release(chunk);
+            for (const o of this.unpackChunk(chunk)) {
+              if (o.alone) queue.push(nextWindow(o.chunk));
+              else {
+                release(o.chunk);
+                finish(o.chunk.clip.index, this.clipResult(o.chunk.clip));
+              }
+            }
+          } else {
             release(chunk);
             if (--clip.chunksLeft === 0) finish(clip.index, this.clipResult(clip));
           }
@@ -534,6 +592,10 @@ export class WhisperEngine {
         attentionFrames: this.sentenceSegments
           ? attentionFrames(w.segmentSize, this.model.dims.nAudioCtx)
           : undefined,
+        memberFrames:
+          w.chunk.pack && clip.language === undefined
+            ? memberEncoderFrames(w.chunk.pack, w.seek, this.model.dims.nAudioCtx)
+            : undefined,
       },
       this.model.dims.nTextCtx,
     );
@@ -664,6 +726,7 @@ export class WhisperEngine {
     if (w.seek === 0 && clip.language === undefined) {
       clip.language = r.language;
       clip.languageProb = r.languageProbs?.[r.language] ?? 0;
+      if (chunk.pack) chunk.pack.memberLanguages = r.memberLanguages;
     }
     const frames = w.segmentSize;
     this.opts.logger?.debug(
@@ -768,6 +831,7 @@ export class WhisperEngine {
     );
     const sentences = timed?.sentences ?? [];
     if (!timed || sentences.length === 0) {
+      if (chunk.pack) chunk.pack.untimed = true;
       chunk.seek += w.segmentSize;
       const windowEnd = timeOffset + (w.segmentSize * HOP_LENGTH) / SAMPLE_RATE;
       chunk.segments.push({
@@ -781,6 +845,11 @@ export class WhisperEngine {
     // Without timestamp tokens the text ends where the alignment put its end: an end of text
     // with more speech after it resumes there, as at a last timestamp (consumedFrames).
     chunk.seek += this.consumedFrames(w, Math.round((timed.textEnd - timeOffset) * FRAMES_PER_SECOND));
+    if (chunk.pack) {
+      const q = { avgLogprob: quality.avg_logprob, noSpeechProb: quality.no_speech_prob };
+      for (const words of sentences) for (const x of words) chunk.pack.words.push({ ...x, ...q });
+      return;
+    }
     for (const words of sentences) {
       chunk.segments.push({
         start: round2(Math.min(words[0].start, end)),
@@ -813,6 +882,31 @@ export class WhisperEngine {
     let after = 0;
     for (const [a, b] of speech) after += Math.max(0, Math.min(b, to) - Math.max(a, from));
     return after > RESUME_SPEECH_S * FRAMES_PER_SECOND ? lastTimestamp : frames;
+  }
+
+  /**
+   * A decoded pack's words handed back to its clips (packing.ts), each clip finished with them,
+   * or told to be decoded on its own (logged with the reason).
+   */
+  private unpackChunk(chunk: Chunk): MemberOutcome[] {
+    const pack = chunk.pack as Pack;
+    const { clip } = chunk;
+    const outcomes = unpack(pack, clip.language ?? 'en', clip.languageProb, this.opts.wordTimestamps === true);
+    for (const o of outcomes) {
+      const member = o.chunk.clip;
+      if (o.alone) {
+        this.packStats.decodedAlone++;
+        this.opts.logger?.debug({ file: member.file, reason: o.reason }, 'whisper: a packed clip decoded alone');
+        continue;
+      }
+      member.language = o.language;
+      member.languageProb = o.languageProb;
+      o.chunk.segments = o.segments;
+      o.chunk.rawText = o.rawText;
+      o.chunk.seek = o.chunk.contentFrames;
+      member.chunksLeft = 0;
+    }
+    return outcomes;
   }
 
   private clipResult(clip: Clip): TranscriptionResult {

@@ -9,6 +9,7 @@ import type { TranscriptSegment } from '../manifest.ts';
 import { N_FRAMES } from './audio.ts';
 import type { DecodingResult } from './decoding.ts';
 import type { LogMel } from './mel.ts';
+import type { Pack } from './packing.ts';
 
 /** A clip being transcribed: its chunks, and what they produced. */
 export interface Clip {
@@ -43,6 +44,8 @@ export interface Chunk {
   seek: number;
   segments: TranscriptSegment[];
   rawText: string;
+  /** Set on a chunk that joins the chunks of several short clips (packing.ts). */
+  pack?: Pack;
 }
 
 /** One 30-second window of a chunk, queued for the model (again, for a temperature fallback). */

@@ -1,0 +1,192 @@
+/**
+ * Short clips share a window. Whisper's encoder always reads 30 s: a clip whose speech lasts 5 s
+ * costs a whole window, and most of an encoder run goes to padding. Clips with one short chunk
+ * of speech are therefore packed, a second of silence apart, into one spectrogram of at most 30
+ * s, decoded as one chunk, and the pack's words handed back to their clips by where they fall
+ * (the middle of the silence between two clips is the border).
+ *
+ * What packing must not change is each clip's own result, so a member is decoded again on its
+ * own (its window, its guards) when the pack cannot vouch for it: the pack's language is not the
+ * one the member's own audio tells (detected from the cross-attention restricted to its frames,
+ * decoding.ts), the pack wrote no word where the VAD heard a second of its speech, or its words
+ * are a phrase Whisper writes on silence or music (hallucinations.ts).
+ */
+import type { TranscriptSegment, TranscriptWord } from '../manifest.ts';
+import { FRAMES_PER_SECOND, N_FRAMES } from './audio.ts';
+import { isHallucination } from './hallucinations.ts';
+import type { LogMel } from './mel.ts';
+import { splitSentences } from './sentences.ts';
+import type { Chunk, Clip } from './windows.ts';
+
+/** Mel frames of silence between two members: 1 s (each member's own padding). */
+export const PACK_GAP_FRAMES = 100;
+/** A clip is packed when its only chunk is at most this long (mel frames: 20 s). */
+export const PACK_MAX_MEMBER_FRAMES = 2000;
+/** Mel frames a pack holds at most: 29 s, so that its window ends in silence as a clip's does. */
+export const PACK_CAPACITY_FRAMES = N_FRAMES - 100;
+/** Speech (s) the VAD heard in a member that the pack must have written words for. */
+const MIN_SPEECH_WITHOUT_WORDS_S = 1.0;
+
+export interface PackMember {
+  chunk: Chunk;
+  /** Mel frame of the pack where the member's audio starts. */
+  at: number;
+}
+
+/** What a pack holds while it is decoded: its members, and the words it wrote (pack time). */
+export interface Pack {
+  members: PackMember[];
+  words: Array<TranscriptWord & { avgLogprob: number; noSpeechProb: number }>;
+  /** Per member, its language as its own frames tell (decoding.ts), when the pack detected one. */
+  memberLanguages?: Array<{ language: string; probs: Record<string, number> }>;
+  /** A window of the pack whose words could not be timed: nothing can be handed back. */
+  untimed: boolean;
+}
+
+/** True when `clip` may share a window: one chunk of at most PACK_MAX_MEMBER_FRAMES. */
+export function isPackable(clip: Clip): boolean {
+  return clip.chunks.length === 1 && clip.chunks[0].contentFrames <= PACK_MAX_MEMBER_FRAMES;
+}
+
+/** Mel frames `chunks` take as one pack (their audio and the silences between them). */
+export function packFrames(chunks: readonly Chunk[]): number {
+  return chunks.reduce((n, c, i) => n + c.contentFrames + (i > 0 ? PACK_GAP_FRAMES : 0), 0);
+}
+
+/**
+ * One chunk holding `chunks` (two or more, packFrames ≤ PACK_CAPACITY_FRAMES), in a clip of its
+ * own that carries the members' common language (undefined: detected). Each member's frames are
+ * copied with their own log-Mel normalisation and followed by their own silence padding, so that
+ * the encoder sees each as it would alone, only not at the start of the window.
+ */
+export function buildPack(chunks: readonly Chunk[]): Chunk {
+  const first = chunks[0].mel as LogMel;
+  const nMels = first.nMels;
+  const members: PackMember[] = [];
+  let at = 0;
+  for (const chunk of chunks) {
+    members.push({ chunk, at });
+    at += chunk.contentFrames + PACK_GAP_FRAMES;
+  }
+  const contentFrames = at - PACK_GAP_FRAMES;
+  const nFrames = contentFrames + N_FRAMES;
+  const data = new Float32Array(nMels * nFrames);
+  members.forEach(({ chunk, at: from }, i) => {
+    const mel = chunk.mel as LogMel;
+    // the member's audio and its padding: up to the next member, or to the end for the last
+    const take = i + 1 < members.length ? chunk.contentFrames + PACK_GAP_FRAMES : nFrames - from;
+    for (let m = 0; m < nMels; m++)
+      data.set(mel.data.subarray(m * mel.nFrames, m * mel.nFrames + take), m * nFrames + from);
+  });
+  const languages = new Set(chunks.map((c) => c.clip.language));
+  const clip: Clip = {
+    index: -1,
+    file: `a pack of ${chunks.length} clips (${chunks.map((c) => c.clip.file).join(', ')})`,
+    durationS: contentFrames / FRAMES_PER_SECOND,
+    language: languages.size === 1 ? chunks[0].clip.language : undefined,
+    languageProb: languages.size === 1 ? Math.min(...chunks.map((c) => c.clip.languageProb)) : 0,
+    chunks: [],
+    chunksLeft: 1,
+    waiting: [],
+    seed: chunks.reduce((h, c) => Math.imul(h ^ c.clip.seed, 16777619), 2166136261) >>> 0,
+  };
+  const chunk: Chunk = {
+    clip,
+    offsetS: 0,
+    endS: contentFrames / FRAMES_PER_SECOND,
+    mel: { data, nMels, nFrames },
+    contentFrames,
+    speech: members.flatMap(({ chunk: c, at: from }) =>
+      (c.speech ?? [[0, c.contentFrames]]).map(([a, b]): [number, number] => [a + from, b + from]),
+    ),
+    seek: 0,
+    segments: [],
+    rawText: '',
+    pack: { members, words: [], untimed: false },
+  };
+  clip.chunks.push(chunk);
+  return chunk;
+}
+
+/**
+ * The members' frames in the window of `pack` starting at mel frame `seek`, in encoder frames
+ * (two mel frames each) with half the silence on either side: where each member's language is
+ * detected (decoding.ts). Members outside the window get an empty range.
+ */
+export function memberEncoderFrames(pack: Pack, seek: number, nAudioCtx: number): Array<[number, number]> {
+  const half = PACK_GAP_FRAMES / 2;
+  return pack.members.map(({ chunk, at }) => {
+    const from = Math.max(0, Math.floor((at - half - seek) / 2));
+    const to = Math.min(nAudioCtx, Math.ceil((at + chunk.contentFrames + half - seek) / 2));
+    return [from, Math.max(from, to)];
+  });
+}
+
+/** What a member gets back from its pack: its segments, or `alone` to be decoded on its own. */
+export type MemberOutcome =
+  | { chunk: Chunk; alone: false; language: string; languageProb: number; segments: TranscriptSegment[]; rawText: string }
+  | { chunk: Chunk; alone: true; reason: string };
+
+/**
+ * Hands the words of a decoded pack back to its members (times moved into each clip), or says
+ * which members must be decoded alone. `language`: the one the pack was decoded in;
+ * `keepWords`: segments keep their `words` (word timestamps on).
+ */
+export function unpack(pack: Pack, language: string, languageProb: number, keepWords: boolean): MemberOutcome[] {
+  const { members } = pack;
+  // borders: the middle of the silence between two members, in seconds of the pack
+  const borders = members
+    .slice(1)
+    .map(({ at }) => (at - PACK_GAP_FRAMES / 2) / FRAMES_PER_SECOND);
+  const wordsOf: Array<typeof pack.words> = members.map(() => []);
+  for (const w of pack.words) {
+    const middle = (w.start + w.end) / 2;
+    let m = 0;
+    while (m < borders.length && middle >= borders[m]) m++;
+    wordsOf[m].push(w);
+  }
+  return members.map(({ chunk, at }, m) => {
+    if (pack.untimed) return { chunk, alone: true, reason: 'its words could not be timed in the pack' };
+    const detected = pack.memberLanguages?.[m];
+    if (detected && detected.language !== language)
+      return { chunk, alone: true, reason: `its own audio says ${detected.language}, the pack ${language}` };
+    const words = wordsOf[m];
+    const speechS = (chunk.speech ?? [[0, chunk.contentFrames]]).reduce((n, [a, b]) => n + b - a, 0) / FRAMES_PER_SECOND;
+    if (words.length === 0 && speechS >= MIN_SPEECH_WITHOUT_WORDS_S)
+      return { chunk, alone: true, reason: `no words for ${speechS.toFixed(1)} s of speech` };
+    const rawText = words.map((w) => w.word).join('');
+    if (words.length > 0 && isHallucination(rawText.trim()))
+      return { chunk, alone: true, reason: 'its words are a phrase written on silence or music' };
+    const shift = chunk.offsetS - at / FRAMES_PER_SECOND;
+    const clamp = (t: number) => round2(Math.min(chunk.endS, Math.max(chunk.offsetS, t + shift)));
+    const moved = words.map((w) => ({ ...w, start: clamp(w.start), end: clamp(w.end) }));
+    const segments = splitSentences(moved).map((sentence): TranscriptSegment => {
+      const head = sentence[0];
+      return {
+        start: head.start,
+        end: sentence[sentence.length - 1].end,
+        text: sentence
+          .map((x) => x.word)
+          .join('')
+          .trim(),
+        avg_logprob: head.avgLogprob,
+        no_speech_prob: head.noSpeechProb,
+        ...(keepWords
+          ? { words: sentence.map(({ word, start, end, probability }) => ({ word, start, end, probability })) }
+          : {}),
+      };
+    });
+    return {
+      chunk,
+      alone: false,
+      language,
+      languageProb: detected?.probs[language] ?? languageProb,
+      segments,
+      rawText,
+    };
+  });
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
+}
