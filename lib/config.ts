@@ -81,6 +81,7 @@ const envSchema = z.object({
   WHISPER_BATCH_SIZE: positiveInt.default(8),
   WHISPER_WORD_TIMESTAMPS: z.enum(['0', '1']).default('0'),
   WHISPER_SEGMENTS: z.enum(WHISPER_SEGMENT_MODES).default('auto'),
+  WHISPER_PACK: z.enum(['auto', '0', '1']).default('auto'),
   WHISPER_THREADS: positiveInt.optional(),
   WHISPER_LANGUAGE: z
     .string()
@@ -182,6 +183,8 @@ export interface Config {
     wordTimestamps: boolean;
     /** WHISPER_SEGMENTS: sentences timed by their words, Whisper's timestamp tokens, or auto (lib/whisper/devices.ts). */
     segments: Env['WHISPER_SEGMENTS'];
+    /** WHISPER_PACK: short clips share 30-s windows (lib/whisper/packing.ts); undefined: auto. */
+    pack?: boolean;
   };
   /** FFMPEG_PATH, else ffmpeg-static where installed, else `ffmpeg` on PATH. */
   ffmpegPath: string;
@@ -309,6 +312,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       language: e.WHISPER_LANGUAGE,
       wordTimestamps: e.WHISPER_WORD_TIMESTAMPS === '1',
       segments: e.WHISPER_SEGMENTS,
+      pack: e.WHISPER_PACK === 'auto' ? undefined : e.WHISPER_PACK === '1',
     },
     ffmpegPath: resolveFfmpegPath(e.FFMPEG_PATH),
     convertConcurrency: e.CONVERT_CONCURRENCY ?? cores,

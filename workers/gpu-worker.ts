@@ -37,6 +37,7 @@ export function whisperEngineLoader(ctx: ActivityContext): EngineLoader {
         maxClipSeconds: ctx.config.limits.maxClipSeconds,
         wordTimestamps: whisper.wordTimestamps,
         segmentTimestamps: segmentTimestampsFor(whisper.segments),
+        packClips: whisper.pack,
         vadModel,
       }).catch((err: unknown) => {
         loading = undefined; // the next task tries again instead of reusing the failure

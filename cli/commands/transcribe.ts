@@ -26,6 +26,8 @@ interface TranscribeCliOptions {
   json?: boolean;
   wordTimestamps?: boolean;
   segments?: WhisperSegmentMode;
+  /** false with --no-pack; otherwise WHISPER_PACK decides. */
+  pack?: boolean;
 }
 
 const DEVICES: readonly string[] = WHISPER_DEVICES;
@@ -120,6 +122,10 @@ export function registerTranscribeCommand(
         return v as WhisperSegmentMode;
       },
     )
+    .option(
+      '--no-pack',
+      'give every clip windows of its own: by default clips with at most 20 s of speech share 30-s windows, a second apart, and get their words back by time (WHISPER_PACK)',
+    )
     .action(async (files: string[], opts: TranscribeCliOptions) => {
       const config = ctx.loadConfig();
       const language = opts.language ?? config.whisper.language;
@@ -145,6 +151,7 @@ export function registerTranscribeCommand(
           maxClipSeconds: config.limits.maxClipSeconds,
           wordTimestamps: opts.wordTimestamps ?? config.whisper.wordTimestamps,
           segmentTimestamps: segmentTimestampsFor(opts.segments ?? config.whisper.segments),
+          packClips: opts.pack === false ? false : config.whisper.pack,
           vadModel: configuredVadModel(config.whisper),
           logger: ctx.logger?.(),
         });

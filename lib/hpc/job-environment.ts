@@ -32,6 +32,7 @@ export function gpuJobEnvironment(config: Config): NodeJS.ProcessEnv {
     WHISPER_LANGUAGE: whisper.language,
     WHISPER_WORD_TIMESTAMPS: whisper.wordTimestamps ? '1' : '0',
     WHISPER_SEGMENTS: whisper.segments,
+    WHISPER_PACK: whisper.pack === undefined ? 'auto' : whisper.pack ? '1' : '0',
     FFMPEG_PATH: config.ffmpegPath,
     PILOT_MARGIN_S: pilot.marginMs === undefined ? undefined : String(pilot.marginMs / 1000),
     PILOT_FIRST_BATCH_S: String(pilot.firstBatchMs / 1000),

@@ -36,12 +36,6 @@ export interface DecodingOptions {
    * (decodeBatch's `alignmentHeads`).
    */
   attentionFrames?: number;
-  /**
-   * A window shared by several clips (packing.ts): the encoder frames [from, to) of each. When
-   * detecting, each one's language is also detected from the cross-attention restricted to its
-   * frames (DecodingResult.memberLanguages).
-   */
-  memberFrames?: Array<[number, number]>;
 }
 
 /** [decoder layer, head] pairs whose cross-attention follows the audio. */
@@ -93,8 +87,6 @@ export interface DecodingResult {
    */
   attention?: Float32Array[];
   tokenProbs?: number[];
-  /** With `memberFrames` and detection: each member's language as its own frames tell. */
-  memberLanguages?: Array<{ language: string; probs: Record<string, number> }>;
 }
 
 /** Whisper's repetition measure: UTF-8 bytes / zlib-compressed bytes. */
@@ -339,8 +331,6 @@ export class DecodingTask {
   /** Decoded with <|notimestamps|>: text tokens only. */
   readonly withoutTimestamps: boolean;
   readonly attentionFrames: number | undefined;
-  readonly memberFrames: Array<[number, number]> | undefined;
-  memberLanguages?: Array<{ language: string; probs: Record<string, number> }>;
   /** See DecodingResult.attention / tokenProbs (only with attentionFrames). */
   readonly attention: Float32Array[] = [];
   readonly tokenProbs: number[] = [];
@@ -357,7 +347,6 @@ export class DecodingTask {
     this.detect = tokenizer.isMultilingual && !options.language;
     this.withoutTimestamps = options.withoutTimestamps ?? false;
     this.attentionFrames = options.attentionFrames;
-    this.memberFrames = options.memberFrames;
     this.language = options.language ?? 'en';
     if (
       tokenizer.isMultilingual &&
@@ -435,7 +424,6 @@ export class DecodingTask {
       noSpeechProb: this.noSpeechProb,
       temperature: this.temperature,
       compressionRatio: compressionRatio(text),
-      ...(this.memberLanguages ? { memberLanguages: this.memberLanguages } : {}),
       ...(this.attentionFrames === undefined
         ? {}
         : { attention: this.attention, tokenProbs: this.tokenProbs.slice(0, sampled.length) }),
@@ -515,7 +503,6 @@ export async function decodeBatch(
   tasks.forEach((t, b) =>
     t.observeSot(out.logits.subarray((b * T + sotIndex) * V, (b * T + sotIndex + 1) * V)),
   );
-  await detectMemberLanguages(model, feats, cache, tasks, first.subarray(0, sotIndex + 1));
 
   try {
     // 2. the rest of the SOT sequence (language, task), now that detected languages are known
@@ -568,37 +555,6 @@ export async function decodeBatch(
     cache.release(); // device tensors (WebGPU); also when aborted
   }
   return tasks.map((t) => t.result());
-}
-
-/**
- * For each detecting task over a shared window (memberFrames), each member's language: one
- * decoder pass over the SOT tokens per member, its cross-attention K/V cut to the member's
- * frames, so that the language is the one its own speech tells (a window detects the language
- * of what dominates it). A member's frames alone (and no padding) decode text worse than a whole
- * window, but a language is a coarser call.
- */
-async function detectMemberLanguages(
-  model: WhisperModel,
-  feats: ort.Tensor,
-  cache: KVCache,
-  tasks: DecodingTask[],
-  sotTokens: BigInt64Array,
-): Promise<void> {
-  for (const [b, task] of tasks.entries()) {
-    if (!task.detect || !task.memberFrames) continue;
-    task.memberLanguages = [];
-    for (const [from, to] of task.memberFrames) {
-      if (to <= from) {
-        task.memberLanguages.push({ language: task.language, probs: task.languageProbs ?? {} });
-        continue;
-      }
-      const rowFeats = model.decoderMode === 'merged' ? selectRows(feats, [b]) : feats;
-      const out = await model.decode(sotTokens, 1, rowFeats, model.crossSlice(cache, b, from, to));
-      const last = sotTokens.length - 1;
-      const V = model.dims.nVocab;
-      task.memberLanguages.push(detectLanguage(out.logits.subarray(last * V, (last + 1) * V), task.tokenizer));
-    }
-  }
 }
 
 /** Rows `rows` of a [B, ...] float tensor, copied into a new tensor. */

@@ -441,27 +441,6 @@ export class WhisperModel {
     };
   }
 
-  /**
-   * A one-row cache with no tokens yet whose cross-attention K/V are row `row` of `cache`'s, cut
-   * to the encoder frames [from, to): a decoder pass on it attends to those frames only (host
-   * tensors; packing.ts's language per member).
-   */
-  crossSlice(cache: KVCache, row: number, from: number, to: number): KVCache {
-    const cut = (t: ort.Tensor): ort.Tensor => {
-      const [, h, n, d] = t.dims;
-      const src = t.data as Float32Array;
-      const frames = to - from;
-      const out = new Float32Array(h * frames * d);
-      for (let k = 0; k < h; k++) {
-        const at = ((row * h + k) * n + from) * d;
-        out.set(src.subarray(at, at + frames * d), k * frames * d);
-      }
-      return new ort.Tensor('float32', out, [1, h, frames, d]);
-    };
-    const self = Array.from({ length: 2 * this.dims.nTextLayer }, () => this.emptyPast(1));
-    return new KVCache(1, 0, self, cache.cross.map(cut));
-  }
-
   /** Whether the decoder has the `cross_attentions.{i}` outputs word timestamps need (converter ≥ 2). */
   get hasCrossAttentions(): boolean {
     return this.decoder.outputNames.includes('cross_attentions.0');

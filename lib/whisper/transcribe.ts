@@ -30,7 +30,7 @@ import * as ort from 'onnxruntime-node';
 import type { TranscriptSegment } from '../manifest.ts';
 import type { Logger } from '../log.ts';
 import { ConfigError, errorMessage } from '../errors.ts';
-import { buildPack, isPackable, memberEncoderFrames, PACK_CAPACITY_FRAMES, packFrames, unpack } from './packing.ts';
+import { buildPack, isPackable, PACK_CAPACITY_FRAMES, packFrames, unpack } from './packing.ts';
 import type { MemberOutcome, Pack } from './packing.ts';
 import { AudioLoader, FRAMES_PER_SECOND, HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE } from './audio.ts';
 import { loadMelFilters, logMelSpectrogram, melWindow, type LogMel } from './mel.ts';
@@ -363,9 +363,13 @@ export class WhisperEngine {
       chunk.mel = undefined;
     };
     this.packStats = { packs: 0, packedClips: 0, decodedAlone: 0 };
-    // Short clips wait here for others to share a window with (packing.ts): until the next one
-    // would not fit, or no clip is loading.
+    // Short clips wait here for others to share a window with (packing.ts), until the next one
+    // would not fit or no clip is left to load. They join packs in the order of `files` (a clip
+    // waits for those before it to load, at most maxLoading), so that the same files make the
+    // same packs, and the same texts, in every run.
     let packing: Chunk[] = [];
+    const loaded = new Map<number, Chunk | undefined>(); // by file index: its packable chunk, if any
+    let nextToPack = 0;
     const closePack = () => {
       if (packing.length === 1) queue.push(nextWindow(packing[0]));
       else if (packing.length > 1) {
@@ -381,6 +385,14 @@ export class WhisperEngine {
       if (packing.length > 0 && packFrames([...packing, chunk]) > PACK_CAPACITY_FRAMES) closePack();
       packing.push(chunk);
     };
+    const markLoaded = (index: number, chunk: Chunk | undefined) => {
+      loaded.set(index, chunk);
+      for (; loaded.has(nextToPack); nextToPack++) {
+        const next = loaded.get(nextToPack);
+        loaded.delete(nextToPack);
+        if (next) addToPack(next);
+      }
+    };
 
     // Audio decoding runs ahead of the model in ffmpeg processes, a bounded number at a time.
     const queue: Window[] = [];
@@ -390,6 +402,7 @@ export class WhisperEngine {
     const startLoad = () => {
       const index = nextFile++;
       const file = files[index];
+      let packable = false;
       const p = this.audio
         .load(file, signal)
         .then(async (pcm) => {
@@ -403,7 +416,8 @@ export class WhisperEngine {
           for (const chunk of clip.chunks) held += chunk.mel?.nFrames ?? 0;
           this.peakBufferedSeconds = Math.max(this.peakBufferedSeconds, held / FRAMES_PER_SECOND);
           if (this.packsClips && isPackable(clip)) {
-            addToPack(clip.chunks[0]);
+            packable = true;
+            markLoaded(index, clip.chunks[0]);
             return;
           }
           // Without a language, the first chunk detects it before the others are decoded.
@@ -419,6 +433,7 @@ export class WhisperEngine {
           finish(index, { file, error: errorMessage(err) });
         })
         .finally(() => {
+          if (!packable) markLoaded(index, undefined); // nothing to pack: the next clip may go
           loading.delete(p);
           pump();
         });
@@ -442,7 +457,9 @@ export class WhisperEngine {
       for (;;) {
         signal?.throwIfAborted();
         pump();
-        if (loading.size === 0) closePack();
+        // the last pack; or, where the memory bound stops the loading with nothing else to do, the
+        // pack so far (its clips' spectrograms hold what the bound counts)
+        if (loading.size === 0 && (nextFile >= total || queue.length === 0)) closePack();
         if (queue.length < B && loading.size > 0) {
           // the encoder would idle while clips load (at the start, a whole batch of them)
           this.encodeAhead([], queue);
@@ -592,10 +609,6 @@ export class WhisperEngine {
         attentionFrames: this.sentenceSegments
           ? attentionFrames(w.segmentSize, this.model.dims.nAudioCtx)
           : undefined,
-        memberFrames:
-          w.chunk.pack && clip.language === undefined
-            ? memberEncoderFrames(w.chunk.pack, w.seek, this.model.dims.nAudioCtx)
-            : undefined,
       },
       this.model.dims.nTextCtx,
     );
@@ -726,7 +739,6 @@ export class WhisperEngine {
     if (w.seek === 0 && clip.language === undefined) {
       clip.language = r.language;
       clip.languageProb = r.languageProbs?.[r.language] ?? 0;
-      if (chunk.pack) chunk.pack.memberLanguages = r.memberLanguages;
     }
     const frames = w.segmentSize;
     this.opts.logger?.debug(
@@ -890,8 +902,7 @@ export class WhisperEngine {
    */
   private unpackChunk(chunk: Chunk): MemberOutcome[] {
     const pack = chunk.pack as Pack;
-    const { clip } = chunk;
-    const outcomes = unpack(pack, clip.language ?? 'en', clip.languageProb, this.opts.wordTimestamps === true);
+    const outcomes = unpack(pack, this.opts.wordTimestamps === true);
     for (const o of outcomes) {
       const member = o.chunk.clip;
       if (o.alone) {
@@ -899,8 +910,6 @@ export class WhisperEngine {
         this.opts.logger?.debug({ file: member.file, reason: o.reason }, 'whisper: a packed clip decoded alone');
         continue;
       }
-      member.language = o.language;
-      member.languageProb = o.languageProb;
       o.chunk.segments = o.segments;
       o.chunk.rawText = o.rawText;
       o.chunk.seek = o.chunk.contentFrames;

@@ -1,0 +1,138 @@
+/**
+ * Short clips sharing 30-s windows (lib/whisper/packing.ts), with real models and the VAD: each
+ * clip gets the words it said at its own times, as when decoded alone, in fewer encoder windows;
+ * the same files make the same packs every run; a noise clip gets no words; and clips whose
+ * language is still to be detected are never packed.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeWav } from '../../lib/audio/wav.ts';
+import { SAMPLE_RATE } from '../../lib/whisper/audio.ts';
+import { WhisperEngine, type TranscriptionResult } from '../../lib/whisper/transcribe.ts';
+import { wordErrorRate } from '../../lib/whisper/wer.ts';
+import { ConfigError } from '../../lib/errors.ts';
+import { vadModelFile, whisperModelDir } from '../support/whisper-models.ts';
+
+const FIX = fileURLToPath(new URL('../fixtures/whisper/', import.meta.url));
+const speech = JSON.parse(readFileSync(path.join(FIX, 'speech.json'), 'utf8')) as Array<{
+  id: string;
+  text: string;
+}>;
+const JFK =
+  'And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your country.';
+const CLIPS = [
+  ...['en1', 'en3', 'en5'].map((id) => ({ file: `speech-${id}.flac`, text: textOf(id) })),
+  { file: 'jfk.flac', text: JFK },
+  ...['en6', 'en8', 'en9', 'en10'].map((id) => ({ file: `speech-${id}.flac`, text: textOf(id) })),
+];
+function textOf(id: string): string {
+  return (speech.find((s) => s.id === id) as { text: string }).text;
+}
+
+let dir: string;
+let files: string[];
+let packed: WhisperEngine;
+let alone: WhisperEngine;
+before(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'whisper-packing-'));
+  // 6 s of white noise (fixed seed), between the speech clips
+  const noise = new Float32Array(6 * SAMPLE_RATE);
+  let x = 12345;
+  for (let i = 0; i < noise.length; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    noise[i] = ((x / 2 ** 32) * 2 - 1) * 0.3;
+  }
+  writeWav(path.join(dir, 'noise.wav'), noise);
+  files = CLIPS.map((c) => path.join(FIX, c.file));
+  files.splice(4, 0, path.join(dir, 'noise.wav'));
+  // tiny.en: an English-only model knows every clip's language, so its clips are packed
+  const common = { modelDir: whisperModelDir('tiny.en'), threads: 2, vadModel: vadModelFile() };
+  packed = await WhisperEngine.load(common);
+  alone = await WhisperEngine.load({ ...common, packClips: false });
+});
+after(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  await packed?.close();
+  await alone?.close();
+});
+
+const speechOf = (rs: TranscriptionResult[]) => rs.filter((_, i) => i !== 4);
+
+test('packed clips get their own words at their own times, as when decoded alone, in fewer windows', async () => {
+  assert.equal(packed.packsClips, true, 'on by default with the VAD and sentence segments');
+  assert.equal(alone.packsClips, false);
+  const a = (await alone.transcribeFiles(files)) as TranscriptionResult[];
+  const windowsAlone = alone.model.stats.encodedWindows;
+  const p = (await packed.transcribeFiles(files)) as TranscriptionResult[];
+  const windowsPacked = packed.model.stats.encodedWindows;
+  assert.ok(packed.packStats.packs >= 2, JSON.stringify(packed.packStats));
+  assert.ok(packed.packStats.packedClips >= CLIPS.length, JSON.stringify(packed.packStats));
+  speechOf(p).forEach((r, i) => {
+    const { file, text } = CLIPS[i];
+    const solo = speechOf(a)[i];
+    assert.equal(r.file, files[i >= 4 ? i + 1 : i]);
+    assert.equal(r.language, 'en');
+    // the words said in this clip, not its neighbours': about as close to its text as alone
+    const bound = Math.max(wordErrorRate(text, solo.text) + 0.1, 0.15);
+    assert.ok(wordErrorRate(text, r.text) <= bound, `${file}: "${r.text}" (alone: "${solo.text}")`);
+    // its segments lie inside the clip, in order, and start where its speech does
+    assert.ok(r.segments.length > 0, file);
+    let last = 0;
+    for (const s of r.segments) {
+      assert.ok(s.start >= last && s.end >= s.start && s.end <= r.duration_s + 0.01, `${file}: ${JSON.stringify(s)}`);
+      last = s.start;
+    }
+    assert.ok(
+      Math.abs(r.segments[0].start - solo.segments[0].start) < 0.5,
+      `${file}: first word at ${r.segments[0].start} s packed, ${solo.segments[0].start} s alone`,
+    );
+    assert.ok(
+      Math.abs(r.segments.at(-1)!.end - solo.segments.at(-1)!.end) < 0.5,
+      `${file}: last word ends at ${r.segments.at(-1)!.end} s packed, ${solo.segments.at(-1)!.end} s alone`,
+    );
+  });
+  assert.equal(p[4].text, '', `noise: "${p[4].text}"`);
+  assert.equal(a[4].text, '');
+  assert.ok(windowsPacked < windowsAlone, `${windowsPacked} windows packed, ${windowsAlone} alone`);
+  // the same files make the same packs and the same texts again
+  const again = (await packed.transcribeFiles(files)) as TranscriptionResult[];
+  assert.deepEqual(
+    again.map((r) => r.text),
+    p.map((r) => r.text),
+  );
+});
+
+test('clips whose language is to be detected are not packed: a window has one language token', async () => {
+  const base = await WhisperEngine.load({ modelDir: whisperModelDir('base'), threads: 2, vadModel: vadModelFile() });
+  try {
+    const two = [path.join(FIX, 'speech-en1.flac'), path.join(FIX, 'speech-de1.flac')];
+    const r = (await base.transcribeFiles(two)) as TranscriptionResult[];
+    assert.deepEqual(
+      r.map((x) => x.language),
+      ['en', 'de'],
+    );
+    assert.equal(base.packStats.packs, 0);
+    // pinned, they are
+    await base.transcribeFiles(two.slice(0, 1).concat(path.join(FIX, 'speech-en2.flac')), { language: 'en' });
+    assert.equal(base.packStats.packs, 1, JSON.stringify(base.packStats));
+  } finally {
+    await base.close();
+  }
+});
+
+test('packing asked for where segments come from timestamp tokens is a configuration error', async () => {
+  await assert.rejects(
+    WhisperEngine.load({
+      modelDir: whisperModelDir('tiny.en'),
+      threads: 1,
+      vadModel: vadModelFile(),
+      segmentTimestamps: true,
+      packClips: true,
+    }),
+    (err: unknown) => err instanceof ConfigError && /WHISPER_PACK=1/.test(err.message),
+  );
+});
