@@ -336,8 +336,21 @@ async function main(): Promise<void> {
     process.stderr.write(
       `${clips.length} clips (${speechClips} of speech, ${clips.length - speechClips} without), ${audio.toFixed(1)} s of audio; model ${model}; ${threads} threads; ${os.cpus()[0]?.model ?? ''}\n`,
     );
-    const common = ['--threads', String(threads), '--batch-size', String(batchSize), '--language', arg('language', '')];
-    const ours = (vad: string, compute: WhisperCompute, timestamps = '', encoderProcess = true, pack = true) => [
+    const common = [
+      '--threads',
+      String(threads),
+      '--batch-size',
+      String(batchSize),
+      '--language',
+      arg('language', ''),
+    ];
+    const ours = (
+      vad: string,
+      compute: WhisperCompute,
+      timestamps = '',
+      encoderProcess = true,
+      pack = true,
+    ) => [
       '--import',
       'tsx',
       fileURLToPath(import.meta.url),

@@ -134,9 +134,7 @@ export type MemberOutcome =
 export function unpack(pack: Pack, keepWords: boolean): MemberOutcome[] {
   const { members } = pack;
   // borders: the middle of the silence between two members, in seconds of the pack
-  const borders = members
-    .slice(1)
-    .map(({ at }) => (at - PACK_GAP_FRAMES / 2) / FRAMES_PER_SECOND);
+  const borders = members.slice(1).map(({ at }) => (at - PACK_GAP_FRAMES / 2) / FRAMES_PER_SECOND);
   const wordsOf: Array<typeof pack.words> = members.map(() => []);
   for (const w of pack.words) {
     const middle = (w.start + w.end) / 2;
@@ -147,7 +145,8 @@ export function unpack(pack: Pack, keepWords: boolean): MemberOutcome[] {
   return members.map(({ chunk, at }, m) => {
     if (pack.untimed) return { chunk, alone: true, reason: 'its words could not be timed in the pack' };
     const words = wordsOf[m];
-    const speechS = (chunk.speech ?? [[0, chunk.contentFrames]]).reduce((n, [a, b]) => n + b - a, 0) / FRAMES_PER_SECOND;
+    const speechS =
+      (chunk.speech ?? [[0, chunk.contentFrames]]).reduce((n, [a, b]) => n + b - a, 0) / FRAMES_PER_SECOND;
     if (words.length === 0 && speechS >= MIN_SPEECH_WITHOUT_WORDS_S)
       return { chunk, alone: true, reason: `no words for ${speechS.toFixed(1)} s of speech` };
     const rawText = words.map((w) => w.word).join('');
@@ -168,7 +167,9 @@ export function unpack(pack: Pack, keepWords: boolean): MemberOutcome[] {
         avg_logprob: head.avgLogprob,
         no_speech_prob: head.noSpeechProb,
         ...(keepWords
-          ? { words: sentence.map(({ word, start, end, probability }) => ({ word, start, end, probability })) }
+          ? {
+              words: sentence.map(({ word, start, end, probability }) => ({ word, start, end, probability })),
+            }
           : {}),
       };
     });

@@ -907,7 +907,10 @@ export class WhisperEngine {
       const member = o.chunk.clip;
       if (o.alone) {
         this.packStats.decodedAlone++;
-        this.opts.logger?.debug({ file: member.file, reason: o.reason }, 'whisper: a packed clip decoded alone');
+        this.opts.logger?.debug(
+          { file: member.file, reason: o.reason },
+          'whisper: a packed clip decoded alone',
+        );
         continue;
       }
       o.chunk.segments = o.segments;

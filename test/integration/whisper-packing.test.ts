@@ -83,7 +83,10 @@ test('packed clips get their own words at their own times, as when decoded alone
     assert.ok(r.segments.length > 0, file);
     let last = 0;
     for (const s of r.segments) {
-      assert.ok(s.start >= last && s.end >= s.start && s.end <= r.duration_s + 0.01, `${file}: ${JSON.stringify(s)}`);
+      assert.ok(
+        s.start >= last && s.end >= s.start && s.end <= r.duration_s + 0.01,
+        `${file}: ${JSON.stringify(s)}`,
+      );
       last = s.start;
     }
     assert.ok(
@@ -107,7 +110,11 @@ test('packed clips get their own words at their own times, as when decoded alone
 });
 
 test('clips whose language is to be detected are not packed: a window has one language token', async () => {
-  const base = await WhisperEngine.load({ modelDir: whisperModelDir('base'), threads: 2, vadModel: vadModelFile() });
+  const base = await WhisperEngine.load({
+    modelDir: whisperModelDir('base'),
+    threads: 2,
+    vadModel: vadModelFile(),
+  });
   try {
     const two = [path.join(FIX, 'speech-en1.flac'), path.join(FIX, 'speech-de1.flac')];
     const r = (await base.transcribeFiles(two)) as TranscriptionResult[];

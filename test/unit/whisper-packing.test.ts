@@ -19,7 +19,12 @@ const N_MELS = 2;
  * A one-chunk clip of `frames` mel frames of audio, starting `offsetS` into the clip: band m of
  * frame t holds `value + m + t / 10000` in its audio and `value - 1` in its padding (N_FRAMES).
  */
-function clip(name: string, frames: number, value: number, opts: { offsetS?: number; language?: string } = {}): Chunk {
+function clip(
+  name: string,
+  frames: number,
+  value: number,
+  opts: { offsetS?: number; language?: string } = {},
+): Chunk {
   const c: Clip = {
     index: value,
     file: name,
@@ -83,8 +88,14 @@ test('a pack lays its clips one after another, each followed by its own silence'
     [starts[2] + 10, starts[2] + 290],
   ]);
   assert.equal(pack.clip.language, 'en');
-  assert.equal(buildPack([clip('x', 100, 1, { language: 'de' }), clip('y', 100, 2, { language: 'de' })]).clip.language, 'de');
-  assert.throws(() => buildPack([clip('x', 100, 1, { language: 'de' }), clip('y', 100, 2)]), /one known language/);
+  assert.equal(
+    buildPack([clip('x', 100, 1, { language: 'de' }), clip('y', 100, 2, { language: 'de' })]).clip.language,
+    'de',
+  );
+  assert.throws(
+    () => buildPack([clip('x', 100, 1, { language: 'de' }), clip('y', 100, 2)]),
+    /one known language/,
+  );
 });
 
 test('only a clip of a known language with one short chunk is packed, and a pack ends in a second of silence', () => {
@@ -139,7 +150,10 @@ test("a pack's words go back to the clip they were said in, at the clip's own ti
     rb.segments.map((s) => [s.text, s.start, s.end]),
     [['Second clip', 0.2, 1.4]],
   );
-  assert.deepEqual(rb.segments[0].words?.map((w) => w.word), [' Second', ' clip']);
+  assert.deepEqual(
+    rb.segments[0].words?.map((w) => w.word),
+    [' Second', ' clip'],
+  );
   const [noWords] = unpack(pack, false);
   assert.ok(!noWords.alone && noWords.segments.every((s) => s.words === undefined));
 });
