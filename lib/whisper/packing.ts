@@ -48,15 +48,11 @@ export interface Pack {
 }
 
 /**
- * True when `clip` may share a window: its language is known and its one chunk is at most
- * PACK_MAX_MEMBER_FRAMES long.
+ * True when `chunk` may share a window: its clip's language is known and it is at most
+ * PACK_MAX_MEMBER_FRAMES long (a short clip, or the short last stretch of a long one).
  */
-export function isPackable(clip: Clip): boolean {
-  return (
-    clip.language !== undefined &&
-    clip.chunks.length === 1 &&
-    clip.chunks[0].contentFrames <= PACK_MAX_MEMBER_FRAMES
-  );
+export function isPackable(chunk: Chunk): boolean {
+  return chunk.clip.language !== undefined && chunk.contentFrames <= PACK_MAX_MEMBER_FRAMES;
 }
 
 /** Mel frames `chunks` take as one pack (their audio and the silences between them). */

@@ -170,8 +170,9 @@ export interface VadStats {
 /** What packing did in the last call. */
 export interface PackStats {
   packs: number;
-  /** Clips packed, and those of them decoded again on their own (packing.ts says why). */
-  packedClips: number;
+  /** Chunks packed (short clips, short last stretches of long ones), and those of them decoded
+   * again on their own (packing.ts says why). */
+  packedChunks: number;
   decodedAlone: number;
 }
 
@@ -196,7 +197,7 @@ export class WhisperEngine {
   peakBufferedSeconds = 0;
   /** What the VAD did in the last call. */
   vadStats: VadStats = emptyVadStats();
-  packStats: PackStats = { packs: 0, packedClips: 0, decodedAlone: 0 };
+  packStats: PackStats = { packs: 0, packedChunks: 0, decodedAlone: 0 };
   private readonly thresholds: QualityThresholds;
   private readonly aligner: WordAligner | undefined;
   /** Segments are sentences timed by the words (segmentTimestamps false), not timestamp tokens. */
@@ -362,13 +363,13 @@ export class WhisperEngine {
       held -= chunk.mel?.nFrames ?? 0;
       chunk.mel = undefined;
     };
-    this.packStats = { packs: 0, packedClips: 0, decodedAlone: 0 };
-    // Short clips wait here for others to share a window with (packing.ts), until the next one
-    // would not fit or no clip is left to load. They join packs in the order of `files` (a clip
-    // waits for those before it to load, at most maxLoading), so that the same files make the
+    this.packStats = { packs: 0, packedChunks: 0, decodedAlone: 0 };
+    // Short chunks wait here for others to share a window with (packing.ts), until the next one
+    // would not fit or no clip is left to load. They join packs in the order of `files` (a clip's
+    // wait for those before it to load, at most maxLoading), so that the same files make the
     // same packs, and the same texts, in every run.
     let packing: Chunk[] = [];
-    const loaded = new Map<number, Chunk | undefined>(); // by file index: its packable chunk, if any
+    const loaded = new Map<number, Chunk[]>(); // by file index: its chunks to pack
     let nextToPack = 0;
     const closePack = () => {
       if (packing.length === 1) queue.push(nextWindow(packing[0]));
@@ -376,7 +377,7 @@ export class WhisperEngine {
         const pack = buildPack(packing);
         held += pack.mel?.nFrames ?? 0;
         this.packStats.packs++;
-        this.packStats.packedClips += packing.length;
+        this.packStats.packedChunks += packing.length;
         queue.push(nextWindow(pack));
       }
       packing = [];
@@ -385,12 +386,11 @@ export class WhisperEngine {
       if (packing.length > 0 && packFrames([...packing, chunk]) > PACK_CAPACITY_FRAMES) closePack();
       packing.push(chunk);
     };
-    const markLoaded = (index: number, chunk: Chunk | undefined) => {
-      loaded.set(index, chunk);
+    const markLoaded = (index: number, chunks: Chunk[]) => {
+      loaded.set(index, chunks);
       for (; loaded.has(nextToPack); nextToPack++) {
-        const next = loaded.get(nextToPack);
+        for (const chunk of loaded.get(nextToPack) ?? []) addToPack(chunk);
         loaded.delete(nextToPack);
-        if (next) addToPack(next);
       }
     };
 
@@ -402,7 +402,7 @@ export class WhisperEngine {
     const startLoad = () => {
       const index = nextFile++;
       const file = files[index];
-      let packable = false;
+      let gated = false;
       const p = this.audio
         .load(file, signal)
         .then(async (pcm) => {
@@ -415,16 +415,14 @@ export class WhisperEngine {
           }
           for (const chunk of clip.chunks) held += chunk.mel?.nFrames ?? 0;
           this.peakBufferedSeconds = Math.max(this.peakBufferedSeconds, held / FRAMES_PER_SECOND);
-          if (this.packsClips && isPackable(clip)) {
-            packable = true;
-            markLoaded(index, clip.chunks[0]);
-            return;
-          }
+          const packable = this.packsClips ? clip.chunks.filter((c) => isPackable(c)) : [];
           // Without a language, the first chunk detects it before the others are decoded.
           const [first, ...rest] = clip.chunks;
           if (clip.language === undefined) clip.waiting = rest;
           for (const chunk of clip.language === undefined ? [first] : clip.chunks)
-            queue.push(nextWindow(chunk));
+            if (!packable.includes(chunk)) queue.push(nextWindow(chunk));
+          markLoaded(index, packable);
+          gated = true;
           // while a batch decodes, the encoder starts on the next batch's windows as they come
           this.encodeAhead([], queue);
         })
@@ -433,7 +431,7 @@ export class WhisperEngine {
           finish(index, { file, error: errorMessage(err) });
         })
         .finally(() => {
-          if (!packable) markLoaded(index, undefined); // nothing to pack: the next clip may go
+          if (!gated) markLoaded(index, []); // nothing to pack: the next clip may go
           loading.delete(p);
           pump();
         });
@@ -515,7 +513,8 @@ export class WhisperEngine {
               if (o.alone) queue.push(nextWindow(o.chunk));
               else {
                 release(o.chunk);
-                finish(o.chunk.clip.index, this.clipResult(o.chunk.clip));
+                const member = o.chunk.clip;
+                if (--member.chunksLeft === 0) finish(member.index, this.clipResult(member));
               }
             }
           } else {
@@ -897,8 +896,8 @@ export class WhisperEngine {
   }
 
   /**
-   * A decoded pack's words handed back to its clips (packing.ts), each clip finished with them,
-   * or told to be decoded on its own (logged with the reason).
+   * A decoded pack's words handed back to its chunks (packing.ts), each chunk done with them, or
+   * told to be decoded on its own (logged with the reason).
    */
   private unpackChunk(chunk: Chunk): MemberOutcome[] {
     const pack = chunk.pack as Pack;
@@ -909,14 +908,13 @@ export class WhisperEngine {
         this.packStats.decodedAlone++;
         this.opts.logger?.debug(
           { file: member.file, reason: o.reason },
-          'whisper: a packed clip decoded alone',
+          'whisper: a packed chunk decoded alone',
         );
         continue;
       }
       o.chunk.segments = o.segments;
       o.chunk.rawText = o.rawText;
       o.chunk.seek = o.chunk.contentFrames;
-      member.chunksLeft = 0;
     }
     return outcomes;
   }

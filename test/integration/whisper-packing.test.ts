@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeWav } from '../../lib/audio/wav.ts';
-import { SAMPLE_RATE } from '../../lib/whisper/audio.ts';
+import { loadAudio, SAMPLE_RATE } from '../../lib/whisper/audio.ts';
 import { WhisperEngine, type TranscriptionResult } from '../../lib/whisper/transcribe.ts';
 import { wordErrorRate } from '../../lib/whisper/wer.ts';
 import { ConfigError } from '../../lib/errors.ts';
@@ -24,15 +24,27 @@ const speech = JSON.parse(readFileSync(path.join(FIX, 'speech.json'), 'utf8')) a
 }>;
 const JFK =
   'And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your country.';
+/** Seven sentences 0.4 s apart (~36 s): VAD chunks of up to 30 s, the last one short. */
+const LONG_IDS = ['en2', 'en4', 'en7', 'en1', 'en3', 'en5', 'en6'];
 const CLIPS = [
   ...['en1', 'en3', 'en5'].map((id) => ({ file: `speech-${id}.flac`, text: textOf(id) })),
   { file: 'jfk.flac', text: JFK },
+  { file: 'long.wav', text: LONG_IDS.map(textOf).join(' ') },
   ...['en6', 'en8', 'en9', 'en10'].map((id) => ({ file: `speech-${id}.flac`, text: textOf(id) })),
 ];
 function textOf(id: string): string {
   return (speech.find((s) => s.id === id) as { text: string }).text;
 }
 
+/** A logger that records the file of every window an engine decoded ('a pack of N clips (…)'). */
+function windowLogger(into: string[]) {
+  const record = (o: { file?: string }, msg: string) => {
+    if (msg === 'whisper window') into.push(o.file ?? '');
+  };
+  return { debug: record, info() {}, warn() {}, error() {} };
+}
+
+const windowFiles: string[] = [];
 let dir: string;
 let files: string[];
 let packed: WhisperEngine;
@@ -47,11 +59,16 @@ before(async () => {
     noise[i] = ((x / 2 ** 32) * 2 - 1) * 0.3;
   }
   writeWav(path.join(dir, 'noise.wav'), noise);
-  files = CLIPS.map((c) => path.join(FIX, c.file));
+  const parts = await Promise.all(LONG_IDS.map((id) => loadAudio(path.join(FIX, `speech-${id}.flac`))));
+  const gap = Math.round(0.4 * SAMPLE_RATE);
+  const long = new Float32Array(parts.reduce((n, p) => n + p.length + gap, 0));
+  parts.reduce((at, p) => (long.set(p, at), at + p.length + gap), 0);
+  writeWav(path.join(dir, 'long.wav'), long);
+  files = CLIPS.map((c) => path.join(c.file === 'long.wav' ? dir : FIX, c.file));
   files.splice(4, 0, path.join(dir, 'noise.wav'));
   // tiny.en: an English-only model knows every clip's language, so its clips are packed
   const common = { modelDir: whisperModelDir('tiny.en'), threads: 2, vadModel: vadModelFile() };
-  packed = await WhisperEngine.load(common);
+  packed = await WhisperEngine.load({ ...common, logger: windowLogger(windowFiles) as never });
   alone = await WhisperEngine.load({ ...common, packClips: false });
 });
 after(async () => {
@@ -70,7 +87,13 @@ test('packed clips get their own words at their own times, as when decoded alone
   const p = (await packed.transcribeFiles(files)) as TranscriptionResult[];
   const windowsPacked = packed.model.stats.encodedWindows;
   assert.ok(packed.packStats.packs >= 2, JSON.stringify(packed.packStats));
-  assert.ok(packed.packStats.packedClips >= CLIPS.length, JSON.stringify(packed.packStats));
+  // the short clips, and the last stretch of the long one (its first, of ~30 s, has a window)
+  assert.ok(packed.packStats.packedChunks >= CLIPS.length - 1, JSON.stringify(packed.packStats));
+  const packWindows = windowFiles.filter((f) => f.startsWith('a pack of'));
+  assert.ok(
+    packWindows.some((f) => f.includes('long.wav')),
+    `the long clip's last chunk in a pack: ${JSON.stringify(windowFiles)}`,
+  );
   speechOf(p).forEach((r, i) => {
     const { file, text } = CLIPS[i];
     const solo = speechOf(a)[i];
@@ -79,7 +102,7 @@ test('packed clips get their own words at their own times, as when decoded alone
     // the words said in this clip, not its neighbours': about as close to its text as alone
     const bound = Math.max(wordErrorRate(text, solo.text) + 0.1, 0.15);
     assert.ok(wordErrorRate(text, r.text) <= bound, `${file}: "${r.text}" (alone: "${solo.text}")`);
-    // its segments lie inside the clip, in order, and start where its speech does
+    // its segments lie inside the clip, in order, and start and end where its speech does
     assert.ok(r.segments.length > 0, file);
     let last = 0;
     for (const s of r.segments) {

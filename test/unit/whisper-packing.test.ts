@@ -98,15 +98,21 @@ test('a pack lays its clips one after another, each followed by its own silence'
   );
 });
 
-test('only a clip of a known language with one short chunk is packed, and a pack ends in a second of silence', () => {
-  assert.equal(isPackable(clip('short.mp3', 2000, 1).clip), true);
-  assert.equal(isPackable(clip('long.mp3', 2001, 1).clip), false);
+test('only a short chunk of a clip of known language is packed, and a pack ends in a second of silence', () => {
+  assert.equal(isPackable(clip('short.mp3', 2000, 1)), true);
+  assert.equal(isPackable(clip('long.mp3', 2001, 1)), false);
   const detecting = clip('detecting.mp3', 500, 1);
   detecting.clip.language = undefined;
-  assert.equal(isPackable(detecting.clip), false, 'a language still to detect is the clip’s own');
-  const two = clip('two.mp3', 300, 1);
-  two.clip.chunks.push(clip('two-b.mp3', 300, 1));
-  assert.equal(isPackable(two.clip), false);
+  assert.equal(isPackable(detecting), false, 'a language still to detect is the clip’s own');
+  // the short last stretch of a long clip is packed too
+  const long = clip('long.mp3', 2900, 1);
+  const tail = clip('long.mp3', 400, 1, { offsetS: 31 });
+  tail.clip = long.clip;
+  long.clip.chunks.push(tail);
+  assert.deepEqual(
+    long.clip.chunks.map((c) => isPackable(c)),
+    [false, true],
+  );
   assert.ok(PACK_CAPACITY_FRAMES <= N_FRAMES - 100);
 });
 
