@@ -1,9 +1,9 @@
 /**
  * Short clips share a window. Whisper's encoder always reads 30 s: a clip whose speech lasts 5 s
- * costs a whole window, and most of an encoder run goes to padding. Clips with one short chunk
- * of speech are therefore packed, a second of silence apart, into one spectrogram of at most 30
- * s, decoded as one chunk, and the pack's words handed back to their clips by where they fall
- * (the middle of the silence between two clips is the border).
+ * costs a whole window, and most of an encoder run goes to padding. Short VAD chunks (a short
+ * clip's speech, the last stretch of a long clip's) are therefore packed, a second of silence
+ * apart, into one spectrogram of at most 30 s, decoded as one chunk, and the pack's words handed
+ * back to their chunks by where they fall (the middle of the silence between two is the border).
  *
  * Only clips whose language is known are packed (pinned, or an English-only model): a window
  * has one language token, and the language of one clip in a pack cannot be told apart from its

@@ -136,8 +136,8 @@ export interface EngineOptions {
    */
   segmentTimestamps?: boolean;
   /**
-   * Clips with one chunk of speech of at most 20 s share 30-s windows, a second of silence
-   * apart (packing.ts; WHISPER_PACK). Default: on wherever segments are sentences (the VAD and
+   * Speech chunks of at most 20 s (short clips, the last stretches of long ones) of a known
+   * language share 30-s windows, a second of silence apart (packing.ts; WHISPER_PACK). Default: on wherever segments are sentences (the VAD and
    * timed words are what packing needs) and the decoder's K/V are on the host.
    */
   packClips?: boolean;
