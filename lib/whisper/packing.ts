@@ -1,7 +1,7 @@
 /**
  * Short clips share a window. Whisper's encoder always reads 30 s: a clip whose speech lasts 5 s
  * costs a whole window, and most of an encoder run goes to padding. Short VAD chunks (a short
- * clip's speech, the last stretch of a long clip's) are therefore packed, a second of silence
+ * clip's speech, a short stretch of a long clip's) are therefore packed, a second of silence
  * apart, into one spectrogram of at most 30 s, decoded as one chunk, and the pack's words handed
  * back to their chunks by where they fall (the middle of the silence between two is the border).
  *
@@ -15,10 +15,12 @@
  * What packing must not lose is a clip's words, so a member is decoded again on its own (its
  * window, its guards) when the pack cannot vouch for it: the pack wrote no word where the VAD
  * heard a second of its speech, its words are a phrase Whisper writes on silence or music
- * (hallucinations.ts), or a window of the pack could not be timed.
+ * (hallucinations.ts) or repeat like a loop, or a window of the pack was judged non-speech or
+ * could not be timed.
  */
 import type { TranscriptSegment, TranscriptWord } from '../manifest.ts';
 import { FRAMES_PER_SECOND, N_FRAMES } from './audio.ts';
+import { compressionRatio } from './decoding.ts';
 import { isHallucination } from './hallucinations.ts';
 import type { LogMel } from './mel.ts';
 import { splitSentences } from './sentences.ts';
@@ -43,13 +45,16 @@ export interface PackMember {
 export interface Pack {
   members: PackMember[];
   words: Array<TranscriptWord & { avgLogprob: number; noSpeechProb: number }>;
-  /** A window of the pack whose words could not be timed: nothing can be handed back. */
-  untimed: boolean;
+  /**
+   * Why nothing can be handed back, if so: a window of the pack judged non-speech (the guards
+   * judge a window; each member deserves its own), or whose words could not be timed.
+   */
+  failed?: string;
 }
 
 /**
  * True when `chunk` may share a window: its clip's language is known and it is at most
- * PACK_MAX_MEMBER_FRAMES long (a short clip, or the short last stretch of a long one).
+ * PACK_MAX_MEMBER_FRAMES long (a short clip, or a short stretch of a long one, as its last).
  */
 export function isPackable(chunk: Chunk): boolean {
   return chunk.clip.language !== undefined && chunk.contentFrames <= PACK_MAX_MEMBER_FRAMES;
@@ -111,7 +116,7 @@ export function buildPack(chunks: readonly Chunk[]): Chunk {
     seek: 0,
     segments: [],
     rawText: '',
-    pack: { members, words: [], untimed: false },
+    pack: { members, words: [] },
   };
   clip.chunks.push(chunk);
   return chunk;
@@ -125,9 +130,11 @@ export type MemberOutcome =
 /**
  * Hands the words of a decoded pack back to its members (times moved into each clip), or says
  * which members must be decoded alone. `keepWords`: segments keep their `words` (word
- * timestamps on).
+ * timestamps on); `maxCompressionRatio`: a member's text more repetitive than this (Whisper's
+ * loop measure, quality.ts) is its own window's business — a pack's window is not judged by it,
+ * since unrelated clips saying the same (one sound, many videos) would look like a loop.
  */
-export function unpack(pack: Pack, keepWords: boolean): MemberOutcome[] {
+export function unpack(pack: Pack, keepWords: boolean, maxCompressionRatio: number): MemberOutcome[] {
   const { members } = pack;
   // borders: the middle of the silence between two members, in seconds of the pack
   const borders = members.slice(1).map(({ at }) => (at - PACK_GAP_FRAMES / 2) / FRAMES_PER_SECOND);
@@ -139,7 +146,7 @@ export function unpack(pack: Pack, keepWords: boolean): MemberOutcome[] {
     wordsOf[m].push(w);
   }
   return members.map(({ chunk, at }, m) => {
-    if (pack.untimed) return { chunk, alone: true, reason: 'its words could not be timed in the pack' };
+    if (pack.failed) return { chunk, alone: true, reason: pack.failed };
     const words = wordsOf[m];
     const speechS =
       (chunk.speech ?? [[0, chunk.contentFrames]]).reduce((n, [a, b]) => n + b - a, 0) / FRAMES_PER_SECOND;
@@ -148,6 +155,9 @@ export function unpack(pack: Pack, keepWords: boolean): MemberOutcome[] {
     const rawText = words.map((w) => w.word).join('');
     if (words.length > 0 && isHallucination(rawText.trim()))
       return { chunk, alone: true, reason: 'its words are a phrase written on silence or music' };
+    const ratio = compressionRatio(rawText.trim());
+    if (ratio > maxCompressionRatio)
+      return { chunk, alone: true, reason: `its words repeat (compression ratio ${ratio.toFixed(2)})` };
     const shift = chunk.offsetS - at / FRAMES_PER_SECOND;
     const clamp = (t: number) => round2(Math.min(chunk.endS, Math.max(chunk.offsetS, t + shift)));
     const moved = words.map((w) => ({ ...w, start: clamp(w.start), end: clamp(w.end) }));

@@ -136,7 +136,7 @@ export interface EngineOptions {
    */
   segmentTimestamps?: boolean;
   /**
-   * Speech chunks of at most 20 s (short clips, the last stretches of long ones) of a known
+   * Speech chunks of at most 20 s (short clips, short stretches of long ones) of a known
    * language share 30-s windows, a second of silence apart (packing.ts; WHISPER_PACK). Default: on wherever segments are sentences (the VAD and
    * timed words are what packing needs) and the decoder's K/V are on the host.
    */
@@ -170,7 +170,7 @@ export interface VadStats {
 /** What packing did in the last call. */
 export interface PackStats {
   packs: number;
-  /** Chunks packed (short clips, short last stretches of long ones), and those of them decoded
+  /** Chunks packed (short clips, short stretches of long ones), and those of them decoded
    * again on their own (packing.ts says why). */
   packedChunks: number;
   decodedAlone: number;
@@ -237,7 +237,7 @@ export class WhisperEngine {
     const canPack = this.sentenceSegments && !model.keepsKvOnDevice;
     if (opts.packClips && !canPack)
       throw new ConfigError(
-        'packing short clips (WHISPER_PACK=1) needs segments without timestamp tokens (the VAD, WHISPER_SEGMENTS=auto or sentences) and the decoder on the CPU: the words of a pack are handed back to its clips by their times',
+        'packing short clips (WHISPER_PACK=1) needs segments without timestamp tokens (the VAD, WHISPER_SEGMENTS=auto or sentences) and a device other than webgpu (which keeps the decoder cache to itself): the words of a pack are handed back to its clips by their times',
       );
     this.packsClips = opts.packClips ?? canPack;
   }
@@ -376,6 +376,7 @@ export class WhisperEngine {
       else if (packing.length > 1) {
         const pack = buildPack(packing);
         held += pack.mel?.nFrames ?? 0;
+        this.peakBufferedSeconds = Math.max(this.peakBufferedSeconds, held / FRAMES_PER_SECOND);
         this.packStats.packs++;
         this.packStats.packedChunks += packing.length;
         queue.push(nextWindow(pack));
@@ -471,7 +472,7 @@ export class WhisperEngine {
         const outcomes = await this.runBatch(batch, temperatures, signal);
         for (const [i, w] of batch.entries()) {
           const r = outcomes[i];
-          if (needsFallback(r, this.thresholds)) {
+          if (needsFallback(packJudged(w, r), this.thresholds)) {
             w.tried.push(r);
             // word timing keeps the attention (up to ~10 MB) of the try bestOf would pick now
             // only: the best of one more try is that one or the new one
@@ -686,7 +687,8 @@ export class WhisperEngine {
       w.encoding = undefined;
       w.features =
         (this.aligner && !this.sentenceSegments) ||
-        (needsFallback(results[i], this.thresholds) && w.temperatureIndex + 1 < temperatures.length)
+        (needsFallback(packJudged(w, results[i]), this.thresholds) &&
+          w.temperatureIndex + 1 < temperatures.length)
           ? encoded[i]
           : undefined;
     });
@@ -756,6 +758,7 @@ export class WhisperEngine {
     );
     const allFailed = w.tried.length >= (this.opts.temperatures ?? DEFAULT_TEMPERATURES).length;
     if (isNonSpeech(r, w.tried.length, allFailed, this.thresholds)) {
+      if (chunk.pack) chunk.pack.failed = 'a window of the pack was judged non-speech';
       chunk.seek += frames; // silence, noise or music: skip the window
       return [];
     }
@@ -842,7 +845,7 @@ export class WhisperEngine {
     );
     const sentences = timed?.sentences ?? [];
     if (!timed || sentences.length === 0) {
-      if (chunk.pack) chunk.pack.untimed = true;
+      if (chunk.pack) chunk.pack.failed = 'its words could not be timed in the pack';
       chunk.seek += w.segmentSize;
       const windowEnd = timeOffset + (w.segmentSize * HOP_LENGTH) / SAMPLE_RATE;
       chunk.segments.push({
@@ -901,7 +904,11 @@ export class WhisperEngine {
    */
   private unpackChunk(chunk: Chunk): MemberOutcome[] {
     const pack = chunk.pack as Pack;
-    const outcomes = unpack(pack, this.opts.wordTimestamps === true);
+    const outcomes = unpack(
+      pack,
+      this.opts.wordTimestamps === true,
+      this.thresholds.compressionRatioThreshold,
+    );
     for (const o of outcomes) {
       const member = o.chunk.clip;
       if (o.alone) {
@@ -935,6 +942,14 @@ export class WhisperEngine {
       duration_s: round2(clip.durationS),
     };
   }
+}
+
+/**
+ * `r` as the fallback rule judges it: a pack's window without its compression ratio, which
+ * unpack applies to each member's own text instead (packing.ts).
+ */
+function packJudged(w: Window, r: DecodingResult): DecodingResult {
+  return w.chunk.pack ? { ...r, compressionRatio: 0 } : r;
 }
 
 function round2(x: number): number {

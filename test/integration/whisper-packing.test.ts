@@ -15,6 +15,8 @@ import { loadAudio, SAMPLE_RATE } from '../../lib/whisper/audio.ts';
 import { WhisperEngine, type TranscriptionResult } from '../../lib/whisper/transcribe.ts';
 import { wordErrorRate } from '../../lib/whisper/wer.ts';
 import { ConfigError } from '../../lib/errors.ts';
+import { loadConfig } from '../../lib/config.ts';
+import { makeHeldOutClips } from '../fixtures/held-out-audio.ts';
 import { vadModelFile, whisperModelDir } from '../support/whisper-models.ts';
 
 const FIX = fileURLToPath(new URL('../fixtures/whisper/', import.meta.url));
@@ -99,8 +101,9 @@ test('packed clips get their own words at their own times, as when decoded alone
     const solo = speechOf(a)[i];
     assert.equal(r.file, files[i >= 4 ? i + 1 : i]);
     assert.equal(r.language, 'en');
-    // the words said in this clip, not its neighbours': about as close to its text as alone
-    const bound = Math.max(wordErrorRate(text, solo.text) + 0.1, 0.15);
+    // the words said in this clip, not its neighbours' (those would score ~1): about as close to
+    // its text as alone (a pack's context changes a word or two either way)
+    const bound = Math.max(wordErrorRate(text, solo.text) + 0.2, 0.2);
     assert.ok(wordErrorRate(text, r.text) <= bound, `${file}: "${r.text}" (alone: "${solo.text}")`);
     // its segments lie inside the clip, in order, and start and end where its speech does
     assert.ok(r.segments.length > 0, file);
@@ -130,6 +133,37 @@ test('packed clips get their own words at their own times, as when decoded alone
     again.map((r) => r.text),
     p.map((r) => r.text),
   );
+});
+
+test('noise, instruments and an unreadable file among packed clips: no words, an error naming the file, the rest packed', async () => {
+  const held = await makeHeldOutClips(dir, loadConfig().ffmpegPath, {});
+  const nonSpeech = Object.values(held.nonSpeech);
+  const missing = path.join(dir, 'missing.mp3');
+  const ids = ['en2', 'en4', 'en7', 'en9'];
+  // speech, a missing file, then non-speech and speech in turn
+  const list = [path.join(FIX, 'speech-en2.flac'), missing];
+  nonSpeech.forEach((f, i) =>
+    list.push(f, ...(ids[i + 1] ? [path.join(FIX, `speech-${ids[i + 1]}.flac`)] : [])),
+  );
+  windowFiles.length = 0;
+  const out = await packed.transcribeFiles(list);
+  const solo = (await alone.transcribeFiles(list)) as TranscriptionResult[];
+  assert.equal(out.length, list.length);
+  out.forEach((r, i) => {
+    const file = list[i];
+    if (file === missing) {
+      assert.ok('error' in r && r.file === missing, JSON.stringify(r));
+      return;
+    }
+    assert.ok(!('error' in r), JSON.stringify(r));
+    assert.equal(r.file, file);
+    const id = /speech-(en\d+)/.exec(file)?.[1];
+    const bound = Math.max(wordErrorRate(textOf(id ?? 'en1'), solo[i].text) + 0.2, 0.2);
+    if (id)
+      assert.ok(wordErrorRate(textOf(id), r.text) <= bound, `${id}: "${r.text}" (alone "${solo[i].text}")`);
+    else assert.equal(r.text, '', `${path.basename(file)}: "${r.text}"`);
+  });
+  assert.ok(packed.packStats.packs >= 1, JSON.stringify(packed.packStats));
 });
 
 test('clips whose language is to be detected are not packed: a window has one language token', async () => {

@@ -139,7 +139,7 @@ test("a pack's words go back to the clip they were said in, at the clip's own ti
     word(' Second', 6.2, 6.8),
     word(' clip', 7.0, 7.4),
   );
-  const [ra, rb] = unpack(pack, true);
+  const [ra, rb] = unpack(pack, true, 2.4);
   assert.equal(ra.alone, false);
   assert.equal(rb.alone, false);
   if (ra.alone || rb.alone) return;
@@ -160,7 +160,7 @@ test("a pack's words go back to the clip they were said in, at the clip's own ti
     rb.segments[0].words?.map((w) => w.word),
     [' Second', ' clip'],
   );
-  const [noWords] = unpack(pack, false);
+  const [noWords] = unpack(pack, false, 2.4);
   assert.ok(!noWords.alone && noWords.segments.every((s) => s.words === undefined));
 });
 
@@ -170,7 +170,7 @@ test('a clip the pack cannot vouch for is decoded on its own, with the reason', 
   let chunk = make();
   let pack = chunk.pack as Pack;
   pack.words.push(word(' Fine', 1, 2), word(' Thank', 11.2, 11.5), word(' you.', 11.5, 11.8));
-  const out = unpack(pack, false);
+  const out = unpack(pack, false, 2.4);
   assert.deepEqual(
     out.map((o) => (o.alone ? o.reason : 'packed')),
     ['packed', 'no words for 3.8 s of speech', 'its words are a phrase written on silence or music'],
@@ -181,12 +181,29 @@ test('a clip the pack cannot vouch for is decoded on its own, with the reason', 
   const two = buildPack([clip('a', 500, 1), quiet]).pack as Pack;
   two.words.push(word(' Fine', 1, 2));
   assert.deepEqual(
-    unpack(two, false).map((o) => (o.alone ? o.reason : o.rawText)),
+    unpack(two, false, 2.4).map((o) => (o.alone ? o.reason : o.rawText)),
     [' Fine', ''],
   );
   // words that could not be timed: nothing is handed back
   chunk = make();
   pack = chunk.pack as Pack;
-  pack.untimed = true;
-  assert.ok(unpack(pack, false).every((o) => o.alone));
+  pack.failed = 'a window of the pack was judged non-speech';
+  assert.deepEqual(
+    unpack(pack, false, 2.4).map((o) => (o.alone ? o.reason : 'packed')),
+    Array(3).fill('a window of the pack was judged non-speech'),
+  );
+  // a member whose words loop is decoded alone; clips saying the same as their neighbour are not
+  chunk = make();
+  pack = chunk.pack as Pack;
+  const said = (from: number, text: string) =>
+    text.split(' ').map((w, i) => word(` ${w}`, from + i * 0.2, from + i * 0.2 + 0.15));
+  pack.words.push(
+    ...said(0.5, 'we will go to the park in the afternoon'),
+    ...said(6.5, 'we will go to the park in the afternoon'),
+    ...said(11.1, 'so so so so so so so so so so so so so so so so'),
+  );
+  assert.deepEqual(
+    unpack(pack, false, 2.4).map((o) => (o.alone ? o.reason.replace(/[\d.]+\)$/, 'N)') : 'packed')),
+    ['packed', 'packed', 'its words repeat (compression ratio N)'],
+  );
 });
