@@ -23,6 +23,7 @@ import { FRAMES_PER_SECOND, N_FRAMES } from './audio.ts';
 import { compressionRatio } from './decoding.ts';
 import { isHallucination } from './hallucinations.ts';
 import type { LogMel } from './mel.ts';
+import { windowLoudness } from './timing.ts';
 import { splitSentences } from './sentences.ts';
 import type { Chunk, Clip } from './windows.ts';
 
@@ -120,6 +121,30 @@ export function buildPack(chunks: readonly Chunk[]): Chunk {
   };
   clip.chunks.push(chunk);
   return chunk;
+}
+
+/**
+ * The loudness of the pack's window at mel frame `seek` (windowLoudness) above each member's own
+ * floor — its padding, where log-Mel's normalisation put its silence — so that silence is 0 in
+ * every member: measured from the window's floor, a member whose loudest sound is quieter than
+ * its neighbours' would have pauses louder than the quiet threshold (trimSilence).
+ */
+export function packLoudness(chunk: Chunk, seek: number, frames: number): Float32Array {
+  const mel = chunk.mel as LogMel;
+  const { members } = chunk.pack as Pack;
+  const loud = windowLoudness(mel, seek, frames);
+  const floors = members.map(({ chunk: c, at }) => {
+    let s = 0;
+    for (let b = 0; b < mel.nMels; b++) s += mel.data[b * mel.nFrames + at + c.contentFrames];
+    return s / mel.nMels;
+  });
+  let m = 0;
+  for (let p = 0; p < loud.length; p++) {
+    const frame = seek + 2 * p;
+    while (m + 1 < members.length && frame >= members[m + 1].at) m++;
+    loud[p] -= floors[m];
+  }
+  return loud;
 }
 
 /** What a member gets back from its pack: its segments, or `alone` to be decoded on its own. */

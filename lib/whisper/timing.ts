@@ -255,6 +255,11 @@ export interface WindowToAlign {
    * one after another (keys the state carried from window to window).
    */
   stream: object;
+  /**
+   * The window's loudness per 20-ms position (windowLoudness), where the caller knows better:
+   * a pack's (packing.ts) measured from each member's own floor.
+   */
+  loudness?: Float32Array;
 }
 
 export class WordAligner {
@@ -356,7 +361,7 @@ export class WordAligner {
       }
     }
     mergePunctuation(timed);
-    trimSilence(timed, windowLoudness(window.mel, window.seek, window.frames));
+    trimSilence(timed, window.loudness ?? windowLoudness(window.mel, window.seek, window.frames));
     return { median, maxDuration };
   }
 

@@ -30,7 +30,7 @@ import * as ort from 'onnxruntime-node';
 import type { TranscriptSegment } from '../manifest.ts';
 import type { Logger } from '../log.ts';
 import { ConfigError, errorMessage } from '../errors.ts';
-import { buildPack, isPackable, PACK_CAPACITY_FRAMES, packFrames, unpack } from './packing.ts';
+import { buildPack, isPackable, PACK_CAPACITY_FRAMES, packFrames, packLoudness, unpack } from './packing.ts';
 import type { MemberOutcome, Pack } from './packing.ts';
 import { AudioLoader, FRAMES_PER_SECOND, HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE } from './audio.ts';
 import { loadMelFilters, logMelSpectrogram, melWindow, type LogMel } from './mel.ts';
@@ -840,6 +840,7 @@ export class WhisperEngine {
         frames: w.segmentSize,
         timeOffset,
         stream: chunk,
+        loudness: chunk.pack ? packLoudness(chunk, w.seek, w.segmentSize) : undefined,
       },
       r,
     );

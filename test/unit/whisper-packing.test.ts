@@ -8,6 +8,7 @@ import {
   PACK_CAPACITY_FRAMES,
   PACK_GAP_FRAMES,
   packFrames,
+  packLoudness,
   unpack,
   type Pack,
 } from '../../lib/whisper/packing.ts';
@@ -96,6 +97,20 @@ test('a pack lays its clips one after another, each followed by its own silence'
     () => buildPack([clip('x', 100, 1, { language: 'de' }), clip('y', 100, 2)]),
     /one known language/,
   );
+});
+
+test("a pack's loudness is measured from each member's own floor, its silence 0 in every member", () => {
+  // a's silence is at 9 and its sound at ~10.5; b's at 19 and ~20.5 (frame t adds t / 10000)
+  const chunk = buildPack([clip('a', 500, 10), clip('b', 300, 20)]);
+  const loud = packLoudness(chunk, 0, chunk.contentFrames + 100);
+  const at = (frame: number) => loud[frame / 2];
+  assert.ok(Math.abs(at(100) - 1.51) < 0.001, String(at(100))); // a's sound
+  assert.equal(at(540), 0); // the second after a: its own padding
+  assert.ok(Math.abs(at(600) - 1.5) < 0.001, String(at(600))); // b's first frame
+  assert.equal(at(950), 0); // after b
+  // a window later in the pack: the same positions of the pack, the same values
+  const later = packLoudness(chunk, 100, chunk.contentFrames - 100);
+  assert.equal(later[(600 - 100) / 2], loud[600 / 2]);
 });
 
 test('only a short chunk of a clip of known language is packed, and a pack ends in a second of silence', () => {
