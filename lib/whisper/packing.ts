@@ -14,7 +14,8 @@
  *
  * What packing must not lose is a clip's words, so a member is decoded again on its own (its
  * window, its guards) when the pack cannot vouch for it: the pack wrote no word where the VAD
- * heard a second of its speech, its words are a phrase Whisper writes on silence or music
+ * heard a second of its speech or more than 1.5 s of it before its first word or after its
+ * last (the pack skipped a sentence), its words are a phrase Whisper writes on silence or music
  * (hallucinations.ts) or repeat like a loop, or a window of the pack was judged non-speech or
  * could not be timed.
  */
@@ -35,6 +36,11 @@ export const PACK_MAX_MEMBER_FRAMES = 2000;
 export const PACK_CAPACITY_FRAMES = N_FRAMES - 100;
 /** Speech (s) the VAD heard in a member that the pack must have written words for. */
 const MIN_SPEECH_WITHOUT_WORDS_S = 1.0;
+/**
+ * Speech (s) the VAD heard in a member before its first word or after its last that means the
+ * pack skipped some of it (the engine's RESUME_SPEECH_S for a window's text that ended early).
+ */
+const MAX_SPEECH_OUTSIDE_WORDS_S = 1.5;
 
 export interface PackMember {
   chunk: Chunk;
@@ -177,6 +183,21 @@ export function unpack(pack: Pack, keepWords: boolean, maxCompressionRatio: numb
       (chunk.speech ?? [[0, chunk.contentFrames]]).reduce((n, [a, b]) => n + b - a, 0) / FRAMES_PER_SECOND;
     if (words.length === 0 && speechS >= MIN_SPEECH_WITHOUT_WORDS_S)
       return { chunk, alone: true, reason: `no words for ${speechS.toFixed(1)} s of speech` };
+    if (words.length > 0) {
+      // the member's speech before its first word and after its last, in its own mel frames
+      const first = words[0].start * FRAMES_PER_SECOND - at;
+      const last = words[words.length - 1].end * FRAMES_PER_SECOND - at;
+      const outside = (chunk.speech ?? []).reduce(
+        (n, [a, b]) => n + Math.max(0, Math.min(b, first) - a) + Math.max(0, b - Math.max(a, last)),
+        0,
+      );
+      if (outside > MAX_SPEECH_OUTSIDE_WORDS_S * FRAMES_PER_SECOND)
+        return {
+          chunk,
+          alone: true,
+          reason: `${(outside / FRAMES_PER_SECOND).toFixed(1)} s of its speech before its first word or after its last`,
+        };
+    }
     const rawText = words.map((w) => w.word).join('');
     if (words.length > 0 && isHallucination(rawText.trim()))
       return { chunk, alone: true, reason: 'its words are a phrase written on silence or music' };

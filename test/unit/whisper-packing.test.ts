@@ -152,7 +152,7 @@ test("a pack's words go back to the clip they were said in, at the clip's own ti
     word(' there.', 1.1, 4.9),
     word(' Late', 5.3, 5.6), // middle 5.45: still a's
     word(' Second', 6.2, 6.8),
-    word(' clip', 7.0, 7.4),
+    word(' clip', 7.0, 9.8),
   );
   const [ra, rb] = unpack(pack, true, 2.4);
   assert.equal(ra.alone, false);
@@ -169,7 +169,7 @@ test("a pack's words go back to the clip they were said in, at the clip's own ti
   assert.equal(rb.rawText, ' Second clip');
   assert.deepEqual(
     rb.segments.map((s) => [s.text, s.start, s.end]),
-    [['Second clip', 0.2, 1.4]],
+    [['Second clip', 0.2, 3.8]],
   );
   assert.deepEqual(
     rb.segments[0].words?.map((w) => w.word),
@@ -184,17 +184,30 @@ test('a clip the pack cannot vouch for is decoded on its own, with the reason', 
   // b has 3.8 s of speech (the VAD's) but no word; c's only words are a phrase said on silence
   let chunk = make();
   let pack = chunk.pack as Pack;
-  pack.words.push(word(' Fine', 1, 2), word(' Thank', 11.2, 11.5), word(' you.', 11.5, 11.8));
+  pack.words.push(word(' Fine', 0.2, 4.8), word(' Thank', 11.2, 11.5), word(' you.', 11.5, 13.8));
   const out = unpack(pack, false, 2.4);
   assert.deepEqual(
     out.map((o) => (o.alone ? o.reason : 'packed')),
     ['packed', 'no words for 3.8 s of speech', 'its words are a phrase written on silence or music'],
   );
+  // a's words end 2.9 s before its speech does (the pack skipped a sentence); b's start 1.6 s after
+  // its speech does (each plus the 0.1 s of speech at the other end)
+  chunk = make();
+  pack = chunk.pack as Pack;
+  pack.words.push(word(' Fine', 0.2, 2), word(' Late', 7.7, 9.8), word(' Good', 11.2, 13.8));
+  assert.deepEqual(
+    unpack(pack, false, 2.4).map((o) => (o.alone ? o.reason : 'packed')),
+    [
+      '3.0 s of its speech before its first word or after its last',
+      '1.7 s of its speech before its first word or after its last',
+      'packed',
+    ],
+  );
   // a clip with less than a second of the VAD's speech may have no words
   const quiet = clip('quiet', 300, 4);
   quiet.speech = [[100, 180]];
   const two = buildPack([clip('a', 500, 1), quiet]).pack as Pack;
-  two.words.push(word(' Fine', 1, 2));
+  two.words.push(word(' Fine', 0.2, 4.8));
   assert.deepEqual(
     unpack(two, false, 2.4).map((o) => (o.alone ? o.reason : o.rawText)),
     [' Fine', ''],
@@ -210,12 +223,12 @@ test('a clip the pack cannot vouch for is decoded on its own, with the reason', 
   // a member whose words loop is decoded alone; clips saying the same as their neighbour are not
   chunk = make();
   pack = chunk.pack as Pack;
-  const said = (from: number, text: string) =>
-    text.split(' ').map((w, i) => word(` ${w}`, from + i * 0.2, from + i * 0.2 + 0.15));
+  const said = (from: number, step: number, text: string) =>
+    text.split(' ').map((w, i) => word(` ${w}`, from + i * step, from + i * step + 0.15));
   pack.words.push(
-    ...said(0.5, 'we will go to the park in the afternoon'),
-    ...said(6.5, 'we will go to the park in the afternoon'),
-    ...said(11.1, 'so so so so so so so so so so so so so so so so'),
+    ...said(0.5, 0.45, 'we will go to the park in the afternoon'),
+    ...said(6.5, 0.4, 'we will go to the park in the afternoon'),
+    ...said(11.1, 0.17, 'so so so so so so so so so so so so so so so so'),
   );
   assert.deepEqual(
     unpack(pack, false, 2.4).map((o) => (o.alone ? o.reason.replace(/[\d.]+\)$/, 'N)') : 'packed')),
