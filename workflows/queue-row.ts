@@ -2,9 +2,9 @@ import { CancellationScope, proxyActivities, upsertSearchAttributes } from '@tem
 import type { CpuActivities } from '../activities/index.ts';
 import { AUDIO_DATE, PIPELINE_STATUS } from './contract.ts';
 import { rootMessage } from './failure-message.ts';
-import { shortActivity } from './retry-policies.ts';
+import { recordActivity } from './retry-policies.ts';
 
-const { recordQueue } = proxyActivities<CpuActivities>(shortActivity);
+const { recordQueue } = proxyActivities<CpuActivities>(recordActivity);
 type QueueUpdate = Parameters<CpuActivities['recordQueue']>[0];
 
 /** The processing_queue row a date or archive workflow keeps up to date (archive null: the date's). */
