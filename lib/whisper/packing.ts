@@ -30,7 +30,7 @@ import type { Chunk, Clip } from './windows.ts';
 
 /** Mel frames of silence between two members: 1 s (each member's own padding). */
 export const PACK_GAP_FRAMES = 100;
-/** A clip is packed when its only chunk is at most this long (mel frames: 20 s). */
+/** A chunk is packed when it is at most this long (mel frames: 20 s). */
 export const PACK_MAX_MEMBER_FRAMES = 2000;
 /** Mel frames a pack holds at most: 29 s, so that its window ends in silence as a clip's does. */
 export const PACK_CAPACITY_FRAMES = N_FRAMES - 100;
@@ -61,7 +61,7 @@ export interface Pack {
 
 /**
  * True when `chunk` may share a window: its clip's language is known and it is at most
- * PACK_MAX_MEMBER_FRAMES long (a short clip, or a short stretch of a long one, as its last).
+ * PACK_MAX_MEMBER_FRAMES long (a short clip's speech, or a short stretch of a long clip's).
  */
 export function isPackable(chunk: Chunk): boolean {
   return chunk.clip.language !== undefined && chunk.contentFrames <= PACK_MAX_MEMBER_FRAMES;
