@@ -24,7 +24,7 @@ import { FRAMES_PER_SECOND, N_FRAMES } from './audio.ts';
 import { compressionRatio } from './decoding.ts';
 import { isHallucination } from './hallucinations.ts';
 import type { LogMel } from './mel.ts';
-import { windowLoudness } from './timing.ts';
+import { round2, windowLoudness } from './timing.ts';
 import { splitSentences } from './sentences.ts';
 import type { Chunk, Clip } from './windows.ts';
 
@@ -227,8 +227,4 @@ export function unpack(pack: Pack, keepWords: boolean, maxCompressionRatio: numb
     });
     return { chunk, alone: false, segments, rawText };
   });
-}
-
-function round2(x: number): number {
-  return Math.round(x * 100) / 100;
 }

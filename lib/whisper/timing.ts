@@ -579,9 +579,11 @@ function medianOf(xs: number[]): number {
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
-function round2(x: number): number {
+/** Seconds to the 10 ms of a transcript's times. */
+export function round2(x: number): number {
   return Math.round(x * 100) / 100;
 }
-function round4(x: number): number {
+/** Probabilities and log probabilities as transcripts carry them. */
+export function round4(x: number): number {
   return Math.round(x * 10000) / 10000;
 }

@@ -50,7 +50,7 @@ import { DEFAULT_VAD_OPTIONS, mergeIntoChunks, SileroVad, type SampleRange, type
 import { nextWindow, peekBatch, takeBatch, type Chunk, type Clip, type Window } from './windows.ts';
 import { InGraphDecoder } from './in-graph-decoder.ts';
 import type { WhisperDecoder } from './devices.ts';
-import { attentionFrames, WordAligner, type ProducedSegment } from './timing.ts';
+import { attentionFrames, round2, round4, WordAligner, type ProducedSegment } from './timing.ts';
 
 export interface TranscriptionResult {
   file: string;
@@ -951,13 +951,6 @@ export class WhisperEngine {
  */
 function packJudged(w: Window, r: DecodingResult): DecodingResult {
   return w.chunk.pack ? { ...r, compressionRatio: 0 } : r;
-}
-
-function round2(x: number): number {
-  return Math.round(x * 100) / 100;
-}
-function round4(x: number): number {
-  return Math.round(x * 10000) / 10000;
 }
 
 /** `p`, or the signal's abort reason as soon as it aborts (p's own outcome is then ignored). */
