@@ -37,7 +37,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-CONVERTER_VERSION = 2
+CONVERTER_VERSION = 3
 OPSET = 17
 IR_VERSION = 8
 HEAD_DIM = 64
@@ -368,8 +368,17 @@ def build_encoder(m: Ct2Model, d: Dims) -> onnx.ModelProto:
         kernel_shape=[3], pads=[1, 1], strides=[2],
     )
     x = g.gelu(x)
-    x = g.op1('Transpose', [x], perm=[0, 2, 1])  # [B, 1500, D]
-    x = g.op1('Add', [x, g.init('encoder.embed_positions', m.f32('encoder/position_encodings/encodings'))])
+    x = g.op1('Transpose', [x], perm=[0, 2, 1])  # [B, S, D], S = 1500 for a 30-s window
+    # The positions are sliced to the input's length: a window is 3000 mel frames, but a language
+    # probe (the first seconds of a clip, lib/whisper/language-probe.ts) is encoded without the
+    # rest of the window, in a fraction of the time (whisper.cpp's audio_ctx does the same).
+    length = g.op1('Shape', [x], start=1, end=2)  # [S]
+    positions = g.op1(
+        'Slice',
+        [g.init('encoder.embed_positions', m.f32('encoder/position_encodings/encodings')), g.const_i64('enc_slice_from_0', [0]),
+         length, g.const_i64('enc_slice_axis_0', [0])],
+    )
+    x = g.op1('Add', [x, positions])
     for i in range(d.enc_layers):
         src, dst = f'encoder/layer_{i}', f'encoder.layers.{i}'
         h = g.layer_norm(x, f'{dst}.self_attn_layer_norm', m.f32(f'{src}/self_attention/layer_norm/gamma'), m.f32(f'{src}/self_attention/layer_norm/beta'))
@@ -391,8 +400,8 @@ def build_encoder(m: Ct2Model, d: Dims) -> onnx.ModelProto:
     graph = helper.make_graph(
         g.nodes,
         'whisper_encoder',
-        [helper.make_tensor_value_info('input_features', TensorProto.FLOAT, ['batch_size', d.n_mels, 2 * d.n_audio_ctx])],
-        [helper.make_tensor_value_info('last_hidden_state', TensorProto.FLOAT, ['batch_size', d.n_audio_ctx, D])],
+        [helper.make_tensor_value_info('input_features', TensorProto.FLOAT, ['batch_size', d.n_mels, 'mel_frames'])],
+        [helper.make_tensor_value_info('last_hidden_state', TensorProto.FLOAT, ['batch_size', 'encoder_sequence_length', D])],
         initializer=g.inits,
     )
     return _model(graph, 'Whisper encoder converted from a CTranslate2 model.bin')
@@ -500,7 +509,7 @@ def build_decoder(m: Ct2Model, d: Dims) -> onnx.ModelProto:
 
     inputs = [
         helper.make_tensor_value_info('input_ids', TensorProto.INT64, ['batch_size', 'decoder_sequence_length']),
-        helper.make_tensor_value_info('encoder_hidden_states', TensorProto.FLOAT, ['batch_size', d.n_audio_ctx, D]),
+        helper.make_tensor_value_info('encoder_hidden_states', TensorProto.FLOAT, ['batch_size', 'encoder_sequence_length', D]),
     ]
     for i in range(L):
         for kind in ('key', 'value'):

@@ -8,8 +8,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config.ts';
 import { fetchModel } from './fetch.ts';
-import { isModelName } from './pins.ts';
-import { ModelNotFoundError, resolveModelDir } from './store.ts';
+import { CONVERTER_VERSION, isModelName } from './pins.ts';
+import { ModelNotFoundError, readManifest, resolveModelDir } from './store.ts';
 import { graphFile, type WhisperCompute } from '../whisper/compute.ts';
 
 function hasGraphs(dir: string, compute: WhisperCompute): boolean {
@@ -65,6 +65,12 @@ async function ensureWhisperModel(
     if (isModelName(model) && !hasGraphs(dir, compute))
       throw new ModelNotFoundError(
         `Whisper model '${model}' in ${dir} has no ${compute} graphs: run \`audio-pipeline model fetch --name ${model}\` to convert it again (or set WHISPER_COMPUTE=fp32)`,
+      );
+    // So is one an older converter wrote (version 2's encoder took 30-s windows only, no probes).
+    const version = readManifest(dir)?.converter?.version;
+    if (isModelName(model) && version !== CONVERTER_VERSION)
+      throw new ModelNotFoundError(
+        `Whisper model '${model}' in ${dir} was converted by converter version ${version}, current is ${CONVERTER_VERSION}: run \`audio-pipeline model fetch --name ${model}\` to convert it again`,
       );
     return dir;
   } catch (err) {

@@ -96,7 +96,7 @@ export const TOOL_REQUIREMENTS: readonly string[] = [
 ];
 
 /** Must equal CONVERTER_VERSION in models/convert_ct2_whisper.py; a change forces a re-conversion. */
-export const CONVERTER_VERSION = 2;
+export const CONVERTER_VERSION = 3;
 
 export function isModelName(name: string): name is ModelName {
   return (MODEL_NAMES as readonly string[]).includes(name);

@@ -110,6 +110,14 @@ export class KVCache {
   }
 }
 
+/** The version of models/convert_ct2_whisper.py that wrote `modelDir` (0 without a manifest). */
+function converterVersion(modelDir: string): number {
+  const file = path.join(modelDir, 'manifest.json');
+  if (!existsSync(file)) return 0;
+  const converter = readJson(file).converter as { version?: unknown } | undefined;
+  return typeof converter?.version === 'number' ? converter.version : 0;
+}
+
 function readJson(file: string): Record<string, unknown> {
   return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
 }
@@ -142,6 +150,11 @@ export class WhisperModel {
     private readonly decoder: ort.InferenceSession,
     /** Split mode: encoder_hidden_states → cross-attention K/V. */
     private readonly cross: ort.InferenceSession | undefined,
+    /**
+     * Whether the encoder takes fewer than 3000 mel frames (a language probe): converter version
+     * 3 on slices its positions to the input's length; earlier graphs have a fixed input.
+     */
+    readonly encodesAnyLength: boolean,
   ) {}
 
   /** The outputs a decoding step reads (not the cross_attentions.* ones). */
@@ -287,7 +300,16 @@ export class WhisperModel {
             { provider, compute, decoder: cross ? 'split' : 'merged' },
             'whisper: sessions loaded',
           );
-        return new WhisperModel(modelDir, dims, provider, compute, encoder, decoder, cross);
+        return new WhisperModel(
+          modelDir,
+          dims,
+          provider,
+          compute,
+          encoder,
+          decoder,
+          cross,
+          converterVersion(modelDir) >= 3,
+        );
       } catch (err) {
         await Promise.all(sessions.map((x) => x.release().catch(() => undefined)));
         const msg = err instanceof Error ? err.message : String(err);
@@ -308,7 +330,7 @@ export class WhisperModel {
     return this.dims.nVocab >= 51865;
   }
 
-  /** Encoder forward pass: mel [B, nMels, 3000] → audio features [B, 1500, D]. */
+  /** Encoder forward pass: mel [B, nMels, 3000] → audio features [B, 1500, D] (or a probe's fewer frames). */
   async encode(mel: Float32Array, batch: number): Promise<ort.Tensor> {
     const input = new ort.Tensor('float32', mel, [
       batch,

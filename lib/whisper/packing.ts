@@ -5,12 +5,13 @@
  * apart, into one spectrogram of at most 30 s, decoded as one chunk, and the pack's words handed
  * back to their chunks by where they fall (the middle of the silence between two is the border).
  *
- * Only clips whose language is known are packed (pinned, or an English-only model): a window
- * has one language token, and the language of one clip in a pack cannot be told apart from its
- * neighbours'. Measured on the 34 eSpeak sentences of test/fixtures/whisper (7 languages, packed
- * in mixed packs): the decoder's language step with its cross-attention cut to a member's own
- * frames agreed with the member's own window 21–23 times in 34 (German read as English, Portuguese
- * as Latin), since the encoder mixes a window's frames; a wrong language is a wrong transcript.
+ * Only clips whose language is known are packed (pinned, an English-only model, or found by a
+ * language probe of the clip's first seconds, language-probe.ts): a window has one language
+ * token, and the language of one clip in a pack cannot be told apart from its neighbours'.
+ * Measured on the 34 eSpeak sentences of test/fixtures/whisper (7 languages, packed in mixed
+ * packs): the decoder's language step with its cross-attention cut to a member's own frames
+ * agreed with the member's own window 21–23 times in 34 (German read as English, Portuguese as
+ * Latin), since the encoder mixes a window's frames; a wrong language is a wrong transcript.
  *
  * What packing must not lose is a clip's words, so a member is decoded again on its own (its
  * window, its guards) when the pack cannot vouch for it: the pack wrote no word where the VAD
@@ -64,7 +65,12 @@ export interface Pack {
  * PACK_MAX_MEMBER_FRAMES long (a short clip's speech, or a short stretch of a long clip's).
  */
 export function isPackable(chunk: Chunk): boolean {
-  return chunk.clip.language !== undefined && chunk.contentFrames <= PACK_MAX_MEMBER_FRAMES;
+  return chunk.clip.language !== undefined && fitsPack(chunk);
+}
+
+/** True when `chunk` is short enough to share a window, whatever its clip's language. */
+export function fitsPack(chunk: Chunk): boolean {
+  return chunk.contentFrames <= PACK_MAX_MEMBER_FRAMES;
 }
 
 /** Mel frames `chunks` take as one pack (their audio and the silences between them). */

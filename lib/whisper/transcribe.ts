@@ -30,7 +30,16 @@ import * as ort from 'onnxruntime-node';
 import type { TranscriptSegment } from '../manifest.ts';
 import type { Logger } from '../log.ts';
 import { ConfigError, errorMessage } from '../errors.ts';
-import { buildPack, isPackable, PACK_CAPACITY_FRAMES, packFrames, packLoudness, unpack } from './packing.ts';
+import {
+  buildPack,
+  fitsPack,
+  isPackable,
+  PACK_CAPACITY_FRAMES,
+  packFrames,
+  packLoudness,
+  unpack,
+} from './packing.ts';
+import { probeLanguages } from './language-probe.ts';
 import type { MemberOutcome, Pack } from './packing.ts';
 import { AudioLoader, FRAMES_PER_SECOND, HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE } from './audio.ts';
 import { loadMelFilters, logMelSpectrogram, melWindow, type LogMel } from './mel.ts';
@@ -174,6 +183,8 @@ export interface PackStats {
    * again on their own (packing.ts says why). */
   packedChunks: number;
   decodedAlone: number;
+  /** Clips whose language a probe found so that they could be packed (language-probe.ts). */
+  probes: number;
 }
 
 function emptyVadStats(): VadStats {
@@ -197,13 +208,15 @@ export class WhisperEngine {
   peakBufferedSeconds = 0;
   /** What the VAD did in the last call. */
   vadStats: VadStats = emptyVadStats();
-  packStats: PackStats = { packs: 0, packedChunks: 0, decodedAlone: 0 };
+  packStats: PackStats = { packs: 0, packedChunks: 0, decodedAlone: 0, probes: 0 };
   private readonly thresholds: QualityThresholds;
   private readonly aligner: WordAligner | undefined;
   /** Segments are sentences timed by the words (segmentTimestamps false), not timestamp tokens. */
   readonly sentenceSegments: boolean;
   /** Short clips share windows (packing.ts). */
   readonly packsClips: boolean;
+  /** Clips without a language are packed after a language probe (language-probe.ts). */
+  readonly probesLanguage: boolean;
 
   private constructor(
     readonly model: WhisperModel,
@@ -240,6 +253,7 @@ export class WhisperEngine {
         'packing short clips (WHISPER_PACK=1) needs segments without timestamp tokens (the VAD, WHISPER_SEGMENTS=auto or sentences) and a device other than webgpu (which keeps the decoder cache to itself): the words of a pack are handed back to its clips by their times',
       );
     this.packsClips = opts.packClips ?? canPack;
+    this.probesLanguage = this.packsClips && tokenizer.isMultilingual && model.encodesAnyLength;
   }
 
   static async load(opts: EngineOptions): Promise<WhisperEngine> {
@@ -363,29 +377,36 @@ export class WhisperEngine {
       held -= chunk.mel?.nFrames ?? 0;
       chunk.mel = undefined;
     };
-    this.packStats = { packs: 0, packedChunks: 0, decodedAlone: 0 };
+    this.packStats = { packs: 0, packedChunks: 0, decodedAlone: 0, probes: 0 };
     // Short chunks wait here for others to share a window with (packing.ts), until the next one
     // would not fit or no clip is left to load. They join packs in the order of `files` (a clip's
     // wait for those before it to load, at most maxLoading), so that the same files make the
     // same packs, and the same texts, in every run.
-    let packing: Chunk[] = [];
+    // One open pack per language (a window has one language token).
+    const packing = new Map<string, Chunk[]>();
     const loaded = new Map<number, Chunk[]>(); // by file index: its chunks to pack
     let nextToPack = 0;
-    const closePack = () => {
-      if (packing.length === 1) queue.push(nextWindow(packing[0]));
-      else if (packing.length > 1) {
-        const pack = buildPack(packing);
+    const closePack = (language: string) => {
+      const members = packing.get(language) ?? [];
+      packing.delete(language);
+      if (members.length === 1) queue.push(nextWindow(members[0]));
+      else if (members.length > 1) {
+        const pack = buildPack(members);
         held += pack.mel?.nFrames ?? 0;
         this.peakBufferedSeconds = Math.max(this.peakBufferedSeconds, held / FRAMES_PER_SECOND);
         this.packStats.packs++;
-        this.packStats.packedChunks += packing.length;
+        this.packStats.packedChunks += members.length;
         queue.push(nextWindow(pack));
       }
-      packing = [];
+    };
+    const closePacks = () => {
+      for (const language of [...packing.keys()]) closePack(language);
     };
     const addToPack = (chunk: Chunk) => {
-      if (packing.length > 0 && packFrames([...packing, chunk]) > PACK_CAPACITY_FRAMES) closePack();
-      packing.push(chunk);
+      const language = chunk.clip.language as string;
+      const members = packing.get(language) ?? [];
+      if (members.length > 0 && packFrames([...members, chunk]) > PACK_CAPACITY_FRAMES) closePack(language);
+      packing.set(language, [...(packing.get(language) ?? []), chunk]);
     };
     const markLoaded = (index: number, chunks: Chunk[]) => {
       loaded.set(index, chunks);
@@ -393,6 +414,36 @@ export class WhisperEngine {
         for (const chunk of loaded.get(nextToPack) ?? []) addToPack(chunk);
         loaded.delete(nextToPack);
       }
+    };
+
+    // A loaded clip's chunks go to the queue, to packing, or (the first, without a language) to
+    // detect the language before the others.
+    const admit = (clip: Clip) => {
+      const packable = this.packsClips ? clip.chunks.filter((c) => isPackable(c)) : [];
+      const [first, ...rest] = clip.chunks;
+      if (clip.language === undefined) clip.waiting = rest;
+      for (const chunk of clip.language === undefined ? [first] : clip.chunks)
+        if (!packable.includes(chunk)) queue.push(nextWindow(chunk));
+      markLoaded(clip.index, packable);
+    };
+    // Clips without a language with a chunk that would be packed wait here for a language probe
+    // (language-probe.ts), a batch of them at a time; they hold back the packing of the clips
+    // after them (markLoaded), not the decoding of others.
+    const probing: Clip[] = [];
+    const probe = async () => {
+      const clips = probing.splice(0);
+      const found = await probeLanguages(
+        this.model,
+        this.tokenizer,
+        clips.map((c) => c.chunks[0].mel as LogMel),
+        signal,
+      );
+      this.packStats.probes += clips.length;
+      clips.forEach((clip, i) => {
+        clip.language = found[i].language;
+        clip.languageProb = found[i].probability;
+        admit(clip);
+      });
     };
 
     // Audio decoding runs ahead of the model in ffmpeg processes, a bounded number at a time.
@@ -416,14 +467,10 @@ export class WhisperEngine {
           }
           for (const chunk of clip.chunks) held += chunk.mel?.nFrames ?? 0;
           this.peakBufferedSeconds = Math.max(this.peakBufferedSeconds, held / FRAMES_PER_SECOND);
-          const packable = this.packsClips ? clip.chunks.filter((c) => isPackable(c)) : [];
-          // Without a language, the first chunk detects it before the others are decoded.
-          const [first, ...rest] = clip.chunks;
-          if (clip.language === undefined) clip.waiting = rest;
-          for (const chunk of clip.language === undefined ? [first] : clip.chunks)
-            if (!packable.includes(chunk)) queue.push(nextWindow(chunk));
-          markLoaded(index, packable);
           gated = true;
+          if (this.probesLanguage && clip.language === undefined && clip.chunks.some(fitsPack))
+            probing.push(clip);
+          else admit(clip);
           // while a batch decodes, the encoder starts on the next batch's windows as they come
           this.encodeAhead([], queue);
         })
@@ -441,24 +488,28 @@ export class WhisperEngine {
     // Keep up to `maxLoading` decodes in flight while fewer than two batches are waiting and the
     // clips in flight hold less than maxBufferedSeconds of audio (a clip is at most
     // MAX_CLIP_SECONDS: what is held stays below the bound plus maxLoading clips).
+    const mayLoad = () =>
+      !signal?.aborted &&
+      nextFile < total &&
+      loading.size < maxLoading &&
+      queue.length + loading.size + probing.length < 3 * B &&
+      held < maxHeldFrames;
     const pump = () => {
-      while (
-        !signal?.aborted &&
-        nextFile < total &&
-        loading.size < maxLoading &&
-        queue.length + loading.size < 3 * B &&
-        held < maxHeldFrames
-      )
-        startLoad();
+      while (mayLoad()) startLoad();
     };
 
     try {
       for (;;) {
         signal?.throwIfAborted();
         pump();
+        // a batch of probes, or fewer where no other clip can load before they are done
+        if (probing.length >= B || (probing.length > 0 && loading.size === 0)) {
+          await probe();
+          continue;
+        }
         // the last pack; or, where the memory bound stops the loading with nothing else to do, the
         // pack so far (its clips' spectrograms hold what the bound counts)
-        if (loading.size === 0 && (nextFile >= total || queue.length === 0)) closePack();
+        if (loading.size === 0 && (nextFile >= total || queue.length === 0)) closePacks();
         if (queue.length < B && loading.size > 0) {
           // the encoder would idle while clips load (at the start, a whole batch of them)
           this.encodeAhead([], queue);

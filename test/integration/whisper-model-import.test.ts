@@ -13,6 +13,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { probeLanguages, PROBE_FRAMES } from '../../lib/whisper/language-probe.ts';
 import { WhisperEngine, type TranscriptionResult } from '../../lib/whisper/transcribe.ts';
 import { childEnv } from '../support/child-env.ts';
 import { runCli } from '../support/cli.ts';
@@ -76,9 +77,20 @@ test('a 128-Mel large-v3-shaped model imports and runs one window end to end (fp
       const [r] = await engine.transcribeFiles([CLIP]);
       assert.ok(!('error' in r), `${compute}: ${JSON.stringify(r)}`);
       assert.equal((r as TranscriptionResult).duration_s > 4, true);
-      // One 30-s window went through the encoder as [1, 128, 3000] (onnxruntime checks the shape).
+      // One 30-s window went through the encoder as [1, 128, 3000] (onnxruntime checks the bands).
       assert.equal(engine.model.stats.encodedWindows, 1, compute);
       assert.ok(engine.model.stats.decodeCalls >= 1, compute);
+      // a language probe: 10 s through the encoder, whose positions the converter slices to fit
+      assert.equal(engine.model.encodesAnyLength, true);
+      const mel = {
+        data: new Float32Array(128 * PROBE_FRAMES).fill(-0.5),
+        nMels: 128,
+        nFrames: PROBE_FRAMES,
+      };
+      const [probed] = await probeLanguages(engine.model, engine.tokenizer, [mel]);
+      assert.ok(engine.tokenizer.languageCodes.includes(probed.language), JSON.stringify(probed));
+      assert.ok(probed.probability > 0 && probed.probability <= 1, JSON.stringify(probed));
+      assert.equal(engine.model.stats.encodedWindows, 2, compute);
     } finally {
       await engine.close();
     }

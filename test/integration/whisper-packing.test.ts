@@ -2,7 +2,7 @@
  * Short clips sharing 30-s windows (lib/whisper/packing.ts), with real models and the VAD: each
  * clip gets the words it said at its own times, as when decoded alone, in fewer encoder windows;
  * the same files make the same packs every run; a noise clip gets no words; and clips whose
- * language is still to be detected are never packed.
+ * language is still to be detected are packed after a language probe, one language per pack.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -166,25 +166,54 @@ test('noise, instruments and an unreadable file among packed clips: no words, an
   assert.ok(packed.packStats.packs >= 1, JSON.stringify(packed.packStats));
 });
 
-test('clips whose language is to be detected are not packed: a window has one language token', async () => {
-  const base = await WhisperEngine.load({
-    modelDir: whisperModelDir('base'),
-    threads: 2,
-    vadModel: vadModelFile(),
-  });
+test('clips whose language is to be detected are probed, then packed with clips of their language only', async () => {
+  const packWindows: string[] = [];
+  const logger = windowLogger(packWindows);
+  const common = { modelDir: whisperModelDir('base'), threads: 2, vadModel: vadModelFile() };
+  const base = await WhisperEngine.load({ ...common, logger: logger as never });
+  const solo = await WhisperEngine.load({ ...common, packClips: false });
   try {
-    const two = [path.join(FIX, 'speech-en1.flac'), path.join(FIX, 'speech-de1.flac')];
-    const r = (await base.transcribeFiles(two)) as TranscriptionResult[];
+    assert.equal(base.probesLanguage, true, 'a multilingual model probes');
+    const ids = ['en1', 'de1', 'en2', 'de2', 'fr1', 'en3'];
+    const list = ids.map((id) => path.join(FIX, `speech-${id}.flac`));
+    const r = (await base.transcribeFiles(list)) as TranscriptionResult[];
+    const a = (await solo.transcribeFiles(list)) as TranscriptionResult[];
+    // the probe finds each clip's language as its own window does
     assert.deepEqual(
       r.map((x) => x.language),
-      ['en', 'de'],
+      a.map((x) => x.language),
     );
-    assert.equal(base.packStats.packs, 0);
-    // pinned, they are
-    await base.transcribeFiles(two.slice(0, 1).concat(path.join(FIX, 'speech-en2.flac')), { language: 'en' });
-    assert.equal(base.packStats.packs, 1, JSON.stringify(base.packStats));
+    assert.deepEqual(
+      r.map((x) => x.language),
+      ['en', 'de', 'en', 'de', 'fr', 'en'],
+    );
+    assert.equal(base.packStats.probes, ids.length, JSON.stringify(base.packStats));
+    // English and German packs; the lone French clip has a window of its own
+    assert.equal(base.packStats.packs, 2, JSON.stringify(base.packStats));
+    assert.equal(base.packStats.packedChunks, 5, JSON.stringify(base.packStats));
+    const packs = packWindows.filter((f) => f.startsWith('a pack of'));
+    assert.equal(packs.length, 2, JSON.stringify(packWindows));
+    for (const pack of packs) {
+      const languages = new Set(
+        ids.filter((id) => pack.includes(`speech-${id}.flac`)).map((id) => id.slice(0, 2)),
+      );
+      assert.equal(languages.size, 1, `one language per pack: ${pack}`);
+    }
+    r.forEach((x, i) => {
+      const text = (speech.find((s) => s.id === ids[i]) as { text: string }).text;
+      const bound = Math.max(wordErrorRate(text, a[i].text) + 0.2, 0.25);
+      assert.ok(wordErrorRate(text, x.text) <= bound, `${ids[i]}: "${x.text}" (alone: "${a[i].text}")`);
+      assert.ok(x.language_prob > 0.5, `${ids[i]}: ${x.language} at ${x.language_prob}`);
+    });
+    // pinned, no probe
+    await base.transcribeFiles(
+      list.filter((_, i) => ids[i].startsWith('en')),
+      { language: 'en' },
+    );
+    assert.deepEqual(base.packStats, { packs: 1, packedChunks: 3, decodedAlone: 0, probes: 0 });
   } finally {
     await base.close();
+    await solo.close();
   }
 });
 

@@ -188,13 +188,24 @@ for (const name of ['tiny.en', 'base'] as const) {
       assert.equal(readJson(dir, 'tokenizer_config.json').tokenizer_class, 'WhisperTokenizer');
     });
 
-    test('encoder_model.onnx: input_features [B,80,3000] -> last_hidden_state [B,1500,D]', async () => {
+    test('encoder_model.onnx: input_features [B,80,F] -> last_hidden_state [B,F/2,D], a window or a probe', async () => {
       const s = await ort.InferenceSession.create(path.join(dir, 'onnx/encoder_model.onnx'));
       try {
         assert.deepEqual(s.inputNames, ['input_features']);
         assert.deepEqual(s.outputNames, ['last_hidden_state']);
-        assert.deepEqual(metaShape(s.inputMetadata, 'input_features'), ['batch_size', 80, 3000]);
-        assert.deepEqual(metaShape(s.outputMetadata, 'last_hidden_state'), ['batch_size', 1500, exp.dModel]);
+        assert.deepEqual(metaShape(s.inputMetadata, 'input_features'), ['batch_size', 80, 'mel_frames']);
+        assert.deepEqual(metaShape(s.outputMetadata, 'last_hidden_state'), [
+          'batch_size',
+          'encoder_sequence_length',
+          exp.dModel,
+        ]);
+        // a 30-s window, and a 10-s language probe (the positions sliced to its 500 frames)
+        for (const frames of [3000, 1000]) {
+          const mel = new Float32Array(80 * frames).map((_, i) => Math.sin(i) * 0.5);
+          const out = await s.run({ input_features: new ort.Tensor('float32', mel, [1, 80, frames]) });
+          assert.deepEqual(out.last_hidden_state.dims, [1, frames / 2, exp.dModel]);
+          assert.ok((out.last_hidden_state.data as Float32Array).every(Number.isFinite));
+        }
       } finally {
         await s.release();
       }
@@ -224,7 +235,7 @@ for (const name of ['tiny.en', 'base'] as const) {
         assert.deepEqual(metaShape(s.inputMetadata, 'input_ids'), ['batch_size', 'decoder_sequence_length']);
         assert.deepEqual(metaShape(s.inputMetadata, 'encoder_hidden_states'), [
           'batch_size',
-          1500,
+          'encoder_sequence_length',
           exp.dModel,
         ]);
         assert.deepEqual(metaShape(s.inputMetadata, 'past_key_values.0.decoder.key'), [
