@@ -124,7 +124,7 @@ export function registerTranscribeCommand(
     )
     .option(
       '--no-pack',
-      'give every clip windows of its own: by default, where the language is known (--language, WHISPER_LANGUAGE, an English-only model), speech chunks of at most 20 s share 30-s windows, a second apart, and get their words back by time (WHISPER_PACK)',
+      'give every clip windows of its own: by default speech chunks of at most 20 s of one language (--language, WHISPER_LANGUAGE, an English-only model, or a 10-s language probe of the clip) share 30-s windows, a second apart, and get their words back by time (WHISPER_PACK)',
     )
     .action(async (files: string[], opts: TranscribeCliOptions) => {
       const config = ctx.loadConfig();
