@@ -72,7 +72,7 @@ async function child(combo: Combo): Promise<ChildResult> {
     if ('error' in warm) return { error: `warm-up: ${warm.error}` };
     const ig = engine.inGraph?.stats;
     if (ig) Object.assign(ig, { runs: 0, windows: 0, ms: 0 });
-    Object.assign(engine.model.stats, { decodeCalls: 0, encodedWindows: 0 });
+    Object.assign(engine.model.stats, { decodeCalls: 0, encodedWindows: 0, encodedProbes: 0 });
     const t0 = performance.now();
     const c0 = process.cpuUsage();
     const out = await engine.transcribeFiles(

@@ -148,6 +148,7 @@ async function childOurs(
   Object.assign(engine.model.stats, {
     encodeMs: 0,
     encodedWindows: 0,
+    encodedProbes: 0,
     decodeMs: 0,
     decodeCalls: 0,
     decodeRows: 0,

@@ -66,11 +66,19 @@ async function ensureWhisperModel(
       throw new ModelNotFoundError(
         `Whisper model '${model}' in ${dir} has no ${compute} graphs: run \`audio-pipeline model fetch --name ${model}\` to convert it again (or set WHISPER_COMPUTE=fp32)`,
       );
-    // So is one an older converter wrote (version 2's encoder took 30-s windows only, no probes).
+    // The cache's copy of a pinned model that an older converter wrote is converted again where
+    // fetching is allowed (converter 2's encoder took 30-s windows only: no language probes);
+    // elsewhere it still runs as it is.
     const version = readManifest(dir)?.converter?.version;
-    if (isModelName(model) && version !== CONVERTER_VERSION)
+    if (
+      isModelName(model) &&
+      autoFetch &&
+      dir === path.join(path.resolve(modelCache), model) &&
+      typeof version === 'number' &&
+      version < CONVERTER_VERSION
+    )
       throw new ModelNotFoundError(
-        `Whisper model '${model}' in ${dir} was converted by converter version ${version}, current is ${CONVERTER_VERSION}: run \`audio-pipeline model fetch --name ${model}\` to convert it again`,
+        `Whisper model '${model}' in ${dir} was converted by converter version ${version}, current is ${CONVERTER_VERSION}`,
       );
     return dir;
   } catch (err) {

@@ -15,6 +15,7 @@
  * wrong both ways), 8-s probes 35, 5-s probes 28. Shorter probes cost less but lose languages.
  */
 import * as ort from 'onnxruntime-node';
+import { untilAborted } from './abort.ts';
 import { FRAMES_PER_SECOND } from './audio.ts';
 import { detectLanguage } from './decoding.ts';
 import type { LogMel } from './mel.ts';
@@ -57,7 +58,9 @@ export async function probeLanguages(
   if (mels.length === 0) return [];
   const encoded: ort.Tensor[] = [];
   if (model.encodesInProcess)
-    encoded.push(...(await Promise.all(mels.map((m) => model.encode(probeInput(m), 1)))));
+    encoded.push(
+      ...(await untilAborted(Promise.all(mels.map((m) => model.encode(probeInput(m), 1))), signal)),
+    );
   else
     for (const m of mels) {
       signal?.throwIfAborted();

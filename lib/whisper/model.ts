@@ -130,7 +130,10 @@ function providerList(p: Provider): ort.InferenceSession.ExecutionProviderConfig
 /** Time spent in onnxruntime, for benchmarks and logs. */
 export interface ModelStats {
   encodeMs: number;
+  /** 30-s windows encoded. */
   encodedWindows: number;
+  /** Shorter inputs encoded: language probes (language-probe.ts). */
+  encodedProbes: number;
   decodeMs: number;
   decodeCalls: number;
   /** Σ batch rows over decoder calls. */
@@ -138,7 +141,14 @@ export interface ModelStats {
 }
 
 export class WhisperModel {
-  readonly stats: ModelStats = { encodeMs: 0, encodedWindows: 0, decodeMs: 0, decodeCalls: 0, decodeRows: 0 };
+  readonly stats: ModelStats = {
+    encodeMs: 0,
+    encodedWindows: 0,
+    encodedProbes: 0,
+    decodeMs: 0,
+    decodeCalls: 0,
+    decodeRows: 0,
+  };
 
   private constructor(
     readonly modelDir: string,
@@ -332,21 +342,22 @@ export class WhisperModel {
 
   /** Encoder forward pass: mel [B, nMels, 3000] → audio features [B, 1500, D] (or a probe's fewer frames). */
   async encode(mel: Float32Array, batch: number): Promise<ort.Tensor> {
-    const input = new ort.Tensor('float32', mel, [
-      batch,
-      this.dims.nMels,
-      mel.length / batch / this.dims.nMels,
-    ]);
+    const frames = mel.length / batch / this.dims.nMels;
+    const input = new ort.Tensor('float32', mel, [batch, this.dims.nMels, frames]);
+    const count = () => {
+      if (frames === 2 * this.dims.nAudioCtx) this.stats.encodedWindows += batch;
+      else this.stats.encodedProbes += batch;
+    };
     if (this.encoder instanceof EncoderProcess) {
       const out = await this.encoder.run(mel, input.dims as number[]);
       this.stats.encodeMs += out.ms;
-      this.stats.encodedWindows += batch;
+      count();
       return new ort.Tensor('float32', out.data, out.dims);
     }
     const t0 = performance.now();
     const out = await this.encoder.run({ input_features: input });
     this.stats.encodeMs += performance.now() - t0;
-    this.stats.encodedWindows += batch;
+    count();
     return out.last_hidden_state as ort.Tensor;
   }
 

@@ -39,7 +39,8 @@ import {
   packLoudness,
   unpack,
 } from './packing.ts';
-import { probeLanguages } from './language-probe.ts';
+import { probeLanguages, type ProbedLanguage } from './language-probe.ts';
+import { untilAborted } from './abort.ts';
 import type { MemberOutcome, Pack } from './packing.ts';
 import { AudioLoader, FRAMES_PER_SECOND, HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE } from './audio.ts';
 import { loadMelFilters, logMelSpectrogram, melWindow, type LogMel } from './mel.ts';
@@ -217,6 +218,8 @@ export class WhisperEngine {
   readonly packsClips: boolean;
   /** Clips without a language are packed after a language probe (language-probe.ts). */
   readonly probesLanguage: boolean;
+  /** Why the language probe failed, if it did: it is not tried again by this engine. */
+  probeFailure: string | undefined;
 
   private constructor(
     readonly model: WhisperModel,
@@ -254,6 +257,11 @@ export class WhisperEngine {
       );
     this.packsClips = opts.packClips ?? canPack;
     this.probesLanguage = this.packsClips && tokenizer.isMultilingual && model.encodesAnyLength;
+    if (this.packsClips && tokenizer.isMultilingual && !model.encodesAnyLength)
+      opts.logger?.info(
+        { model: opts.modelDir },
+        'whisper: the model was converted before language probes (converter version < 3): clips without a language are not packed; `audio-pipeline model fetch` or `model import` converts it again',
+      );
   }
 
   static async load(opts: EngineOptions): Promise<WhisperEngine> {
@@ -382,13 +390,19 @@ export class WhisperEngine {
     // would not fit or no clip is left to load. They join packs in the order of `files` (a clip's
     // wait for those before it to load, at most maxLoading), so that the same files make the
     // same packs, and the same texts, in every run.
-    // One open pack per language (a window has one language token).
+    // One open pack per language (a window has one language token), in the order they opened.
+    // Their spectrograms (each member's with its 30 s of padding) may hold at most half the
+    // memory bound: beyond it the oldest closes. A rule on the file order, so that the packs do
+    // not depend on when the bound stops the loading (which depends on the decoding's pace).
     const packing = new Map<string, Chunk[]>();
+    const maxPackingFrames = maxHeldFrames / 2;
+    let packingFrames = 0;
     const loaded = new Map<number, Chunk[]>(); // by file index: its chunks to pack
     let nextToPack = 0;
     const closePack = (language: string) => {
       const members = packing.get(language) ?? [];
       packing.delete(language);
+      for (const m of members) packingFrames -= m.mel?.nFrames ?? 0;
       if (members.length === 1) queue.push(nextWindow(members[0]));
       else if (members.length > 1) {
         const pack = buildPack(members);
@@ -407,6 +421,9 @@ export class WhisperEngine {
       const members = packing.get(language) ?? [];
       if (members.length > 0 && packFrames([...members, chunk]) > PACK_CAPACITY_FRAMES) closePack(language);
       packing.set(language, [...(packing.get(language) ?? []), chunk]);
+      packingFrames += chunk.mel?.nFrames ?? 0;
+      while (packingFrames > maxPackingFrames && packing.size > 1)
+        closePack(packing.keys().next().value as string);
     };
     const markLoaded = (index: number, chunks: Chunk[]) => {
       loaded.set(index, chunks);
@@ -432,16 +449,30 @@ export class WhisperEngine {
     const probing: Clip[] = [];
     const probe = async () => {
       const clips = probing.splice(0);
-      const found = await probeLanguages(
-        this.model,
-        this.tokenizer,
-        clips.map((c) => c.chunks[0].mel as LogMel),
-        signal,
-      );
-      this.packStats.probes += clips.length;
+      let found: ProbedLanguage[] = [];
+      try {
+        found = await probeLanguages(
+          this.model,
+          this.tokenizer,
+          clips.map((c) => c.chunks[0].mel as LogMel),
+          signal,
+        );
+      } catch (err) {
+        if (signal?.aborted) throw err;
+        // An encoder that takes 30-s windows only (made elsewhere than by our converter): the
+        // clips are decoded as without packing, each detecting its language in its own window.
+        this.probeFailure = errorMessage(err);
+        this.opts.logger?.warn(
+          { err: this.probeFailure, model: this.opts.modelDir },
+          'whisper: the language probe failed; clips without a language are not packed from now on',
+        );
+      }
+      this.packStats.probes += found.length;
       clips.forEach((clip, i) => {
-        clip.language = found[i].language;
-        clip.languageProb = found[i].probability;
+        if (found[i]) {
+          clip.language = found[i].language;
+          clip.languageProb = found[i].probability;
+        }
         admit(clip);
       });
     };
@@ -468,7 +499,12 @@ export class WhisperEngine {
           for (const chunk of clip.chunks) held += chunk.mel?.nFrames ?? 0;
           this.peakBufferedSeconds = Math.max(this.peakBufferedSeconds, held / FRAMES_PER_SECOND);
           gated = true;
-          if (this.probesLanguage && clip.language === undefined && clip.chunks.some(fitsPack))
+          if (
+            this.probesLanguage &&
+            !this.probeFailure &&
+            clip.language === undefined &&
+            clip.chunks.some(fitsPack)
+          )
             probing.push(clip);
           else admit(clip);
           // while a batch decodes, the encoder starts on the next batch's windows as they come
@@ -1002,15 +1038,4 @@ export class WhisperEngine {
  */
 function packJudged(w: Window, r: DecodingResult): DecodingResult {
   return w.chunk.pack ? { ...r, compressionRatio: 0 } : r;
-}
-
-/** `p`, or the signal's abort reason as soon as it aborts (p's own outcome is then ignored). */
-function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return p;
-  signal.throwIfAborted();
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { writeWav } from '../../lib/audio/wav.ts';
 import { loadAudio, SAMPLE_RATE } from '../../lib/whisper/audio.ts';
 import { WhisperEngine, type TranscriptionResult } from '../../lib/whisper/transcribe.ts';
-import { wordErrorRate } from '../../lib/whisper/wer.ts';
+import { normalizeForWer, wordErrorRate } from '../../lib/whisper/wer.ts';
 import { ConfigError } from '../../lib/errors.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { makeHeldOutClips } from '../fixtures/held-out-audio.ts';
@@ -43,7 +43,16 @@ function windowLogger(into: string[]) {
   const record = (o: { file?: string }, msg: string) => {
     if (msg === 'whisper window') into.push(o.file ?? '');
   };
-  return { debug: record, info() {}, warn() {}, error() {} };
+  const logger = {
+    warnings: 0,
+    debug: record,
+    info() {},
+    warn() {
+      logger.warnings++;
+    },
+    error() {},
+  };
+  return logger;
 }
 
 const windowFiles: string[] = [];
@@ -205,12 +214,40 @@ test('clips whose language is to be detected are probed, then packed with clips 
       assert.ok(wordErrorRate(text, x.text) <= bound, `${ids[i]}: "${x.text}" (alone: "${a[i].text}")`);
       assert.ok(x.language_prob > 0.5, `${ids[i]}: ${x.language} at ${x.language_prob}`);
     });
+    // a tight memory bound: the oldest open pack closes first, every clip still gets its words
+    const tight = (await base.transcribeFiles(list, { maxBufferedSeconds: 80 })) as TranscriptionResult[];
+    assert.deepEqual(
+      tight.map((x) => x.language),
+      r.map((x) => x.language),
+    );
+    tight.forEach((x, i) => assert.ok(normalizeForWer(x.text).length >= 5, `${ids[i]}: "${x.text}"`));
+    assert.ok(base.peakBufferedSeconds <= 80 + 3 * 40, `${base.peakBufferedSeconds} s held`);
     // pinned, no probe
     await base.transcribeFiles(
       list.filter((_, i) => ids[i].startsWith('en')),
       { language: 'en' },
     );
     assert.deepEqual(base.packStats, { packs: 1, packedChunks: 3, decodedAlone: 0, probes: 0 });
+    // An encoder that takes 30-s windows only (as one made elsewhere might): the probe's failure
+    // is logged once, and the clips are decoded as without packing, each detecting its language.
+    const encode = base.model.encode.bind(base.model);
+    base.model.encode = (mel, batch) =>
+      mel.length / batch / base.model.dims.nMels === 3000
+        ? encode(mel, batch)
+        : Promise.reject(
+            new Error('Got invalid dimensions for input: input_features index: 2 Got: 1000 Expected: 3000'),
+          );
+    const warnings = logger.warnings;
+    const again = (await base.transcribeFiles(list.slice(0, 4))) as TranscriptionResult[];
+    assert.deepEqual(
+      again.map((x) => x.language),
+      ['en', 'de', 'en', 'de'],
+    );
+    assert.match(base.probeFailure ?? '', /Expected: 3000/);
+    assert.deepEqual(base.packStats, { packs: 0, packedChunks: 0, decodedAlone: 0, probes: 0 });
+    assert.equal(logger.warnings, warnings + 1);
+    await base.transcribeFiles(list.slice(0, 2));
+    assert.equal(logger.warnings, warnings + 1, 'not tried again');
   } finally {
     await base.close();
     await solo.close();
