@@ -9,7 +9,7 @@
  *        [--language en]
  *        [--compute fp32,int8]
  *        [--repeat 1]
- *        [--fw-beam-size 1] [--venv DIR] [--json FILE] [--keep-clips]
+ *        [--fw-beam-size 1] [--venv DIR] [--json FILE] [--keep-clips] [--quick]
  *
  * Reports audio seconds per wall second (RTFx) after a warm-up clip, the RTFx ratio, the corpus
  * WER of each engine against the known texts on the speech clips, the words it wrote on the
@@ -21,7 +21,7 @@
  * transformers.js has no language detection in its pipeline, so it is told `language: 'en'`; the
  * other engines detect the language per clip, or all are told `--language` (ours then packs the
  * short clips into shared windows: lib/whisper/packing.ts; `ours-nopack` does not). `--compute` runs each of our engines once per listed
- * WHISPER_COMPUTE (fp32: the converted graphs; int8: their 8-bit variants; default fp32).
+ * WHISPER_COMPUTE (fp32: the converted graphs; int8: their 8-bit variants; default int8, the product's WHISPER_COMPUTE default).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,6 +38,7 @@ import { writeWav } from '../lib/audio/wav.ts';
 import { WHISPER_COMPUTE_TYPES, type WhisperCompute } from '../lib/whisper/compute.ts';
 import { makeHeldOutClips } from '../test/fixtures/held-out-audio.ts';
 import { arg, englishSpeech, FIX, JFK_TEXT, ROOT } from './fixtures.ts';
+import { startResult, writeResult } from './lib/report.ts';
 
 /** faster-whisper and what it runs on, pinned (the bench's own venv). */
 const FASTER_WHISPER_REQUIREMENTS = [
@@ -296,7 +297,7 @@ async function main(): Promise<void> {
             threads,
             batchSize,
             vad || undefined,
-            computeArg(arg('compute', 'fp32')),
+            computeArg(arg('compute', 'int8')),
             timestampsArg(arg('timestamps', '')),
             arg('encoder-process', '1') === '1' ? undefined : false, // undefined: the engine's default
             arg('pack', '1') === '1' ? undefined : false,
@@ -306,8 +307,13 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify(report) + '\n');
     return;
   }
-  const engines = arg('engines', 'ours,ours-novad,fw-batched,fw-sequential').split(',');
-  const computes = arg('compute', 'fp32').split(',').map(computeArg);
+  // --quick: the goal's pair alone (ours and faster-whisper batched), one round: ~1.5 min here.
+  const quick = process.argv.includes('--quick');
+  const engines = arg(
+    'engines',
+    quick ? 'ours,fw-batched' : 'ours,ours-novad,fw-batched,fw-sequential',
+  ).split(',');
+  const computes = arg('compute', 'int8').split(',').map(computeArg);
   const repeat = Number(arg('repeat', '1'));
   const config = loadConfig();
   const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -393,7 +399,13 @@ async function main(): Promise<void> {
     for (const e of engines)
       if (!commands[e]) throw new Error(`unknown engine ${e} (known: ${Object.keys(commands).join(', ')})`);
     const reports: ChildReport[] = [];
-    const runs: Array<{ engine: string; wallS: number; cpuS?: number; loadAverage: number[] }> = [];
+    const runs: Array<{
+      round: number;
+      engine: string;
+      wallS: number;
+      cpuS?: number;
+      loadAverage: number[];
+    }> = [];
     // Alternate the engines so that a noisy neighbour hurts both alike.
     for (let r = 0; r < repeat; r++) {
       for (const e of engines) {
@@ -404,21 +416,23 @@ async function main(): Promise<void> {
           process.stderr.write(
             `  ${rep.engine}: ${rep.wallS.toFixed(1)} s wall, ${rep.cpuS?.toFixed(1) ?? '-'} s CPU, RTFx ${(rep.audioS / rep.wallS).toFixed(2)}, load average ${load.map((l) => l.toFixed(1)).join(' → ')}\n`,
           );
-          runs.push({ engine: rep.engine, wallS: rep.wallS, cpuS: rep.cpuS, loadAverage: load });
+          runs.push({ round: r, engine: rep.engine, wallS: rep.wallS, cpuS: rep.cpuS, loadAverage: load });
           reports.push(rep);
         }
       }
     }
-    const best = new Map<string, ChildReport>();
-    for (const rep of reports) {
-      const prev = best.get(rep.engine);
-      if (!prev || rep.wallS < prev.wallS) best.set(rep.engine, rep);
-    }
+    // Each engine's row is its median repetition (the lower middle of an even count).
+    const byEngine = new Map<string, ChildReport[]>();
+    for (const rep of reports) byEngine.set(rep.engine, [...(byEngine.get(rep.engine) ?? []), rep]);
+    const medianReps = [...byEngine.values()].map((reps) => {
+      const sorted = [...reps].sort((a, b) => a.wallS - b.wallS);
+      return sorted[Math.floor((sorted.length - 1) / 2)];
+    });
     const speechPairs = (rep: ChildReport) =>
       clips
         .map((c, i) => ({ reference: c.text, hypothesis: rep.texts[i] }))
         .filter((p) => p.reference !== '');
-    const rows = [...best.values()].map((rep) => ({
+    const rows = medianReps.map((rep) => ({
       engine: rep.engine,
       rtfx: rep.audioS / rep.wallS,
       wallS: rep.wallS,
@@ -446,25 +460,40 @@ async function main(): Promise<void> {
       ),
     ];
     process.stdout.write(lines.join('\n') + '\n');
+    // Every round's ratio against faster-whisper batched: the same round ran both, one after the other.
+    const roundRatios = rows
+      .filter((r) => r !== base && base)
+      .map((r) => ({
+        engine: r.engine,
+        perRound: [...new Set(runs.map((x) => x.round))].map((round) => {
+          const wall = (engine: string) => runs.find((x) => x.round === round && x.engine === engine)?.wallS;
+          const [mine, theirs] = [wall(r.engine), wall(base!.engine)];
+          return mine && theirs ? theirs / mine : undefined;
+        }),
+      }));
+    const result = startResult('transcribe', quick, {
+      model,
+      threads,
+      batchSize,
+      engines,
+      computes,
+      repeat,
+      language: arg('language', '') || 'detected',
+      clips: clips.map((c) => ({ name: path.basename(c.file), seconds: c.seconds, text: c.text })),
+    });
+    result.repetitions = runs;
+    result.summary = {
+      goal: 'RTFx ≥ 2× faster-whisper batched int8 (same weights), WER ≤ its WER',
+      baseline: base?.engine,
+      rows,
+      roundRatios,
+    };
     const jsonOut = arg('json', '');
-    if (jsonOut)
-      writeFileSync(
-        jsonOut,
-        JSON.stringify(
-          {
-            date: new Date().toISOString(),
-            model,
-            threads,
-            batchSize,
-            cpu: os.cpus()[0]?.model,
-            clips: clips.map((c) => ({ name: path.basename(c.file), seconds: c.seconds, text: c.text })),
-            runs,
-            rows,
-          },
-          null,
-          2,
-        ),
-      );
+    if (jsonOut) {
+      result.finishedAt = new Date().toISOString();
+      writeFileSync(jsonOut, JSON.stringify(result, null, 2) + '\n');
+    }
+    say(`results: ${jsonOut || writeResult(result)}`);
   } finally {
     // --keep-clips: the clips and clips.json stay, for profiling one engine's child alone
     if (process.argv.includes('--keep-clips')) process.stderr.write(`clips kept in ${tmp}\n`);
