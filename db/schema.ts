@@ -143,7 +143,7 @@ export const transcripts = pgTable(
     timings: jsonb('timings').$type<Record<string, number>>(),
     // TRANSCRIPT_TSVECTOR: the text as its language's stems and as plain words.
     tsv: tsvector('tsv').generatedAlwaysAs(sql.raw(TRANSCRIPT_TSVECTOR)),
-    // The search's own tokens (audio_pipeline_search_tokens, migration 0004), with a small index:
+    // The search's own tokens (audio_pipeline_search_tokens, migrations 0004 and 0005), with a small index:
     // - the words a transcript repeats, by how often: 'word#2', 'word#3', … 'word#64' when tsv
     //   holds 'word' at that many positions or more (audio_pipeline_tf_tiers, migrations 0003
     //   and 0004). ts_rank grows with those counts, so the index finds the best-ranked

@@ -1158,6 +1158,126 @@ for (const backend of backends) {
       assert.equal(await tiers('coffees coffees coffees'), "'coffe#2' 'coffe#3' 'coffees#2' 'coffees#3'");
     });
 
+    test("migration 0005's faster search tokens are migration 0004's tokens", async () => {
+      // 0005 replaced the bodies of audio_pipeline_tf_tiers and audio_pipeline_search_tokens and
+      // rewrote no stored value: that holds only if they compute what 0004's did. 0004's bodies,
+      // as session-local functions, against the installed ones on texts in six configurations:
+      // repeated words, stop words, stems that are and are not the word, past tsvector's
+      // 256 positions per lexeme. Past its 16,383 positions (~8,000 words: tsv's two halves
+      // clamp there) 0005 counts a word's positions in tsv, where 0004 added both halves' up:
+      // 0005 may then leave out a tier, never one that tsv's positions reach (the search's bound).
+      const words = [
+        'dog',
+        'dogs',
+        'the',
+        'best',
+        'friend',
+        'friends',
+        'and',
+        'coffee',
+        'coffees',
+        'run',
+        'running',
+        'Hund',
+        'Hunde',
+        'der',
+        'chien',
+        'les',
+        'chiens',
+        'perro',
+        'los',
+        'perros',
+        'casa',
+        'собака',
+        'и',
+      ];
+      let seed = 20261203;
+      const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+      const texts = [
+        '',
+        'the',
+        'dog',
+        'dog dog',
+        'dog dog dog',
+        'a dog barks',
+        'coffees and coffees',
+        'My best friends, and the best dog barks',
+        'dog '.repeat(300),
+        `${'dog '.repeat(9000)}cat cat`,
+        `${'best friend '.repeat(5000)}end`,
+        ...Array.from({ length: 60 }, (_, i) =>
+          Array.from(
+            { length: 5 + ((i * 7) % 150) },
+            () => words[next() % (words.length - (i % 3) * 5)],
+          ).join(' '),
+        ),
+      ];
+      const client = await pool.connect();
+      try {
+        await client.query(`
+          CREATE FUNCTION pg_temp.tiers_0004(stemmed tsvector, plain tsvector) RETURNS tsvector LANGUAGE sql AS $$
+            SELECT coalesce(array_to_tsvector(array_agg(coalesce(s.lexeme, p.lexeme) || '#' || t.tier)), ''::tsvector)
+            FROM unnest(stemmed) AS s FULL JOIN unnest(plain) AS p ON s.lexeme = p.lexeme,
+            LATERAL (SELECT coalesce(cardinality(s.positions), 0) + coalesce(cardinality(p.positions), 0) AS n,
+                            s.lexeme IS NOT NULL AND p.lexeme IS NOT NULL AS in_both) AS c,
+            unnest('{2,3,4,6,8,16,32,64}'::int[]) AS t(tier)
+            WHERE c.n >= t.tier AND (t.tier > 2 OR c.n >= 3 OR NOT c.in_both) $$`);
+        await client.query(`
+          CREATE FUNCTION pg_temp.pairs_0004(stemmed tsvector) RETURNS tsvector LANGUAGE sql AS $$
+            SELECT coalesce(array_to_tsvector(array_agg(DISTINCT audio_pipeline_pair_token(a.lexeme || ' ' || b.lexeme))), ''::tsvector)
+            FROM (SELECT u.lexeme, unnest(u.positions) AS pos FROM unnest(stemmed) AS u) AS a
+            JOIN (SELECT u.lexeme, unnest(u.positions) AS pos FROM unnest(stemmed) AS u) AS b ON b.pos = a.pos + 1 $$`);
+        const { rows } = await client.query<{
+          cfg: string;
+          text: string;
+          old: string;
+          counts: Record<string, number>;
+          tiers: string;
+          tokens: string;
+        }>(
+          `SELECT cfg, x AS text, (pg_temp.tiers_0004(s, p) || pg_temp.pairs_0004(s))::text AS old,
+                  (SELECT json_object_agg(u.lexeme, cardinality(u.positions)) FROM unnest(s || p) AS u) AS counts,
+                  (audio_pipeline_tf_tiers(s, p) || audio_pipeline_word_pairs(s))::text AS tiers,
+                  audio_pipeline_search_tokens(s, p)::text AS tokens
+           FROM unnest($1::text[]) AS x,
+                unnest('{english,german,french,spanish,russian,simple}'::regconfig[]) AS cfg,
+                LATERAL (SELECT to_tsvector(cfg, x) AS s, to_tsvector('simple', x) AS p) AS v`,
+          [texts],
+        );
+        assert.equal(rows.length, texts.length * 6);
+        const tokens = (v: string) => v.split(' ').filter(Boolean);
+        let clamped = 0;
+        for (const r of rows) {
+          const what = `${r.cfg}: "${r.text.slice(0, 60)}" (${r.text.length} characters)`;
+          assert.equal(r.tokens, r.tiers, `search_tokens is tf_tiers || word_pairs, ${what}`);
+          if (r.text.split(' ').length <= 8000) {
+            assert.equal(r.tokens, r.old, `search_tokens, ${what}`);
+            continue;
+          }
+          const [now, before] = [tokens(r.tokens), tokens(r.old)];
+          assert.ok(
+            now.every((t) => before.includes(t)),
+            `no token 0004 did not have, ${what}`,
+          );
+          for (const t of before.filter((b) => !now.includes(b))) {
+            const [, lexeme, tier] = /^'(.*)#(\d+)'$/.exec(t) ?? [];
+            assert.ok(
+              lexeme && (r.counts[lexeme] ?? 0) < Number(tier),
+              `${t} left out: tsv holds it less often, ${what}`,
+            );
+            clamped++;
+          }
+        }
+        assert.ok(clamped > 0, 'the text past 16,383 positions is tested');
+        assert.ok(
+          rows.some((r) => r.old.includes('#64')) && rows.some((r) => r.old.includes("'~")),
+          'tiers and pairs both tested',
+        );
+      } finally {
+        client.release();
+      }
+    });
+
     test('the search statement reads the GIN index', async () => {
       const client = await pool.connect();
       try {
