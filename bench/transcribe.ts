@@ -39,6 +39,7 @@ import { WHISPER_COMPUTE_TYPES, type WhisperCompute } from '../lib/whisper/compu
 import { makeHeldOutClips } from '../test/fixtures/held-out-audio.ts';
 import { arg, englishSpeech, FIX, JFK_TEXT, ROOT } from './fixtures.ts';
 import { startResult, writeResult } from './lib/report.ts';
+import { median } from './lib/stats.ts';
 
 /** faster-whisper and what it runs on, pinned (the bench's own venv). */
 const FASTER_WHISPER_REQUIREMENTS = [
@@ -307,7 +308,7 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify(report) + '\n');
     return;
   }
-  // --quick: the goal's pair alone (ours and faster-whisper batched), one round: ~1.5 min here.
+  // --quick: the goal's pair alone (ours and faster-whisper batched), one round: ~1 min here.
   const quick = process.argv.includes('--quick');
   const engines = arg(
     'engines',
@@ -343,6 +344,17 @@ async function main(): Promise<void> {
     process.stderr.write(
       `${clips.length} clips (${speechClips} of speech, ${clips.length - speechClips} without), ${audio.toFixed(1)} s of audio; model ${model}; ${threads} threads; ${os.cpus()[0]?.model ?? ''}\n`,
     );
+    // Started before the runs: the machine's load average at the start, as every bench records.
+    const result = startResult('transcribe', quick, {
+      model,
+      threads,
+      batchSize,
+      engines,
+      computes,
+      repeat,
+      language: arg('language', '') || 'detected',
+      clips: clips.map((c) => ({ name: path.basename(c.file), seconds: c.seconds, text: c.text })),
+    });
     const common = [
       '--threads',
       String(threads),
@@ -421,13 +433,15 @@ async function main(): Promise<void> {
         }
       }
     }
-    // Each engine's row is its median repetition (the lower middle of an even count).
+    // Each engine's row: the median of its repetitions' wall and CPU times (the mean of the two
+    // middle ones for an even count); the texts, the same every repetition, from the first.
     const byEngine = new Map<string, ChildReport[]>();
     for (const rep of reports) byEngine.set(rep.engine, [...(byEngine.get(rep.engine) ?? []), rep]);
-    const medianReps = [...byEngine.values()].map((reps) => {
-      const sorted = [...reps].sort((a, b) => a.wallS - b.wallS);
-      return sorted[Math.floor((sorted.length - 1) / 2)];
-    });
+    const medianReps = [...byEngine.values()].map((reps) => ({
+      ...reps[0]!,
+      wallS: median(reps.map((r) => r.wallS)),
+      cpuS: reps.every((r) => r.cpuS !== undefined) ? median(reps.map((r) => r.cpuS!)) : undefined,
+    }));
     const speechPairs = (rep: ChildReport) =>
       clips
         .map((c, i) => ({ reference: c.text, hypothesis: rep.texts[i] }))
@@ -450,40 +464,35 @@ async function main(): Promise<void> {
       detail: rep.detail,
       texts: rep.texts,
     }));
+    // The goal's baseline is faster-whisper batched; without it, the last engine listed.
     const base = rows.find((r) => r.engine.startsWith('faster-whisper batched')) ?? rows.at(-1);
+    // Each round's ratio to the baseline (the same round ran both, one after the other), and
+    // their median: what the table's ratio column shows.
+    const roundRatios = rows
+      .filter((r) => base && r !== base)
+      .map((r) => {
+        const perRound = [...new Set(runs.map((x) => x.round))].flatMap((round) => {
+          const wall = (engine: string) => runs.find((x) => x.round === round && x.engine === engine)?.wallS;
+          const [mine, theirs] = [wall(r.engine), wall(base!.engine)];
+          return mine && theirs ? [theirs / mine] : [];
+        });
+        return { engine: r.engine, perRound, median: median(perRound) };
+      });
+    const ratioOf = (r: (typeof rows)[number]) =>
+      r === base ? 1 : (roundRatios.find((x) => x.engine === r.engine)?.median ?? NaN);
     const lines = [
-      `| engine | audio s | wall s | CPU s | RTFx | vs ${base?.engine ?? '-'} | WER raw | WER numbers normalised | words on non-speech | load s | peak RSS MB |`,
+      `| engine | audio s | wall s | CPU s | RTFx | vs ${base?.engine ?? '-'} (median of rounds) | WER raw | WER numbers normalised | words on non-speech | load s | peak RSS MB |`,
       `|---|---|---|---|---|---|---|---|---|---|---|`,
       ...rows.map(
         (r) =>
-          `| ${r.engine} | ${audio.toFixed(1)} | ${r.wallS.toFixed(1)} | ${r.cpuS?.toFixed(1) ?? '-'} | ${r.rtfx.toFixed(2)} | ${base ? (r.rtfx / base.rtfx).toFixed(2) + '×' : '-'} | ${(r.wer * 100).toFixed(1)}% | ${(r.werNumbers * 100).toFixed(1)}% | ${r.nonSpeechWords} | ${r.loadS.toFixed(1)} | ${r.peakRssMb.toFixed(0)} |`,
+          `| ${r.engine} | ${audio.toFixed(1)} | ${r.wallS.toFixed(1)} | ${r.cpuS?.toFixed(1) ?? '-'} | ${r.rtfx.toFixed(2)} | ${base ? ratioOf(r).toFixed(2) + '×' : '-'} | ${(r.wer * 100).toFixed(1)}% | ${(r.werNumbers * 100).toFixed(1)}% | ${r.nonSpeechWords} | ${r.loadS.toFixed(1)} | ${r.peakRssMb.toFixed(0)} |`,
       ),
     ];
     process.stdout.write(lines.join('\n') + '\n');
-    // Every round's ratio against faster-whisper batched: the same round ran both, one after the other.
-    const roundRatios = rows
-      .filter((r) => r !== base && base)
-      .map((r) => ({
-        engine: r.engine,
-        perRound: [...new Set(runs.map((x) => x.round))].map((round) => {
-          const wall = (engine: string) => runs.find((x) => x.round === round && x.engine === engine)?.wallS;
-          const [mine, theirs] = [wall(r.engine), wall(base!.engine)];
-          return mine && theirs ? theirs / mine : undefined;
-        }),
-      }));
-    const result = startResult('transcribe', quick, {
-      model,
-      threads,
-      batchSize,
-      engines,
-      computes,
-      repeat,
-      language: arg('language', '') || 'detected',
-      clips: clips.map((c) => ({ name: path.basename(c.file), seconds: c.seconds, text: c.text })),
-    });
     result.repetitions = runs;
     result.summary = {
       goal: 'RTFx ≥ 2× faster-whisper batched int8 (same weights), WER ≤ its WER',
+      // the engine the ratios are against: faster-whisper batched unless it was not run
       baseline: base?.engine,
       rows,
       roundRatios,

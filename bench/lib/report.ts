@@ -42,9 +42,12 @@ export function versions(extra: Record<string, () => string> = {}): Record<strin
   return out;
 }
 
+/** HEAD's short hash, with `-dirty` when tracked files differ from it (the run measured other code). */
 export function gitCommit(): string {
   try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
+    const head = git('rev-parse', '--short', 'HEAD');
+    return git('status', '--porcelain', '--untracked-files=no') ? `${head}-dirty` : head;
   } catch {
     return 'unknown';
   }
