@@ -497,12 +497,7 @@ async function main(): Promise<void> {
       rows,
       roundRatios,
     };
-    const jsonOut = arg('json', '');
-    if (jsonOut) {
-      result.finishedAt = new Date().toISOString();
-      writeFileSync(jsonOut, JSON.stringify(result, null, 2) + '\n');
-    }
-    say(`results: ${jsonOut || writeResult(result)}`);
+    say(`results: ${writeResult(result, arg('json', '') || undefined)}`);
   } finally {
     // --keep-clips: the clips and clips.json stay, for profiling one engine's child alone
     if (process.argv.includes('--keep-clips')) process.stderr.write(`clips kept in ${tmp}\n`);

@@ -99,13 +99,13 @@ export function startResult(
   };
 }
 
-/** Writes bench/results/<name>.json (or <name>-quick.json), returns its path. */
-export function writeResult(result: BenchResult): string {
+/** Writes bench/results/<name>.json (or <name>-quick.json), or `file` when given; returns its path. */
+export function writeResult(result: BenchResult, file?: string): string {
   result.finishedAt = new Date().toISOString();
   mkdirSync(RESULTS_DIR, { recursive: true });
-  const file = path.join(RESULTS_DIR, `${result.bench}${result.quick ? '-quick' : ''}.json`);
-  writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
-  return file;
+  const out = file ?? path.join(RESULTS_DIR, `${result.bench}${result.quick ? '-quick' : ''}.json`);
+  writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
+  return out;
 }
 
 /** A Markdown table (it reads as a plain table on a terminal too). */
